@@ -1,0 +1,159 @@
+// Command sipnatlab runs SIP NAT scenarios on a simulated network and judges
+// whether the ACK for the callee's 200 OK arrived, and if not, who lost it.
+//
+// Usage:
+//
+//	sipnatlab run [--json] FILE|DIR...
+//
+// Exit codes: 0 every expectation held, 1 some expectation failed, 2 bad
+// input or usage.
+package main
+
+import (
+	"context"
+
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"sync"
+	"syscall"
+
+	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/report"
+)
+
+const usage = `usage: sipnatlab run [--json] FILE|DIR...
+
+Runs each scenario on virtual hosts, NAT boxes and proxies carried over
+loopback sockets, prints a ladder of every hop and the verdict.
+
+  --json   print the JSON verdict instead of the text report
+
+Exit codes: 0 every expectation held, 1 an expectation failed, 2 bad input.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "sipnatlab: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the JSON verdict")
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintf(stderr, "sipnatlab run: no scenario file or directory given\n%s", usage)
+		return 2
+	}
+	scenarios, err := loadAll(fs.Args())
+	if err != nil {
+		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
+		return 2
+	}
+
+	type outcome struct {
+		res *harness.Result
+		err error
+	}
+	outcomes := make([]outcome, len(scenarios))
+	var wg sync.WaitGroup
+	for i, s := range scenarios {
+		wg.Go(func() {
+			res, err := harness.Run(ctx, s, harness.Options{})
+			outcomes[i] = outcome{res, err}
+		})
+	}
+	wg.Wait()
+
+	code := 0
+	verdict := report.Verdict{Scenarios: []report.ScenarioVerdict{}}
+	color := !*asJSON && isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
+	for i, s := range scenarios {
+		o := outcomes[i]
+		if o.err != nil || o.res == nil || !o.res.Passed {
+			code = max(code, 1)
+		}
+		if *asJSON {
+			verdict.Scenarios = append(verdict.Scenarios, report.NewScenarioVerdict(s, o.res, o.err))
+		} else {
+			report.WriteText(stdout, s, o.res, o.err, report.TextOptions{Color: color})
+		}
+	}
+	if *asJSON {
+		if err := report.WriteJSON(stdout, verdict); err != nil {
+			fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
+			return 2
+		}
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "sipnatlab: interrupted")
+		return max(code, 1)
+	}
+	return code
+}
+
+// loadAll loads every named file and every *.yaml/*.yml in named directories.
+func loadAll(paths []string) ([]*harness.Scenario, error) {
+	var out []*harness.Scenario
+	names := map[string]string{}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("load scenario %q: %w", p, err)
+		}
+		var batch []*harness.Scenario
+		if st.IsDir() {
+			batch, err = harness.LoadDir(p)
+		} else {
+			var s *harness.Scenario
+			s, err = harness.Load(p)
+			batch = []*harness.Scenario{s}
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range batch {
+			if prev, dup := names[s.Name]; dup && prev != s.File {
+				return nil, fmt.Errorf("load scenario %q: name %q already used by %q", s.File, s.Name, prev)
+			}
+			names[s.Name] = s.File
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,356 @@
+package harness
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+)
+
+// CallFacts are the judged facts of one call, all derived from the capture
+// and the actors' events (never from the scenario's expect block). They are
+// the "calls" entries of the JSON verdict.
+type CallFacts struct {
+	From, To          string
+	CallID            string
+	Answered          bool           // the callee sent a 2xx for the INVITE
+	ACKAtCallee       bool           // an ACK for the 2xx was delivered to the callee UA
+	ACKDelay          *time.Duration // first 2xx sent -> first ACK delivered; nil without ACK
+	OKRetransmissions int            // 2xx datagrams the callee sent after the first
+	CalleeBYE         bool           // the callee sent a BYE (it gave up waiting for the ACK)
+	CalleeBYEAfter    *time.Duration // first 2xx sent -> callee's BYE sent
+	ContactAtCaller   string         // Contact URI of the first 2xx delivered to the caller
+	ACKLostAt         string         // last host that handled the ACK; "" when it arrived
+	ACKFate           string         // what became of the ACK at ACKLostAt, in words
+	Blame             string         // first host whose outgoing 2xx Contact no longer leads to the callee
+	Hops              []HopContact   // the 2xx's Contact on each hop of the reply path
+	Diagnosis         string
+}
+
+// HopContact is the Contact of the 2xx as one host received and sent it.
+type HopContact struct {
+	Host     string
+	In, Out  string // Contact URI received and sent ("" for the callee's In)
+	Leads    bool   // Out leads to the callee
+	Resolves string // where Out leads, in words
+}
+
+type parsed struct {
+	rec sim.Record
+	msg sip.Message
+}
+
+func parseCapture(recs []sim.Record) []parsed {
+	p := sip.NewParser()
+	cache := map[int]sip.Message{}
+	out := make([]parsed, 0, len(recs))
+	for _, r := range recs {
+		if r.Datagram == 0 || len(r.Data) == 0 {
+			continue
+		}
+		m, ok := cache[r.Datagram]
+		if !ok {
+			mm, err := p.ParseSIP(append([]byte(nil), r.Data...))
+			if err == nil {
+				m = mm
+			}
+			cache[r.Datagram] = m
+		}
+		if m != nil {
+			out = append(out, parsed{rec: r, msg: m})
+		}
+	}
+	return out
+}
+
+func msgCallID(m sip.Message) string {
+	switch v := m.(type) {
+	case *sip.Request:
+		if c := v.CallID(); c != nil {
+			return c.Value()
+		}
+	case *sip.Response:
+		if c := v.CallID(); c != nil {
+			return c.Value()
+		}
+	}
+	return ""
+}
+
+func isInvite2xx(m sip.Message) (*sip.Response, bool) {
+	r, ok := m.(*sip.Response)
+	if !ok || !r.IsSuccess() || r.CSeq() == nil || r.CSeq().MethodName != sip.INVITE {
+		return nil, false
+	}
+	return r, true
+}
+
+func isRequest(m sip.Message, method sip.RequestMethod) bool {
+	r, ok := m.(*sip.Request)
+	return ok && r.Method == method
+}
+
+func contactOf(r *sip.Response) string {
+	if c := r.Contact(); c != nil {
+		return c.Address.String()
+	}
+	return ""
+}
+
+// judge derives the facts of every placed call. It asks net where Contacts
+// lead, so it runs before the network is torn down.
+func judge(net *sim.Network, s *Scenario, res *Result) []CallFacts {
+	all := parseCapture(res.Capture)
+	var out []CallFacts
+	for _, pc := range res.Placed {
+		var msgs []parsed
+		for _, p := range all {
+			if msgCallID(p.msg) == pc.CallID {
+				msgs = append(msgs, p)
+			}
+		}
+		out = append(out, judgeCall(net, s, res, pc, msgs))
+	}
+	return out
+}
+
+func judgeCall(net *sim.Network, s *Scenario, res *Result, pc CallRecord, msgs []parsed) CallFacts {
+	f := CallFacts{From: pc.From, To: pc.To, CallID: pc.CallID}
+	var firstOK time.Time
+	okSent := 0
+	for _, p := range msgs {
+		r := p.rec
+		if _, ok := isInvite2xx(p.msg); ok && r.Kind == sim.Sent && r.Hop == pc.To {
+			if okSent == 0 {
+				firstOK = r.Time
+			}
+			okSent++
+		}
+	}
+	f.Answered = okSent > 0
+	f.OKRetransmissions = max(okSent-1, 0)
+
+	var lastACK *sim.Record
+	ackSent := false
+	for i, p := range msgs {
+		r := p.rec
+		if isRequest(p.msg, sip.ACK) {
+			if r.Kind == sim.Sent && r.Hop == pc.From {
+				ackSent = true
+			}
+			if r.Kind == sim.Delivered && r.Hop == pc.To && !f.ACKAtCallee {
+				f.ACKAtCallee = true
+				if f.Answered {
+					d := r.Time.Sub(firstOK)
+					f.ACKDelay = &d
+				}
+			}
+			if (r.Kind == sim.Sent || r.Kind == sim.Delivered || r.Kind == sim.Dropped) && !isNAT(s, r.Hop) {
+				lastACK = &msgs[i].rec
+			}
+		}
+		if isRequest(p.msg, sip.BYE) && r.Kind == sim.Sent && r.Hop == pc.To && !f.CalleeBYE {
+			f.CalleeBYE = true
+			if f.Answered {
+				d := r.Time.Sub(firstOK)
+				f.CalleeBYEAfter = &d
+			}
+		}
+		if ok, isOK := isInvite2xx(p.msg); isOK && r.Kind == sim.Delivered && r.Hop == pc.From && f.ContactAtCaller == "" {
+			f.ContactAtCaller = contactOf(ok)
+		}
+	}
+
+	if !f.ACKAtCallee {
+		switch {
+		case !ackSent:
+			f.ACKLostAt = pc.From
+			f.ACKFate = fmt.Sprintf("%s never sent an ACK", pc.From)
+		case lastACK != nil:
+			f.ACKLostAt = lastACK.Hop
+			f.ACKFate = ackFate(msgs, res.Events, lastACK)
+		}
+	}
+	f.Hops, f.Blame = replyPath(net, s, pc, msgs)
+	f.Diagnosis = diagnose(s, f)
+	return f
+}
+
+func isNAT(s *Scenario, hop string) bool {
+	_, ok := s.NAT(hop)
+	return ok
+}
+
+// ackFate says, in words, why the ACK went no further than rec's host.
+func ackFate(msgs []parsed, events []Event, last *sim.Record) string {
+	// A drop on the way out of the host (or at a NAT just behind it).
+	for _, p := range msgs {
+		if isRequest(p.msg, sip.ACK) && p.rec.Kind == sim.Dropped && p.rec.Datagram == last.Datagram {
+			return fmt.Sprintf("dropped: %s", p.rec.Reason)
+		}
+	}
+	for _, e := range events {
+		if e.Host == last.Hop && e.Kind == "absorbed" && !e.Time.Before(last.Time) {
+			return e.Detail
+		}
+	}
+	if last.Kind == sim.Delivered {
+		return fmt.Sprintf("%s received the ACK and did not forward it", last.Hop)
+	}
+	return fmt.Sprintf("sent by %s to %s and never delivered", last.Hop, last.Dst)
+}
+
+// replyPath follows the first 2xx from the callee towards the caller and
+// asks the network, for each hop, whether the Contact it sent on still leads
+// to the callee: from the element that will send the ACK to that Contact
+// (the first Record-Route entry's host, or the caller without one).
+func replyPath(net *sim.Network, s *Scenario, pc CallRecord, msgs []parsed) ([]HopContact, string) {
+	callee, _ := s.Host(pc.To)
+	var hops []HopContact
+	seen := map[string]bool{}
+	inContact := map[string]string{}
+	blame := ""
+	for _, p := range msgs {
+		ok, isOK := isInvite2xx(p.msg)
+		if !isOK {
+			continue
+		}
+		r := p.rec
+		if r.Kind == sim.Delivered && inContact[r.Hop] == "" {
+			inContact[r.Hop] = contactOf(ok)
+		}
+		if r.Kind != sim.Sent || seen[r.Hop] {
+			continue
+		}
+		seen[r.Hop] = true
+		h := HopContact{Host: r.Hop, In: inContact[r.Hop], Out: contactOf(ok)}
+		from := pc.From
+		if rr := ok.GetHeaders("Record-Route"); len(rr) > 0 {
+			if a, err := endpoint.URIAddr(rr[0].(*sip.RecordRouteHeader).Address); err == nil {
+				if hh := net.HostByAddr(a.Addr()); hh != nil {
+					from = hh.Name()
+				}
+			}
+		}
+		h.Leads, h.Resolves = leads(net, from, ok, callee)
+		hops = append(hops, h)
+		if blame == "" && r.Hop != pc.To && !h.Leads {
+			blame = r.Hop
+		}
+	}
+	return hops, blame
+}
+
+func leads(net *sim.Network, from string, ok *sip.Response, callee Host) (bool, string) {
+	c := ok.Contact()
+	if c == nil {
+		return false, "no Contact"
+	}
+	dst, err := endpoint.URIAddr(c.Address)
+	if err != nil {
+		return false, err.Error()
+	}
+	host, port, reached, reason := net.Resolve(from, dst)
+	switch {
+	case !reached:
+		return false, reason
+	case host == callee.Name && port == callee.Address.Port():
+		return true, fmt.Sprintf("leads to %s", callee.Name)
+	default:
+		return false, fmt.Sprintf("leads to %s, not %s", host, callee.Name)
+	}
+}
+
+// diagnose writes the one or two sentences a person can act on.
+func diagnose(s *Scenario, f CallFacts) string {
+	ms := func(d *time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+	switch {
+	case !f.Answered:
+		return fmt.Sprintf("%s never answered the call, so there was no 2xx to acknowledge: check that the INVITE reached %s.", f.To, f.To)
+	case f.ACKAtCallee:
+		return fmt.Sprintf("The ACK reached %s %s after its first 200 OK: the Contact %s that %s saw leads to %s, and the call stayed up.", f.To, ms(f.ACKDelay), f.ContactAtCaller, f.From, f.To)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "The ACK for %s's 200 OK never reached it (lost at %s: %s)", f.To, f.ACKLostAt, f.ACKFate)
+	if f.CalleeBYE {
+		fmt.Fprintf(&b, ", so %s retransmitted the 200 OK %d times and hung up with BYE after %s", f.To, f.OKRetransmissions, ms(f.CalleeBYEAfter))
+	}
+	b.WriteString(". ")
+	var hop *HopContact
+	for i := range f.Hops {
+		if f.Hops[i].Host == f.Blame {
+			hop = &f.Hops[i]
+		}
+	}
+	if hop == nil {
+		b.WriteString("Every hop passed on a Contact that leads to the callee, so look at the ACK's route (Record-Route) and at NAT filtering on the way.")
+		return b.String()
+	}
+	blamed, _ := s.Host(f.Blame)
+	switch {
+	case hop.In == hop.Out:
+		fmt.Fprintf(&b, "%s relayed the 200 OK with the Contact %s unchanged, which %s: in its reply route, call fix_nated_contact() for replies that come straight from a NATed end-point (nat_uac_test).", f.Blame, hop.Out, hop.Resolves)
+	case blamed.NATHandling == HandlingExcessive || hop.In != "":
+		fmt.Fprintf(&b, "%s rewrote the 200 OK's Contact from %s to %s (the reply's source address), which %s: apply fix_nated_contact() only to replies straight from a NATed end-point, never to replies relayed by another proxy.", f.Blame, hop.In, hop.Out, hop.Resolves)
+	default:
+		fmt.Fprintf(&b, "%s sent the 200 OK with the Contact %s, which %s.", f.Blame, hop.Out, hop.Resolves)
+	}
+	return b.String()
+}
+
+// ExpectationResult is one checked key of the expect block.
+type ExpectationResult struct {
+	Key  string `json:"key"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	OK   bool   `json:"ok"`
+	Line int    `json:"line"`
+}
+
+// check compares the expect block with the first call's facts.
+func check(s *Scenario, calls []CallFacts) ([]ExpectationResult, bool) {
+	passed := true
+	var out []ExpectationResult
+	for _, e := range s.Expect {
+		r := ExpectationResult{Key: e.Key, Want: e.Want, Line: e.Line}
+		if len(calls) == 0 {
+			r.Got = "no call"
+		} else {
+			f := calls[0]
+			switch e.Key {
+			case ExpectACKAtCallee:
+				r.Got = fmt.Sprint(f.ACKAtCallee)
+				r.OK = e.Bool != nil && *e.Bool == f.ACKAtCallee
+			case ExpectCalleeBYE:
+				r.Got = fmt.Sprint(f.CalleeBYE)
+				r.OK = e.Bool != nil && *e.Bool == f.CalleeBYE
+			case ExpectACKWithin:
+				if f.ACKDelay == nil {
+					r.Got = "no ACK"
+				} else {
+					r.Got = f.ACKDelay.Round(time.Millisecond).String()
+					r.OK = *f.ACKDelay <= e.Duration
+				}
+			case ExpectBlame:
+				r.Got = f.Blame
+				if r.Got == "" {
+					r.Got = "none"
+				}
+				r.OK = f.Blame == e.Host
+			}
+		}
+		if !r.OK {
+			passed = false
+		}
+		out = append(out, r)
+	}
+	return out, passed
+}
+
+// Addr formats an address for reports.
+func Addr(a netip.AddrPort) string { return a.String() }

@@ -1,0 +1,289 @@
+package harness_test
+
+import (
+	"errors"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/sipnatlab/sipnatlab/harness"
+)
+
+// updateGolden rewrites testdata/bad/*.golden from the current errors:
+// go test ./harness -run TestHarness -args -update-golden
+var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/bad/*.golden")
+
+var _ = Describe("Load", func() {
+	Describe("the bundled scenarios", func() {
+		topology := func(s *harness.Scenario) {
+			GinkgoHelper()
+			Expect(s.Timers).To(Equal(harness.Timers{T1: 500 * time.Millisecond, T2: 4 * time.Second}))
+			Expect(s.NATs).To(Equal([]harness.NAT{{
+				Name:           "home-nat",
+				Public:         netip.MustParseAddr("203.0.113.50"),
+				LAN:            netip.MustParsePrefix("192.168.1.0/24"),
+				Mapping:        harness.EndpointIndependent,
+				Filtering:      harness.AddressAndPortDependent,
+				BindingTimeout: 120 * time.Second,
+				Hairpinning:    false,
+				Line:           s.NATs[0].Line,
+			}}))
+			var names []string
+			for _, h := range s.Hosts {
+				names = append(names, h.Name)
+			}
+			Expect(names).To(Equal([]string{"alice", "proxy-a", "proxy-b", "bob"}))
+
+			alice, _ := s.Host("alice")
+			Expect(alice.Role).To(Equal(harness.RoleUA))
+			Expect(alice.Address).To(Equal(netip.MustParseAddrPort("198.51.100.10:5060")))
+			Expect(alice.NAT).To(BeEmpty())
+			Expect(alice.AckTimeout).To(Equal(32 * time.Second))
+
+			proxyA, _ := s.Host("proxy-a")
+			Expect(proxyA.Role).To(Equal(harness.RoleProxy))
+			Expect(proxyA.Address).To(Equal(netip.MustParseAddrPort("203.0.113.1:5060")))
+			Expect(proxyA.NextHop).To(Equal("proxy-b"))
+			Expect(proxyA.Registrar).To(BeFalse())
+			Expect(proxyA.RecordRoute).To(BeTrue())
+
+			proxyB, _ := s.Host("proxy-b")
+			Expect(proxyB.Address).To(Equal(netip.MustParseAddrPort("203.0.113.2:5060")))
+			Expect(proxyB.NextHop).To(BeEmpty())
+			Expect(proxyB.Registrar).To(BeTrue())
+
+			bob, _ := s.Host("bob")
+			Expect(bob.Role).To(Equal(harness.RoleUA))
+			Expect(bob.Address).To(Equal(netip.MustParseAddrPort("192.168.1.10:5060")))
+			Expect(bob.NAT).To(Equal("home-nat"))
+			Expect(bob.RegisterWith).To(Equal("proxy-b"))
+			Expect(bob.RegisterExpires).To(Equal(3600 * time.Second))
+
+			Expect(s.Steps).To(HaveLen(3))
+			Expect(s.Steps[0]).To(Equal(harness.Step{Kind: harness.StepRegister, UA: "bob", Line: s.Steps[0].Line}))
+			Expect(s.Steps[1]).To(Equal(harness.Step{Kind: harness.StepCall, From: "alice", To: "bob", Via: "proxy-a",
+				Talk: 2 * time.Second, Line: s.Steps[1].Line}))
+			Expect(s.Steps[2]).To(Equal(harness.Step{Kind: harness.StepWait, Wait: time.Second, Line: s.Steps[2].Line}))
+			Expect(s.Summary).NotTo(BeEmpty())
+			Expect(s.Lesson).NotTo(BeEmpty())
+		}
+
+		type want struct {
+			key      string
+			value    string
+			boolean  *bool
+			duration time.Duration
+			host     string
+		}
+		yes, no := true, false
+		expectations := func(s *harness.Scenario) []want {
+			var out []want
+			for _, x := range s.Expect {
+				out = append(out, want{x.Key, x.Want, x.Bool, x.Duration, x.Host})
+			}
+			return out
+		}
+
+		DescribeTable("load with the shared topology",
+			func(file string, handlingA, handlingB harness.NATHandling, expect []want) {
+				s, err := harness.Load(filepath.Join("..", "scenarios", file))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(s.Name + ".yaml").To(Equal(file))
+				topology(s)
+				proxyA, _ := s.Host("proxy-a")
+				proxyB, _ := s.Host("proxy-b")
+				Expect(proxyA.NATHandling).To(Equal(handlingA))
+				Expect(proxyB.NATHandling).To(Equal(handlingB))
+				Expect(expectations(s)).To(Equal(expect))
+			},
+			Entry(nil, "no-nat-handling.yaml", harness.HandlingNone, harness.HandlingNone, []want{
+				{key: "ack-at-callee", value: "false", boolean: &no},
+				{key: "callee-bye", value: "true", boolean: &yes},
+				{key: "blame", value: "proxy-b", host: "proxy-b"},
+			}),
+			Entry(nil, "excessive-nat-handling.yaml", harness.HandlingExcessive, harness.HandlingCorrect, []want{
+				{key: "ack-at-callee", value: "false", boolean: &no},
+				{key: "callee-bye", value: "true", boolean: &yes},
+				{key: "blame", value: "proxy-a", host: "proxy-a"},
+			}),
+			Entry(nil, "correct-nat-handling.yaml", harness.HandlingCorrect, harness.HandlingCorrect, []want{
+				{key: "ack-at-callee", value: "true", boolean: &yes},
+				{key: "ack-within", value: "1*T1", duration: 500 * time.Millisecond},
+				{key: "callee-bye", value: "false", boolean: &no},
+				{key: "blame", value: "none"},
+			}),
+		)
+
+		It("loads the whole directory in file-name order", func() {
+			all, err := harness.LoadDir(filepath.Join("..", "scenarios"))
+			Expect(err).NotTo(HaveOccurred())
+			var names, files []string
+			for _, s := range all {
+				names = append(names, s.Name)
+				files = append(files, s.File)
+			}
+			Expect(names).To(ContainElements("correct-nat-handling", "excessive-nat-handling", "no-nat-handling"))
+			Expect(slices.IsSorted(files)).To(BeTrue(), "%v", files)
+		})
+	})
+
+	Describe("defaults and value forms", func() {
+		const minimal = `
+name: minimal
+hosts:
+  alice: {role: ua, address: 198.51.100.10}
+  bob: {role: ua, address: "198.51.100.20:5080", ack-timeout: 0.5*T1}
+  proxy: {role: proxy, address: 203.0.113.1}
+steps:
+  - call: {from: alice, to: bob, via: proxy}
+`
+		It("fills in every default", func() {
+			s, err := harness.Parse("minimal.yaml", []byte(minimal))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.File).To(Equal("minimal.yaml"))
+			Expect(s.Timers).To(Equal(harness.Timers{T1: harness.DefaultT1, T2: harness.DefaultT2}))
+			Expect(s.NATs).To(BeEmpty())
+			Expect(s.Expect).To(BeEmpty())
+			bob, _ := s.Host("bob")
+			Expect(bob.Address).To(Equal(netip.MustParseAddrPort("198.51.100.20:5080")))
+			Expect(bob.AckTimeout).To(Equal(250 * time.Millisecond))
+			proxy, _ := s.Host("proxy")
+			Expect(proxy.NATHandling).To(Equal(harness.HandlingNone))
+			Expect(proxy.RecordRoute).To(BeTrue())
+			Expect(s.Steps[0].Talk).To(Equal(harness.DefaultTalk))
+		})
+
+		It("resolves T1 multiples with the scenario's T1", func() {
+			s, err := harness.Parse("t1.yaml", []byte(strings.Replace(minimal, "name: minimal", "name: t1\ntimers: {t1: 100ms}", 1)+
+				"expect: {ack-within: 64*T1}\n"))
+			Expect(err).NotTo(HaveOccurred())
+			alice, _ := s.Host("alice")
+			Expect(alice.AckTimeout).To(Equal(6400 * time.Millisecond))
+			Expect(s.Expect[0].Duration).To(Equal(6400 * time.Millisecond))
+		})
+
+		It("defaults via to the caller's registrar", func() {
+			s, err := harness.Load(filepath.Join("..", "scenarios", "no-nat-handling.yaml"))
+			Expect(err).NotTo(HaveOccurred())
+			data, err := os.ReadFile(s.File)
+			Expect(err).NotTo(HaveOccurred())
+			text := strings.Replace(string(data), "from: alice, to: bob, via: proxy-a", "from: bob, to: alice", 1)
+			s, err = harness.Parse("reverse.yaml", []byte(text))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Steps[1].Via).To(Equal("proxy-b"))
+		})
+	})
+
+	Describe("invalid files", func() {
+		files, _ := filepath.Glob(filepath.Join("testdata", "bad", "*.yaml"))
+		var entries []TableEntry
+		for _, f := range files {
+			entries = append(entries, Entry(filepath.Base(f), f))
+		}
+
+		It("has a broken file for every kind of mistake", func() {
+			Expect(len(files)).To(BeNumerically(">=", 15))
+		})
+
+		DescribeTable("are rejected with the error in their .golden file",
+			func(file string) {
+				_, err := harness.Load(file)
+				Expect(err).To(HaveOccurred())
+				Expect(errors.Is(err, harness.ErrInvalid)).To(BeTrue(), "%v does not wrap ErrInvalid", err)
+				golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+				if *updateGolden {
+					Expect(os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644)).To(Succeed())
+				}
+				want, rerr := os.ReadFile(golden)
+				Expect(rerr).NotTo(HaveOccurred())
+				Expect(err.Error()).To(Equal(strings.TrimSuffix(string(want), "\n")))
+				Expect(err.Error()).To(HavePrefix(`load scenario "` + file + `": `))
+
+				var le *harness.LoadError
+				Expect(errors.As(err, &le)).To(BeTrue())
+				if le.Line > 0 {
+					lines := strings.Count(readFile(file), "\n") + 1
+					Expect(le.Line).To(BeNumerically("<=", lines))
+				}
+			},
+			entries,
+		)
+
+		It("names the unreadable file without claiming it is invalid", func() {
+			_, err := harness.Load(filepath.Join("testdata", "no-such-file.yaml"))
+			Expect(err).To(MatchError(os.ErrNotExist))
+			Expect(errors.Is(err, harness.ErrInvalid)).To(BeFalse())
+		})
+
+		It("rejects a directory whose scenarios share a name", func() {
+			dir := GinkgoT().TempDir()
+			data := readFile(filepath.Join("..", "scenarios", "no-nat-handling.yaml"))
+			Expect(os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(data), 0o644)).To(Succeed())
+			Expect(os.WriteFile(filepath.Join(dir, "b.yml"), []byte(data), 0o644)).To(Succeed())
+			Expect(os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("ignored"), 0o644)).To(Succeed())
+			_, err := harness.LoadDir(dir)
+			Expect(err).To(MatchError(harness.ErrInvalid))
+			Expect(err.Error()).To(Equal(`load scenario "` + filepath.Join(dir, "b.yml") + `": line 10: name: "no-nat-handling" is already the name of "` +
+				filepath.Join(dir, "a.yaml") + `" (line 10); scenario names must be unique`))
+		})
+
+		It("rejects a directory without scenarios", func() {
+			_, err := harness.LoadDir(GinkgoT().TempDir())
+			Expect(err).To(MatchError(ContainSubstring("no *.yaml or *.yml files")))
+		})
+	})
+})
+
+func readFile(name string) string {
+	GinkgoHelper()
+	data, err := os.ReadFile(name)
+	Expect(err).NotTo(HaveOccurred())
+	return string(data)
+}
+
+// FuzzParse checks that Parse never panics and that every error it returns wraps ErrInvalid.
+// Run it with: go test ./harness -run '^$' -fuzz FuzzParse -fuzztime 60s
+func FuzzParse(f *testing.F) {
+	for _, dir := range []string{filepath.Join("..", "scenarios"), filepath.Join("testdata", "bad")} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("a: &x [*x, *x]\nname: *x\n"))
+	f.Add([]byte("hosts: {a: &h {role: ua, address: 1.2.3.4}, b: *h}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := harness.Parse("fuzz.yaml", data)
+		if err != nil {
+			if !errors.Is(err, harness.ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			if !strings.HasPrefix(err.Error(), `load scenario "fuzz.yaml": `) {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if s.Name == "" || len(s.Hosts) == 0 || len(s.Steps) == 0 {
+			t.Fatalf("valid scenario without name, hosts or steps: %+v", s)
+		}
+		for _, st := range s.Steps {
+			if st.Kind == harness.StepCall {
+				if _, ok := s.Host(st.Via); !ok {
+					t.Fatalf("call via unknown host %q", st.Via)
+				}
+			}
+		}
+	})
+}

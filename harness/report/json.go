@@ -1,0 +1,98 @@
+// Package report renders run results for people (a text ladder of every hop)
+// and for programs (the JSON verdict of CONTRACT.md).
+package report
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/sipnatlab/sipnatlab/harness"
+)
+
+// Verdict is the JSON document of `sipnatlab run --json`.
+type Verdict struct {
+	Scenarios []ScenarioVerdict `json:"scenarios"`
+}
+
+// ScenarioVerdict is one scenario's entry.
+type ScenarioVerdict struct {
+	Name         string                      `json:"name"`
+	File         string                      `json:"file"`
+	Passed       bool                        `json:"passed"`
+	Error        string                      `json:"error,omitempty"`
+	Expectations []harness.ExpectationResult `json:"expectations"`
+	Calls        []CallVerdict               `json:"calls"`
+}
+
+// CallVerdict is one call's facts.
+type CallVerdict struct {
+	From              string       `json:"from"`
+	To                string       `json:"to"`
+	CallID            string       `json:"call_id"`
+	Answered          bool         `json:"answered"`
+	ACKAtCallee       bool         `json:"ack_at_callee"`
+	ACKDelayMS        *int64       `json:"ack_delay_ms"`
+	OKRetransmissions int          `json:"ok_retransmissions"`
+	CalleeBYE         bool         `json:"callee_bye"`
+	CalleeBYEAfterMS  *int64       `json:"callee_bye_after_ms"`
+	ContactAtCaller   string       `json:"contact_at_caller"`
+	ACKLostAt         string       `json:"ack_lost_at"`
+	Blame             string       `json:"blame"`
+	Diagnosis         string       `json:"diagnosis"`
+	Hops              []HopVerdict `json:"contact_per_hop"`
+}
+
+// HopVerdict is the 2xx's Contact at one hop.
+type HopVerdict struct {
+	Host          string `json:"host"`
+	ContactIn     string `json:"contact_in"`
+	ContactOut    string `json:"contact_out"`
+	LeadsToCallee bool   `json:"leads_to_callee"`
+	Resolves      string `json:"resolves"`
+}
+
+func millis(d *time.Duration) *int64 {
+	if d == nil {
+		return nil
+	}
+	ms := d.Milliseconds()
+	return &ms
+}
+
+// NewScenarioVerdict turns a result (nil when the run could not start) and
+// the run error into a verdict entry.
+func NewScenarioVerdict(s *harness.Scenario, res *harness.Result, err error) ScenarioVerdict {
+	v := ScenarioVerdict{Name: s.Name, File: s.File, Expectations: []harness.ExpectationResult{}, Calls: []CallVerdict{}}
+	if err != nil {
+		v.Error = err.Error()
+	}
+	if res == nil {
+		return v
+	}
+	v.Passed = res.Passed && err == nil
+	if res.Expectations != nil {
+		v.Expectations = res.Expectations
+	}
+	for _, c := range res.Calls {
+		cv := CallVerdict{
+			From: c.From, To: c.To, CallID: c.CallID, Answered: c.Answered,
+			ACKAtCallee: c.ACKAtCallee, ACKDelayMS: millis(c.ACKDelay),
+			OKRetransmissions: c.OKRetransmissions, CalleeBYE: c.CalleeBYE,
+			CalleeBYEAfterMS: millis(c.CalleeBYEAfter), ContactAtCaller: c.ContactAtCaller,
+			ACKLostAt: c.ACKLostAt, Blame: c.Blame, Diagnosis: c.Diagnosis, Hops: []HopVerdict{},
+		}
+		for _, h := range c.Hops {
+			cv.Hops = append(cv.Hops, HopVerdict{Host: h.Host, ContactIn: h.In, ContactOut: h.Out, LeadsToCallee: h.Leads, Resolves: h.Resolves})
+		}
+		v.Calls = append(v.Calls, cv)
+	}
+	return v
+}
+
+// WriteJSON writes the verdict, indented.
+func WriteJSON(w io.Writer, v Verdict) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,299 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+	"github.com/sipnatlab/sipnatlab/sim/proxy"
+	"github.com/sipnatlab/sipnatlab/sim/ua"
+)
+
+// Options tune a run. The zero value runs on loopback sockets in real time.
+type Options struct {
+	Clock sim.Clock // nil: sim.SystemClock (simulated inside testing/synctest)
+}
+
+// Event is one thing an actor did, in the run's clock: a UA event (2xx sent,
+// retransmitted, ACK received, BYE sent ...) or a proxy's routing decision.
+type Event struct {
+	Time   time.Time
+	Host   string
+	Kind   string
+	CallID string
+	Detail string
+}
+
+// CallRecord names one call placed by a call step.
+type CallRecord struct {
+	From, To string
+	Via      string
+	CallID   string
+	Err      string // what went wrong placing it, "" when the INVITE got a 2xx
+}
+
+// Result is what a run produced: the capture (the single record of every
+// datagram at every hop), the actors' events, and the judged facts.
+type Result struct {
+	Scenario     *Scenario
+	Start        time.Time
+	End          time.Time
+	Capture      []sim.Record
+	Events       []Event
+	Placed       []CallRecord
+	Calls        []CallFacts
+	Expectations []ExpectationResult
+	Passed       bool
+	Columns      []Column // hosts and NATs in ladder order
+}
+
+// Column is one host or NAT box of the topology, as the ladder shows it.
+type Column struct {
+	Name    string
+	Addr    netip.Addr
+	IsNAT   bool
+	Private bool // behind a NAT
+}
+
+// ErrRun wraps failures to build or drive the simulated world.
+var ErrRun = errors.New("run scenario")
+
+type world struct {
+	s       *Scenario
+	net     *sim.Network
+	clock   sim.Clock
+	uas     map[string]*ua.UA
+	proxies map[string]*proxy.Proxy
+	closers []func() error
+
+	mu     sync.Mutex
+	events []Event
+}
+
+func (w *world) record(e Event) {
+	w.mu.Lock()
+	w.events = append(w.events, e)
+	w.mu.Unlock()
+}
+
+// Run builds the scenario's world on the fabric, runs its steps and judges
+// the result. A failed expectation is not an error: it shows in Result.Passed.
+// The world is torn down before Run returns, also on error; the Result
+// gathered so far is returned with the error.
+func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
+	clock := opts.Clock
+	if clock == nil {
+		clock = sim.SystemClock{}
+	}
+	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}}
+	res := &Result{Scenario: s, Start: clock.Now(), Columns: columns(s)}
+	err := w.build()
+	if err == nil {
+		err = w.steps(ctx, res)
+	}
+	res.End = clock.Now()
+	res.Capture = w.net.Capture().Records()
+	w.mu.Lock()
+	res.Events = slices.Clone(w.events)
+	w.mu.Unlock()
+	slices.SortStableFunc(res.Events, func(a, b Event) int { return a.Time.Compare(b.Time) })
+	// Judge before tear-down: whether a Contact leads to the callee is asked
+	// of the network as it stands at the end of the run (its NAT bindings).
+	res.Calls = judge(w.net, s, res)
+	w.close()
+	res.Expectations, res.Passed = check(s, res.Calls)
+	if err != nil {
+		res.Passed = false
+		return res, fmt.Errorf("%w %q: %w", ErrRun, s.Name, err)
+	}
+	return res, nil
+}
+
+func columns(s *Scenario) []Column {
+	var cols []Column
+	seen := map[string]bool{}
+	for _, h := range s.Hosts {
+		if h.NAT != "" && !seen[h.NAT] {
+			if n, ok := s.NAT(h.NAT); ok {
+				cols = append(cols, Column{Name: n.Name, Addr: n.Public, IsNAT: true})
+				seen[h.NAT] = true
+			}
+		}
+		cols = append(cols, Column{Name: h.Name, Addr: h.Address.Addr(), Private: h.NAT != ""})
+	}
+	return cols
+}
+
+func (w *world) build() error {
+	s := w.s
+	for _, n := range s.NATs {
+		mapping, err := sim.ParseBehavior(n.Mapping)
+		if err != nil {
+			return fmt.Errorf("nat %s: %w", n.Name, err)
+		}
+		filtering, err := sim.ParseBehavior(n.Filtering)
+		if err != nil {
+			return fmt.Errorf("nat %s: %w", n.Name, err)
+		}
+		if _, err := w.net.AddNAT(sim.NATConfig{
+			Name: n.Name, Public: n.Public, LAN: n.LAN,
+			Mapping: mapping, Filtering: filtering,
+			BindingTimeout: n.BindingTimeout, Hairpinning: n.Hairpinning,
+		}); err != nil {
+			return err
+		}
+	}
+	timers := endpoint.Timers{T1: s.Timers.T1, T2: s.Timers.T2}
+	addrOf := func(name string) netip.AddrPort {
+		h, _ := s.Host(name)
+		return h.Address
+	}
+	for _, h := range s.Hosts {
+		host, err := w.net.AddHost(h.Name, h.Address.Addr())
+		if err != nil {
+			return err
+		}
+		conn, err := host.ListenPacket(h.Address.Port())
+		if err != nil {
+			return err
+		}
+		ep := endpoint.New(conn, w.clock, timers)
+		switch h.Role {
+		case RoleProxy:
+			cfg := proxy.Config{
+				Name:          h.Name,
+				Registrar:     h.Registrar,
+				NoRecordRoute: !h.RecordRoute,
+				Handling:      proxy.Handling(h.NATHandling),
+				Observe: func(e proxy.Event) {
+					w.record(Event{Time: e.Time, Host: e.Proxy, Kind: e.Kind, CallID: e.CallID, Detail: e.Detail})
+				},
+			}
+			if h.NextHop != "" {
+				cfg.NextHop = addrOf(h.NextHop)
+			}
+			p := proxy.New(ep, cfg)
+			w.proxies[h.Name] = p
+			w.closers = append(w.closers, p.Close)
+		default:
+			cfg := ua.Config{
+				Name:            h.Name,
+				RegisterExpires: h.RegisterExpires,
+				AckTimeout:      h.AckTimeout,
+				Observe: func(e ua.Event) {
+					w.record(Event{Time: e.Time, Host: e.UA, Kind: string(e.Kind), CallID: e.CallID, Detail: e.Detail})
+				},
+			}
+			if h.RegisterWith != "" {
+				cfg.Registrar = addrOf(h.RegisterWith)
+				cfg.Domain = cfg.Registrar
+			}
+			u := ua.New(ep, cfg)
+			w.uas[h.Name] = u
+			w.closers = append(w.closers, u.Close)
+		}
+	}
+	return nil
+}
+
+func (w *world) close() {
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		_ = w.closers[i]()
+	}
+	_ = w.net.Close()
+}
+
+// registerBound is how long a REGISTER may take: its transaction's Timer F.
+func (w *world) registerBound() time.Duration { return 64*w.s.Timers.T1 + time.Second }
+
+func (w *world) steps(ctx context.Context, res *Result) error {
+	explicit := map[string]bool{}
+	for _, st := range w.s.Steps {
+		if st.Kind == StepRegister {
+			explicit[st.UA] = true
+		}
+	}
+	// UAs with register-with register before any step, unless a register
+	// step does it for them.
+	for _, h := range w.s.Hosts {
+		if h.Role == RoleUA && h.RegisterWith != "" && !explicit[h.Name] {
+			if err := w.register(ctx, h.Name); err != nil {
+				return err
+			}
+		}
+	}
+	for _, st := range w.s.Steps {
+		var err error
+		switch st.Kind {
+		case StepRegister:
+			err = w.register(ctx, st.UA)
+		case StepCall:
+			err = w.call(ctx, st, res)
+		case StepWait:
+			err = w.wait(ctx, st.Wait)
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: %s step: %w", st.Line, st.Kind, err)
+		}
+	}
+	return nil
+}
+
+func (w *world) register(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, w.registerBound())
+	defer cancel()
+	return w.uas[name].Register(ctx)
+}
+
+func (w *world) wait(ctx context.Context, d time.Duration) error {
+	done := make(chan struct{})
+	t := w.clock.AfterFunc(d, func() { close(done) })
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// call places one call and waits until both sides have ended it, bounded by
+// the longest the RFC timers allow: talk, the callee's ACK timeout, and a
+// BYE transaction's 64*T1 on top.
+func (w *world) call(ctx context.Context, st Step, res *Result) error {
+	caller, callee := w.uas[st.From], w.uas[st.To]
+	calleeHost, _ := w.s.Host(st.To)
+	t1 := w.s.Timers.T1
+	ackTimeout := calleeHost.AckTimeout
+	if ackTimeout <= 0 {
+		ackTimeout = 64 * t1
+	}
+	bound := st.Talk + ackTimeout + 3*64*t1 + 5*time.Second
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	via, _ := w.s.Host(st.Via)
+	rec := CallRecord{From: st.From, To: st.To, Via: st.Via}
+	callID, err := caller.Call(ctx, callee.AOR(), via.Address, st.Talk)
+	rec.CallID = callID
+	if err != nil {
+		rec.Err = err.Error()
+	}
+	res.Placed = append(res.Placed, rec)
+	if err != nil && !errors.Is(err, ua.ErrCallFailed) {
+		return err
+	}
+	if done := callee.Done(callID); done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("callee %s still in the call after %s: %w", st.To, bound, ctx.Err())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+// Package harness turns scenario files into runs of the simulated world and judges the
+// result. It owns the scenario model, its loader and validator, the runner and the verdict.
+package harness
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Scenario is one parsed and validated scenario file (see CONTRACT.md). Every name it
+// holds (a NAT of a host, a proxy of a step, a blamed host) refers to an entry of NATs or
+// Hosts; Load and Parse guarantee that. A Scenario is a plain value: callers may read it
+// from several goroutines as long as nobody modifies it.
+type Scenario struct {
+	File    string // path as given to Load or Parse
+	Name    string // kebab-case, unique among the scenarios of one LoadDir
+	Summary string // one line; empty when the file has none
+	Lesson  string // optional key "lesson": a few sentences for learners
+	Timers  Timers
+	NATs    []NAT         // in file order
+	Hosts   []Host        // in file order
+	Steps   []Step        // in file order, never empty
+	Expect  []Expectation // in file order; empty when the file has no expect block
+	Line    int           // line of the name key
+}
+
+// Host returns the host called name.
+func (s *Scenario) Host(name string) (Host, bool) {
+	for _, h := range s.Hosts {
+		if h.Name == name {
+			return h, true
+		}
+	}
+	return Host{}, false
+}
+
+// NAT returns the NAT box called name.
+func (s *Scenario) NAT(name string) (NAT, bool) {
+	for _, n := range s.NATs {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return NAT{}, false
+}
+
+// Default SIP timers, RFC 3261 §17.1.1.1.
+const (
+	DefaultT1 = 500 * time.Millisecond
+	DefaultT2 = 4 * time.Second
+)
+
+// Timers are the RFC 3261 timers of one run, from the optional "timers" block. Both are
+// positive and T2 >= T1; the loader fills in DefaultT1 and DefaultT2 for missing keys.
+type Timers struct {
+	T1 time.Duration // RTT estimate; 2xx retransmissions start at T1 (RFC 3261 §13.3.1.4)
+	T2 time.Duration // cap of the retransmission interval (RFC 3261 §17.2.1)
+}
+
+// Words accepted for NAT.Mapping and NAT.Filtering (RFC 4787 §4.1, §5). The runner turns them
+// into the simulator's behaviour values.
+const (
+	EndpointIndependent     = "endpoint-independent"
+	AddressDependent        = "address-dependent"
+	AddressAndPortDependent = "address-and-port-dependent"
+)
+
+// DefaultBindingTimeout is the NAT binding timeout when the file gives none: the 2 minutes
+// RFC 4787 §4.3 (REQ-5) recommends as a minimum.
+const DefaultBindingTimeout = 120 * time.Second
+
+// NAT is a NAT box in front of one private LAN (RFC 4787 vocabulary).
+type NAT struct {
+	Name           string
+	Public         netip.Addr    // the NAT's public address: a public IPv4 address outside every LAN
+	LAN            netip.Prefix  // the private network behind it; masked, never overlapping another LAN
+	Mapping        string        // EndpointIndependent (default), AddressDependent or AddressAndPortDependent
+	Filtering      string        // same words; default AddressAndPortDependent
+	BindingTimeout time.Duration // an idle mapping is removed after this long; default DefaultBindingTimeout
+	Hairpinning    bool          // default false
+	Line           int           // line of the NAT's name in the file
+}
+
+// Role says what a host is.
+type Role string
+
+// Host roles.
+const (
+	RoleUA    Role = "ua"
+	RoleProxy Role = "proxy"
+)
+
+// NATHandling is a proxy's Contact policy in its reply route (CONTRACT.md, BACKGROUND.md).
+type NATHandling string
+
+// Contact policies of a proxy.
+const (
+	// HandlingNone never rewrites a reply's Contact.
+	HandlingNone NATHandling = "none"
+	// HandlingExcessive rewrites the Contact of every reply to the reply's source address.
+	HandlingExcessive NATHandling = "excessive"
+	// HandlingCorrect rewrites the Contact only of replies that come straight from a UA the
+	// proxy saw behind NAT, as OpenSIPS/Kamailio fix_nated_contact() should be used.
+	HandlingCorrect NATHandling = "correct"
+)
+
+// DefaultPort is the port of an address written without one (RFC 3261 §19.1.2).
+const DefaultPort = 5060
+
+// DefaultRegisterExpires is the Expires of a REGISTER when the file gives none.
+const DefaultRegisterExpires = 3600 * time.Second
+
+// Host is a UA or a proxy. Keys of the other role are rejected by the loader, so the
+// fields of the other role keep their zero values.
+type Host struct {
+	Name    string
+	Role    Role
+	Address netip.AddrPort // virtual address; the port defaults to DefaultPort
+	NAT     string         // the NAT whose LAN contains Address; "" for a public host (computed)
+
+	// Proxy keys.
+	NextHop     string      // proxy that gets the requests this one is not the registrar for; "" for none
+	NATHandling NATHandling // default HandlingNone
+	Registrar   bool        // keeps a location table filled by REGISTER; default false
+	RecordRoute bool        // default true
+
+	// UA keys.
+	RegisterWith    string        // registrar proxy the UA registers with before any call; "" for none
+	AckTimeout      time.Duration // how long a UAS waits for the ACK of its 2xx; default 64*T1 (RFC 3261 §13.3.1.4)
+	RegisterExpires time.Duration // Expires of its REGISTER, whole seconds; default DefaultRegisterExpires
+
+	Line int // line of the host's name in the file
+}
+
+// StepKind names what a step does.
+type StepKind string
+
+// Step kinds.
+const (
+	StepRegister StepKind = "register"
+	StepCall     StepKind = "call"
+	StepWait     StepKind = "wait"
+)
+
+// DefaultTalk is how long a call stays up after the ACK when the step gives no "talk".
+const DefaultTalk = 2 * time.Second
+
+// Step is one entry of the "steps" list. Only the fields of its Kind are set.
+type Step struct {
+	Kind StepKind
+	Line int
+
+	UA string // register: a UA with register-with
+
+	From, To string        // call: two different UAs
+	Via      string        // call: the caller's outbound proxy; defaults to the caller's register-with
+	Talk     time.Duration // call: default DefaultTalk
+
+	Wait time.Duration // wait: positive
+}
+
+// Expectation keys.
+const (
+	ExpectACKAtCallee = "ack-at-callee"
+	ExpectACKWithin   = "ack-within"
+	ExpectCalleeBYE   = "callee-bye"
+	ExpectBlame       = "blame"
+)
+
+// Expectation is one key of the "expect" block, checked against the first call.
+type Expectation struct {
+	Key      string        // ExpectACKAtCallee, ExpectACKWithin, ExpectCalleeBYE or ExpectBlame
+	Want     string        // the value as written, e.g. "false", "64*T1", "proxy-a", "none"
+	Bool     *bool         // for ExpectACKAtCallee and ExpectCalleeBYE
+	Duration time.Duration // for ExpectACKWithin, resolved with the scenario's T1
+	Host     string        // for ExpectBlame: a proxy's name, or "" for "none"
+	Line     int
+}

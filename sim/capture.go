@@ -1,0 +1,133 @@
+package sim
+
+import (
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Kind says what happened to a datagram, or to a NAT table, at one hop.
+type Kind int
+
+const (
+	// Sent: a host wrote a datagram. Hop is the sending host; Src and Dst are as written.
+	Sent Kind = iota
+	// Translated: a NAT rewrote a datagram. Hop is the NAT; Src and Dst are before,
+	// XSrc and XDst after; Reason notes the binding used ("new binding …", "hairpin …").
+	Translated
+	// Delivered: the receiving host read the datagram. Hop is the receiving host; Src and
+	// Dst are as the receiver sees them.
+	Delivered
+	// Dropped: the datagram died here. Hop is the host or NAT where; Reason says why.
+	Dropped
+	// BindingCreated: a NAT added a binding (RFC 4787 §4.1). Hop is the NAT; Src is the
+	// internal endpoint, XSrc the external one, Dst the remote endpoint that caused it.
+	BindingCreated
+	// BindingExpired: a NAT removed a binding idle for longer than its timeout
+	// (RFC 4787 §4.3). Hop is the NAT; Src is the internal endpoint, XSrc the external one.
+	BindingExpired
+)
+
+var kindWords = [...]string{
+	Sent:           "sent",
+	Translated:     "translated",
+	Delivered:      "delivered",
+	Dropped:        "dropped",
+	BindingCreated: "binding-created",
+	BindingExpired: "binding-expired",
+}
+
+// String returns "sent", "translated", "delivered", "dropped", "binding-created" or
+// "binding-expired".
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindWords) {
+		return kindWords[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Record is one event in a [Capture].
+type Record struct {
+	Seq        int            // 1-based, strictly increasing
+	Datagram   int            // id shared by all records of one datagram; 0 for none
+	Time       time.Time      // from the run's Clock
+	Kind       Kind           // what happened
+	Hop        string         // host or NAT name where it happened
+	Src, Dst   netip.AddrPort // virtual endpoints before translation
+	XSrc, XDst netip.AddrPort // after translation (Translated, BindingCreated, BindingExpired)
+	Reason     string         // why it was dropped, or a note on the translation
+	Data       []byte         // the UDP payload; shared between records, never to be modified
+}
+
+// Capture is the single record of everything that happened on a [Network]: every datagram
+// at every hop and every NAT table event, in order. Reports, diagnosis and pcap export read
+// only this. A Capture is safe for concurrent use.
+type Capture struct {
+	clock Clock
+
+	mu      sync.Mutex // guards the fields below
+	records []Record
+	waiters []waiter
+}
+
+type waiter struct {
+	match func(Record) bool
+	done  chan struct{}
+}
+
+func newCapture(clock Clock) *Capture { return &Capture{clock: clock} }
+
+// add stamps r with the next Seq and the current time, appends it and wakes matching waiters.
+func (c *Capture) add(r Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r.Seq = len(c.records) + 1
+	r.Time = c.clock.Now()
+	c.records = append(c.records, r)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.match(r) {
+			close(w.done)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(c.waiters[len(kept):])
+	c.waiters = kept
+}
+
+// Records returns a snapshot of all records in Seq order. The slice is the caller's; the
+// Data of each record is shared and must not be modified.
+func (c *Capture) Records() []Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Record, len(c.records))
+	copy(out, c.records)
+	return out
+}
+
+// Len returns the number of records.
+func (c *Capture) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.records)
+}
+
+// Wait returns a channel that is closed once a record matching f exists: at once if one was
+// already recorded, else when one is appended. f is called with the Capture locked, so it
+// must not call the Capture's methods. A waiter that never matches stays registered until
+// the Capture is garbage.
+func (c *Capture) Wait(f func(Record) bool) <-chan struct{} {
+	done := make(chan struct{})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.records {
+		if f(r) {
+			close(done)
+			return done
+		}
+	}
+	c.waiters = append(c.waiters, waiter{match: f, done: done})
+	return done
+}

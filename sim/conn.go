@@ -1,0 +1,168 @@
+package sim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+)
+
+// maxPayload is the largest payload a Conn accepts: the IPv4 UDP limit less the carrier's
+// frame header.
+const maxPayload = 65507 - headerLen
+
+// Conn is a virtual UDP endpoint of a [Host]. It implements net.PacketConn with virtual
+// addresses: LocalAddr and the addresses ReadFrom returns are *net.UDPAddr holding virtual
+// IPv4 addresses (4-byte form), and WriteTo takes a virtual destination. Underneath, each
+// Conn owns a real UDP socket on 127.0.0.1. A Conn is safe for concurrent use.
+type Conn struct {
+	net    *Network
+	host   *Host
+	local  netip.AddrPort
+	sock   socket
+	closed atomic.Bool
+}
+
+var _ net.PacketConn = (*Conn)(nil)
+
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "udp", Source: c.LocalAddr(), Err: err}
+}
+
+// ReadFrom reads the next datagram delivered to c, records it as Delivered and returns its
+// virtual source as the receiver sees it (after any NAT). A payload longer than p is
+// truncated. After Close it returns an error for which errors.Is(err, net.ErrClosed) holds.
+func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, src, err := c.ReadFromAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(src), nil
+}
+
+// ReadFromAddrPort is ReadFrom returning the virtual source as a netip.AddrPort.
+func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	if c.closed.Load() {
+		return 0, netip.AddrPort{}, c.opError("read", ErrClosed)
+	}
+	bp := c.net.bufs.Get().(*[]byte)
+	defer c.net.bufs.Put(bp)
+	f, err := c.sock.recv(*bp)
+	if err != nil {
+		if c.closed.Load() || errors.Is(err, net.ErrClosed) {
+			return 0, netip.AddrPort{}, c.opError("read", ErrClosed)
+		}
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err
+		}
+		return 0, netip.AddrPort{}, c.opError("read", err)
+	}
+	n := copy(p, f.data)
+	c.net.capture.add(Record{Datagram: f.id, Kind: Delivered, Hop: c.host.name, Src: f.src, Dst: c.local, Data: bytes.Clone(f.data)})
+	c.net.delivered.Add(1)
+	return n, f.src, nil
+}
+
+// WriteTo sends p to the virtual destination addr: a *net.UDPAddr, or any net.Addr whose
+// String() parses as address:port. Like real UDP, a datagram the fabric drops is not an
+// error: WriteTo returns len(p), nil and the Capture records why it was dropped.
+func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	var dst netip.AddrPort
+	switch a := addr.(type) {
+	case nil:
+		return 0, c.opError("write", errors.New("missing destination address"))
+	case *net.UDPAddr:
+		if a == nil {
+			return 0, c.opError("write", errors.New("missing destination address"))
+		}
+		dst = a.AddrPort()
+	default:
+		var err error
+		if dst, err = netip.ParseAddrPort(addr.String()); err != nil {
+			return 0, c.opError("write", fmt.Errorf("destination %q: %w", addr.String(), err))
+		}
+	}
+	return c.WriteToAddrPort(p, dst)
+}
+
+// WriteToAddrPort is WriteTo with a netip.AddrPort destination.
+func (c *Conn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
+	if c.closed.Load() {
+		return 0, c.opError("write", ErrClosed)
+	}
+	if len(p) > maxPayload {
+		return 0, c.opError("write", fmt.Errorf("payload of %d bytes exceeds %d", len(p), maxPayload))
+	}
+	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	data := bytes.Clone(p)
+	if data == nil {
+		data = []byte{}
+	}
+	v, id, err := c.net.send(c, dst, data)
+	if err != nil {
+		return 0, c.opError("write", err)
+	}
+	if !v.ok {
+		return len(p), nil
+	}
+	if err := c.sock.send(v.to.sock, frame{id: id, src: v.src, data: data}); err != nil {
+		if c.closed.Load() || errors.Is(err, net.ErrClosed) {
+			return 0, c.opError("write", ErrClosed)
+		}
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			err = oe.Err
+		}
+		return 0, c.opError("write", err)
+	}
+	c.net.realSent.Add(1)
+	return len(p), nil
+}
+
+// Close closes c and its socket; a blocked ReadFrom returns. It is idempotent.
+func (c *Conn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	n := c.net
+	n.mu.Lock()
+	if c.host.conns[c.local.Port()] == c {
+		delete(c.host.conns, c.local.Port())
+	}
+	n.mu.Unlock()
+	return c.sock.close()
+}
+
+// LocalAddrPort returns the virtual endpoint of c.
+func (c *Conn) LocalAddrPort() netip.AddrPort { return c.local }
+
+// LocalAddr returns the virtual endpoint of c as a *net.UDPAddr.
+func (c *Conn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.local) }
+
+// SetDeadline sets the read and write deadlines of the underlying socket.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline of the underlying socket.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if err := c.sock.setReadDeadline(t); err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline of the underlying socket.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if err := c.sock.setWriteDeadline(t); err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}

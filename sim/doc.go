@@ -1,0 +1,27 @@
+// Package sim is the simulated network fabric of sipnatlab: hosts with virtual IPv4
+// addresses, private LANs behind RFC 4787 NAT boxes, routing between them, and a capture of
+// every datagram at every hop. It exists so that SIP actors can be wired into a NAT topology
+// in-process, with real-looking net.PacketConns, and every NAT decision can be explained
+// afterwards from one record.
+//
+// A typical world:
+//
+//	  LAN 192.168.1.0/24                                          public side
+//	 +-----------------------+      +----------------------+
+//	 | alice 192.168.1.10    |      | home-nat             |      proxy 203.0.113.2
+//	 |   :5060 --------------+----->| 192.168.1.1          |----> carrier 198.51.100.10
+//	 | bob   192.168.1.11    |      | public 203.0.113.50  |
+//	 +-----------------------+      | bindings :40000 ...  |
+//	                                +----------------------+
+//
+// Every virtual endpoint (host address and port) opened with [Host.ListenPacket] is backed by
+// its own real UDP socket bound to 127.0.0.1, so datagrams really cross the kernel loopback
+// (watch them with tshark on lo); the fabric never writes to an address outside 127.0.0.0/8.
+// On [Conn.WriteTo] the fabric routes the datagram through the virtual topology, applying NAT
+// mapping and filtering (RFC 4787 §4 and §5), and either writes it to the destination's real
+// socket or drops it with a reason. Every step lands in the network's [Capture]: Sent,
+// Translated, Delivered, Dropped, BindingCreated and BindingExpired records.
+//
+// Time comes from the [Clock] given in [Config]; NAT binding expiry is evaluated lazily
+// against it, so the package starts no timers and owns no goroutines.
+package sim

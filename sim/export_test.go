@@ -1,0 +1,52 @@
+package sim
+
+import (
+	"net/netip"
+	"time"
+)
+
+// RealAddrs returns the real local address of every open socket of the network.
+func (n *Network) RealAddrs() []netip.AddrPort {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []netip.AddrPort
+	for _, h := range n.hosts {
+		for _, c := range h.conns {
+			out = append(out, c.RealAddr())
+		}
+	}
+	return out
+}
+
+// RealAddr returns the real local address of c's socket.
+func (c *Conn) RealAddr() netip.AddrPort { return c.sock.(*udpSocket).addr }
+
+// Table is the NAT state machine, exported for tests.
+type Table struct{ t *table }
+
+// NewTable returns an empty NAT table for cfg.
+func NewTable(cfg NATConfig) *Table { return &Table{newTable(cfg)} }
+
+// Outbound commits an outbound datagram.
+func (t *Table) Outbound(now time.Time, internal, remote netip.AddrPort) (ext netip.AddrPort, created, expired bool, err error) {
+	r, err := t.t.outbound(now, internal, remote, true)
+	return r.External, r.Created, r.Expired != nil, err
+}
+
+// PeekOutbound predicts an outbound datagram without changing the table.
+func (t *Table) PeekOutbound(now time.Time, internal, remote netip.AddrPort) (ext netip.AddrPort, created bool, err error) {
+	r, err := t.t.outbound(now, internal, remote, false)
+	return r.External, r.Created, err
+}
+
+// Inbound commits an inbound datagram from remote to external port port.
+func (t *Table) Inbound(now time.Time, remote netip.AddrPort, port uint16) (internal netip.AddrPort, ok, expired bool, reason string) {
+	r := t.t.inbound(now, remote, port, true)
+	return r.Internal, r.OK, r.Expired != nil, r.Reason
+}
+
+// Bindings returns the live bindings at now.
+func (t *Table) Bindings(now time.Time) []Binding { return t.t.snapshot(now) }
+
+// Size counts all bindings, expired or not.
+func (t *Table) Size() int { return len(t.t.byPort) }

@@ -1,0 +1,293 @@
+package sim
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Defaults applied to a zero [NATConfig] field.
+const (
+	// DefaultBindingTimeout is the idle time after which a binding expires: the two minutes
+	// of RFC 4787 §4.3, REQ-5.
+	DefaultBindingTimeout = 120 * time.Second
+	// DefaultFirstPort is the first external port a NAT allocates.
+	DefaultFirstPort uint16 = 40000
+)
+
+// NATConfig describes one NAT box. Its zero values are documented defaults.
+type NATConfig struct {
+	Name      string       // unique among NATs and hosts; names the NAT in the Capture
+	Public    netip.Addr   // the NAT's outside address
+	LAN       netip.Prefix // the inside network
+	Mapping   Behavior     // RFC 4787 §4.1; zero: endpoint-independent
+	Filtering Behavior     // RFC 4787 §5; zero: endpoint-independent
+	// BindingTimeout is how long a binding lives without outbound traffic
+	// (RFC 4787 §4.3); zero: DefaultBindingTimeout.
+	BindingTimeout time.Duration
+	// Hairpinning lets a LAN host reach another LAN host through the NAT's public address
+	// (RFC 4787 §6, REQ-9).
+	Hairpinning bool
+	// FirstPort is where sequential external port allocation starts (RFC 4787 §4.2);
+	// zero: DefaultFirstPort.
+	FirstPort uint16
+}
+
+func (c NATConfig) withDefaults() NATConfig {
+	if c.BindingTimeout == 0 {
+		c.BindingTimeout = DefaultBindingTimeout
+	}
+	if c.FirstPort == 0 {
+		c.FirstPort = DefaultFirstPort
+	}
+	return c
+}
+
+// Binding is one entry of a NAT's table: the internal endpoint, the external endpoint the
+// NAT maps it to and, for dependent mappings, the remote part of the mapping key.
+type Binding struct {
+	Internal, External netip.AddrPort
+	// Remote is the remote part of the mapping key: invalid for endpoint-independent
+	// mapping, address:0 for address-dependent, address:port for address-and-port-dependent.
+	Remote   netip.AddrPort
+	Created  time.Time
+	LastUsed time.Time // last outbound use (RFC 4787 §4.3, REQ-6)
+}
+
+// NAT is a NAT box of a [Network]. Its methods are safe for concurrent use.
+type NAT struct {
+	net   *Network
+	cfg   NATConfig // with defaults applied
+	table *table    // guarded by net.mu
+}
+
+// Name returns the NAT's name.
+func (n *NAT) Name() string { return n.cfg.Name }
+
+// Public returns the NAT's outside address.
+func (n *NAT) Public() netip.Addr { return n.cfg.Public }
+
+// LAN returns the NAT's inside network.
+func (n *NAT) LAN() netip.Prefix { return n.cfg.LAN }
+
+// Config returns the NAT's configuration with defaults applied.
+func (n *NAT) Config() NATConfig { return n.cfg }
+
+// Bindings returns a snapshot of the bindings alive now on the network's clock, ordered by
+// external port. Bindings that have expired but were not yet looked up are left out.
+func (n *NAT) Bindings() []Binding {
+	n.net.mu.Lock()
+	defer n.net.mu.Unlock()
+	return n.table.snapshot(n.net.clock.Now())
+}
+
+// errNoPort reports that every external port of a NAT is in use.
+var errNoPort = errors.New("no free external port")
+
+// mapKey is the key of a NAT binding (RFC 4787 §4.1): the internal endpoint plus the
+// part of the remote endpoint the mapping behaviour depends on.
+type mapKey struct {
+	internal netip.AddrPort
+	remote   netip.AddrPort
+}
+
+// binding is a table entry with the remote endpoints contacted through it, which
+// address- and port-dependent filtering consults (RFC 4787 §5).
+type binding struct {
+	Binding
+	key       mapKey
+	contacted map[netip.AddrPort]struct{}
+}
+
+func (b *binding) permits(remote netip.AddrPort, f Behavior) bool {
+	switch f {
+	case EndpointIndependent:
+		return true
+	case AddressDependent:
+		for r := range b.contacted {
+			if r.Addr() == remote.Addr() {
+				return true
+			}
+		}
+		return false
+	default:
+		if remote.Port() == 0 { // a source port not known (see Network.Resolve)
+			return b.permits(remote, AddressDependent)
+		}
+		_, ok := b.contacted[remote]
+		return ok
+	}
+}
+
+// portAllocator chooses external ports (RFC 4787 §4.2). next proposes a port without
+// changing state, so that a dry run can predict it; take commits it.
+type portAllocator interface {
+	next(internal netip.AddrPort, inUse func(uint16) bool) (uint16, bool)
+	take(port uint16)
+}
+
+// sequentialPorts allocates ports one after another from first, skipping ports in use and
+// wrapping around at 65535.
+type sequentialPorts struct {
+	first, cursor uint16
+}
+
+func (s *sequentialPorts) next(_ netip.AddrPort, inUse func(uint16) bool) (uint16, bool) {
+	p := s.cursor
+	for range int(^uint16(0)-s.first) + 1 {
+		if !inUse(p) {
+			return p, true
+		}
+		p++
+		if p == 0 || p < s.first {
+			p = s.first
+		}
+	}
+	return 0, false
+}
+
+func (s *sequentialPorts) take(port uint16) {
+	s.cursor = port + 1
+	if s.cursor == 0 || s.cursor < s.first {
+		s.cursor = s.first
+	}
+}
+
+// table is the state machine of one NAT: its bindings, keyed both by mapping key and by
+// external port. It does no I/O and reads no clock; every method takes now. Methods with a
+// commit flag only report what would happen when commit is false.
+type table struct {
+	cfg    NATConfig
+	ports  portAllocator
+	byKey  map[mapKey]*binding
+	byPort map[uint16]*binding
+}
+
+func newTable(cfg NATConfig) *table {
+	cfg = cfg.withDefaults()
+	return &table{
+		cfg:    cfg,
+		ports:  &sequentialPorts{first: cfg.FirstPort, cursor: cfg.FirstPort},
+		byKey:  make(map[mapKey]*binding),
+		byPort: make(map[uint16]*binding),
+	}
+}
+
+func (t *table) expired(b *binding, now time.Time) bool {
+	return !now.Before(b.LastUsed.Add(t.cfg.BindingTimeout))
+}
+
+func (t *table) remove(b *binding) {
+	delete(t.byKey, b.key)
+	delete(t.byPort, b.External.Port())
+}
+
+// outResult is the outcome of an outbound datagram crossing a NAT.
+type outResult struct {
+	External netip.AddrPort // the translated source
+	Created  bool           // a new binding was (or would be) created
+	Expired  *Binding       // a stale binding for the same key that was (or would be) removed
+}
+
+// outbound translates a datagram from internal to remote (RFC 4787 §4.1): it finds the
+// binding for the mapping key or allocates one, refreshes it and remembers remote for
+// filtering. Its only error is errNoPort.
+func (t *table) outbound(now time.Time, internal, remote netip.AddrPort, commit bool) (outResult, error) {
+	var res outResult
+	key := mapKey{internal: internal, remote: t.cfg.Mapping.key(remote)}
+	b := t.byKey[key]
+	if b != nil && t.expired(b, now) {
+		old := b.Binding
+		res.Expired = &old
+		if commit {
+			t.remove(b)
+		}
+		b = nil
+	}
+	if b == nil {
+		inUse := func(p uint16) bool {
+			o, ok := t.byPort[p]
+			return ok && (res.Expired == nil || o.External != res.Expired.External)
+		}
+		port, ok := t.ports.next(internal, inUse)
+		if !ok {
+			return res, errNoPort
+		}
+		res.Created = true
+		res.External = netip.AddrPortFrom(t.cfg.Public, port)
+		if !commit {
+			return res, nil
+		}
+		t.ports.take(port)
+		b = &binding{
+			Binding:   Binding{Internal: internal, External: res.External, Remote: key.remote, Created: now},
+			key:       key,
+			contacted: make(map[netip.AddrPort]struct{}),
+		}
+		t.byKey[key] = b
+		t.byPort[port] = b
+	}
+	res.External = b.External
+	if commit {
+		b.LastUsed = now
+		b.contacted[remote] = struct{}{}
+	}
+	return res, nil
+}
+
+// inResult is the outcome of an inbound datagram arriving at a NAT's public address.
+type inResult struct {
+	Internal netip.AddrPort // the translated destination, when OK
+	OK       bool
+	Binding  Binding  // the binding used or refused, when one was found
+	Expired  *Binding // a binding found stale and removed (or that would be)
+	Reason   string   // why the datagram is dropped, when !OK
+}
+
+// inbound looks up the binding for external port port and applies the filtering behaviour
+// to a datagram from remote (RFC 4787 §5). Expired bindings are removed lazily here.
+func (t *table) inbound(now time.Time, remote netip.AddrPort, port uint16, commit bool) inResult {
+	ext := netip.AddrPortFrom(t.cfg.Public, port)
+	b := t.byPort[port]
+	if b == nil {
+		return inResult{Reason: fmt.Sprintf("no binding for %s on %s", ext, t.cfg.Name)}
+	}
+	res := inResult{Binding: b.Binding}
+	if t.expired(b, now) {
+		old := b.Binding
+		res.Expired = &old
+		if commit {
+			t.remove(b)
+		}
+		res.Reason = fmt.Sprintf("binding %s -> %s on %s expired (idle %s, timeout %s)",
+			b.Internal, b.External, t.cfg.Name, now.Sub(b.LastUsed), t.cfg.BindingTimeout)
+		return res
+	}
+	if !b.permits(remote, t.cfg.Filtering) {
+		who := remote.String()
+		if t.cfg.Filtering == AddressDependent {
+			who = remote.Addr().String()
+		}
+		res.Reason = fmt.Sprintf("filtered by %s (%s filtering): %s never contacted from %s",
+			t.cfg.Name, t.cfg.Filtering, who, b.Internal)
+		return res
+	}
+	res.OK = true
+	res.Internal = b.Internal
+	return res
+}
+
+// snapshot returns the bindings alive at now, ordered by external port.
+func (t *table) snapshot(now time.Time) []Binding {
+	out := make([]Binding, 0, len(t.byPort))
+	for _, b := range t.byPort {
+		if !t.expired(b, now) {
+			out = append(out, b.Binding)
+		}
+	}
+	slices.SortFunc(out, func(a, b Binding) int { return cmp.Compare(a.External.Port(), b.External.Port()) })
+	return out
+}

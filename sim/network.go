@@ -1,0 +1,428 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	// ErrNoLAN is wrapped by AddHost when a private address (RFC 1918, the RFC 6598
+	// shared 100.64.0.0/10 range, or any address inside a NAT LAN) lies inside no NAT's LAN.
+	ErrNoLAN = errors.New("private address lies inside no NAT LAN")
+	// ErrClosed is wrapped by operations on a closed Conn or Network; errors.Is(err,
+	// net.ErrClosed) holds for it.
+	ErrClosed = fmt.Errorf("sim: %w", net.ErrClosed)
+)
+
+// sharedSpace is the RFC 6598 carrier-grade NAT range, private like RFC 1918.
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+func isPrivate(a netip.Addr) bool { return a.IsPrivate() || sharedSpace.Contains(a) }
+
+// Config configures a Network. Its zero value is ready to use.
+type Config struct {
+	Clock Clock // the run's time source; nil: SystemClock
+}
+
+// Stats counts what the fabric did. RealSent counts datagrams actually written to a
+// carrier socket, so a test can prove that a dropped datagram never touched the wire.
+type Stats struct {
+	RealSent  int64 // datagrams written to a real (loopback) socket
+	Delivered int64 // datagrams read by a receiving Conn
+	Dropped   int64 // datagrams dropped by the routing
+}
+
+// Network is a simulated IPv4 network: hosts, NAT boxes with their LANs, and the capture
+// of everything that crosses it. Its methods are safe for concurrent use. It starts no
+// goroutines; Close closes every Conn.
+type Network struct {
+	clock   Clock
+	carrier carrier
+	capture *Capture
+	bufs    sync.Pool // *[]byte receive buffers
+
+	realSent, delivered, dropped atomic.Int64
+
+	mu           sync.Mutex // guards the fields below, every NAT table and every Host.conns
+	closed       bool
+	hosts        map[string]*Host
+	hostByAddr   map[netip.Addr]*Host
+	nats         map[string]*NAT
+	natByPublic  map[netip.Addr]*NAT
+	natOrder     []*NAT // in creation order, for LAN lookup
+	lastDatagram int
+}
+
+// NewNetwork returns an empty network that carries datagrams over the loopback interface.
+func NewNetwork(cfg Config) *Network {
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	return &Network{
+		clock:       cfg.Clock,
+		carrier:     loopback{},
+		capture:     newCapture(cfg.Clock),
+		bufs:        sync.Pool{New: func() any { b := make([]byte, maxDatagram+headerLen); return &b }},
+		hosts:       make(map[string]*Host),
+		hostByAddr:  make(map[netip.Addr]*Host),
+		nats:        make(map[string]*NAT),
+		natByPublic: make(map[netip.Addr]*NAT),
+	}
+}
+
+// Capture returns the network's capture.
+func (n *Network) Capture() *Capture { return n.capture }
+
+// Clock returns the network's clock.
+func (n *Network) Clock() Clock { return n.clock }
+
+// Stats returns the fabric's counters.
+func (n *Network) Stats() Stats {
+	return Stats{RealSent: n.realSent.Load(), Delivered: n.delivered.Load(), Dropped: n.dropped.Load()}
+}
+
+// unicast4 reports why a is not a routable unicast IPv4 address, or "".
+func unicast4(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return "no address"
+	case !a.Is4():
+		return "IPv6 is not routed"
+	case a.IsUnspecified():
+		return "the unspecified address is not routed"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "broadcast is not routed"
+	case a.IsMulticast():
+		return "multicast is not routed"
+	case a.IsLoopback():
+		return "loopback is not routed"
+	}
+	return ""
+}
+
+// AddNAT adds a NAT box. It fails if the name is empty or taken, the LAN is not an IPv4
+// prefix or overlaps another NAT's LAN or holds an existing host, or the public address is
+// not unicast IPv4, lies inside a LAN or is taken.
+func (n *Network) AddNAT(cfg NATConfig) (*NAT, error) {
+	cfg = cfg.withDefaults()
+	cfg.LAN = cfg.LAN.Masked()
+	fail := func(format string, a ...any) (*NAT, error) {
+		return nil, fmt.Errorf("add NAT %q: "+format, append([]any{cfg.Name}, a...)...)
+	}
+	cfg.Public = cfg.Public.Unmap()
+	switch {
+	case cfg.Name == "":
+		return fail("empty name")
+	case !cfg.LAN.IsValid() || !cfg.LAN.Addr().Is4():
+		return fail("LAN %q is not an IPv4 prefix", cfg.LAN)
+	case unicast4(cfg.Public) != "":
+		return fail("public address %q: %s", cfg.Public, unicast4(cfg.Public))
+	case !cfg.Mapping.valid():
+		return fail("invalid mapping behavior %s", cfg.Mapping)
+	case !cfg.Filtering.valid():
+		return fail("invalid filtering behavior %s", cfg.Filtering)
+	case cfg.BindingTimeout < 0:
+		return fail("negative binding timeout %s", cfg.BindingTimeout)
+	}
+	if cfg.LAN.Contains(cfg.Public) {
+		return fail("public address %s lies inside its own LAN %s", cfg.Public, cfg.LAN)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return fail("%w", ErrClosed)
+	}
+	if n.nats[cfg.Name] != nil || n.hosts[cfg.Name] != nil {
+		return fail("name already taken")
+	}
+	for _, o := range n.natOrder {
+		if o.cfg.LAN.Overlaps(cfg.LAN) {
+			return fail("LAN %s overlaps LAN %s of %s", cfg.LAN, o.cfg.LAN, o.cfg.Name)
+		}
+		if o.cfg.LAN.Contains(cfg.Public) {
+			return fail("public address %s lies inside LAN %s of %s", cfg.Public, o.cfg.LAN, o.cfg.Name)
+		}
+	}
+	if o := n.natByPublic[cfg.Public]; o != nil {
+		return fail("public address %s is taken by NAT %s", cfg.Public, o.cfg.Name)
+	}
+	if h := n.hostByAddr[cfg.Public]; h != nil {
+		return fail("public address %s is taken by host %s", cfg.Public, h.name)
+	}
+	for a, h := range n.hostByAddr {
+		if cfg.LAN.Contains(a) {
+			return fail("LAN %s holds existing host %s (%s)", cfg.LAN, h.name, a)
+		}
+	}
+	nat := &NAT{net: n, cfg: cfg, table: newTable(cfg)}
+	n.nats[cfg.Name] = nat
+	n.natByPublic[cfg.Public] = nat
+	n.natOrder = append(n.natOrder, nat)
+	return nat, nil
+}
+
+// lanOf returns the NAT whose LAN holds a, or nil. Callers hold n.mu.
+func (n *Network) lanOf(a netip.Addr) *NAT {
+	for _, nat := range n.natOrder {
+		if nat.cfg.LAN.Contains(a) {
+			return nat
+		}
+	}
+	return nil
+}
+
+// AddHost adds a host with the virtual address addr. A host whose address lies in a NAT's
+// LAN sits behind that NAT; any other private address fails with an error wrapping
+// ErrNoLAN. Names and addresses are unique (NAT public addresses included).
+func (n *Network) AddHost(name string, addr netip.Addr) (*Host, error) {
+	addr = addr.Unmap()
+	fail := func(format string, a ...any) (*Host, error) {
+		return nil, fmt.Errorf("add host %q: "+format, append([]any{name}, a...)...)
+	}
+	if name == "" {
+		return fail("empty name")
+	}
+	if why := unicast4(addr); why != "" {
+		return fail("address %q: %s", addr, why)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return fail("%w", ErrClosed)
+	}
+	if n.hosts[name] != nil || n.nats[name] != nil {
+		return fail("name already taken")
+	}
+	if h := n.hostByAddr[addr]; h != nil {
+		return fail("address %s is taken by host %s", addr, h.name)
+	}
+	if nat := n.natByPublic[addr]; nat != nil {
+		return fail("address %s is the public address of NAT %s", addr, nat.cfg.Name)
+	}
+	nat := n.lanOf(addr)
+	if nat == nil && isPrivate(addr) {
+		return fail("%s: %w", addr, ErrNoLAN)
+	}
+	h := &Host{net: n, name: name, addr: addr, nat: nat, conns: make(map[uint16]*Conn), ephemeral: firstEphemeral}
+	n.hosts[name] = h
+	n.hostByAddr[addr] = h
+	return h, nil
+}
+
+// Host returns the host named name, or nil.
+func (n *Network) Host(name string) *Host {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.hosts[name]
+}
+
+// HostByAddr returns the host with virtual address a, or nil.
+func (n *Network) HostByAddr(a netip.Addr) *Host {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.hostByAddr[a.Unmap()]
+}
+
+// NAT returns the NAT named name, or nil.
+func (n *Network) NAT(name string) *NAT {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.nats[name]
+}
+
+// Close closes every Conn of the network; later ListenPacket, AddHost and AddNAT calls
+// fail with ErrClosed. It is idempotent. The network owns no goroutines, so nothing is
+// left running once it returns.
+func (n *Network) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	var conns []*Conn
+	for _, h := range n.hosts {
+		for _, c := range h.conns {
+			conns = append(conns, c)
+		}
+	}
+	n.mu.Unlock()
+	var errs []error
+	for _, c := range conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Resolve reports, without sending anything or changing any NAT state, which host and
+// port a datagram sent now from host from to dst would reach, or ok=false with the reason
+// it would be dropped. It follows the NAT bindings that exist now and applies filtering to
+// the source from would present after its own NAT. The source port is the lowest port
+// from listens on; if it listens on none, the port is unknown, a new binding is predicted
+// and address-and-port-dependent filtering is judged on the address alone.
+func (n *Network) Resolve(from string, dst netip.AddrPort) (host string, port uint16, ok bool, reason string) {
+	return n.ResolveFrom(from, 0, dst)
+}
+
+// ResolveFrom is Resolve for a datagram sent from port srcPort of host from; srcPort 0
+// means what it means to Resolve.
+func (n *Network) ResolveFrom(from string, srcPort uint16, dst netip.AddrPort) (host string, port uint16, ok bool, reason string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.hosts[from]
+	if h == nil {
+		return "", 0, false, fmt.Sprintf("no host named %q", from)
+	}
+	if srcPort == 0 {
+		for p := range h.conns {
+			if srcPort == 0 || p < srcPort {
+				srcPort = p
+			}
+		}
+	}
+	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	v := n.route(n.clock.Now(), h, netip.AddrPortFrom(h.addr, srcPort), dst, nil)
+	if !v.ok {
+		return "", 0, false, v.reason
+	}
+	return v.to.host.name, v.dst.Port(), true, ""
+}
+
+// datagram is one datagram being routed for real (not a dry run).
+type datagram struct {
+	id   int
+	data []byte
+}
+
+// verdict is where routing ended: at a receiving Conn, or dropped at a hop.
+type verdict struct {
+	ok       bool
+	to       *Conn          // the receiving Conn, when ok
+	hop      string         // where it ended
+	src, dst netip.AddrPort // as seen there
+	reason   string         // why it was dropped
+}
+
+func dropAt(hop string, src, dst netip.AddrPort, format string, a ...any) verdict {
+	return verdict{hop: hop, src: src, dst: dst, reason: fmt.Sprintf(format, a...)}
+}
+
+// send records a datagram written by c to dst and routes it. Routing and recording happen
+// under n.mu so that the records of one datagram are contiguous decisions in Seq order.
+func (n *Network) send(c *Conn, dst netip.AddrPort, data []byte) (verdict, int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed || c.closed.Load() {
+		return verdict{}, 0, ErrClosed
+	}
+	n.lastDatagram++
+	dg := &datagram{id: n.lastDatagram, data: data}
+	n.capture.add(Record{Datagram: dg.id, Kind: Sent, Hop: c.host.name, Src: c.local, Dst: dst, Data: data})
+	v := n.route(n.clock.Now(), c.host, c.local, dst, dg)
+	if !v.ok {
+		n.capture.add(Record{Datagram: dg.id, Kind: Dropped, Hop: v.hop, Src: v.src, Dst: v.dst, Reason: v.reason, Data: data})
+		n.dropped.Add(1)
+	}
+	return v, dg.id, nil
+}
+
+// route follows a datagram from src on host from to dst through the topology. With dg nil
+// it is a dry run: nothing is recorded and no NAT table changes. Callers hold n.mu.
+func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *datagram) verdict {
+	emit := func(r Record) {
+		if dg == nil {
+			return
+		}
+		r.Datagram = dg.id
+		if r.Kind == Translated {
+			r.Data = dg.data
+		}
+		n.capture.add(r)
+	}
+	if why := unicast4(dst.Addr()); why != "" {
+		return dropAt(from.name, src, dst, "no host owns %s (%s)", dst.Addr(), why)
+	}
+	here := from.name
+	if nat := from.nat; nat != nil {
+		if nat.cfg.LAN.Contains(dst.Addr()) {
+			h := n.hostByAddr[dst.Addr()]
+			if h == nil {
+				return dropAt(here, src, dst, "no host owns %s on the LAN of %s", dst.Addr(), nat.cfg.Name)
+			}
+			return n.arrive(h, src, dst)
+		}
+		out, err := nat.table.outbound(now, src, dst, dg != nil)
+		if err != nil {
+			return dropAt(nat.cfg.Name, src, dst, "%v on %s for %s", err, nat.cfg.Name, src)
+		}
+		if e := out.Expired; e != nil {
+			emit(Record{Kind: BindingExpired, Hop: nat.cfg.Name, Src: e.Internal, XSrc: e.External, Dst: e.Remote,
+				Reason: fmt.Sprintf("idle since %s, timeout %s", e.LastUsed.Format(time.RFC3339Nano), nat.cfg.BindingTimeout)})
+		}
+		note := fmt.Sprintf("binding %s -> %s", src, out.External)
+		if out.Created {
+			note = "new " + note
+			emit(Record{Kind: BindingCreated, Hop: nat.cfg.Name, Src: src, XSrc: out.External, Dst: dst, XDst: dst,
+				Reason: fmt.Sprintf("%s mapping", nat.cfg.Mapping)})
+		}
+		emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: out.External, XDst: dst, Reason: note})
+		src, here = out.External, nat.cfg.Name
+		if dst.Addr() == nat.cfg.Public {
+			if !nat.cfg.Hairpinning {
+				return dropAt(here, src, dst, "hairpinning disabled on %s", nat.cfg.Name)
+			}
+			return n.inbound(now, nat, src, dst, true, emit, dg != nil)
+		}
+	}
+	if nat := n.natByPublic[dst.Addr()]; nat != nil {
+		return n.inbound(now, nat, src, dst, false, emit, dg != nil)
+	}
+	if nat := n.lanOf(dst.Addr()); nat != nil {
+		return dropAt(here, src, dst, "no route to private address %s from %s (it lies behind %s)", dst, src.Addr(), nat.cfg.Name)
+	}
+	if isPrivate(dst.Addr()) {
+		return dropAt(here, src, dst, "no route to private address %s from %s (no LAN holds it)", dst, src.Addr())
+	}
+	h := n.hostByAddr[dst.Addr()]
+	if h == nil {
+		return dropAt(here, src, dst, "no host owns %s", dst.Addr())
+	}
+	return n.arrive(h, src, dst)
+}
+
+// inbound passes a datagram from src to nat's public endpoint dst through the NAT's table
+// (RFC 4787 §5), or through its hairpin (§6). Callers hold n.mu.
+func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hairpin bool, emit func(Record), commit bool) verdict {
+	in := nat.table.inbound(now, src, dst.Port(), commit)
+	if e := in.Expired; e != nil {
+		emit(Record{Kind: BindingExpired, Hop: nat.cfg.Name, Src: e.Internal, XSrc: e.External, Dst: e.Remote,
+			Reason: fmt.Sprintf("idle since %s, timeout %s", e.LastUsed.Format(time.RFC3339Nano), nat.cfg.BindingTimeout)})
+	}
+	if !in.OK {
+		return dropAt(nat.cfg.Name, src, dst, "%s", in.Reason)
+	}
+	note := fmt.Sprintf("binding %s -> %s", in.Binding.External, in.Internal)
+	if hairpin {
+		note = "hairpin via " + note
+	}
+	emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: src, XDst: in.Internal, Reason: note})
+	h := n.hostByAddr[in.Internal.Addr()]
+	if h == nil {
+		return dropAt(nat.cfg.Name, src, in.Internal, "no host owns %s on the LAN of %s", in.Internal.Addr(), nat.cfg.Name)
+	}
+	return n.arrive(h, src, in.Internal)
+}
+
+// arrive hands a datagram to the Conn listening on dst of host h. Callers hold n.mu.
+func (n *Network) arrive(h *Host, src, dst netip.AddrPort) verdict {
+	c := h.conns[dst.Port()]
+	if c == nil {
+		return dropAt(h.name, src, dst, "port %d unreachable on %s", dst.Port(), h.name)
+	}
+	return verdict{ok: true, to: c, hop: h.name, src: src, dst: dst}
+}
