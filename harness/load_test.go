@@ -3,6 +3,7 @@ package harness_test
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -286,4 +287,19 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func ExampleParse() {
+	_, err := harness.Parse("scenarios/x.yaml", []byte(`
+name: x
+hosts:
+  bob: {role: ua, address: 192.168.300.1}
+steps:
+  - wait: 1s
+`))
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, harness.ErrInvalid))
+	// Output:
+	// load scenario "scenarios/x.yaml": line 4: hosts.bob.address: "192.168.300.1" is not an IP address
+	// true
 }

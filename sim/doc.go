@@ -6,13 +6,13 @@
 //
 // A typical world:
 //
-//	  LAN 192.168.1.0/24                                          public side
-//	 +-----------------------+      +----------------------+
-//	 | alice 192.168.1.10    |      | home-nat             |      proxy 203.0.113.2
-//	 |   :5060 --------------+----->| 192.168.1.1          |----> carrier 198.51.100.10
-//	 | bob   192.168.1.11    |      | public 203.0.113.50  |
-//	 +-----------------------+      | bindings :40000 ...  |
-//	                                +----------------------+
+//	    LAN 192.168.1.0/24             NAT box                      public side
+//	+-----------------------+   +---------------------+
+//	| alice 192.168.1.10    |   | home-nat            |   +--------------------------+
+//	|   :5060 --------------+-->| public 203.0.113.50 |-->| proxy   203.0.113.2:5060 |
+//	| bob   192.168.1.11    |   | :40000 -> alice     |   | carrier 198.51.100.10    |
+//	+-----------------------+   +---------------------+   +--------------------------+
+//	    each endpoint = one real UDP socket on 127.0.0.1; the topology is virtual
 //
 // Every virtual endpoint (host address and port) opened with [Host.ListenPacket] is backed by
 // its own real UDP socket bound to 127.0.0.1, so datagrams really cross the kernel loopback

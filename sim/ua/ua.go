@@ -86,7 +86,8 @@ type dialog struct {
 	ok         *sip.Response
 	okTx       *endpoint.ServerTx
 	okFirst    time.Time
-	okInterval time.Duration
+	okInterval time.Duration // current retransmission interval
+	okNext     time.Duration // offset of the next retransmission from okFirst
 	okTimer    sim.Timer
 	ackTimer   sim.Timer
 	acked      bool
@@ -563,6 +564,7 @@ func (u *UA) onInvite(req *sip.Request, tx *endpoint.ServerTx) {
 	d.established = true
 	d.okFirst = u.ep.Clock().Now()
 	d.okInterval = u.timers.T1
+	d.okNext = u.timers.T1
 	u.dialogs[callID] = d
 	d.okTimer = u.ep.Clock().AfterFunc(d.okInterval, func() { u.retransmitOK(d) })
 	d.ackTimer = u.ep.Clock().AfterFunc(u.cfg.AckTimeout, func() { u.ackTimeout(d) })
@@ -579,8 +581,11 @@ func (u *UA) retransmitOK(d *dialog) {
 		u.mu.Unlock()
 		return
 	}
+	// Schedule against the first 2xx, not the last firing, so timer lateness
+	// does not accumulate: retransmissions at T1, 3*T1, 7*T1 ... after it.
 	d.okInterval = min(2*d.okInterval, u.timers.T2)
-	d.okTimer = u.ep.Clock().AfterFunc(d.okInterval, func() { u.retransmitOK(d) })
+	d.okNext += d.okInterval
+	d.okTimer = u.ep.Clock().AfterFunc(d.okFirst.Add(d.okNext).Sub(u.ep.Clock().Now()), func() { u.retransmitOK(d) })
 	res, tx := d.ok, d.okTx
 	u.mu.Unlock()
 	_ = tx.Respond(res)
