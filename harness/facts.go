@@ -258,7 +258,7 @@ func leads(net *sim.Network, from string, ok *sip.Response, callee Host) (bool, 
 	host, port, reached, reason := net.Resolve(from, dst)
 	switch {
 	case !reached:
-		return false, reason
+		return false, "leads nowhere: " + reason
 	case host == callee.Name && port == callee.Address.Port():
 		return true, fmt.Sprintf("leads to %s", callee.Name)
 	default:
@@ -268,7 +268,7 @@ func leads(net *sim.Network, from string, ok *sip.Response, callee Host) (bool, 
 
 // diagnose writes the one or two sentences a person can act on.
 func diagnose(s *Scenario, f CallFacts) string {
-	ms := func(d *time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+	ms := func(d *time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 	switch {
 	case !f.Answered:
 		return fmt.Sprintf("%s never answered the call, so there was no 2xx to acknowledge: check that the INVITE reached %s.", f.To, f.To)
@@ -276,9 +276,9 @@ func diagnose(s *Scenario, f CallFacts) string {
 		return fmt.Sprintf("The ACK reached %s %s after its first 200 OK: the Contact %s that %s saw leads to %s, and the call stayed up.", f.To, ms(f.ACKDelay), f.ContactAtCaller, f.From, f.To)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "The ACK for %s's 200 OK never reached it (lost at %s: %s)", f.To, f.ACKLostAt, f.ACKFate)
+	fmt.Fprintf(&b, "The ACK for %s's 200 OK never reached %s: it was lost at %s (%s)", f.To, f.To, f.ACKLostAt, strings.TrimPrefix(f.ACKFate, "dropped: "))
 	if f.CalleeBYE {
-		fmt.Fprintf(&b, ", so %s retransmitted the 200 OK %d times and hung up with BYE after %s", f.To, f.OKRetransmissions, ms(f.CalleeBYEAfter))
+		fmt.Fprintf(&b, "; %s retransmitted the 200 OK %d times and hung up with BYE after %.1f s", f.To, f.OKRetransmissions, f.CalleeBYEAfter.Seconds())
 	}
 	b.WriteString(". ")
 	var hop *HopContact
@@ -294,9 +294,9 @@ func diagnose(s *Scenario, f CallFacts) string {
 	blamed, _ := s.Host(f.Blame)
 	switch {
 	case hop.In == hop.Out:
-		fmt.Fprintf(&b, "%s relayed the 200 OK with the Contact %s unchanged, which %s: in its reply route, call fix_nated_contact() for replies that come straight from a NATed end-point (nat_uac_test).", f.Blame, hop.Out, hop.Resolves)
+		fmt.Fprintf(&b, "%s relayed the 200 OK with the Contact %s unchanged (it %s): in its reply route, call fix_nated_contact() for replies that come straight from a NATed end-point (nat_uac_test).", f.Blame, hop.Out, hop.Resolves)
 	case blamed.NATHandling == HandlingExcessive || hop.In != "":
-		fmt.Fprintf(&b, "%s rewrote the 200 OK's Contact from %s to %s (the reply's source address), which %s: apply fix_nated_contact() only to replies straight from a NATed end-point, never to replies relayed by another proxy.", f.Blame, hop.In, hop.Out, hop.Resolves)
+		fmt.Fprintf(&b, "%s rewrote the 200 OK's Contact from %s to %s, the reply's source address, which %s: apply fix_nated_contact() only to replies straight from a NATed end-point, never to replies relayed by another proxy.", f.Blame, hop.In, hop.Out, hop.Resolves)
 	default:
 		fmt.Fprintf(&b, "%s sent the 200 OK with the Contact %s, which %s.", f.Blame, hop.Out, hop.Resolves)
 	}

@@ -6,12 +6,48 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
-// carrier moves datagrams between the real sockets behind virtual endpoints. The loopback
-// carrier is the only one so far; an in-memory carrier built on channels fits the same
-// interface.
+// CarrierKind selects how a [Network] moves datagrams between its endpoints. Its zero value
+// is Loopback.
+type CarrierKind int
+
+const (
+	// Loopback backs every virtual endpoint with a real UDP socket on 127.0.0.1, so
+	// datagrams really cross the kernel's loopback interface.
+	Loopback CarrierKind = iota
+	// Memory backs every virtual endpoint with a receive queue in memory: no sockets, no
+	// goroutines, and blocking only on channels and timers, so a whole run can execute
+	// inside a testing/synctest bubble on simulated time.
+	Memory
+)
+
+var carrierWords = [...]string{Loopback: "loopback", Memory: "memory"}
+
+// ParseCarrier parses "loopback" or "memory".
+func ParseCarrier(s string) (CarrierKind, error) {
+	for k, w := range carrierWords {
+		if s == w {
+			return CarrierKind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("parse carrier %q: want loopback or memory", s)
+}
+
+// String returns "loopback" or "memory", as accepted by [ParseCarrier].
+func (k CarrierKind) String() string {
+	if k.valid() {
+		return carrierWords[k]
+	}
+	return "CarrierKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+func (k CarrierKind) valid() bool { return k >= 0 && int(k) < len(carrierWords) }
+
+// carrier moves datagrams between the sockets behind virtual endpoints: real UDP sockets
+// for loopback, receive queues for memory.
 type carrier interface {
 	// open returns a fresh socket for one virtual endpoint.
 	open() (socket, error)
@@ -20,6 +56,8 @@ type carrier interface {
 // socket is one carrier endpoint. send and recv carry a frame: the datagram id and the
 // virtual source as the receiver must see it, plus the payload.
 type socket interface {
+	// send hands f to the socket to. The memory carrier's send never blocks; it fails with
+	// errQueueFull when to's receive queue is full.
 	send(to socket, f frame) error
 	// recv blocks for the next frame; p is scratch space the payload may be read into.
 	recv(p []byte) (frame, error)

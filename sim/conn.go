@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// maxPayload is the largest payload a Conn accepts: the IPv4 UDP limit less the carrier's
-// frame header.
+// maxPayload is the largest payload a Conn accepts: the IPv4 UDP limit less the loopback
+// carrier's frame header, whichever carrier is in use.
 const maxPayload = 65507 - headerLen
 
 // Conn is a virtual UDP endpoint of a [Host]. It implements net.PacketConn with virtual
@@ -48,9 +48,13 @@ func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	if c.closed.Load() {
 		return 0, netip.AddrPort{}, c.opError("read", ErrClosed)
 	}
-	bp := c.net.bufs.Get().(*[]byte)
-	defer c.net.bufs.Put(bp)
-	f, err := c.sock.recv(*bp)
+	var scratch []byte
+	if c.net.kind == Loopback {
+		bp := c.net.bufs.Get().(*[]byte)
+		defer c.net.bufs.Put(bp)
+		scratch = *bp
+	}
+	f, err := c.sock.recv(scratch)
 	if err != nil {
 		if c.closed.Load() || errors.Is(err, net.ErrClosed) {
 			return 0, netip.AddrPort{}, c.opError("read", ErrClosed)
@@ -106,7 +110,7 @@ func (c *Conn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 	if err != nil {
 		return 0, c.opError("write", err)
 	}
-	if !v.ok {
+	if !v.ok || v.queued {
 		return len(p), nil
 	}
 	if err := c.sock.send(v.to.sock, frame{id: id, src: v.src, data: data}); err != nil {
@@ -123,7 +127,7 @@ func (c *Conn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 	return len(p), nil
 }
 
-// Close closes c and its socket; a blocked ReadFrom returns. It is idempotent.
+// Close closes c and its socket or queue; a blocked ReadFrom returns. It is idempotent.
 func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
@@ -143,7 +147,9 @@ func (c *Conn) LocalAddrPort() netip.AddrPort { return c.local }
 // LocalAddr returns the virtual endpoint of c as a *net.UDPAddr.
 func (c *Conn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.local) }
 
-// SetDeadline sets the read and write deadlines of the underlying socket.
+// SetDeadline sets the read and write deadlines of the underlying socket or queue. Like a
+// real socket's, they are measured by package time, which inside a testing/synctest bubble
+// is simulated.
 func (c *Conn) SetDeadline(t time.Time) error {
 	if err := c.SetReadDeadline(t); err != nil {
 		return err
@@ -151,7 +157,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	return c.SetWriteDeadline(t)
 }
 
-// SetReadDeadline sets the read deadline of the underlying socket.
+// SetReadDeadline sets the read deadline of the underlying socket or queue; it also
+// applies to a ReadFrom already blocked.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	if err := c.sock.setReadDeadline(t); err != nil {
 		return c.opError("set", err)
@@ -159,7 +166,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// SetWriteDeadline sets the write deadline of the underlying socket.
+// SetWriteDeadline sets the write deadline of the underlying socket or queue.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if err := c.sock.setWriteDeadline(t); err != nil {
 		return c.opError("set", err)

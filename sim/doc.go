@@ -12,16 +12,21 @@
 //	|   :5060 --------------+-->| public 203.0.113.50 |-->| proxy   203.0.113.2:5060 |
 //	| bob   192.168.1.11    |   | :40000 -> alice     |   | carrier 198.51.100.10    |
 //	+-----------------------+   +---------------------+   +--------------------------+
-//	    each endpoint = one real UDP socket on 127.0.0.1; the topology is virtual
+//	    each endpoint = one UDP socket on 127.0.0.1, or one queue; the topology is virtual
 //
-// Every virtual endpoint (host address and port) opened with [Host.ListenPacket] is backed by
+// Two carriers move datagrams, chosen by [Config].Carrier. With [Loopback], the default,
+// every virtual endpoint (host address and port) opened with [Host.ListenPacket] is backed by
 // its own real UDP socket bound to 127.0.0.1, so datagrams really cross the kernel loopback
 // (watch them with tshark on lo); the fabric never writes to an address outside 127.0.0.0/8.
-// On [Conn.WriteTo] the fabric routes the datagram through the virtual topology, applying NAT
-// mapping and filtering (RFC 4787 §4 and §5), and either writes it to the destination's real
-// socket or drops it with a reason. Every step lands in the network's [Capture]: Sent,
-// Translated, Delivered, Dropped, BindingCreated and BindingExpired records.
+// With [Memory], every endpoint is a receive queue: no sockets, and nothing blocks except on
+// channels and timers, so a whole run fits in a testing/synctest bubble where timers such as
+// 64*T1 pass in simulated time. On [Conn.WriteTo] the fabric routes the datagram through the
+// virtual topology, applying NAT mapping and filtering (RFC 4787 §4 and §5), and either hands
+// it to the carrier for the destination or drops it with a reason. Every step lands in the
+// network's [Capture]: Sent, Translated, Delivered, Dropped, BindingCreated and
+// BindingExpired records.
 //
 // Time comes from the [Clock] given in [Config]; NAT binding expiry is evaluated lazily
-// against it, so the package starts no timers and owns no goroutines.
+// against it, so the package owns no goroutines and no timers (a read deadline of the memory
+// carrier is a timer in the reading goroutine, stopped when the read returns).
 package sim

@@ -18,8 +18,17 @@ func (n *Network) RealAddrs() []netip.AddrPort {
 	return out
 }
 
-// RealAddr returns the real local address of c's socket.
-func (c *Conn) RealAddr() netip.AddrPort { return c.sock.(*udpSocket).addr }
+// RealAddr returns the real local address of c's socket, or the zero AddrPort for the
+// memory carrier.
+func (c *Conn) RealAddr() netip.AddrPort {
+	if s, ok := c.sock.(*udpSocket); ok {
+		return s.addr
+	}
+	return netip.AddrPort{}
+}
+
+// MemoryQueueLen is the bound of a memory carrier's receive queue.
+const MemoryQueueLen = memoryQueueLen
 
 // Table is the NAT state machine, exported for tests.
 type Table struct{ t *table }

@@ -31,7 +31,7 @@ func (h *Host) Addr() netip.Addr { return h.addr }
 func (h *Host) NAT() *NAT { return h.nat }
 
 // ListenPacket opens the virtual endpoint Addr():port, backed by a fresh real UDP socket on
-// 127.0.0.1. Port 0 picks a free ephemeral port, 49152 or above. It fails if the port is
+// 127.0.0.1 with the loopback carrier, or by a fresh receive queue with the memory carrier. Port 0 picks a free ephemeral port, 49152 or above. It fails if the port is
 // already open on this host, or with ErrClosed once the network is closed.
 func (h *Host) ListenPacket(port uint16) (*Conn, error) {
 	n := h.net

@@ -24,17 +24,29 @@ var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
 
 func isPrivate(a netip.Addr) bool { return a.IsPrivate() || sharedSpace.Contains(a) }
 
-// Config configures a Network. Its zero value is ready to use.
+// Config configures a Network. Its zero value is ready to use: the system clock and the
+// loopback carrier.
+//
+// Carrier selects how datagrams move between endpoints; parse its word with
+// [ParseCarrier]. [Loopback] (the zero value) backs every endpoint with a real UDP socket
+// on 127.0.0.1. [Memory] backs every endpoint with a bounded receive queue of 4096
+// datagrams, with no sockets and no goroutines, so that a whole run, given the system
+// clock, can execute inside a testing/synctest bubble on simulated time. Routing, NAT and
+// the Capture behave alike on both: the same traffic yields the same records in the same
+// order. Only the memory carrier can fill a queue; it then drops the datagram with the
+// reason "receive queue full on <host>:<port>".
 type Config struct {
-	Clock Clock // the run's time source; nil: SystemClock
+	Clock   Clock       // the run's time source; nil: SystemClock
+	Carrier CarrierKind // how datagrams travel; zero: Loopback
 }
 
-// Stats counts what the fabric did. RealSent counts datagrams actually written to a
-// carrier socket, so a test can prove that a dropped datagram never touched the wire.
+// Stats counts what the fabric did. RealSent and MemorySent count datagrams actually handed
+// to the carrier, so a test can prove that a dropped datagram never touched it.
 type Stats struct {
-	RealSent  int64 // datagrams written to a real (loopback) socket
-	Delivered int64 // datagrams read by a receiving Conn
-	Dropped   int64 // datagrams dropped by the routing
+	RealSent   int64 // datagrams written to a real socket by the loopback carrier
+	MemorySent int64 // datagrams queued for a receiving Conn by the memory carrier
+	Delivered  int64 // datagrams read by a receiving Conn
+	Dropped    int64 // datagrams dropped by the routing, or at a full receive queue
 }
 
 // Network is a simulated IPv4 network: hosts, NAT boxes with their LANs, and the capture
@@ -42,11 +54,12 @@ type Stats struct {
 // goroutines; Close closes every Conn.
 type Network struct {
 	clock   Clock
+	kind    CarrierKind
 	carrier carrier
 	capture *Capture
-	bufs    sync.Pool // *[]byte receive buffers
+	bufs    sync.Pool // *[]byte receive buffers of the loopback carrier
 
-	realSent, delivered, dropped atomic.Int64
+	realSent, memorySent, delivered, dropped atomic.Int64
 
 	mu           sync.Mutex // guards the fields below, every NAT table and every Host.conns
 	closed       bool
@@ -58,14 +71,25 @@ type Network struct {
 	lastDatagram int
 }
 
-// NewNetwork returns an empty network that carries datagrams over the loopback interface.
+// NewNetwork returns an empty network that carries datagrams with cfg.Carrier. It panics
+// if cfg.Carrier is neither Loopback nor Memory.
 func NewNetwork(cfg Config) *Network {
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
 	}
+	var car carrier
+	switch cfg.Carrier {
+	case Loopback:
+		car = loopback{}
+	case Memory:
+		car = memory{}
+	default:
+		panic(fmt.Sprintf("sim: NewNetwork: invalid carrier %s", cfg.Carrier))
+	}
 	return &Network{
 		clock:       cfg.Clock,
-		carrier:     loopback{},
+		kind:        cfg.Carrier,
+		carrier:     car,
 		capture:     newCapture(cfg.Clock),
 		bufs:        sync.Pool{New: func() any { b := make([]byte, maxDatagram+headerLen); return &b }},
 		hosts:       make(map[string]*Host),
@@ -78,12 +102,20 @@ func NewNetwork(cfg Config) *Network {
 // Capture returns the network's capture.
 func (n *Network) Capture() *Capture { return n.capture }
 
+// Carrier returns the kind of carrier the network moves datagrams with.
+func (n *Network) Carrier() CarrierKind { return n.kind }
+
 // Clock returns the network's clock.
 func (n *Network) Clock() Clock { return n.clock }
 
 // Stats returns the fabric's counters.
 func (n *Network) Stats() Stats {
-	return Stats{RealSent: n.realSent.Load(), Delivered: n.delivered.Load(), Dropped: n.dropped.Load()}
+	return Stats{
+		RealSent:   n.realSent.Load(),
+		MemorySent: n.memorySent.Load(),
+		Delivered:  n.delivered.Load(),
+		Dropped:    n.dropped.Load(),
+	}
 }
 
 // unicast4 reports why a is not a routable unicast IPv4 address, or "".
@@ -302,6 +334,7 @@ type datagram struct {
 // verdict is where routing ended: at a receiving Conn, or dropped at a hop.
 type verdict struct {
 	ok       bool
+	queued   bool           // the memory carrier already queued it for to
 	to       *Conn          // the receiving Conn, when ok
 	hop      string         // where it ended
 	src, dst netip.AddrPort // as seen there
@@ -314,6 +347,9 @@ func dropAt(hop string, src, dst netip.AddrPort, format string, a ...any) verdic
 
 // send records a datagram written by c to dst and routes it. Routing and recording happen
 // under n.mu so that the records of one datagram are contiguous decisions in Seq order.
+// With the memory carrier, send also queues the datagram for the receiving Conn under
+// n.mu, so every queue holds its datagrams in the Seq order of their Sent records and a
+// full queue is recorded with the datagram's other records.
 func (n *Network) send(c *Conn, dst netip.AddrPort, data []byte) (verdict, int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -324,6 +360,20 @@ func (n *Network) send(c *Conn, dst netip.AddrPort, data []byte) (verdict, int, 
 	dg := &datagram{id: n.lastDatagram, data: data}
 	n.capture.add(Record{Datagram: dg.id, Kind: Sent, Hop: c.host.name, Src: c.local, Dst: dst, Data: data})
 	v := n.route(n.clock.Now(), c.host, c.local, dst, dg)
+	if v.ok && n.kind == Memory {
+		err := c.sock.send(v.to.sock, frame{id: dg.id, src: v.src, data: data})
+		switch {
+		case errors.Is(err, errQueueFull):
+			v = dropAt(v.hop, v.src, v.dst, "receive queue full on %s:%d", v.to.host.name, v.dst.Port())
+		case errors.Is(err, net.ErrClosed):
+			return verdict{}, 0, ErrClosed
+		case err != nil:
+			return verdict{}, 0, err
+		default:
+			v.queued = true
+			n.memorySent.Add(1)
+		}
+	}
 	if !v.ok {
 		n.capture.add(Record{Datagram: dg.id, Kind: Dropped, Hop: v.hop, Src: v.src, Dst: v.dst, Reason: v.reason, Data: data})
 		n.dropped.Add(1)

@@ -78,10 +78,20 @@ type world struct {
 	alice, bob, proxy, cr *sim.Host
 }
 
+// carriers are the carriers that specs of shared behaviour run over.
+var carriers = []sim.CarrierKind{sim.Loopback, sim.Memory}
+
+// newWorld builds the test topology over the loopback carrier.
 func newWorld(cfg sim.NATConfig) *world {
 	GinkgoHelper()
+	return newWorldOn(sim.Loopback, cfg)
+}
+
+// newWorldOn builds the test topology over the given carrier.
+func newWorldOn(kind sim.CarrierKind, cfg sim.NATConfig) *world {
+	GinkgoHelper()
 	w := &world{clock: &fakeClock{now: t0}}
-	w.net = sim.NewNetwork(sim.Config{Clock: w.clock})
+	w.net = sim.NewNetwork(sim.Config{Clock: w.clock, Carrier: kind})
 	DeferCleanup(w.net.Close)
 	cfg.Name, cfg.Public, cfg.LAN = "home-nat", homePublic, homeLAN
 	var err error
@@ -122,6 +132,19 @@ func recv(c *sim.Conn) (string, netip.AddrPort) {
 	n, from, err := c.ReadFrom(buf)
 	Expect(err).NotTo(HaveOccurred())
 	return string(buf[:n]), from.(interface{ AddrPort() netip.AddrPort }).AddrPort()
+}
+
+// carried counts the datagrams the carrier was handed, whichever carrier it is.
+func carried(s sim.Stats) int64 { return s.RealSent + s.MemorySent }
+
+// carriedStats is the Stats of a network on carrier kind that handed n datagrams to it.
+func carriedStats(kind sim.CarrierKind, n int64, s sim.Stats) sim.Stats {
+	if kind == sim.Memory {
+		s.MemorySent = n
+	} else {
+		s.RealSent = n
+	}
+	return s
 }
 
 // last returns the last record of the capture.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
 
 // TextOptions tune the text report.
@@ -165,6 +166,28 @@ func (l *ladder) arrow(t string, a, b int, label string, dropped bool) string {
 	return strings.TrimRight(string(row), " ")
 }
 
+// stub draws a short arrow from column a that ends in X half-way to the
+// next column in direction dir.
+func (l *ladder) stub(t string, a, dir int, label string) string {
+	row := l.blank()
+	put(row, 0, t)
+	half := 8
+	if len(l.centers) > 1 {
+		half = (l.centers[1] - l.centers[0]) / 2
+	}
+	from, to := l.centers[a], l.centers[a]+dir*half
+	lo, hi := min(from, to), max(from, to)
+	for i := lo + 1; i <= hi && i < len(row); i++ {
+		row[i] = '-'
+	}
+	if dir > 0 {
+		put(row, hi, "X "+label)
+	} else {
+		put(row, lo-len(label)-1, label+" X")
+	}
+	return strings.TrimRight(string(row), " ")
+}
+
 func label(m sip.Message) string {
 	switch v := m.(type) {
 	case *sip.Request:
@@ -212,11 +235,26 @@ func writeLadder(w io.Writer, res *harness.Result, p painter, width int) {
 			g.xlats = append(g.xlats, *r)
 		}
 	}
+	// Actor notes that explain a gap in the ladder, shown in time order.
+	var notes []harness.Event
+	for _, e := range res.Events {
+		if e.Kind == "absorbed" || e.Kind == string(ua.ACKTimeout) {
+			notes = append(notes, e)
+		}
+	}
+	flush := func(until time.Time, all bool) {
+		for len(notes) > 0 && (all || notes[0].Time.Before(until)) {
+			e := notes[0]
+			notes = notes[1:]
+			fmt.Fprintf(w, "%8.3f %s\n", e.Time.Sub(res.Start).Seconds(), p.red(fmt.Sprintf("%s: %s", e.Host, e.Detail)))
+		}
+	}
 	for _, id := range order {
 		g := groups[id]
 		if g.sent == nil {
 			continue
 		}
+		flush(g.sent.Time, false)
 		msg, err := parser.ParseSIP(append([]byte(nil), g.sent.Data...))
 		lbl := "(not SIP)"
 		if err == nil {
@@ -232,14 +270,21 @@ func writeLadder(w io.Writer, res *harness.Result, p painter, width int) {
 		switch {
 		case g.end != nil && g.end.Kind == sim.Delivered:
 			b = l.byName[g.end.Hop]
-		case g.end != nil:
-			if i, ok := l.byName[g.end.Hop]; ok && g.end.Hop != g.sent.Hop {
-				b = i
-			} else if i, ok := l.byAddr[g.sent.Dst.Addr()]; ok {
-				b = i
-			}
+		case g.end != nil && g.end.Hop != g.sent.Hop:
+			b = l.byName[g.end.Hop]
 		}
-		line := l.arrow(t, a, b, lbl, dropped)
+		var line string
+		if b < 0 {
+			// Dropped by the sender's own routing: a short arrow towards the
+			// destination's column, if it has one.
+			dir := 1
+			if i, ok := l.byAddr[g.sent.Dst.Addr()]; ok && i < a {
+				dir = -1
+			}
+			line = l.stub(t, a, dir, lbl)
+		} else {
+			line = l.arrow(t, a, b, lbl, dropped)
+		}
 		if dropped {
 			line = p.red(line)
 		}
@@ -256,18 +301,14 @@ func writeLadder(w io.Writer, res *harness.Result, p painter, width int) {
 			fmt.Fprintf(w, "%s %s\n", strings.Repeat(" ", 9), p.red(fmt.Sprintf("dropped at %s: %s", g.end.Hop, g.end.Reason)))
 		}
 	}
-	for _, e := range res.Events {
-		if e.Kind == "absorbed" {
-			fmt.Fprintf(w, "%8.3f %s\n", e.Time.Sub(res.Start).Seconds(), p.red(fmt.Sprintf("%s: %s", e.Host, e.Detail)))
-		}
-	}
+	flush(time.Time{}, true)
 }
 
 func ms(d *time.Duration) string {
 	if d == nil {
 		return "-"
 	}
-	return fmt.Sprintf("%d ms", d.Milliseconds())
+	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
 }
 
 func writeCall(w io.Writer, c harness.CallFacts, p painter) {
@@ -290,8 +331,14 @@ func writeCall(w io.Writer, c harness.CallFacts, p painter) {
 		}
 		return "no"
 	}
-	fmt.Fprintf(w, "  answered: %s   ACK at callee: %s (after %s)   200 OK retransmissions: %d\n", yes(c.Answered), yes(c.ACKAtCallee), ms(c.ACKDelay), c.OKRetransmissions)
-	fmt.Fprintf(w, "  callee BYE: %s (after %s)   Contact at caller: %s\n", yes(c.CalleeBYE), ms(c.CalleeBYEAfter), c.ContactAtCaller)
+	after := func(d *time.Duration) string {
+		if d == nil {
+			return ""
+		}
+		return " (after " + ms(d) + ")"
+	}
+	fmt.Fprintf(w, "  answered: %s   ACK at callee: %s%s   200 OK retransmissions: %d\n", yes(c.Answered), yes(c.ACKAtCallee), after(c.ACKDelay), c.OKRetransmissions)
+	fmt.Fprintf(w, "  callee BYE: %s%s   Contact at caller: %s\n", yes(c.CalleeBYE), after(c.CalleeBYEAfter), c.ContactAtCaller)
 	if !c.ACKAtCallee {
 		fmt.Fprintf(w, "  ACK lost at: %s   blame: %s\n", p.red(c.ACKLostAt), p.red(orNone(c.Blame)))
 	}

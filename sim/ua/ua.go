@@ -562,16 +562,22 @@ func (u *UA) onInvite(req *sip.Request, tx *endpoint.ServerTx) {
 	res.AppendHeader(&ct)
 	d.ok = res
 	d.established = true
-	d.okFirst = u.ep.Clock().Now()
 	d.okInterval = u.timers.T1
 	d.okNext = u.timers.T1
 	u.dialogs[callID] = d
-	d.okTimer = u.ep.Clock().AfterFunc(d.okInterval, func() { u.retransmitOK(d) })
-	d.ackTimer = u.ep.Clock().AfterFunc(u.cfg.AckTimeout, func() { u.ackTimeout(d) })
 	u.mu.Unlock()
 
 	u.emit(InviteReceived, callID, "INVITE %s from %s", req.Recipient.String(), req.From().Address.String())
 	_ = tx.Respond(res)
+	// The schedule starts once the 2xx is on the wire, so no retransmission
+	// comes earlier than T1, 3*T1, 7*T1 ... after it.
+	u.mu.Lock()
+	d.okFirst = u.ep.Clock().Now()
+	if !d.acked && !d.ended && !u.closed {
+		d.okTimer = u.ep.Clock().AfterFunc(d.okInterval, func() { u.retransmitOK(d) })
+		d.ackTimer = u.ep.Clock().AfterFunc(u.cfg.AckTimeout, func() { u.ackTimeout(d) })
+	}
+	u.mu.Unlock()
 	u.emit(OKSent, callID, "200 OK with Contact %s", u.contactString())
 }
 
