@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/sipnatlab
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run test race vet bench tools clean
+.PHONY: all build run test test-realtime vet bench clean
 
 all: build
 
@@ -15,9 +15,15 @@ build:
 run: build
 	./$(BIN) run scenarios/
 
-## test: vet, then every Ginkgo/Go spec with the race detector.
+## test: vet, then every spec with the race detector, bundled scenarios in
+## simulated time and on loopback with scaled timers (a few seconds).
+## Every package with tests is a Ginkgo suite, so the label filter applies to all.
 test: vet
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 ./... -ginkgo.label-filter='!realtime'
+
+## test-realtime: the bundled scenarios at their own timers on loopback (32 s).
+test-realtime:
+	$(GO) test -race -count=1 ./harness/ -ginkgo.label-filter='realtime'
 
 vet:
 	$(GO) vet ./...

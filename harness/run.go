@@ -15,9 +15,31 @@ import (
 	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
 
+// ClockMode says how time passes in a run.
+type ClockMode string
+
+// Clock modes.
+const (
+	// RealTime runs on loopback UDP sockets with the system clock: what tshark
+	// on lo sees, and what real peers can join.
+	RealTime ClockMode = "real"
+	// Simulated runs on the memory carrier with a sim.VirtualClock: one
+	// goroutine, deterministic, and 64*T1 passes in microseconds.
+	Simulated ClockMode = "simulated"
+)
+
+// ParseClockMode accepts "real" and "simulated".
+func ParseClockMode(s string) (ClockMode, error) {
+	switch ClockMode(s) {
+	case RealTime, Simulated:
+		return ClockMode(s), nil
+	}
+	return "", fmt.Errorf("clock %q: want real or simulated", s)
+}
+
 // Options tune a run. The zero value runs on loopback sockets in real time.
 type Options struct {
-	Clock sim.Clock // nil: sim.SystemClock (simulated inside testing/synctest)
+	Clock ClockMode // "" means RealTime
 }
 
 // Event is one thing an actor did, in the run's clock: a UA event (2xx sent,
@@ -87,11 +109,18 @@ func (w *world) record(e Event) {
 // The world is torn down before Run returns, also on error; the Result
 // gathered so far is returned with the error.
 func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
-	clock := opts.Clock
-	if clock == nil {
-		clock = sim.SystemClock{}
+	var clock sim.Clock = sim.SystemClock{}
+	carrier := sim.Loopback
+	switch opts.Clock {
+	case "", RealTime:
+	case Simulated:
+		// Simulated time starts at a fixed instant so runs repeat exactly.
+		clock = sim.NewVirtualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		carrier = sim.Memory
+	default:
+		return nil, fmt.Errorf("%w %q: unknown clock mode %q", ErrRun, s.Name, opts.Clock)
 	}
-	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}}
+	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock, Carrier: carrier}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}}
 	res := &Result{Scenario: s, Start: clock.Now(), Columns: columns(s)}
 	err := w.build()
 	if err == nil {
@@ -245,22 +274,61 @@ func (w *world) steps(ctx context.Context, res *Result) error {
 	return nil
 }
 
+// errBound is returned when a step outlives the bound its RFC timers allow.
+var errBound = errors.New("did not finish within the RFC timer bound")
+
+// await waits, in the run's time, until ch is closed, ctx ends or bound
+// passes. In simulated time the waiting goroutine drives the clock.
+func (w *world) await(ctx context.Context, ch <-chan struct{}, bound time.Duration) error {
+	expired := make(chan struct{})
+	t := w.clock.AfterFunc(bound, func() { close(expired) })
+	defer t.Stop()
+	vc, virtual := w.clock.(*sim.VirtualClock)
+	for virtual {
+		select {
+		case <-ch:
+			return nil
+		case <-expired:
+			return fmt.Errorf("%w (%s)", errBound, bound)
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !vc.Step() {
+			return sim.ErrStalled
+		}
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-expired:
+		return fmt.Errorf("%w (%s)", errBound, bound)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (w *world) register(ctx context.Context, name string) error {
-	ctx, cancel := context.WithTimeout(ctx, w.registerBound())
-	defer cancel()
-	return w.uas[name].Register(ctx)
+	done := make(chan struct{})
+	var result error
+	if err := w.uas[name].StartRegister(func(err error) {
+		result = err
+		close(done)
+	}); err != nil {
+		return err
+	}
+	if err := w.await(ctx, done, w.registerBound()); err != nil {
+		return fmt.Errorf("register %s: %w", name, err)
+	}
+	return result
 }
 
 func (w *world) wait(ctx context.Context, d time.Duration) error {
 	done := make(chan struct{})
 	t := w.clock.AfterFunc(d, func() { close(done) })
 	defer t.Stop()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return w.await(ctx, done, d+time.Second)
 }
 
 // call places one call and waits until both sides have ended it, bounded by
@@ -275,24 +343,26 @@ func (w *world) call(ctx context.Context, st Step, res *Result) error {
 		ackTimeout = 64 * t1
 	}
 	bound := st.Talk + ackTimeout + 3*64*t1 + 5*time.Second
-	ctx, cancel := context.WithTimeout(ctx, bound)
-	defer cancel()
 	via, _ := w.s.Host(st.Via)
 	rec := CallRecord{From: st.From, To: st.To, Via: st.Via}
-	callID, err := caller.Call(ctx, callee.AOR(), via.Address, st.Talk)
+	callID, done, err := caller.Dial(callee.AOR(), via.Address, st.Talk)
 	rec.CallID = callID
 	if err != nil {
 		rec.Err = err.Error()
-	}
-	res.Placed = append(res.Placed, rec)
-	if err != nil && !errors.Is(err, ua.ErrCallFailed) {
+		res.Placed = append(res.Placed, rec)
 		return err
 	}
-	if done := callee.Done(callID); done != nil {
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return fmt.Errorf("callee %s still in the call after %s: %w", st.To, bound, ctx.Err())
+	err = w.await(ctx, done, bound)
+	if err == nil && !caller.Established(callID) {
+		rec.Err = ua.ErrCallFailed.Error()
+	}
+	res.Placed = append(res.Placed, rec)
+	if err != nil {
+		return fmt.Errorf("call %s -> %s: %w", st.From, st.To, err)
+	}
+	if calleeDone := callee.Done(callID); calleeDone != nil {
+		if err := w.await(ctx, calleeDone, bound); err != nil {
+			return fmt.Errorf("callee %s still in the call: %w", st.To, err)
 		}
 	}
 	return nil

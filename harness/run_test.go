@@ -25,13 +25,13 @@ type outcome struct {
 
 // runAll runs the scenarios concurrently, each in its own world, so the
 // suite waits for the longest RFC timer once, not once per scenario.
-func runAll(ctx context.Context, scenarios []*harness.Scenario) map[string]outcome {
+func runAll(ctx context.Context, scenarios []*harness.Scenario, mode harness.ClockMode) map[string]outcome {
 	out := make(map[string]outcome, len(scenarios))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, s := range scenarios {
 		wg.Go(func() {
-			res, err := harness.Run(ctx, s, harness.Options{})
+			res, err := harness.Run(ctx, s, harness.Options{Clock: mode})
 			mu.Lock()
 			out[s.Name] = outcome{res, err}
 			mu.Unlock()
@@ -77,62 +77,107 @@ func countEvents(res *harness.Result, host string, kind ua.EventKind) int {
 	return n
 }
 
-var _ = Describe("bundled scenarios on loopback sockets in real time", Ordered, Label("loopback"), func() {
+// nominalRetransmissions are the offsets of the 2xx retransmissions from the
+// first 2xx that RFC 3261 §13.3.1.4 prescribes: T1, 3*T1, 7*T1 ..., the
+// interval doubling up to T2, all before the ACK timeout.
+func nominalRetransmissions(t1, t2, ackTimeout time.Duration) []time.Duration {
+	var out []time.Duration
+	at, interval := t1, t1
+	for at < ackTimeout {
+		out = append(out, at)
+		interval = min(2*interval, t2)
+		at += interval
+	}
+	return out
+}
+
+func checkExpectations(s *harness.Scenario, o outcome) {
+	Expect(o.err).NotTo(HaveOccurred())
+	Expect(o.res.Expectations).To(HaveLen(len(s.Expect)))
+	for _, e := range o.res.Expectations {
+		Expect(e.OK).To(BeTrue(), "line %d: %s: want %s, got %s\n%s", e.Line, e.Key, e.Want, e.Got, o.res.Calls[0].Diagnosis)
+	}
+	Expect(o.res.Passed).To(BeTrue())
+	Expect(o.res.Calls).NotTo(BeEmpty())
+
+	call := o.res.Calls[0]
+	Expect(call.Answered).To(BeTrue())
+	Expect(call.OKRetransmissions).To(Equal(countEvents(o.res, call.To, ua.OKRetransmitted)))
+	Expect(call.ACKAtCallee).To(Equal(countEvents(o.res, call.To, ua.ACKReceived) > 0))
+	Expect(call.CalleeBYE).To(Equal(countEvents(o.res, call.To, ua.ACKTimeout) > 0))
+	Expect(call.Diagnosis).NotTo(BeEmpty())
+}
+
+func calleeOf(s *harness.Scenario, o outcome) harness.Host {
+	h, ok := s.Host(o.res.Calls[0].To)
+	Expect(ok).To(BeTrue())
+	return h
+}
+
+func loadBundled() map[string]*harness.Scenario {
+	scenarios, err := harness.LoadDir("../scenarios")
+	Expect(err).NotTo(HaveOccurred())
+	byFile := map[string]*harness.Scenario{}
+	for _, s := range scenarios {
+		byFile[filepath.Clean(s.File)] = s
+	}
+	return byFile
+}
+
+func values(m map[string]*harness.Scenario) []*harness.Scenario {
+	var out []*harness.Scenario
+	for _, s := range m {
+		out = append(out, s)
+	}
+	return out
+}
+
+var _ = Describe("bundled scenarios in simulated time", Ordered, func() {
 	var (
-		results   map[string]outcome
-		byFile    map[string]*harness.Scenario
-		leakCheck error
+		results map[string]outcome
+		byFile  map[string]*harness.Scenario
 	)
 
 	BeforeAll(func(ctx SpecContext) {
-		ignore := goleak.IgnoreCurrent()
-		scenarios, err := harness.LoadDir("../scenarios")
-		Expect(err).NotTo(HaveOccurred())
-		byFile = map[string]*harness.Scenario{}
-		for _, s := range scenarios {
-			byFile[filepath.Clean(s.File)] = s
-		}
-		results = runAll(ctx, scenarios)
-		leakCheck = goleak.Find(ignore)
-	}, NodeTimeout(3*time.Minute))
-
-	It("leaves no goroutine behind", func() {
-		Expect(leakCheck).NotTo(HaveOccurred())
+		byFile = loadBundled()
+		results = runAll(ctx, values(byFile), harness.Simulated)
 	})
 
-	DescribeTable("the expect block holds and the facts agree with the UAs' own events",
+	DescribeTable("the expect block holds, the facts agree with the UAs' events, the timers are exact",
 		func(file string) {
 			s := byFile[filepath.Clean(file)]
 			Expect(s).NotTo(BeNil(), "scenario %s not loaded", file)
 			o := results[s.Name]
-			Expect(o.err).NotTo(HaveOccurred())
-			Expect(o.res.Expectations).To(HaveLen(len(s.Expect)))
-			for _, e := range o.res.Expectations {
-				Expect(e.OK).To(BeTrue(), "line %d: %s: want %s, got %s\n%s", e.Line, e.Key, e.Want, e.Got, o.res.Calls[0].Diagnosis)
-			}
-			Expect(o.res.Passed).To(BeTrue())
-			Expect(o.res.Calls).NotTo(BeEmpty())
+			checkExpectations(s, o)
 
 			call := o.res.Calls[0]
-			Expect(call.Answered).To(BeTrue())
-			Expect(call.OKRetransmissions).To(Equal(countEvents(o.res, call.To, ua.OKRetransmitted)))
-			Expect(call.ACKAtCallee).To(Equal(countEvents(o.res, call.To, ua.ACKReceived) > 0))
-			Expect(call.CalleeBYE).To(Equal(countEvents(o.res, call.To, ua.ACKTimeout) > 0))
-			Expect(call.Diagnosis).NotTo(BeEmpty())
-
-			// RFC 3261 §13.3.1.4: retransmissions at T1, 3*T1, 7*T1 ... after the
-			// first 2xx, the interval doubling up to T2. Timers never fire early.
+			callee := calleeOf(s, o)
 			sends := okSendTimes(o.res, call.To)
-			Expect(sends).To(HaveLen(call.OKRetransmissions + 1))
-			nominal, interval := time.Duration(0), s.Timers.T1
-			for i := 1; i < len(sends); i++ {
-				nominal += interval
-				Expect(sends[i]).To(BeNumerically(">=", nominal), "retransmission %d", i)
-				interval = min(2*interval, s.Timers.T2)
+			if call.ACKAtCallee {
+				Expect(sends).To(HaveLen(1))
+				Expect(*call.ACKDelay).To(BeZero(), "the memory carrier has no latency")
+				return
 			}
+			// Exactly RFC 3261 §13.3.1.4, and BYE exactly at the ACK timeout.
+			Expect(sends[1:]).To(Equal(nominalRetransmissions(s.Timers.T1, s.Timers.T2, callee.AckTimeout)))
+			Expect(*call.CalleeBYEAfter).To(Equal(callee.AckTimeout))
 		},
 		scenarioFiles(),
 	)
+
+	It("runs the same way every time", func(ctx SpecContext) {
+		again := runAll(ctx, values(byFile), harness.Simulated)
+		for name, o := range results {
+			a, b := o.res, again[name].res
+			Expect(b.Calls[0].OKRetransmissions).To(Equal(a.Calls[0].OKRetransmissions))
+			Expect(len(b.Capture)).To(Equal(len(a.Capture)), name)
+			for i := range a.Capture {
+				Expect(b.Capture[i].Time.Sub(b.Start)).To(Equal(a.Capture[i].Time.Sub(a.Start)))
+				Expect(b.Capture[i].Kind).To(Equal(a.Capture[i].Kind))
+				Expect(b.Capture[i].Hop).To(Equal(a.Capture[i].Hop))
+			}
+		}
+	})
 
 	It("no-nat-handling: the private Contact is relayed unchanged and the ACK dies at proxy-b", func() {
 		c := results["no-nat-handling"].res.Calls[0]
@@ -140,7 +185,7 @@ var _ = Describe("bundled scenarios on loopback sockets in real time", Ordered, 
 		Expect(c.ACKLostAt).To(Equal("proxy-b"))
 		Expect(c.Blame).To(Equal("proxy-b"))
 		Expect(c.OKRetransmissions).To(Equal(10))
-		Expect(*c.CalleeBYEAfter).To(BeNumerically(">=", 32*time.Second))
+		Expect(*c.CalleeBYEAfter).To(Equal(32 * time.Second))
 		Expect(c.Diagnosis).To(ContainSubstring("fix_nated_contact()"))
 		Expect(c.Diagnosis).To(ContainSubstring("no route to private address 192.168.1.10"))
 	})
@@ -151,7 +196,6 @@ var _ = Describe("bundled scenarios on loopback sockets in real time", Ordered, 
 		Expect(c.ACKLostAt).To(Equal("proxy-b"))
 		Expect(c.Blame).To(Equal("proxy-a"))
 		Expect(c.OKRetransmissions).To(Equal(10))
-		Expect(*c.CalleeBYEAfter).To(BeNumerically(">=", 32*time.Second))
 		Expect(c.Hops).To(HaveLen(3))
 		Expect(c.Hops[1].Out).To(Equal("sip:bob@203.0.113.50:40000"))
 		Expect(c.Hops[1].Leads).To(BeTrue())
@@ -165,11 +209,89 @@ var _ = Describe("bundled scenarios on loopback sockets in real time", Ordered, 
 		Expect(c.ACKLostAt).To(BeEmpty())
 		Expect(c.Blame).To(BeEmpty())
 		Expect(c.OKRetransmissions).To(Equal(0))
-		Expect(*c.ACKDelay).To(BeNumerically("<", o.res.Scenario.Timers.T1))
 		Expect(countEvents(o.res, "alice", ua.BYESent)).To(Equal(1))
 		Expect(countEvents(o.res, "bob", ua.BYEReceived)).To(Equal(1))
 		Expect(countEvents(o.res, "bob", ua.BYESent)).To(Equal(0))
 	})
+})
+
+// loopbackScale shrinks the bundled scenarios' timers for the loopback
+// specs: T1 100 ms keeps a 50 ms margin between the last 2xx retransmission
+// (31.5*T1) and the ACK timeout (32*T1).
+const loopbackScale = 0.2
+
+var _ = Describe("bundled scenarios on loopback sockets, timers scaled by 0.2", Ordered, Label("loopback"), func() {
+	var (
+		real, simulated map[string]outcome
+		scaled          map[string]*harness.Scenario
+		leakCheck       error
+	)
+
+	BeforeAll(func(ctx SpecContext) {
+		ignore := goleak.IgnoreCurrent()
+		scaled = map[string]*harness.Scenario{}
+		for f, s := range loadBundled() {
+			scaled[f] = s.Scaled(loopbackScale)
+		}
+		real = runAll(ctx, values(scaled), harness.RealTime)
+		simulated = runAll(ctx, values(scaled), harness.Simulated)
+		leakCheck = goleak.Find(ignore)
+	}, NodeTimeout(2*time.Minute))
+
+	It("leaves no goroutine behind", func() {
+		Expect(leakCheck).NotTo(HaveOccurred())
+	})
+
+	DescribeTable("the facts equal those of simulated time; retransmissions no earlier than nominal and at most T1 late",
+		func(file string) {
+			s := scaled[filepath.Clean(file)]
+			o, sim := real[s.Name], simulated[s.Name]
+			checkExpectations(s, o)
+			a, b := o.res.Calls[0], sim.res.Calls[0]
+			Expect(a.ACKAtCallee).To(Equal(b.ACKAtCallee))
+			Expect(a.Blame).To(Equal(b.Blame))
+			Expect(a.ACKLostAt).To(Equal(b.ACKLostAt))
+			Expect(a.OKRetransmissions).To(Equal(b.OKRetransmissions))
+			Expect(a.CalleeBYE).To(Equal(b.CalleeBYE))
+			Expect(a.ContactAtCaller).To(Equal(b.ContactAtCaller))
+			Expect(a.Hops).To(Equal(b.Hops))
+
+			sends := okSendTimes(o.res, a.To)
+			want := okSendTimes(sim.res, b.To)
+			Expect(sends).To(HaveLen(len(want)))
+			for i := 1; i < len(sends); i++ {
+				Expect(sends[i]).To(BeNumerically(">=", want[i]), "retransmission %d", i)
+				Expect(sends[i]).To(BeNumerically("<=", want[i]+s.Timers.T1), "retransmission %d", i)
+			}
+		},
+		scenarioFiles(),
+	)
+})
+
+var _ = Describe("bundled scenarios at their own timers on loopback in real time", Ordered, Label("loopback", "realtime"), func() {
+	var (
+		results map[string]outcome
+		byFile  map[string]*harness.Scenario
+	)
+
+	BeforeAll(func(ctx SpecContext) {
+		byFile = loadBundled()
+		results = runAll(ctx, values(byFile), harness.RealTime)
+	}, NodeTimeout(3*time.Minute))
+
+	DescribeTable("the expect block holds and the callee gives up at 32 s",
+		func(file string) {
+			s := byFile[filepath.Clean(file)]
+			o := results[s.Name]
+			checkExpectations(s, o)
+			call := o.res.Calls[0]
+			if !call.ACKAtCallee {
+				Expect(call.OKRetransmissions).To(Equal(10))
+				Expect(*call.CalleeBYEAfter).To(BeNumerically(">=", calleeOf(s, o).AckTimeout))
+			}
+		},
+		scenarioFiles(),
+	)
 })
 
 const matrixTemplate = `name: matrix-%[1]s-%[2]s
@@ -185,7 +307,7 @@ steps:
   - call: {from: alice, to: bob, via: proxy-a, talk: 100ms}
 `
 
-var _ = Describe("proxy reply-route Contact policies", Label("loopback"), func() {
+var _ = Describe("proxy reply-route Contact policies", func() {
 	// Only the proxy next to the NATed callee may fix the Contact; the other
 	// must leave a relayed reply alone (BACKGROUND.md).
 	type want struct {
@@ -212,7 +334,7 @@ var _ = Describe("proxy reply-route Contact policies", Label("loopback"), func()
 			Expect(err).NotTo(HaveOccurred())
 			scenarios = append(scenarios, s)
 		}
-		results := runAll(ctx, scenarios)
+		results := runAll(ctx, scenarios, harness.Simulated)
 		for k, w := range cases {
 			o := results["matrix-"+k[0]+"-"+k[1]]
 			Expect(o.err).NotTo(HaveOccurred())
@@ -222,19 +344,19 @@ var _ = Describe("proxy reply-route Contact policies", Label("loopback"), func()
 			Expect(c.ACKLostAt).To(Equal(w.lostAt), "proxy-a %s, proxy-b %s: %s", k[0], k[1], c.Diagnosis)
 			Expect(c.CalleeBYE).To(Equal(!w.arrives))
 		}
-	}, SpecTimeout(time.Minute))
+	})
 
-	It("honours a callee's own ack-timeout: BYE after it, retransmissions only before it", func(ctx SpecContext) {
+	It("honours a callee's own ack-timeout: BYE at it, retransmissions only before it", func(ctx SpecContext) {
 		s, err := harness.Parse("ack-timeout.yaml", []byte(fmt.Sprintf(matrixTemplate, "none", "none", ", ack-timeout: 1s")))
 		Expect(err).NotTo(HaveOccurred())
-		res, err := harness.Run(ctx, s, harness.Options{})
+		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
 		Expect(err).NotTo(HaveOccurred())
 		c := res.Calls[0]
 		Expect(c.CalleeBYE).To(BeTrue())
-		Expect(*c.CalleeBYEAfter).To(BeNumerically(">=", time.Second))
+		Expect(*c.CalleeBYEAfter).To(Equal(time.Second))
 		// 50, 150, 350, 750 ms; the next (1150 ms) would fall after the timeout.
 		Expect(c.OKRetransmissions).To(Equal(4))
-	}, SpecTimeout(time.Minute))
+	})
 })
 
 var _ = Describe("a run", func() {

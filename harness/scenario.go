@@ -176,3 +176,34 @@ type Expectation struct {
 	Host     string        // for ExpectBlame: a proxy's name, or "" for "none"
 	Line     int
 }
+
+// Scaled returns a copy of s with every duration multiplied by k: the
+// timers, talk and wait steps, ACK timeouts, NAT binding timeouts,
+// registration lifetimes and ack-within expectations. RFC timer arithmetic is
+// linear in T1 and T2, so a scaled run keeps the same facts (retransmission
+// counts, who lost the ACK, who is to blame) and runs k times as long: useful
+// to run a 32 s failure on real sockets in 3 s.
+func (s *Scenario) Scaled(k float64) *Scenario {
+	d := func(v time.Duration) time.Duration { return time.Duration(float64(v) * k) }
+	c := *s
+	c.Timers = Timers{T1: d(s.Timers.T1), T2: d(s.Timers.T2)}
+	c.NATs = append([]NAT(nil), s.NATs...)
+	for i := range c.NATs {
+		c.NATs[i].BindingTimeout = d(c.NATs[i].BindingTimeout)
+	}
+	c.Hosts = append([]Host(nil), s.Hosts...)
+	for i := range c.Hosts {
+		c.Hosts[i].AckTimeout = d(c.Hosts[i].AckTimeout)
+		c.Hosts[i].RegisterExpires = d(c.Hosts[i].RegisterExpires)
+	}
+	c.Steps = append([]Step(nil), s.Steps...)
+	for i := range c.Steps {
+		c.Steps[i].Talk = d(c.Steps[i].Talk)
+		c.Steps[i].Wait = d(c.Steps[i].Wait)
+	}
+	c.Expect = append([]Expectation(nil), s.Expect...)
+	for i := range c.Expect {
+		c.Expect[i].Duration = d(c.Expect[i].Duration)
+	}
+	return &c
+}

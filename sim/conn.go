@@ -71,6 +71,32 @@ func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	return n, f.src, nil
 }
 
+// SetReceiver switches c to push delivery: every datagram for c is recorded
+// as Delivered and handed to f by an event of the network's [VirtualClock],
+// in the goroutine that drives the clock, instead of being read with
+// ReadFrom. It works only on a Network with the Memory carrier and a
+// *VirtualClock, and reports false (changing nothing) otherwise. f must not
+// keep p after it returns.
+func (c *Conn) SetReceiver(f func(p []byte, src netip.AddrPort)) bool {
+	vc, ok := c.net.clock.(*VirtualClock)
+	ms, isMem := c.sock.(*memSocket)
+	if !ok || !isMem || f == nil {
+		return false
+	}
+	ms.mu.Lock()
+	ms.pushClock = vc
+	ms.push = func(fr frame) {
+		if c.closed.Load() {
+			return
+		}
+		c.net.capture.add(Record{Datagram: fr.id, Kind: Delivered, Hop: c.host.name, Src: fr.src, Dst: c.local, Data: bytes.Clone(fr.data)})
+		c.net.delivered.Add(1)
+		f(fr.data, fr.src)
+	}
+	ms.mu.Unlock()
+	return true
+}
+
 // WriteTo sends p to the virtual destination addr: a *net.UDPAddr, or any net.Addr whose
 // String() parses as address:port. Like real UDP, a datagram the fabric drops is not an
 // error: WriteTo returns len(p), nil and the Capture records why it was dropped.

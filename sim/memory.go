@@ -36,7 +36,9 @@ type memSocket struct {
 	done      chan struct{} // closed by close
 	closeOnce sync.Once
 
-	mu            sync.Mutex // guards the fields below
+	mu            sync.Mutex    // guards the fields below
+	push          func(frame)   // set by Conn.SetReceiver: deliver as a clock event, no queue
+	pushClock     *VirtualClock // the clock that runs push deliveries
 	readDeadline  time.Time
 	writeDeadline time.Time
 	changed       chan struct{} // closed and replaced when the read deadline changes
@@ -59,6 +61,17 @@ func (s *memSocket) send(to socket, f frame) error {
 		return os.ErrDeadlineExceeded
 	}
 	if dst.closed() {
+		return nil
+	}
+	dst.mu.Lock()
+	push, clock := dst.push, dst.pushClock
+	dst.mu.Unlock()
+	if push != nil {
+		clock.AfterFunc(0, func() {
+			if !dst.closed() {
+				push(f)
+			}
+		})
 		return nil
 	}
 	select {

@@ -25,12 +25,15 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness/report"
 )
 
-const usage = `usage: sipnatlab run [--json] FILE|DIR...
+const usage = `usage: sipnatlab run [--json] [--clock real|simulated] FILE|DIR...
 
-Runs each scenario on virtual hosts, NAT boxes and proxies carried over
-loopback sockets, prints a ladder of every hop and the verdict.
+Runs each scenario on virtual hosts, NAT boxes and proxies, prints a ladder
+of every hop and the verdict.
 
-  --json   print the JSON verdict instead of the text report
+  --json     print the JSON verdict instead of the text report
+  --clock    real (default): loopback UDP sockets, real time;
+             simulated: in-memory carrier and a virtual clock, so the
+             RFC timers (32 s for a lost ACK) pass instantly
 
 Exit codes: 0 every expectation held, 1 an expectation failed, 2 bad input.
 `
@@ -63,8 +66,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the JSON verdict")
+	clockFlag := fs.String("clock", string(harness.RealTime), "real or simulated")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	mode, err := harness.ParseClockMode(*clockFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "sipnatlab run: --clock: %v\n%s", err, usage)
 		return 2
 	}
 	if fs.NArg() == 0 {
@@ -85,7 +94,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var wg sync.WaitGroup
 	for i, s := range scenarios {
 		wg.Go(func() {
-			res, err := harness.Run(ctx, s, harness.Options{})
+			res, err := harness.Run(ctx, s, harness.Options{Clock: mode})
 			outcomes[i] = outcome{res, err}
 		})
 	}

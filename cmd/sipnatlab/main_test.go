@@ -17,7 +17,7 @@ func runCLI(ctx context.Context, args ...string) (int, string, string) {
 
 var _ = Describe("sipnatlab run", func() {
 	It("prints the contract's JSON verdict and exits 0 when every expectation holds", func(ctx SpecContext) {
-		code, out, stderr := runCLI(ctx, "run", "--json", "../../scenarios/correct-nat-handling.yaml")
+		code, out, stderr := runCLI(ctx, "run", "--json", "--clock", "simulated", "../../scenarios/correct-nat-handling.yaml")
 		Expect(stderr).To(BeEmpty())
 		Expect(code).To(Equal(0))
 
@@ -51,7 +51,28 @@ var _ = Describe("sipnatlab run", func() {
 		Expect(call).To(HaveKeyWithValue("blame", ""))
 	})
 
-	It("prints the ladder, the Contact at each hop and the verdict as text", func(ctx SpecContext) {
+	It("judges the lost-ACK cases in simulated time: 10 retransmissions, BYE at exactly 32 s", func(ctx SpecContext) {
+		code, out, _ := runCLI(ctx, "run", "--json", "--clock", "simulated", "../../scenarios/")
+		Expect(code).To(Equal(0))
+		var doc struct {
+			Scenarios []struct {
+				Name  string
+				Calls []map[string]any
+			}
+		}
+		Expect(json.Unmarshal([]byte(out), &doc)).To(Succeed())
+		Expect(doc.Scenarios).To(HaveLen(3))
+		for _, s := range doc.Scenarios {
+			if s.Name == "correct-nat-handling" {
+				continue
+			}
+			Expect(s.Calls[0]).To(HaveKeyWithValue("ok_retransmissions", BeNumerically("==", 10)), s.Name)
+			Expect(s.Calls[0]).To(HaveKeyWithValue("callee_bye_after_ms", BeNumerically("==", 32000)), s.Name)
+			Expect(s.Calls[0]).To(HaveKeyWithValue("ack_lost_at", "proxy-b"), s.Name)
+		}
+	})
+
+	It("prints the ladder, the Contact at each hop and the verdict as text (loopback, real time)", func(ctx SpecContext) {
 		code, out, _ := runCLI(ctx, "run", "../../scenarios/correct-nat-handling.yaml")
 		Expect(code).To(Equal(0))
 		Expect(out).To(ContainSubstring("alice"))
@@ -63,7 +84,7 @@ var _ = Describe("sipnatlab run", func() {
 	})
 
 	It("exits 1 when an expectation fails, naming it", func(ctx SpecContext) {
-		code, out, _ := runCLI(ctx, "run", "testdata/wrong-expectation.yaml")
+		code, out, _ := runCLI(ctx, "run", "--clock=simulated", "testdata/wrong-expectation.yaml")
 		Expect(code).To(Equal(1))
 		Expect(out).To(MatchRegexp(`FAIL\s+ack-at-callee\s+want false\s+got true`))
 		Expect(out).To(ContainSubstring("FAIL wrong-expectation"))
@@ -93,5 +114,6 @@ var _ = Describe("sipnatlab run", func() {
 		Entry("unknown command", "frobnicate"),
 		Entry("run without files", "run"),
 		Entry("unknown flag", "run", "--nope", "x.yaml"),
+		Entry("unknown clock", "run", "--clock", "fast", "x.yaml"),
 	)
 })

@@ -68,6 +68,7 @@ type Endpoint struct {
 	servers map[string]*ServerTx // by txKey
 	clients map[string]*ClientTx // by txKey
 	handler Handler
+	pushed  bool // datagrams arrive through SetReceiver, no read goroutine
 	done    chan struct{}
 }
 
@@ -94,11 +95,25 @@ func (e *Endpoint) Clock() sim.Clock { return e.clock }
 // Timers are the run's SIP timers.
 func (e *Endpoint) Timers() Timers { return e.timers }
 
-// Serve starts the read goroutine; Close stops it.
+// pusher is a connection that can hand datagrams over itself, as
+// *sim.Conn does on the memory carrier under a *sim.VirtualClock.
+type pusher interface {
+	SetReceiver(f func(p []byte, src netip.AddrPort)) bool
+}
+
+// Serve starts handling what arrives: on a connection that pushes datagrams
+// (simulated time) through its receiver, else on a read goroutine that Close
+// stops.
 func (e *Endpoint) Serve(h Handler) {
 	e.mu.Lock()
 	e.handler = h
 	e.mu.Unlock()
+	if p, ok := e.conn.(pusher); ok && p.SetReceiver(e.receive) {
+		e.mu.Lock()
+		e.pushed = true
+		e.mu.Unlock()
+		return
+	}
 	go e.readLoop()
 }
 
@@ -118,7 +133,7 @@ func (e *Endpoint) Close() error {
 	for _, tx := range e.servers {
 		tx.stopTimer()
 	}
-	started := e.handler.Request != nil || e.handler.Response != nil
+	started := (e.handler.Request != nil || e.handler.Response != nil) && !e.pushed
 	e.mu.Unlock()
 	err := e.conn.Close()
 	if started {
@@ -150,22 +165,26 @@ func (e *Endpoint) readLoop() {
 		if err != nil {
 			continue
 		}
-		data := buf[:n]
-		if isKeepAlive(data) {
-			continue
-		}
-		msg, err := e.parser.ParseSIP(append([]byte(nil), data...))
-		if err != nil {
-			continue // malformed datagram: the capture already holds it
-		}
-		msg.SetSource(src.String())
-		msg.SetTransport("UDP")
-		switch m := msg.(type) {
-		case *sip.Request:
-			e.handleRequest(m, src)
-		case *sip.Response:
-			e.handleResponse(m, src)
-		}
+		e.receive(buf[:n], src)
+	}
+}
+
+// receive parses one datagram and hands it to the transaction layer.
+func (e *Endpoint) receive(data []byte, src netip.AddrPort) {
+	if isKeepAlive(data) {
+		return
+	}
+	msg, err := e.parser.ParseSIP(append([]byte(nil), data...))
+	if err != nil {
+		return // malformed datagram: the capture already holds it
+	}
+	msg.SetSource(src.String())
+	msg.SetTransport("UDP")
+	switch m := msg.(type) {
+	case *sip.Request:
+		e.handleRequest(m, src)
+	case *sip.Response:
+		e.handleResponse(m, src)
 	}
 }
 

@@ -91,6 +91,7 @@ type dialog struct {
 	okTimer    sim.Timer
 	ackTimer   sim.Timer
 	acked      bool
+	gaveUp     bool // the ACK timeout passed: no more 2xx retransmissions
 }
 
 // UA is one user agent on one endpoint. Its methods may be called
@@ -209,7 +210,7 @@ func (u *UA) Register(ctx context.Context) error {
 		return fmt.Errorf("ua %s: no registrar configured", u.cfg.Name)
 	}
 	result := make(chan error, 1)
-	if err := u.sendRegister(func(err error) { result <- err }); err != nil {
+	if err := u.StartRegister(func(err error) { result <- err }); err != nil {
 		return err
 	}
 	select {
@@ -220,7 +221,9 @@ func (u *UA) Register(ctx context.Context) error {
 	}
 }
 
-func (u *UA) sendRegister(done func(error)) error {
+// StartRegister sends REGISTER without waiting; done is called once with the
+// outcome (nil on 2xx), from the goroutine that handles responses.
+func (u *UA) StartRegister(done func(error)) error {
 	u.mu.Lock()
 	if u.closed {
 		u.mu.Unlock()
@@ -261,7 +264,7 @@ func (u *UA) sendRegister(done func(error)) error {
 				if u.regTimer != nil {
 					u.regTimer.Stop()
 				}
-				u.regTimer = u.ep.Clock().AfterFunc(granted/2, func() { _ = u.sendRegister(func(error) {}) })
+				u.regTimer = u.ep.Clock().AfterFunc(granted/2, func() { _ = u.StartRegister(func(error) {}) })
 			}
 			u.mu.Unlock()
 			u.emit(Registered, u.regCallID, "registered %s at %s for %s", u.contactString(), reg, granted)
@@ -286,6 +289,32 @@ func (u *UA) sdp() []byte {
 // Call-ID once the caller's side of the call has ended: its BYE was answered
 // or timed out, or the callee hung up first.
 func (u *UA) Call(ctx context.Context, target sip.Uri, outbound netip.AddrPort, talk time.Duration) (string, error) {
+	callID, done, err := u.Dial(target, outbound, talk)
+	if err != nil {
+		return callID, err
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return callID, fmt.Errorf("ua %s: call %s: %w", u.cfg.Name, callID, ctx.Err())
+	}
+	if !u.Established(callID) {
+		return callID, ErrCallFailed
+	}
+	return callID, nil
+}
+
+// Established reports whether the call got a 2xx.
+func (u *UA) Established(callID string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	d, ok := u.dialogs[callID]
+	return ok && d.established
+}
+
+// Dial places a call like Call without waiting: it returns the Call-ID and a
+// channel closed when the caller's side of the call has ended.
+func (u *UA) Dial(target sip.Uri, outbound netip.AddrPort, talk time.Duration) (string, <-chan struct{}, error) {
 	callID := sip.GenerateTagN(20)
 	d := &dialog{
 		callID:    callID,
@@ -305,7 +334,7 @@ func (u *UA) Call(ctx context.Context, target sip.Uri, outbound netip.AddrPort, 
 	} else {
 		var err error
 		if dst, err = endpoint.URIAddr(target); err != nil {
-			return callID, fmt.Errorf("ua %s: call %s: %w", u.cfg.Name, target.String(), err)
+			return callID, nil, fmt.Errorf("ua %s: call %s: %w", u.cfg.Name, target.String(), err)
 		}
 	}
 	req.AppendHeader(u.contactHeader())
@@ -316,7 +345,7 @@ func (u *UA) Call(ctx context.Context, target sip.Uri, outbound netip.AddrPort, 
 	u.mu.Lock()
 	if u.closed {
 		u.mu.Unlock()
-		return callID, fmt.Errorf("ua %s: closed", u.cfg.Name)
+		return callID, nil, fmt.Errorf("ua %s: closed", u.cfg.Name)
 	}
 	u.dialogs[callID] = d
 	u.mu.Unlock()
@@ -325,20 +354,9 @@ func (u *UA) Call(ctx context.Context, target sip.Uri, outbound netip.AddrPort, 
 	_, err := u.ep.Request(req, dst, func(res *sip.Response) { u.onInviteResponse(d, req, dst, talk, res) })
 	if err != nil {
 		u.endDialog(d, CallFailed, "INVITE not sent: %v", err)
-		return callID, err
+		return callID, nil, err
 	}
-	select {
-	case <-d.done:
-	case <-ctx.Done():
-		return callID, fmt.Errorf("ua %s: call %s: %w", u.cfg.Name, callID, ctx.Err())
-	}
-	u.mu.Lock()
-	established := d.established
-	u.mu.Unlock()
-	if !established {
-		return callID, ErrCallFailed
-	}
-	return callID, nil
+	return callID, d.done, nil
 }
 
 func (u *UA) onInviteResponse(d *dialog, invite *sip.Request, dst netip.AddrPort, talk time.Duration, res *sip.Response) {
@@ -583,7 +601,7 @@ func (u *UA) onInvite(req *sip.Request, tx *endpoint.ServerTx) {
 
 func (u *UA) retransmitOK(d *dialog) {
 	u.mu.Lock()
-	if d.acked || d.ended || u.closed {
+	if d.acked || d.gaveUp || d.ended || u.closed {
 		u.mu.Unlock()
 		return
 	}
@@ -604,6 +622,7 @@ func (u *UA) ackTimeout(d *dialog) {
 		u.mu.Unlock()
 		return
 	}
+	d.gaveUp = true
 	if d.okTimer != nil {
 		d.okTimer.Stop()
 	}
