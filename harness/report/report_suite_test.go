@@ -1,0 +1,13 @@
+package report_test
+
+import (
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+func TestReport(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "harness/report")
+}
