@@ -28,9 +28,9 @@ test-realtime:
 vet:
 	$(GO) vet ./...
 
-## bench: Go benchmarks, benchstat-compatible output.
+## bench: Go benchmarks (benchstat-compatible bench.out) and the ratios of BENCHMARKS.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
+	./scripts/bench.sh
 
 clean:
 	rm -rf bin bench.out

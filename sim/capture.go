@@ -67,8 +67,22 @@ type Capture struct {
 	clock Clock
 
 	mu      sync.Mutex // guards the fields below
-	records []Record
+	chunks  [][]Record // records in Seq order, in chunks of chunkLen so appending never copies old ones
+	n       int        // number of records
 	waiters []waiter
+}
+
+// chunkLen is the number of records per chunk of a Capture.
+const chunkLen = 4096
+
+func (c *Capture) each(f func(Record) bool) {
+	for _, ch := range c.chunks {
+		for _, r := range ch {
+			if !f(r) {
+				return
+			}
+		}
+	}
 }
 
 type waiter struct {
@@ -82,9 +96,14 @@ func newCapture(clock Clock) *Capture { return &Capture{clock: clock} }
 func (c *Capture) add(r Record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r.Seq = len(c.records) + 1
+	c.n++
+	r.Seq = c.n
 	r.Time = c.clock.Now()
-	c.records = append(c.records, r)
+	if len(c.chunks) == 0 || len(c.chunks[len(c.chunks)-1]) == chunkLen {
+		c.chunks = append(c.chunks, make([]Record, 0, chunkLen))
+	}
+	last := &c.chunks[len(c.chunks)-1]
+	*last = append(*last, r)
 	kept := c.waiters[:0]
 	for _, w := range c.waiters {
 		if w.match(r) {
@@ -102,8 +121,10 @@ func (c *Capture) add(r Record) {
 func (c *Capture) Records() []Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]Record, len(c.records))
-	copy(out, c.records)
+	out := make([]Record, 0, c.n)
+	for _, ch := range c.chunks {
+		out = append(out, ch...)
+	}
 	return out
 }
 
@@ -111,7 +132,7 @@ func (c *Capture) Records() []Record {
 func (c *Capture) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.records)
+	return c.n
 }
 
 // Wait returns a channel that is closed once a record matching f exists: at once if one was
@@ -122,11 +143,14 @@ func (c *Capture) Wait(f func(Record) bool) <-chan struct{} {
 	done := make(chan struct{})
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, r := range c.records {
-		if f(r) {
-			close(done)
-			return done
-		}
+	found := false
+	c.each(func(r Record) bool {
+		found = f(r)
+		return !found
+	})
+	if found {
+		close(done)
+		return done
 	}
 	c.waiters = append(c.waiters, waiter{match: f, done: done})
 	return done

@@ -66,7 +66,11 @@ func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 		return 0, netip.AddrPort{}, c.opError("read", err)
 	}
 	n := copy(p, f.data)
-	c.net.capture.add(Record{Datagram: f.id, Kind: Delivered, Hop: c.host.name, Src: f.src, Dst: c.local, Data: bytes.Clone(f.data)})
+	data := f.data
+	if c.net.kind == Loopback {
+		data = bytes.Clone(data) // f.data lives in a pooled read buffer
+	}
+	c.net.capture.add(Record{Datagram: f.id, Kind: Delivered, Hop: c.host.name, Src: f.src, Dst: c.local, Data: data})
 	c.net.delivered.Add(1)
 	return n, f.src, nil
 }
@@ -89,7 +93,8 @@ func (c *Conn) SetReceiver(f func(p []byte, src netip.AddrPort)) bool {
 		if c.closed.Load() {
 			return
 		}
-		c.net.capture.add(Record{Datagram: fr.id, Kind: Delivered, Hop: c.host.name, Src: fr.src, Dst: c.local, Data: bytes.Clone(fr.data)})
+		// fr.data is the sender's private copy, already shared by its Sent record.
+		c.net.capture.add(Record{Datagram: fr.id, Kind: Delivered, Hop: c.host.name, Src: fr.src, Dst: c.local, Data: fr.data})
 		c.net.delivered.Add(1)
 		f(fr.data, fr.src)
 	}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the Go benchmarks (benchstat-compatible output in bench.out) and prints
+# the ratios measured in this one run: figures from a shared, noisy machine
+# only mean something against a baseline taken in the same process and run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count="${BENCH_COUNT:-5}"
+out="${BENCH_OUT:-bench.out}"
+
+go test -run '^$' -bench 'Raw|Fabric' -benchmem -count "$count" ./sim/ | tee "$out"
+go test -run '^$' -bench 'Calls|Suite' -benchmem -count "$count" ./harness/ | tee -a "$out"
+go test -run '^$' -bench 'TimerAccuracy' -benchtime 2x -count 1 ./harness/ | tee -a "$out"
+
+# Means over the runs of each benchmark, then the ratios.
+awk '
+/^Benchmark/ {
+  name = $1; sub(/-[0-9]+$/, "", name)
+  for (i = 3; i < NF; i++) { v[name, $(i+1)] += $i; n[name, $(i+1)]++ }
+}
+function mean(b, unit) { return n[b, unit] ? v[b, unit] / n[b, unit] : 0 }
+END {
+  raw = mean("BenchmarkRawLoopbackUDP", "ns/op")
+  lo = mean("BenchmarkFabricLoopback", "ns/op")
+  mem = mean("BenchmarkFabricMemory", "ns/op")
+  vir = mean("BenchmarkFabricVirtual", "ns/op")
+  printf "\n== ratios (this run) ==\n"
+  printf "fabric on loopback vs raw loopback UDP:   %.2f of raw datagrams/s (goal >= 0.5)\n", raw / lo
+  printf "memory carrier, goroutines + channels:   %.0f datagrams/s\n", 1e9 / mem
+  printf "memory carrier, simulated time:          %.0f datagrams/s (goal >= 1M/s)\n", 1e9 / vir
+  printf "calls through two proxies, simulated:    %.0f calls/s, 0 lost\n", mean("BenchmarkCallsSimulated", "calls/s")
+  printf "calls through two proxies, loopback:     %.0f calls/s, 0 lost\n", mean("BenchmarkCallsLoopback", "calls/s")
+  printf "2xx retransmission lateness, loopback:   mean %.0f us, worst %.0f us (T1 = 50 ms)\n", mean("BenchmarkTimerAccuracyLoopback", "mean-late-µs"), mean("BenchmarkTimerAccuracyLoopback", "worst-late-µs")
+  printf "bundled suite, simulated vs real time:   %.0fx faster than the %.0f s its timers span\n", mean("BenchmarkSuiteSimulated", "x-realtime"), mean("BenchmarkSuiteSimulated", "simulated-s/op")
+}' "$out"
