@@ -469,7 +469,7 @@ var (
 	proxyKeys  = []string{"next-hop", "nat-handling", "registrar", "record-route"}
 	uaKeys     = []string{"register-with", "ack-timeout", "register-expires"}
 	stepKeys   = []string{"register", "call", "wait"}
-	callKeys   = []string{"from", "to", "via", "talk"}
+	callKeys   = []string{"from", "to", "via", "talk", "count", "concurrency"}
 	expectKeys = []string{ExpectACKAtCallee, ExpectACKWithin, ExpectCalleeBYE, ExpectBlame}
 	behaviours = []string{EndpointIndependent, AddressDependent, AddressAndPortDependent}
 )
@@ -911,6 +911,16 @@ func (p *parser) steps(e entry) error {
 	return nil
 }
 
+// positiveInt reads a whole number between 1 and limit.
+func (p *parser) positiveInt(n *yaml.Node, path string, limit int) (int, error) {
+	n = deref(n)
+	v, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || v < 1 || v > limit {
+		return 0, p.errf(n, path, "%q is not a whole number from 1 to %d", n.Value, limit)
+	}
+	return v, nil
+}
+
 func (p *parser) call(st *Step, f entry, path string) error {
 	st.Talk = DefaultTalk
 	fields, err := p.mapping(f.val, path, "a mapping such as {from: alice, to: bob, via: proxy-a}")
@@ -932,6 +942,10 @@ func (p *parser) call(st *Step, f entry, path string) error {
 			viaNode = deref(g.val)
 		case "talk":
 			st.Talk, err = p.duration(g.val, fp)
+		case "count":
+			st.Count, err = p.positiveInt(g.val, fp, MaxCalls)
+		case "concurrency":
+			st.Concurrency, err = p.positiveInt(g.val, fp, MaxConcurrency)
 		default:
 			err = p.unknownKey(g.key, path, callKeys)
 		}
@@ -957,6 +971,15 @@ func (p *parser) call(st *Step, f entry, path string) error {
 		}
 		via, _ = p.s.Host(from.RegisterWith)
 		viaNode = at
+	}
+	if st.Count == 0 {
+		st.Count = 1
+	}
+	if st.Concurrency == 0 {
+		st.Concurrency = 1
+	}
+	if st.Concurrency > st.Count {
+		return p.errf(at, join(path, "concurrency"), "%d exceeds count %d", st.Concurrency, st.Count)
 	}
 	st.From, st.To, st.Via = from.Name, to.Name, via.Name
 	if to.RegisterWith == "" && to.NAT != "" {

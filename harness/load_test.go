@@ -71,7 +71,7 @@ var _ = Describe("Load", func() {
 			Expect(s.Steps).To(HaveLen(3))
 			Expect(s.Steps[0]).To(Equal(harness.Step{Kind: harness.StepRegister, UA: "bob", Line: s.Steps[0].Line}))
 			Expect(s.Steps[1]).To(Equal(harness.Step{Kind: harness.StepCall, From: "alice", To: "bob", Via: "proxy-a",
-				Talk: 2 * time.Second, Line: s.Steps[1].Line}))
+				Talk: 2 * time.Second, Count: 1, Concurrency: 1, Line: s.Steps[1].Line}))
 			Expect(s.Steps[2]).To(Equal(harness.Step{Kind: harness.StepWait, Wait: time.Second, Line: s.Steps[2].Line}))
 			Expect(s.Summary).NotTo(BeEmpty())
 			Expect(s.Lesson).NotTo(BeEmpty())

@@ -96,12 +96,17 @@ type world struct {
 
 	mu     sync.Mutex
 	events []Event
+	wake   chan struct{} // signalled after every actor event (real time)
 }
 
 func (w *world) record(e Event) {
 	w.mu.Lock()
 	w.events = append(w.events, e)
 	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Run builds the scenario's world on the fabric, runs its steps and judges
@@ -120,7 +125,7 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("%w %q: unknown clock mode %q", ErrRun, s.Name, opts.Clock)
 	}
-	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock, Carrier: carrier}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}}
+	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock, Carrier: carrier}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}, wake: make(chan struct{}, 1)}
 	res := &Result{Scenario: s, Start: clock.Now(), Columns: columns(s)}
 	err := w.build()
 	if err == nil {
@@ -331,9 +336,51 @@ func (w *world) wait(ctx context.Context, d time.Duration) error {
 	return w.await(ctx, done, d+time.Second)
 }
 
-// call places one call and waits until both sides have ended it, bounded by
-// the longest the RFC timers allow: talk, the callee's ACK timeout, and a
-// BYE transaction's 64*T1 on top.
+// awaitCond waits, in the run's time, until cond holds (checked after every
+// actor event), ctx ends or bound passes.
+func (w *world) awaitCond(ctx context.Context, cond func() bool, bound time.Duration) error {
+	expired := make(chan struct{})
+	t := w.clock.AfterFunc(bound, func() { close(expired) })
+	defer t.Stop()
+	vc, virtual := w.clock.(*sim.VirtualClock)
+	for {
+		if cond() {
+			return nil
+		}
+		select {
+		case <-expired:
+			return fmt.Errorf("%w (%s)", errBound, bound)
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if virtual {
+			if !vc.Step() {
+				return sim.ErrStalled
+			}
+			continue
+		}
+		select {
+		case <-w.wake:
+		case <-expired:
+		case <-ctx.Done():
+		}
+	}
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// call places the step's calls, at most Concurrency at a time, and waits
+// until both sides have ended each, bounded by the longest the RFC timers
+// allow: talk, the callee's ACK timeout, and a BYE transaction's 64*T1 on top.
 func (w *world) call(ctx context.Context, st Step, res *Result) error {
 	caller, callee := w.uas[st.From], w.uas[st.To]
 	calleeHost, _ := w.s.Host(st.To)
@@ -342,28 +389,54 @@ func (w *world) call(ctx context.Context, st Step, res *Result) error {
 	if ackTimeout <= 0 {
 		ackTimeout = 64 * t1
 	}
-	bound := st.Talk + ackTimeout + 3*64*t1 + 5*time.Second
+	perCall := st.Talk + ackTimeout + 3*64*t1 + 5*time.Second
+	count, conc := max(st.Count, 1), max(st.Concurrency, 1)
+	bound := perCall * time.Duration((count+conc-1)/conc)
 	via, _ := w.s.Host(st.Via)
-	rec := CallRecord{From: st.From, To: st.To, Via: st.Via}
-	callID, done, err := caller.Dial(callee.AOR(), via.Address, st.Talk)
-	rec.CallID = callID
-	if err != nil {
-		rec.Err = err.Error()
-		res.Placed = append(res.Placed, rec)
-		return err
+
+	type pending struct {
+		rec  int // index in res.Placed
+		done <-chan struct{}
 	}
-	err = w.await(ctx, done, bound)
-	if err == nil && !caller.Established(callID) {
-		rec.Err = ua.ErrCallFailed.Error()
-	}
-	res.Placed = append(res.Placed, rec)
-	if err != nil {
-		return fmt.Errorf("call %s -> %s: %w", st.From, st.To, err)
-	}
-	if calleeDone := callee.Done(callID); calleeDone != nil {
-		if err := w.await(ctx, calleeDone, bound); err != nil {
-			return fmt.Errorf("callee %s still in the call: %w", st.To, err)
+	var inFlight []pending
+	launched := 0
+	var dialErr error
+	// finished drops the calls whose both sides have ended and tops the
+	// flight up; it reports whether the step is over.
+	finished := func() bool {
+		keep := inFlight[:0]
+		for _, p := range inFlight {
+			id := res.Placed[p.rec].CallID
+			if !closed(p.done) {
+				keep = append(keep, p)
+				continue
+			}
+			if d := callee.Done(id); d != nil && !closed(d) {
+				keep = append(keep, p)
+				continue
+			}
+			if !caller.Established(id) {
+				res.Placed[p.rec].Err = ua.ErrCallFailed.Error()
+			}
 		}
+		inFlight = keep
+		for dialErr == nil && launched < count && len(inFlight) < conc {
+			launched++
+			callID, done, err := caller.Dial(callee.AOR(), via.Address, st.Talk)
+			rec := CallRecord{From: st.From, To: st.To, Via: st.Via, CallID: callID}
+			if err != nil {
+				rec.Err = err.Error()
+				dialErr = err
+			}
+			res.Placed = append(res.Placed, rec)
+			if err == nil {
+				inFlight = append(inFlight, pending{rec: len(res.Placed) - 1, done: done})
+			}
+		}
+		return len(inFlight) == 0 && (launched == count || dialErr != nil)
 	}
-	return nil
+	if err := w.awaitCond(ctx, finished, bound); err != nil {
+		return fmt.Errorf("call %s -> %s: %d of %d calls still up: %w", st.From, st.To, len(inFlight), count, err)
+	}
+	return dialErr
 }

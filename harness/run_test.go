@@ -371,3 +371,53 @@ var _ = Describe("a run", func() {
 		Expect(res.Passed).To(BeFalse())
 	})
 })
+
+var _ = Describe("a bounded load through the correct-handling chain", func() {
+	load := `name: load
+timers: {t1: 500ms, t2: 4s}
+nats:
+  home-nat: {public: 203.0.113.50, lan: 192.168.1.0/24}
+hosts:
+  alice: {role: ua, address: 198.51.100.10}
+  proxy-a: {role: proxy, address: 203.0.113.1, next-hop: proxy-b, nat-handling: correct}
+  proxy-b: {role: proxy, address: 203.0.113.2, registrar: true, nat-handling: correct}
+  bob: {role: ua, address: 192.168.1.10, register-with: proxy-b}
+steps:
+  - call: {from: alice, to: bob, via: proxy-a, talk: %s, count: %d, concurrency: %d}
+expect:
+  ack-at-callee: true
+  callee-bye: false
+`
+	check := func(res *harness.Result, n int) {
+		Expect(res.Passed).To(BeTrue())
+		Expect(res.Calls).To(HaveLen(n))
+		for _, c := range res.Calls {
+			Expect(c.ACKAtCallee).To(BeTrue(), c.Diagnosis)
+			Expect(c.CalleeBYE).To(BeFalse())
+		}
+		for _, r := range res.Capture {
+			Expect(r.Kind).NotTo(Equal(sim.Dropped), "%s: %s", r.Hop, r.Reason)
+		}
+	}
+
+	It("delivers every ACK of 1000 calls, 100 at a time, in simulated time", func(ctx SpecContext) {
+		s, err := harness.Parse("load.yaml", []byte(fmt.Sprintf(load, "1s", 1000, 100)))
+		Expect(err).NotTo(HaveOccurred())
+		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+		Expect(err).NotTo(HaveOccurred())
+		check(res, 1000)
+		for _, c := range res.Calls {
+			Expect(c.OKRetransmissions).To(BeZero())
+		}
+		// 10 waves of 100 calls, each up for 1 s of talk.
+		Expect(res.End.Sub(res.Start)).To(Equal(10 * time.Second))
+	})
+
+	It("delivers every ACK of 200 calls, 50 at a time, on loopback", Label("loopback"), func(ctx SpecContext) {
+		s, err := harness.Parse("load.yaml", []byte(fmt.Sprintf(load, "200ms", 200, 50)))
+		Expect(err).NotTo(HaveOccurred())
+		res, err := harness.Run(ctx, s, harness.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		check(res, 200)
+	})
+})

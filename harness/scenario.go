@@ -142,6 +142,12 @@ const (
 	StepWait     StepKind = "wait"
 )
 
+// Bounds of a call step's count and concurrency: load stays bounded.
+const (
+	MaxCalls       = 100000
+	MaxConcurrency = 1000
+)
+
 // DefaultTalk is how long a call stays up after the ACK when the step gives no "talk".
 const DefaultTalk = 2 * time.Second
 
@@ -155,6 +161,9 @@ type Step struct {
 	From, To string        // call: two different UAs
 	Via      string        // call: the caller's outbound proxy; defaults to the caller's register-with
 	Talk     time.Duration // call: default DefaultTalk
+	// Count is how many calls the step places (key "count", default 1) and
+	// Concurrency how many of them may be up at once ("concurrency", default 1).
+	Count, Concurrency int
 
 	Wait time.Duration // wait: positive
 }

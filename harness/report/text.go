@@ -47,9 +47,21 @@ func WriteText(w io.Writer, s *harness.Scenario, res *harness.Result, runErr err
 		fmt.Fprintf(w, "  %s\n", s.Summary)
 	}
 	if res != nil {
-		writeLadder(w, res, p, width)
-		for _, c := range res.Calls {
+		// Many calls (a load step): the ladder and details of the first
+		// call, then a summary of all.
+		only := ""
+		calls := res.Calls
+		if len(calls) > maxDetailedCalls {
+			only = calls[0].CallID
+			calls = calls[:1]
+			fmt.Fprintf(w, "  (ladder of the first of %d calls)\n", len(res.Calls))
+		}
+		writeLadder(w, res, p, width, only)
+		for _, c := range calls {
 			writeCall(w, c, p)
+		}
+		if len(res.Calls) > maxDetailedCalls {
+			writeSummary(w, res.Calls, p)
 		}
 		if len(res.Expectations) > 0 {
 			fmt.Fprintln(w, p.bold("Expectations"))
@@ -188,6 +200,11 @@ func (l *ladder) stub(t string, a, dir int, label string) string {
 	return strings.TrimRight(string(row), " ")
 }
 
+func isRegister(m sip.Message) bool {
+	cs := m.CSeq()
+	return cs != nil && cs.MethodName == sip.REGISTER
+}
+
 func label(m sip.Message) string {
 	switch v := m.(type) {
 	case *sip.Request:
@@ -202,7 +219,34 @@ func label(m sip.Message) string {
 	return "?"
 }
 
-func writeLadder(w io.Writer, res *harness.Result, p painter, width int) {
+// maxDetailedCalls is how many calls get a ladder and details each.
+const maxDetailedCalls = 3
+
+func writeSummary(w io.Writer, calls []harness.CallFacts, p painter) {
+	answered, acked, byes := 0, 0, 0
+	blamed := map[string]int{}
+	for _, c := range calls {
+		if c.Answered {
+			answered++
+		}
+		if c.ACKAtCallee {
+			acked++
+		}
+		if c.CalleeBYE {
+			byes++
+		}
+		if c.Blame != "" {
+			blamed[c.Blame]++
+		}
+	}
+	fmt.Fprintf(w, "%s %d calls: %d answered, %d with the ACK at the callee, %d ended by the callee's BYE", p.bold("All calls:"), len(calls), answered, acked, byes)
+	for h, n := range blamed {
+		fmt.Fprintf(w, "; %d blame %s", n, h)
+	}
+	fmt.Fprintln(w)
+}
+
+func writeLadder(w io.Writer, res *harness.Result, p painter, width int, onlyCallID string) {
 	l := newLadder(res.Columns, width)
 	h1, h2 := l.header()
 	fmt.Fprintln(w, p.bold(h1))
@@ -238,7 +282,7 @@ func writeLadder(w io.Writer, res *harness.Result, p painter, width int) {
 	// Actor notes that explain a gap in the ladder, shown in time order.
 	var notes []harness.Event
 	for _, e := range res.Events {
-		if e.Kind == "absorbed" || e.Kind == string(ua.ACKTimeout) {
+		if (e.Kind == "absorbed" || e.Kind == string(ua.ACKTimeout)) && (onlyCallID == "" || e.CallID == onlyCallID) {
 			notes = append(notes, e)
 		}
 	}
@@ -259,6 +303,9 @@ func writeLadder(w io.Writer, res *harness.Result, p painter, width int) {
 		lbl := "(not SIP)"
 		if err == nil {
 			lbl = label(msg)
+			if onlyCallID != "" && msg.CallID() != nil && msg.CallID().Value() != onlyCallID && !isRegister(msg) {
+				continue
+			}
 		}
 		a, ok := l.byName[g.sent.Hop]
 		if !ok {
