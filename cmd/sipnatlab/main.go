@@ -3,7 +3,8 @@
 //
 // Usage:
 //
-//	sipnatlab run [--json] FILE|DIR...
+//	sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] FILE|DIR...
+//	sipnatlab explain [--clock simulated|real] FILE
 //
 // Exit codes: 0 every expectation held, 1 some expectation failed, 2 bad
 // input or usage.
@@ -17,6 +18,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 
 	"sync"
 	"syscall"
@@ -25,7 +28,8 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness/report"
 )
 
-const usage = `usage: sipnatlab run [--json] [--clock real|simulated] FILE|DIR...
+const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] FILE|DIR...
+       sipnatlab explain [--clock simulated|real] FILE
 
 Runs each scenario on virtual hosts, NAT boxes and proxies, prints a ladder
 of every hop and the verdict.
@@ -34,6 +38,16 @@ of every hop and the verdict.
   --clock    real (default): loopback UDP sockets, real time;
              simulated: in-memory carrier and a virtual clock, so the
              RFC timers (32 s for a lost ACK) pass instantly
+  --pcap     write the capture (every datagram at every hop, virtual
+             addresses, one interface per host and NAT) as pcapng to
+             FILE; with several scenarios, one file each, named FILE with
+             -SCENARIO inserted before the extension
+  --html     write a self-contained HTML ladder (click an arrow for the
+             SIP message) to FILE; several scenarios: one page each, named
+             as for --pcap
+
+explain tells one scenario's first call step by step for learners, in
+simulated time unless --clock real is given.
 
 Exit codes: 0 every expectation held, 1 an expectation failed, 2 bad input.
 `
@@ -56,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "explain":
+		return cmdExplain(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "sipnatlab: unknown command %q\n%s", args[0], usage)
 		return 2
@@ -67,6 +83,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the JSON verdict")
 	clockFlag := fs.String("clock", string(harness.RealTime), "real or simulated")
+	pcapFile := fs.String("pcap", "", "write the capture as pcapng to `FILE`")
+	htmlFile := fs.String("html", "", "write the HTML ladder to `FILE`")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -120,11 +138,56 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if *pcapFile != "" {
+		// Every run that produced a Result has a capture, a failed one too.
+		for i, s := range scenarios {
+			if outcomes[i].res == nil {
+				continue
+			}
+			if err := writePcap(pcapName(*pcapFile, s.Name, len(scenarios)), outcomes[i].res); err != nil {
+				fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
+				return 2
+			}
+		}
+	}
+	if *htmlFile != "" {
+		for i, s := range scenarios {
+			if err := writeHTML(pcapName(*htmlFile, s.Name, len(scenarios)), s, outcomes[i].res, outcomes[i].err); err != nil {
+				fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
+				return 2
+			}
+		}
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "sipnatlab: interrupted")
 		return max(code, 1)
 	}
 	return code
+}
+
+// pcapName is file for a single scenario, else file with "-" and the
+// scenario's name inserted before its extension: out.pcap, out-no-nat-handling.pcap.
+func pcapName(file, scenario string, scenarios int) string {
+	if scenarios == 1 {
+		return file
+	}
+	ext := filepath.Ext(file)
+	return strings.TrimSuffix(file, ext) + "-" + scenario + ext
+}
+
+func writePcap(name string, res *harness.Result) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("--pcap: %w", err)
+	}
+	if err := report.WritePcap(f, res); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("--pcap %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--pcap: %w", err)
+	}
+	return nil
 }
 
 // loadAll loads every named file and every *.yaml/*.yml in named directories.
