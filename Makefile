@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/sipnatlab
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run test test-realtime vet bench clean
+.PHONY: all build run test test-realtime test-junit vet bench clean docs
 
 all: build
 
@@ -21,6 +21,10 @@ run: build
 test: vet
 	$(GO) test -race -count=1 ./... -ginkgo.label-filter='!realtime'
 
+## test-junit: the same specs through the Ginkgo CLI, with a JUnit report in junit.xml.
+test-junit:
+	$(GO) run github.com/onsi/ginkgo/v2/ginkgo -r -race --label-filter='!realtime' --junit-report=junit.xml --output-dir=.
+
 ## test-realtime: the bundled scenarios at their own timers on loopback (32 s).
 test-realtime:
 	$(GO) test -race -count=1 ./harness/ -ginkgo.label-filter='realtime'
@@ -31,6 +35,10 @@ vet:
 ## bench: Go benchmarks (benchstat-compatible bench.out) and the ratios of BENCHMARKS.md.
 bench:
 	./scripts/bench.sh
+
+## docs: screenshot of the excessive case's HTML ladder to docs/ (needs chromium; not part of test).
+docs:
+	./scripts/screenshot.sh
 
 clean:
 	rm -rf bin bench.out

@@ -3,7 +3,6 @@ package harness
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -29,7 +28,9 @@ type CallFacts struct {
 	ACKFate           string         // what became of the ACK at ACKLostAt, in words
 	Blame             string         // first host whose outgoing 2xx Contact no longer leads to the callee
 	Hops              []HopContact   // the 2xx's Contact on each hop of the reply path
-	Diagnosis         string
+	Diagnosis         string         // one or two sentences a person can act on (diagnosis.go)
+	Class             Class          // what became of the ACK, one word for programs
+	Fix               string         // the change that makes the ACK arrive, in OpenSIPS/Kamailio terms; "" when none is needed
 }
 
 // HopContact is the Contact of the 2xx as one host received and sent it.
@@ -105,16 +106,14 @@ func contactOf(r *sip.Response) string {
 // judge derives the facts of every placed call. It asks net where Contacts
 // lead, so it runs before the network is torn down.
 func judge(net *sim.Network, s *Scenario, res *Result) []CallFacts {
-	all := parseCapture(res.Capture)
+	byCall := map[string][]parsed{}
+	for _, p := range parseCapture(res.Capture) {
+		id := msgCallID(p.msg)
+		byCall[id] = append(byCall[id], p)
+	}
 	var out []CallFacts
 	for _, pc := range res.Placed {
-		var msgs []parsed
-		for _, p := range all {
-			if msgCallID(p.msg) == pc.CallID {
-				msgs = append(msgs, p)
-			}
-		}
-		out = append(out, judgeCall(net, s, res, pc, msgs))
+		out = append(out, judgeCall(net, s, res, pc, byCall[pc.CallID]))
 	}
 	return out
 }
@@ -173,11 +172,12 @@ func judgeCall(net *sim.Network, s *Scenario, res *Result, pc CallRecord, msgs [
 			f.ACKFate = fmt.Sprintf("%s never sent an ACK", pc.From)
 		case lastACK != nil:
 			f.ACKLostAt = lastACK.Hop
-			f.ACKFate = ackFate(msgs, res.Events, lastACK)
+			f.ACKFate = ackFate(msgs, res.Events, lastACK, pc.CallID)
 		}
 	}
 	f.Hops, f.Blame = replyPath(net, s, pc, msgs)
-	f.Diagnosis = diagnose(s, f)
+	d := diagnose(s, f, msgs, res.Events)
+	f.Diagnosis, f.Class, f.Fix = d.text, d.class, d.fix
 	return f
 }
 
@@ -187,7 +187,7 @@ func isNAT(s *Scenario, hop string) bool {
 }
 
 // ackFate says, in words, why the ACK went no further than rec's host.
-func ackFate(msgs []parsed, events []Event, last *sim.Record) string {
+func ackFate(msgs []parsed, events []Event, last *sim.Record, callID string) string {
 	// A drop on the way out of the host (or at a NAT just behind it).
 	for _, p := range msgs {
 		if isRequest(p.msg, sip.ACK) && p.rec.Kind == sim.Dropped && p.rec.Datagram == last.Datagram {
@@ -195,7 +195,7 @@ func ackFate(msgs []parsed, events []Event, last *sim.Record) string {
 		}
 	}
 	for _, e := range events {
-		if e.Host == last.Hop && e.Kind == "absorbed" && !e.Time.Before(last.Time) {
+		if e.Host == last.Hop && e.Kind == "absorbed" && e.CallID == callID && !e.Time.Before(last.Time) {
 			return e.Detail
 		}
 	}
@@ -264,43 +264,6 @@ func leads(net *sim.Network, from string, ok *sip.Response, callee Host) (bool, 
 	default:
 		return false, fmt.Sprintf("leads to %s, not %s", host, callee.Name)
 	}
-}
-
-// diagnose writes the one or two sentences a person can act on.
-func diagnose(s *Scenario, f CallFacts) string {
-	ms := func(d *time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-	switch {
-	case !f.Answered:
-		return fmt.Sprintf("%s never answered the call, so there was no 2xx to acknowledge: check that the INVITE reached %s.", f.To, f.To)
-	case f.ACKAtCallee:
-		return fmt.Sprintf("The ACK reached %s %s after its first 200 OK: the Contact %s that %s saw leads to %s, and the call stayed up.", f.To, ms(f.ACKDelay), f.ContactAtCaller, f.From, f.To)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "The ACK for %s's 200 OK never reached %s: it was lost at %s (%s)", f.To, f.To, f.ACKLostAt, strings.TrimPrefix(f.ACKFate, "dropped: "))
-	if f.CalleeBYE {
-		fmt.Fprintf(&b, "; %s retransmitted the 200 OK %d times and hung up with BYE after %.1f s", f.To, f.OKRetransmissions, f.CalleeBYEAfter.Seconds())
-	}
-	b.WriteString(". ")
-	var hop *HopContact
-	for i := range f.Hops {
-		if f.Hops[i].Host == f.Blame {
-			hop = &f.Hops[i]
-		}
-	}
-	if hop == nil {
-		b.WriteString("Every hop passed on a Contact that leads to the callee, so look at the ACK's route (Record-Route) and at NAT filtering on the way.")
-		return b.String()
-	}
-	blamed, _ := s.Host(f.Blame)
-	switch {
-	case hop.In == hop.Out:
-		fmt.Fprintf(&b, "%s relayed the 200 OK with the Contact %s unchanged (it %s): in its reply route, call fix_nated_contact() for replies that come straight from a NATed end-point (nat_uac_test).", f.Blame, hop.Out, hop.Resolves)
-	case blamed.NATHandling == HandlingExcessive || hop.In != "":
-		fmt.Fprintf(&b, "%s rewrote the 200 OK's Contact from %s to %s, the reply's source address, which %s: apply fix_nated_contact() only to replies straight from a NATed end-point, never to replies relayed by another proxy.", f.Blame, hop.In, hop.Out, hop.Resolves)
-	default:
-		fmt.Fprintf(&b, "%s sent the 200 OK with the Contact %s, which %s.", f.Blame, hop.Out, hop.Resolves)
-	}
-	return b.String()
 }
 
 // ExpectationResult is one checked key of the expect block.

@@ -40,6 +40,9 @@ func ParseClockMode(s string) (ClockMode, error) {
 // Options tune a run. The zero value runs on loopback sockets in real time.
 type Options struct {
 	Clock ClockMode // "" means RealTime
+	// Observe, when set, is called with every actor event as it happens
+	// (from the actors' goroutines in real time), e.g. to show progress.
+	Observe func(Event)
 }
 
 // Event is one thing an actor did, in the run's clock: a UA event (2xx sent,
@@ -97,12 +100,17 @@ type world struct {
 	mu     sync.Mutex
 	events []Event
 	wake   chan struct{} // signalled after every actor event (real time)
+
+	observe func(Event) // Options.Observe
 }
 
 func (w *world) record(e Event) {
 	w.mu.Lock()
 	w.events = append(w.events, e)
 	w.mu.Unlock()
+	if w.observe != nil {
+		w.observe(e)
+	}
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -125,7 +133,7 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("%w %q: unknown clock mode %q", ErrRun, s.Name, opts.Clock)
 	}
-	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock, Carrier: carrier}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}, wake: make(chan struct{}, 1)}
+	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock, Carrier: carrier}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}, wake: make(chan struct{}, 1), observe: opts.Observe}
 	res := &Result{Scenario: s, Start: clock.Now(), Columns: columns(s)}
 	err := w.build()
 	if err == nil {

@@ -25,14 +25,23 @@ type NATConfig struct {
 	LAN       netip.Prefix // the inside network
 	Mapping   Behavior     // RFC 4787 §4.1; zero: endpoint-independent
 	Filtering Behavior     // RFC 4787 §5; zero: endpoint-independent
-	// BindingTimeout is how long a binding lives without outbound traffic
+	// BindingTimeout is how long a binding lives without traffic that refreshes it
 	// (RFC 4787 §4.3); zero: DefaultBindingTimeout.
 	BindingTimeout time.Duration
+	// RefreshInbound lets inbound datagrams that pass the filter refresh a binding too;
+	// outbound datagrams always do (RFC 4787 §4.3, REQ-6 and its discussion). Zero: only
+	// outbound traffic refreshes.
+	RefreshInbound bool
 	// Hairpinning lets a LAN host reach another LAN host through the NAT's public address
 	// (RFC 4787 §6, REQ-9).
 	Hairpinning bool
-	// FirstPort is where sequential external port allocation starts (RFC 4787 §4.2);
-	// zero: DefaultFirstPort.
+	// PortAllocation chooses the external port of a new binding (RFC 4787 §4.2); zero:
+	// SequentialPorts.
+	PortAllocation PortAllocation
+	// PortSeed seeds RandomPorts; the same seed yields the same ports.
+	PortSeed uint64
+	// FirstPort is where sequential allocation starts and the lowest port RandomPorts
+	// draws (RFC 4787 §4.2); zero: DefaultFirstPort.
 	FirstPort uint16
 }
 
@@ -54,7 +63,7 @@ type Binding struct {
 	// mapping, address:0 for address-dependent, address:port for address-and-port-dependent.
 	Remote   netip.AddrPort
 	Created  time.Time
-	LastUsed time.Time // last outbound use (RFC 4787 §4.3, REQ-6)
+	LastUsed time.Time // last refresh: outbound use, or inbound with RefreshInbound (RFC 4787 §4.3, REQ-6)
 }
 
 // NAT is a NAT box of a [Network]. Its methods are safe for concurrent use.
@@ -62,6 +71,9 @@ type NAT struct {
 	net   *Network
 	cfg   NATConfig // with defaults applied
 	table *table    // guarded by net.mu
+	// outer is the NAT whose LAN holds this NAT's public address (a NAT behind a NAT, such
+	// as a home router behind a carrier-grade NAT), or nil; guarded by net.mu.
+	outer *NAT
 }
 
 // Name returns the NAT's name.
@@ -72,6 +84,14 @@ func (n *NAT) Public() netip.Addr { return n.cfg.Public }
 
 // LAN returns the NAT's inside network.
 func (n *NAT) LAN() netip.Prefix { return n.cfg.LAN }
+
+// Outer returns the NAT whose LAN holds this NAT's public address, or nil when that
+// address is public.
+func (n *NAT) Outer() *NAT {
+	n.net.mu.Lock()
+	defer n.net.mu.Unlock()
+	return n.outer
+}
 
 // Config returns the NAT's configuration with defaults applied.
 func (n *NAT) Config() NATConfig { return n.cfg }
@@ -122,40 +142,6 @@ func (b *binding) permits(remote netip.AddrPort, f Behavior) bool {
 	}
 }
 
-// portAllocator chooses external ports (RFC 4787 §4.2). next proposes a port without
-// changing state, so that a dry run can predict it; take commits it.
-type portAllocator interface {
-	next(internal netip.AddrPort, inUse func(uint16) bool) (uint16, bool)
-	take(port uint16)
-}
-
-// sequentialPorts allocates ports one after another from first, skipping ports in use and
-// wrapping around at 65535.
-type sequentialPorts struct {
-	first, cursor uint16
-}
-
-func (s *sequentialPorts) next(_ netip.AddrPort, inUse func(uint16) bool) (uint16, bool) {
-	p := s.cursor
-	for range int(^uint16(0)-s.first) + 1 {
-		if !inUse(p) {
-			return p, true
-		}
-		p++
-		if p == 0 || p < s.first {
-			p = s.first
-		}
-	}
-	return 0, false
-}
-
-func (s *sequentialPorts) take(port uint16) {
-	s.cursor = port + 1
-	if s.cursor == 0 || s.cursor < s.first {
-		s.cursor = s.first
-	}
-}
-
 // table is the state machine of one NAT: its bindings, keyed both by mapping key and by
 // external port. It does no I/O and reads no clock; every method takes now. Methods with a
 // commit flag only report what would happen when commit is false.
@@ -170,7 +156,7 @@ func newTable(cfg NATConfig) *table {
 	cfg = cfg.withDefaults()
 	return &table{
 		cfg:    cfg,
-		ports:  &sequentialPorts{first: cfg.FirstPort, cursor: cfg.FirstPort},
+		ports:  newPortAllocator(cfg),
 		byKey:  make(map[mapKey]*binding),
 		byPort: make(map[uint16]*binding),
 	}
@@ -189,7 +175,11 @@ func (t *table) remove(b *binding) {
 type outResult struct {
 	External netip.AddrPort // the translated source
 	Created  bool           // a new binding was (or would be) created
+	Idle     time.Duration  // how long the binding had been idle, when it existed
 	Expired  *Binding       // a stale binding for the same key that was (or would be) removed
+	// Reclaimed is a stale binding of another key whose external port the new binding
+	// took over, removed (or that would be).
+	Reclaimed *Binding
 }
 
 // outbound translates a datagram from internal to remote (RFC 4787 §4.1): it finds the
@@ -208,20 +198,28 @@ func (t *table) outbound(now time.Time, internal, remote netip.AddrPort, commit 
 		b = nil
 	}
 	if b == nil {
+		// A port is free when no binding holds it or its binding has expired.
 		inUse := func(p uint16) bool {
 			o, ok := t.byPort[p]
-			return ok && (res.Expired == nil || o.External != res.Expired.External)
+			return ok && !t.expired(o, now) && (res.Expired == nil || o.External != res.Expired.External)
 		}
 		port, ok := t.ports.next(internal, inUse)
 		if !ok {
 			return res, errNoPort
+		}
+		if o := t.byPort[port]; o != nil && (res.Expired == nil || o.External != res.Expired.External) {
+			old := o.Binding
+			res.Reclaimed = &old
+			if commit {
+				t.remove(o)
+			}
 		}
 		res.Created = true
 		res.External = netip.AddrPortFrom(t.cfg.Public, port)
 		if !commit {
 			return res, nil
 		}
-		t.ports.take(port)
+		t.ports.take(internal, port)
 		b = &binding{
 			Binding:   Binding{Internal: internal, External: res.External, Remote: key.remote, Created: now},
 			key:       key,
@@ -231,6 +229,9 @@ func (t *table) outbound(now time.Time, internal, remote netip.AddrPort, commit 
 		t.byPort[port] = b
 	}
 	res.External = b.External
+	if !res.Created {
+		res.Idle = now.Sub(b.LastUsed)
+	}
 	if commit {
 		b.LastUsed = now
 		b.contacted[remote] = struct{}{}
@@ -245,6 +246,9 @@ type inResult struct {
 	Binding  Binding  // the binding used or refused, when one was found
 	Expired  *Binding // a binding found stale and removed (or that would be)
 	Reason   string   // why the datagram is dropped, when !OK
+	// Refreshed says the datagram refreshed the binding (RefreshInbound), after Idle.
+	Refreshed bool
+	Idle      time.Duration
 }
 
 // inbound looks up the binding for external port port and applies the filtering behaviour
@@ -277,6 +281,12 @@ func (t *table) inbound(now time.Time, remote netip.AddrPort, port uint16, commi
 	}
 	res.OK = true
 	res.Internal = b.Internal
+	if t.cfg.RefreshInbound {
+		res.Refreshed, res.Idle = true, now.Sub(b.LastUsed)
+		if commit {
+			b.LastUsed = now
+		}
+	}
 	return res
 }
 

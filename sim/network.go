@@ -138,8 +138,15 @@ func unicast4(a netip.Addr) string {
 }
 
 // AddNAT adds a NAT box. It fails if the name is empty or taken, the LAN is not an IPv4
-// prefix or overlaps another NAT's LAN or holds an existing host, or the public address is
-// not unicast IPv4, lies inside a LAN or is taken.
+// prefix or overlaps another NAT's LAN or holds an existing host or NAT, or the public
+// address is not unicast IPv4 or is taken.
+//
+// A NAT may sit behind another one: when its public address lies in the LAN of a NAT
+// added before it (a home router on a carrier-grade NAT's 100.64.0.0/10, RFC 6598), its
+// outside traffic crosses that NAT too. Outer NATs are added first, so a private public
+// address inside no LAN fails with an error wrapping ErrNoLAN.
+//
+//	bob 192.168.1.10 ── home-nat (public 100.64.0.2) ── cgn (public 203.0.113.99) ── proxy
 func (n *Network) AddNAT(cfg NATConfig) (*NAT, error) {
 	cfg = cfg.withDefaults()
 	cfg.LAN = cfg.LAN.Masked()
@@ -158,6 +165,8 @@ func (n *Network) AddNAT(cfg NATConfig) (*NAT, error) {
 		return fail("invalid mapping behavior %s", cfg.Mapping)
 	case !cfg.Filtering.valid():
 		return fail("invalid filtering behavior %s", cfg.Filtering)
+	case !cfg.PortAllocation.valid():
+		return fail("invalid port allocation %s", cfg.PortAllocation)
 	case cfg.BindingTimeout < 0:
 		return fail("negative binding timeout %s", cfg.BindingTimeout)
 	}
@@ -172,13 +181,20 @@ func (n *Network) AddNAT(cfg NATConfig) (*NAT, error) {
 	if n.nats[cfg.Name] != nil || n.hosts[cfg.Name] != nil {
 		return fail("name already taken")
 	}
+	var outer *NAT
 	for _, o := range n.natOrder {
 		if o.cfg.LAN.Overlaps(cfg.LAN) {
 			return fail("LAN %s overlaps LAN %s of %s", cfg.LAN, o.cfg.LAN, o.cfg.Name)
 		}
 		if o.cfg.LAN.Contains(cfg.Public) {
-			return fail("public address %s lies inside LAN %s of %s", cfg.Public, o.cfg.LAN, o.cfg.Name)
+			outer = o
 		}
+		if cfg.LAN.Contains(o.cfg.Public) {
+			return fail("LAN %s holds the public address %s of %s; add the outer NAT first", cfg.LAN, o.cfg.Public, o.cfg.Name)
+		}
+	}
+	if outer == nil && isPrivate(cfg.Public) {
+		return fail("public address %s: %w", cfg.Public, ErrNoLAN)
 	}
 	if o := n.natByPublic[cfg.Public]; o != nil {
 		return fail("public address %s is taken by NAT %s", cfg.Public, o.cfg.Name)
@@ -191,7 +207,7 @@ func (n *Network) AddNAT(cfg NATConfig) (*NAT, error) {
 			return fail("LAN %s holds existing host %s (%s)", cfg.LAN, h.name, a)
 		}
 	}
-	nat := &NAT{net: n, cfg: cfg, table: newTable(cfg)}
+	nat := &NAT{net: n, cfg: cfg, table: newTable(cfg), outer: outer}
 	n.nats[cfg.Name] = nat
 	n.natByPublic[cfg.Public] = nat
 	n.natOrder = append(n.natOrder, nat)
@@ -381,9 +397,12 @@ func (n *Network) send(c *Conn, dst netip.AddrPort, data []byte) (verdict, int, 
 	return v, dg.id, nil
 }
 
-// route follows a datagram from src on host from to dst through the topology. With dg nil
-// it is a dry run: nothing is recorded and no NAT table changes. Callers hold n.mu.
+// route follows a datagram from src on host from to dst through the topology: out through
+// every NAT in front of from until a LAN holds dst or the public side is reached, then in
+// through the NATs in front of the destination. With dg nil it is a dry run: nothing is
+// recorded and no NAT table changes. Callers hold n.mu.
 func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *datagram) verdict {
+	commit := dg != nil
 	emit := func(r Record) {
 		if dg == nil {
 			return
@@ -398,27 +417,27 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 		return dropAt(from.name, src, dst, "no host owns %s (%s)", dst.Addr(), why)
 	}
 	here := from.name
-	if nat := from.nat; nat != nil {
+	for nat := from.nat; nat != nil; nat = nat.outer {
 		if nat.cfg.LAN.Contains(dst.Addr()) {
-			h := n.hostByAddr[dst.Addr()]
-			if h == nil {
-				return dropAt(here, src, dst, "no host owns %s on the LAN of %s", dst.Addr(), nat.cfg.Name)
-			}
-			return n.arrive(h, src, dst)
+			return n.onLAN(now, nat, here, src, dst, emit, commit)
 		}
-		out, err := nat.table.outbound(now, src, dst, dg != nil)
+		out, err := nat.table.outbound(now, src, dst, commit)
 		if err != nil {
 			return dropAt(nat.cfg.Name, src, dst, "%v on %s for %s", err, nat.cfg.Name, src)
 		}
-		if e := out.Expired; e != nil {
-			emit(Record{Kind: BindingExpired, Hop: nat.cfg.Name, Src: e.Internal, XSrc: e.External, Dst: e.Remote,
-				Reason: fmt.Sprintf("idle since %s, timeout %s", e.LastUsed.Format(time.RFC3339Nano), nat.cfg.BindingTimeout)})
+		for _, e := range []*Binding{out.Expired, out.Reclaimed} {
+			if e != nil {
+				emit(expiredRecord(nat, e))
+			}
 		}
-		note := fmt.Sprintf("binding %s -> %s", src, out.External)
+		note := fmt.Sprintf("binding %s -> %s refreshed (idle %s)", src, out.External, out.Idle)
 		if out.Created {
-			note = "new " + note
-			emit(Record{Kind: BindingCreated, Hop: nat.cfg.Name, Src: src, XSrc: out.External, Dst: dst, XDst: dst,
-				Reason: fmt.Sprintf("%s mapping", nat.cfg.Mapping)})
+			note = fmt.Sprintf("new binding %s -> %s", src, out.External)
+			why := fmt.Sprintf("%s mapping", nat.cfg.Mapping)
+			if nat.cfg.PortAllocation != SequentialPorts {
+				why += fmt.Sprintf(", %s port allocation", nat.cfg.PortAllocation)
+			}
+			emit(Record{Kind: BindingCreated, Hop: nat.cfg.Name, Src: src, XSrc: out.External, Dst: dst, XDst: dst, Reason: why})
 		}
 		emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: out.External, XDst: dst, Reason: note})
 		src, here = out.External, nat.cfg.Name
@@ -426,11 +445,11 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 			if !nat.cfg.Hairpinning {
 				return dropAt(here, src, dst, "hairpinning disabled on %s", nat.cfg.Name)
 			}
-			return n.inbound(now, nat, src, dst, true, emit, dg != nil)
+			return n.inbound(now, nat, src, dst, true, emit, commit)
 		}
 	}
-	if nat := n.natByPublic[dst.Addr()]; nat != nil {
-		return n.inbound(now, nat, src, dst, false, emit, dg != nil)
+	if nat := n.natByPublic[dst.Addr()]; nat != nil && nat.outer == nil {
+		return n.inbound(now, nat, src, dst, false, emit, commit)
 	}
 	if nat := n.lanOf(dst.Addr()); nat != nil {
 		return dropAt(here, src, dst, "no route to private address %s from %s (it lies behind %s)", dst, src.Addr(), nat.cfg.Name)
@@ -445,27 +464,42 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 	return n.arrive(h, src, dst)
 }
 
+func expiredRecord(nat *NAT, e *Binding) Record {
+	return Record{Kind: BindingExpired, Hop: nat.cfg.Name, Src: e.Internal, XSrc: e.External, Dst: e.Remote,
+		Reason: fmt.Sprintf("idle since %s, timeout %s", e.LastUsed.Format(time.RFC3339Nano), nat.cfg.BindingTimeout)}
+}
+
+// onLAN hands a datagram on nat's LAN, last handled at here, to the host that owns dst or
+// to the NAT behind nat whose public address dst is. Callers hold n.mu.
+func (n *Network) onLAN(now time.Time, nat *NAT, here string, src, dst netip.AddrPort, emit func(Record), commit bool) verdict {
+	if h := n.hostByAddr[dst.Addr()]; h != nil && h.nat == nat {
+		return n.arrive(h, src, dst)
+	}
+	if inner := n.natByPublic[dst.Addr()]; inner != nil && inner.outer == nat {
+		return n.inbound(now, inner, src, dst, false, emit, commit)
+	}
+	return dropAt(here, src, dst, "no host owns %s on the LAN of %s", dst.Addr(), nat.cfg.Name)
+}
+
 // inbound passes a datagram from src to nat's public endpoint dst through the NAT's table
 // (RFC 4787 §5), or through its hairpin (§6). Callers hold n.mu.
 func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hairpin bool, emit func(Record), commit bool) verdict {
 	in := nat.table.inbound(now, src, dst.Port(), commit)
 	if e := in.Expired; e != nil {
-		emit(Record{Kind: BindingExpired, Hop: nat.cfg.Name, Src: e.Internal, XSrc: e.External, Dst: e.Remote,
-			Reason: fmt.Sprintf("idle since %s, timeout %s", e.LastUsed.Format(time.RFC3339Nano), nat.cfg.BindingTimeout)})
+		emit(expiredRecord(nat, e))
 	}
 	if !in.OK {
 		return dropAt(nat.cfg.Name, src, dst, "%s", in.Reason)
 	}
 	note := fmt.Sprintf("binding %s -> %s", in.Binding.External, in.Internal)
+	if in.Refreshed {
+		note += fmt.Sprintf(" refreshed by inbound (idle %s)", in.Idle)
+	}
 	if hairpin {
 		note = "hairpin via " + note
 	}
 	emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: src, XDst: in.Internal, Reason: note})
-	h := n.hostByAddr[in.Internal.Addr()]
-	if h == nil {
-		return dropAt(nat.cfg.Name, src, in.Internal, "no host owns %s on the LAN of %s", in.Internal.Addr(), nat.cfg.Name)
-	}
-	return n.arrive(h, src, in.Internal)
+	return n.onLAN(now, nat, nat.cfg.Name, src, in.Internal, emit, commit)
 }
 
 // arrive hands a datagram to the Conn listening on dst of host h. Callers hold n.mu.

@@ -5,6 +5,7 @@
 //
 //	sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] FILE|DIR...
 //	sipnatlab explain [--clock simulated|real] FILE
+//	sipnatlab lint [--json] CONFIG...
 //
 // Exit codes: 0 every expectation held, 1 some expectation failed, 2 bad
 // input or usage.
@@ -23,13 +24,15 @@ import (
 
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/report"
 )
 
-const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] FILE|DIR...
+const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] [-v] FILE|DIR...
        sipnatlab explain [--clock simulated|real] FILE
+       sipnatlab lint [--json] CONFIG...
 
 Runs each scenario on virtual hosts, NAT boxes and proxies, prints a ladder
 of every hop and the verdict.
@@ -45,9 +48,14 @@ of every hop and the verdict.
   --html     write a self-contained HTML ladder (click an arrow for the
              SIP message) to FILE; several scenarios: one page each, named
              as for --pcap
+  -v         print every UA and proxy event to stderr as it happens
 
 explain tells one scenario's first call step by step for learners, in
 simulated time unless --clock real is given.
+
+lint reads Kamailio or OpenSIPS scripts and flags reply routes that never
+fix a NATed callee's Contact or fix every reply's Contact; exit code 1 when
+it finds something, 0 when clean, 2 when a file is not a readable script.
 
 Exit codes: 0 every expectation held, 1 an expectation failed, 2 bad input.
 `
@@ -72,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "explain":
 		return cmdExplain(ctx, args[1:], stdout, stderr)
+	case "lint":
+		return cmdLint(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "sipnatlab: unknown command %q\n%s", args[0], usage)
 		return 2
@@ -83,6 +93,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the JSON verdict")
 	clockFlag := fs.String("clock", string(harness.RealTime), "real or simulated")
+	verbose := fs.Bool("v", false, "print every UA and proxy event to stderr as it happens")
 	pcapFile := fs.String("pcap", "", "write the capture as pcapng to `FILE`")
 	htmlFile := fs.String("html", "", "write the HTML ladder to `FILE`")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -109,10 +120,29 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err error
 	}
 	outcomes := make([]outcome, len(scenarios))
+	if mode != harness.Simulated {
+		// Real time takes as long as the RFC timers (32 s for a lost ACK):
+		// say so, and that an interrupt still reports what was captured.
+		fmt.Fprintf(stderr, "sipnatlab: running %d scenario(s) in real time on loopback; interrupt to stop and report what was captured so far\n", len(scenarios))
+	}
 	var wg sync.WaitGroup
+	var progress sync.Mutex
 	for i, s := range scenarios {
 		wg.Go(func() {
-			res, err := harness.Run(ctx, s, harness.Options{Clock: mode})
+			opts := harness.Options{Clock: mode}
+			if *verbose {
+				start := time.Now()
+				opts.Observe = func(e harness.Event) {
+					progress.Lock()
+					defer progress.Unlock()
+					at := e.Time.Sub(start)
+					if mode == harness.Simulated {
+						at = 0 // simulated instants are in the report; live order is what matters here
+					}
+					fmt.Fprintf(stderr, "%s %8.3f %-8s %-16s %s\n", s.Name, at.Seconds(), e.Host, e.Kind, e.Detail)
+				}
+			}
+			res, err := harness.Run(ctx, s, opts)
 			outcomes[i] = outcome{res, err}
 		})
 	}

@@ -40,6 +40,7 @@ type CallVerdict struct {
 	ACKLostAt         string       `json:"ack_lost_at"`
 	Blame             string       `json:"blame"`
 	Diagnosis         string       `json:"diagnosis"`
+	DiagnosisClass    string       `json:"diagnosis_class"` // harness.Class: ack-arrived, private-contact, contact-names-proxy, ...
 	Hops              []HopVerdict `json:"contact_per_hop"`
 }
 
@@ -80,7 +81,7 @@ func NewScenarioVerdict(s *harness.Scenario, res *harness.Result, err error) Sce
 			ACKAtCallee: c.ACKAtCallee, ACKDelayMS: millis(c.ACKDelay),
 			OKRetransmissions: c.OKRetransmissions, CalleeBYE: c.CalleeBYE,
 			CalleeBYEAfterMS: millis(c.CalleeBYEAfter), ContactAtCaller: c.ContactAtCaller,
-			ACKLostAt: c.ACKLostAt, Blame: c.Blame, Diagnosis: c.Diagnosis, Hops: []HopVerdict{},
+			ACKLostAt: c.ACKLostAt, Blame: c.Blame, Diagnosis: c.Diagnosis, DiagnosisClass: string(c.Class), Hops: []HopVerdict{},
 		}
 		for _, h := range c.Hops {
 			cv.Hops = append(cv.Hops, HopVerdict{Host: h.Host, ContactIn: h.In, ContactOut: h.Out, LeadsToCallee: h.Leads, Resolves: h.Resolves})

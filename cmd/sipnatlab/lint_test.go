@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+var _ = Describe("sipnatlab lint", func() {
+	fixture := func(proxy, name string) string { return "../../fixtures/" + proxy + "/" + name + ".cfg" }
+
+	DescribeTable("exit code and findings per fixture",
+		func(ctx SpecContext, file string, code int, rule string) {
+			got, out, stderr := runCLI(ctx, "lint", file)
+			Expect(stderr).To(BeEmpty())
+			Expect(got).To(Equal(code))
+			if rule == "" {
+				Expect(out).To(BeEmpty())
+			} else {
+				Expect(out).To(MatchRegexp(`^` + file + `:\d+: ` + rule + `: `))
+			}
+		},
+		Entry(nil, fixture("kamailio", "none"), 1, "missing-reply-contact-fix"),
+		Entry(nil, fixture("kamailio", "excessive"), 1, "unconditional-reply-contact-fix"),
+		Entry(nil, fixture("kamailio", "correct"), 0, ""),
+		Entry(nil, fixture("opensips", "none"), 1, "missing-reply-contact-fix"),
+		Entry(nil, fixture("opensips", "excessive"), 1, "unconditional-reply-contact-fix"),
+		Entry(nil, fixture("opensips", "correct"), 0, ""),
+	)
+
+	It("prints JSON with --json, one entry per file", func(ctx SpecContext) {
+		code, out, _ := runCLI(ctx, "lint", "--json", fixture("kamailio", "correct"), fixture("opensips", "excessive"))
+		Expect(code).To(Equal(1))
+		var doc struct {
+			Files []struct {
+				File     string
+				Dialect  string
+				Findings []struct {
+					Line int
+					Rule string
+				}
+			}
+		}
+		Expect(json.Unmarshal([]byte(out), &doc)).To(Succeed())
+		Expect(doc.Files).To(HaveLen(2))
+		Expect(doc.Files[0].Dialect).To(Equal("kamailio"))
+		Expect(doc.Files[0].Findings).To(BeEmpty())
+		Expect(doc.Files[1].Dialect).To(Equal("opensips"))
+		Expect(doc.Files[1].Findings).To(HaveLen(1))
+		Expect(doc.Files[1].Findings[0].Rule).To(Equal("unconditional-reply-contact-fix"))
+	})
+
+	It("exits 2 on a file that is not a script, and still reports the others", func(ctx SpecContext) {
+		bad := filepath.Join(GinkgoT().TempDir(), "bad.cfg")
+		Expect(os.WriteFile(bad, []byte("request_route {\n"), 0o644)).To(Succeed())
+		code, out, stderr := runCLI(ctx, "lint", bad, fixture("kamailio", "excessive"))
+		Expect(code).To(Equal(2))
+		Expect(stderr).To(ContainSubstring(`lint "` + bad + `": not a readable Kamailio or OpenSIPS routing script: line 1`))
+		Expect(out).To(ContainSubstring("unconditional-reply-contact-fix"))
+	})
+
+	It("exits 2 without a file or on a missing one", func(ctx SpecContext) {
+		code, _, stderr := runCLI(ctx, "lint")
+		Expect(code).To(Equal(2))
+		Expect(stderr).To(ContainSubstring("no config file given"))
+		code, _, stderr = runCLI(ctx, "lint", "no/such.cfg")
+		Expect(code).To(Equal(2))
+		Expect(stderr).To(ContainSubstring(`lint "no/such.cfg"`))
+	})
+})

@@ -1,0 +1,69 @@
+package container
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+)
+
+// settings are what this package's options set; the zero value is not
+// usable: Run fills the defaults.
+type settings struct {
+	config  string
+	flavor  Flavor
+	defines []string
+	network *testcontainers.DockerNetwork
+	subnet  netip.Prefix
+	startup time.Duration
+}
+
+// Option configures Run. It satisfies testcontainers.ContainerCustomizer so
+// it can be mixed with testcontainers' own options, as in its modules.
+type Option func(*settings)
+
+// Customize implements testcontainers.ContainerCustomizer; Run applies
+// Options itself, so this does nothing.
+func (Option) Customize(*testcontainers.GenericContainerRequest) error { return nil }
+
+// WithConfigFile copies the proxy config at path (on the host) to the
+// flavor's config path in the container before it starts. Required.
+func WithConfigFile(path string) Option {
+	return func(s *settings) { s.config = path }
+}
+
+// WithFlavor says which proxy the image holds. Default: OpenSIPS when the
+// image name contains "opensips", Kamailio otherwise.
+func WithFlavor(f Flavor) Option {
+	return func(s *settings) { s.flavor = f }
+}
+
+// WithDefine adds a Kamailio pre-processor define (kamailio -A), used for
+// the proxy and for CheckConfig: WithDefine(`NEXT_HOP="sip:172.18.0.3:5060"`)
+// makes the fixtures forward requests for users not registered there.
+// Kamailio only.
+func WithDefine(define string) Option {
+	return func(s *settings) { s.defines = append(s.defines, define) }
+}
+
+// WithNetwork puts the proxy on an existing network (for example one
+// another proxy is already on) instead of creating one; Terminate then
+// leaves the network alone. The network should be internal.
+func WithNetwork(nw *testcontainers.DockerNetwork) Option {
+	return func(s *settings) { s.network = nw }
+}
+
+// WithStartupTimeout bounds the wait for the first answer to OPTIONS.
+// Default 60 s.
+func WithStartupTimeout(d time.Duration) Option {
+	return func(s *settings) { s.startup = d }
+}
+
+// WithSubnet gives the network Run creates this subnet instead of one Docker
+// picks. Docker's default pools include 192.168.0.0/16, so a network it
+// picks may overlap the private LAN addresses a scenario writes in its
+// Contacts (192.168.1.10); a subnet no scenario uses keeps "unreachable"
+// really unreachable. Ignored with WithNetwork.
+func WithSubnet(subnet netip.Prefix) Option {
+	return func(s *settings) { s.subnet = subnet.Masked() }
+}

@@ -1,0 +1,309 @@
+package harness
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipnatlab/sipnatlab/sim"
+)
+
+// Class names what became of a call's ACK, the first of the three
+// troubleshooting steps of BACKGROUND.md: the ACK arrived, or where and why it
+// went no further. It is the "diagnosis_class" of the JSON verdict.
+type Class string
+
+// Diagnosis classes. Each has its own sentence in the diagnosis and its own fix.
+const (
+	// ClassACKArrived: the ACK for the 2xx reached the callee; nothing to fix.
+	ClassACKArrived Class = "ack-arrived"
+	// ClassPrivateContact: the ACK was sent to a private address (the callee's
+	// own Contact) from outside its LAN and dropped: nobody fixed the Contact.
+	ClassPrivateContact Class = "private-contact"
+	// ClassContactNamesProxy: the ACK's Request-URI named the proxy that received
+	// it and no Route was left, so it had nowhere to go: a proxy rewrote a
+	// relayed reply's Contact to the address of the proxy that relayed it.
+	ClassContactNamesProxy Class = "contact-names-proxy"
+	// ClassFilteredByNAT: the ACK reached the callee's NAT from a peer the
+	// callee never sent to, and the NAT's filtering dropped it (RFC 4787 §5):
+	// no proxy next to the callee Record-Routes.
+	ClassFilteredByNAT Class = "filtered-by-nat"
+	// ClassNoHairpin: the ACK was sent from inside a NAT to that NAT's own
+	// public address and the NAT does not hairpin (RFC 4787 §6).
+	ClassNoHairpin Class = "no-hairpin"
+	// ClassBindingExpired: the NAT binding that led to the callee had expired
+	// (or no longer existed) when the INVITE or the ACK arrived: no keep-alives.
+	ClassBindingExpired Class = "binding-expired"
+	// ClassOKLost: the callee answered but its 2xx never reached the caller, so
+	// no ACK was ever sent.
+	ClassOKLost Class = "ok-lost"
+	// ClassNotAnswered: the callee never sent a 2xx, for no reason the capture
+	// shows (no drop of the INVITE).
+	ClassNotAnswered Class = "not-answered"
+	// ClassACKLost: the ACK was lost for a reason none of the classes above
+	// covers (an address nobody owns, a closed port, a full receive queue).
+	ClassACKLost Class = "ack-lost"
+)
+
+// hopOf returns the Contact of the 2xx at host, if the reply passed there.
+func hopOf(f CallFacts, host string) (HopContact, int) {
+	for i, h := range f.Hops {
+		if h.Host == host {
+			return h, i
+		}
+	}
+	return HopContact{}, -1
+}
+
+// datagramEnd is what became of one datagram: who sent it where, and where it
+// was delivered or dropped.
+type datagramEnd struct {
+	sent *sim.Record
+	msg  sip.Message
+	end  *sim.Record // Delivered or Dropped; nil when neither was recorded
+}
+
+// datagrams groups a call's records by datagram, in the order they were sent.
+func datagrams(msgs []parsed) []datagramEnd {
+	var out []datagramEnd
+	index := map[int]int{}
+	for i := range msgs {
+		r := &msgs[i].rec
+		j, ok := index[r.Datagram]
+		if !ok {
+			if r.Kind != sim.Sent {
+				continue
+			}
+			index[r.Datagram] = len(out)
+			out = append(out, datagramEnd{sent: r, msg: msgs[i].msg})
+			continue
+		}
+		if r.Kind == sim.Delivered || r.Kind == sim.Dropped {
+			out[j].end = r
+		}
+	}
+	return out
+}
+
+// reasonClass sorts a drop reason of the simulated network into a class.
+// The words are those of package sim (network.go, nat.go).
+func reasonClass(reason string) Class {
+	switch {
+	case strings.HasPrefix(reason, "no route to private address"):
+		return ClassPrivateContact
+	case strings.HasPrefix(reason, "filtered by"):
+		return ClassFilteredByNAT
+	case strings.HasPrefix(reason, "hairpinning disabled"):
+		return ClassNoHairpin
+	case strings.Contains(reason, "expired"), strings.HasPrefix(reason, "no binding for"):
+		return ClassBindingExpired
+	}
+	return ClassACKLost
+}
+
+// diagnosis is the outcome of the three troubleshooting steps for one call.
+type diagnosis struct {
+	class Class
+	text  string // one or two sentences a person can act on
+	fix   string // the change that makes the ACK arrive; "" when none is needed
+}
+
+// diagnose follows the three troubleshooting steps of BACKGROUND.md on the
+// capture of one call: (1) did the ACK for the 2xx reach the callee, and if
+// not where and why did it stop; (2) on which hop did the 200 OK's Contact
+// stop leading to the callee (f.Blame); (3) what in that hop's handling did
+// it, and the fix in OpenSIPS/Kamailio terms.
+func diagnose(s *Scenario, f CallFacts, msgs []parsed, events []Event) diagnosis {
+	dgs := datagrams(msgs)
+	calleeHost, _ := s.Host(f.To)
+	switch {
+	case !f.Answered:
+		return diagnoseUnanswered(s, f, dgs)
+	case f.ACKAtCallee:
+		late := ""
+		if f.OKRetransmissions > 0 {
+			late = fmt.Sprintf(", after %d retransmissions of the 200 OK", f.OKRetransmissions)
+		}
+		return diagnosis{class: ClassACKArrived, text: fmt.Sprintf(
+			"The ACK reached %s %s after its first 200 OK%s: the Contact %s that %s saw leads to %s, and the call stayed up.",
+			f.To, msText(f.ACKDelay), late, f.ContactAtCaller, f.From, f.To)}
+	}
+
+	hungUp := ""
+	if f.CalleeBYE {
+		hungUp = fmt.Sprintf("; %s retransmitted the 200 OK %d times and hung up with BYE after %.1f s", f.To, f.OKRetransmissions, f.CalleeBYEAfter.Seconds())
+	}
+
+	// Step 1: where the ACK stopped, and why.
+	var ack *datagramEnd
+	for i := range dgs {
+		if isRequest(dgs[i].msg, sip.ACK) {
+			ack = &dgs[i]
+		}
+	}
+	if ack == nil {
+		return diagnoseOKLost(s, f, dgs, hungUp)
+	}
+	ruri := ack.msg.(*sip.Request).Recipient.String()
+	absorbed := false
+	for _, e := range events {
+		if e.Host == f.ACKLostAt && e.Kind == "absorbed" && e.CallID == f.CallID {
+			absorbed = true
+		}
+	}
+	class := ClassACKLost
+	reason := f.ACKFate
+	if ack.end != nil && ack.end.Kind == sim.Dropped {
+		class, reason = reasonClass(ack.end.Reason), ack.end.Reason
+	}
+	if absorbed {
+		class = ClassContactNamesProxy
+	}
+	d := diagnosis{class: class}
+	var first string
+	switch class {
+	case ClassPrivateContact:
+		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to the private Contact %s and it was dropped: %s%s.",
+			f.To, f.To, ack.sent.Hop, ruri, reason, hungUp)
+	case ClassContactNamesProxy:
+		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: its Request-URI %s names %s itself and no Route was left, so %s had nowhere to forward it%s.",
+			f.To, f.To, ruri, f.ACKLostAt, f.ACKLostAt, hungUp)
+	case ClassFilteredByNAT:
+		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it straight to %s's NAT mapping %s and it was dropped, %s%s.",
+			f.To, f.To, ack.sent.Hop, f.To, ruri, reason, hungUp)
+	case ClassNoHairpin:
+		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s, inside %s's LAN, sent it to the public mapping %s of its own NAT, and %s does not hairpin%s.",
+			f.To, f.To, ack.sent.Hop, ack.end.Hop, ruri, ack.end.Hop, hungUp)
+	case ClassBindingExpired:
+		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to %s but %s no longer had the binding (%s)%s.",
+			f.To, f.To, ack.sent.Hop, ruri, ack.end.Hop, reason, hungUp)
+	default:
+		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: it was lost at %s (%s)%s.",
+			f.To, f.To, f.ACKLostAt, strings.TrimPrefix(reason, "dropped: "), hungUp)
+	}
+
+	// Steps 2 and 3: the first hop whose Contact stopped leading to the
+	// callee, what it did, and the fix.
+	var second string
+	hop, at := hopOf(f, f.Blame)
+	switch {
+	case class == ClassFilteredByNAT:
+		rr := recordRouter(s, calleeHost)
+		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK and every in-dialog request reach %s through the peer its NAT binding was opened to", rr, f.To)
+		second = fmt.Sprintf("The Contact %s is %s's public mapping, but %s only lets in peers %s has sent to: %s.", ruri, f.To, ack.end.Hop, f.To, d.fix)
+	case class == ClassNoHairpin:
+		rr := recordRouter(s, calleeHost)
+		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK goes through it, or enable hairpinning on %s (RFC 4787 REQ-9)", rr, ack.end.Hop)
+		second = fmt.Sprintf("%s's public Contact %s is right from outside but leads nowhere from inside %s: %s.", f.To, ruri, ack.end.Hop, d.fix)
+	case class == ClassBindingExpired:
+		d.fix = keepAliveFix(f.To, ack.end.Hop)
+		second = fmt.Sprintf("Nothing kept %s's NAT binding open: %s.", f.To, d.fix)
+	case at < 0:
+		d.fix = "look at the ACK's route (Record-Route) and at NAT filtering on the way"
+		second = "Every hop passed on a Contact that leads to the callee, so " + d.fix + "."
+	case hop.In == hop.Out:
+		d.fix = fmt.Sprintf("in %s's reply route, call fix_nated_contact() for replies that come straight from a NATed end-point (nat_uac_test())", f.Blame)
+		if at == 1 && calleeHost.NAT != "" {
+			second = fmt.Sprintf("%s, the proxy next to the NATed %s, relayed its Contact %s unchanged: %s.", f.Blame, f.To, hop.Out, d.fix)
+		} else {
+			second = fmt.Sprintf("%s relayed the 200 OK with the Contact %s unchanged (it %s): %s.", f.Blame, hop.Out, hop.Resolves, d.fix)
+		}
+	case at > 1:
+		d.fix = fmt.Sprintf("on %s, apply fix_nated_contact() only to replies straight from a NATed end-point, never to replies relayed by another proxy", f.Blame)
+		second = fmt.Sprintf("%s rewrote the Contact of the 200 OK relayed by %s from %s to %s, the reply's source, which %s: %s.", f.Blame, f.Hops[at-1].Host, hop.In, hop.Out, hop.Resolves, d.fix)
+	default:
+		d.fix = fmt.Sprintf("make %s rewrite the Contact to the address and port the reply came from (fix_nated_contact())", f.Blame)
+		second = fmt.Sprintf("%s rewrote the Contact from %s to %s, which %s: %s.", f.Blame, hop.In, hop.Out, hop.Resolves, d.fix)
+	}
+	// A later proxy that rewrote a relayed reply breaks the Contact again
+	// once the first fix is made: name it too.
+	if at >= 0 && class != ClassFilteredByNAT && class != ClassNoHairpin {
+		for _, h := range f.Hops[at+1:] {
+			if h.In != h.Out && h.In != "" {
+				second = strings.TrimSuffix(second, ".") + fmt.Sprintf("; %s then rewrote the relayed Contact again, to %s: fix Contacts only of replies straight from a NATed end-point.", h.Host, h.Out)
+				d.fix += fmt.Sprintf("; and on %s, apply fix_nated_contact() only to replies straight from a NATed end-point", h.Host)
+				break
+			}
+		}
+	}
+	d.text = first + " " + second
+	return d
+}
+
+// recordRouter names the proxy that should Record-Route for a NATed callee:
+// the one its NAT binding was opened to (its registrar).
+func recordRouter(s *Scenario, callee Host) string {
+	if callee.RegisterWith != "" {
+		return callee.RegisterWith
+	}
+	return "the proxy next to " + callee.Name
+}
+
+func keepAliveFix(callee, nat string) string {
+	return fmt.Sprintf("send keep-alives more often than %s's binding timeout (nathelper NAT pinging with natping_interval on the address fix_nated_register() stored, or RFC 5626 CRLF keep-alives from %s), or make %s re-register more often", nat, callee, callee)
+}
+
+// diagnoseUnanswered explains a call whose callee never sent a 2xx: where the
+// INVITE was lost, when the capture shows it.
+func diagnoseUnanswered(s *Scenario, f CallFacts, dgs []datagramEnd) diagnosis {
+	for _, dg := range dgs {
+		if !isRequest(dg.msg, sip.INVITE) || dg.end == nil || dg.end.Kind != sim.Dropped {
+			continue
+		}
+		class := reasonClass(dg.end.Reason)
+		d := diagnosis{class: class}
+		first := fmt.Sprintf("%s never answered, so there was no 200 OK to acknowledge: %s sent the INVITE to %s and it was dropped at %s (%s).",
+			f.To, dg.sent.Hop, dg.sent.Dst, dg.end.Hop, dg.end.Reason)
+		switch class {
+		case ClassBindingExpired:
+			d.fix = keepAliveFix(f.To, dg.end.Hop)
+			d.text = first + fmt.Sprintf(" Nothing kept %s's NAT binding open after it registered: %s.", f.To, d.fix)
+		default:
+			d.class = ClassNotAnswered
+			d.fix = fmt.Sprintf("make the INVITE reach %s: check %s's location table and the route to it", f.To, dg.sent.Hop)
+			d.text = first + " " + strings.ToUpper(d.fix[:1]) + d.fix[1:] + "."
+		}
+		return d
+	}
+	d := diagnosis{class: ClassNotAnswered, fix: fmt.Sprintf("check that the INVITE reached %s", f.To)}
+	d.text = fmt.Sprintf("%s never answered the call, so there was no 2xx to acknowledge: %s.", f.To, d.fix)
+	return d
+}
+
+// diagnoseOKLost explains a call answered by the callee whose 2xx never
+// reached the caller, so that no ACK was sent.
+func diagnoseOKLost(s *Scenario, f CallFacts, dgs []datagramEnd, hungUp string) diagnosis {
+	d := diagnosis{class: ClassOKLost}
+	for _, dg := range dgs {
+		res, ok := isInvite2xx(dg.msg)
+		if !ok || dg.end == nil || dg.end.Kind != sim.Dropped {
+			continue
+		}
+		first := fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s.",
+			f.To, f.From, f.From, dg.sent.Hop, dg.sent.Dst, dg.end.Hop, dg.end.Reason, hungUp)
+		via := res.Via()
+		if via != nil && !via.Params.Has("rport") {
+			if _, isNAT := s.NAT(dg.end.Hop); isNAT {
+				d.fix = fmt.Sprintf("call force_rport() on %s so it answers to the source address and port of the request (RFC 3581), or have the element behind %s add rport to its Via", dg.sent.Hop, dg.end.Hop)
+				return diagnosis{class: ClassOKLost, fix: d.fix, text: first + fmt.Sprintf(
+					" The Via %s:%d carries no rport, so %s replied to port %d of %s instead of the port the request came from: %s.",
+					via.Host, via.Port, dg.sent.Hop, dg.sent.Dst.Port(), dg.end.Hop, d.fix)}
+			}
+		}
+		d.fix = fmt.Sprintf("make %s's replies reach %s (the Via path of the INVITE back through every NAT)", f.To, f.From)
+		d.text = first + " The reply follows the Vias of the INVITE back: " + d.fix + "."
+		return d
+	}
+	d.fix = fmt.Sprintf("find where %s's 200 OK stopped on its way back to %s", f.To, f.From)
+	d.text = fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK%s: %s.", f.To, f.From, f.From, hungUp, d.fix)
+	return d
+}
+
+func msText(d *time.Duration) string {
+	if d == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}

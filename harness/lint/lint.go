@@ -1,0 +1,324 @@
+// Package lint reads a Kamailio or OpenSIPS routing script and flags the two
+// NAT pitfalls behind most "callee hangs up after 32 s" reports: replies from
+// NATed callees whose Contact is never fixed, and reply Contacts fixed
+// unconditionally, which breaks replies relayed by another proxy.
+//
+// It is a static check of the script text: no proxy is started. Routes called
+// with route(NAME) and reply routes armed with t_on_reply("NAME") are
+// followed, so a fix buried in a helper route, or a reply route armed only
+// for NATed branches, is judged where it runs.
+package lint
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Dialect is the proxy a script was written for, as far as its text shows.
+type Dialect string
+
+// Dialects.
+const (
+	Kamailio Dialect = "kamailio"
+	OpenSIPS Dialect = "opensips"
+	Unknown  Dialect = "unknown"
+)
+
+// Rule names one pitfall.
+type Rule string
+
+// Rules.
+const (
+	// MissingReplyFix: the script handles NAT on requests or registrations
+	// but no reply route ever fixes a reply's Contact, so a NATed callee's
+	// 200 OK keeps its private Contact and the ACK for it is lost
+	// (RFC 3261 §13.2.2.4: the ACK for a 2xx goes to that Contact).
+	MissingReplyFix Rule = "missing-reply-contact-fix"
+	// UnconditionalReplyFix: a reply route fixes the Contact of every reply,
+	// including replies relayed by another proxy, whose Contact it replaces
+	// with that proxy's address.
+	UnconditionalReplyFix Rule = "unconditional-reply-contact-fix"
+)
+
+// Finding is one pitfall at one line.
+type Finding struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Rule    Rule   `json:"rule"`
+	Message string `json:"message"`
+}
+
+// String formats f as FILE:LINE: RULE: MESSAGE, as compilers do.
+func (f Finding) String() string {
+	return fmt.Sprintf("%s:%d: %s: %s", f.File, f.Line, f.Rule, f.Message)
+}
+
+// Report is what Check found in one script.
+type Report struct {
+	File     string    `json:"file"`
+	Dialect  Dialect   `json:"dialect"`
+	Findings []Finding `json:"findings"` // in line order; empty when clean
+}
+
+// contactFixers rewrite a message's Contact to its source address.
+var contactFixers = map[string]bool{
+	"fix_nated_contact": true,
+	"set_contact_alias": true, // Kamailio: the alias flavour of the same rewrite
+}
+
+// natHandlers show that a script deals with NAT on requests or registrations.
+var natHandlers = map[string]bool{
+	"nat_uac_test":       true,
+	"client_nat_test":    true,
+	"fix_nated_register": true,
+	"fix_nated_contact":  true,
+	"add_rcv_param":      true,
+	"set_contact_alias":  true,
+	"add_contact_alias":  true,
+}
+
+// guardWords in an if condition make what it guards conditional on NAT:
+// NAT tests, flag tests (a NAT branch flag set at registration) and source
+// address checks. Status-code or method checks are not guards.
+var guardWords = map[string]bool{
+	"nat_uac_test": true, "client_nat_test": true, "is_rfc1918": true,
+	"isbflagset": true, "isflagset": true, "issflagset": true, "is_bflag_set": true, "is_flag_set": true,
+	"$bf": true, "$mf": true, "$bflags": true, "$flags": true,
+	"$si": true, "$sp": true, "src_ip": true, "src_port": true, "$Ri": true,
+	"check_route_param": true, "ds_is_from_list": true, "allow_source_address": true,
+	"is_from_gw": true, "ipops.is_in_subnet": true, "is_in_subnet": true,
+}
+
+// CheckFile reads path and checks it. The error wraps ErrBadScript (or an
+// I/O error) when the file cannot be read as a routing script.
+func CheckFile(path string) (*Report, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("lint %q: %w", path, err)
+	}
+	return Check(path, src)
+}
+
+// Check checks the script src; file names it in findings and errors.
+func Check(file string, src []byte) (*Report, error) {
+	toks, err := tokenize(src)
+	if err != nil {
+		return nil, fmt.Errorf("lint %q: %w", file, err)
+	}
+	blocks, globals, err := parseScript(toks)
+	if err != nil {
+		return nil, fmt.Errorf("lint %q: %w", file, err)
+	}
+	s := &script{file: file, routes: map[string]*block{}}
+	for i := range blocks {
+		b := &blocks[i]
+		s.blocks = append(s.blocks, b)
+		switch b.kind {
+		case "route":
+			if b.name != "" && b.name != "0" {
+				s.routes[b.name] = b
+			}
+		case "onreply_route":
+			if b.name != "" {
+				s.namedReply = append(s.namedReply, b)
+			}
+		}
+	}
+	r := &Report{File: file, Dialect: dialect(src, blocks), Findings: []Finding{}}
+	r.Findings = s.check(globals)
+	return r, nil
+}
+
+type script struct {
+	file       string
+	blocks     []*block
+	routes     map[string]*block // route[NAME]
+	namedReply []*block          // onreply_route[NAME]
+}
+
+// site is one place a function is reached from a root block, with whether
+// every way there passed a NAT guard.
+type site struct {
+	call    call
+	guarded bool
+	root    *block
+}
+
+// walk visits body with the given guard state, following route(NAME) into
+// route blocks, and calls visit for every function call reached.
+func (s *script) walk(root *block, body []node, guarded bool, seen map[string]bool, visit func(site)) {
+	for _, n := range body {
+		for _, c := range n.calls {
+			visit(site{call: c, guarded: guarded, root: root})
+			if c.name == "route" && c.arg != "" {
+				if rb, ok := s.routes[c.arg]; ok {
+					key := fmt.Sprintf("%s/%t", c.arg, guarded)
+					if !seen[key] {
+						seen[key] = true
+						s.walk(root, rb.body, guarded, seen, visit)
+					}
+				}
+			}
+		}
+		if n.cond != nil {
+			g := guarded || isGuard(n.cond)
+			s.walk(root, n.then, g, seen, visit)
+			s.walk(root, n.els, g, seen, visit)
+		} else {
+			s.walk(root, n.then, guarded, seen, visit)
+		}
+		// "if (!NAT test) { exit; }" (or return, drop) guards what follows.
+		if n.cond != nil && !guarded && isGuard(n.cond) && endsRoute(n.then) {
+			guarded = true
+		}
+	}
+}
+
+// endsRoute reports whether body always leaves the route (exit/return/drop).
+func endsRoute(body []node) bool {
+	return len(body) > 0 && body[len(body)-1].exit
+}
+
+func isGuard(cond []token) bool {
+	for _, t := range cond {
+		if !t.str && guardWords[t.text] {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *script) check(globals []token) []Finding {
+	// Which named reply routes are armed, and whether every arming is guarded.
+	armed := map[string]bool{}   // name -> armed somewhere
+	unguard := map[string]bool{} // name -> armed somewhere without a guard
+	natLine, natName := 0, ""
+	for _, b := range s.blocks {
+		if !isEntry(b) || isReply(b) {
+			continue
+		}
+		s.walk(b, b.body, false, map[string]bool{}, func(st site) {
+			if st.call.name == "t_on_reply" && st.call.arg != "" {
+				armed[st.call.arg] = true
+				if !st.guarded {
+					unguard[st.call.arg] = true
+				}
+			}
+			if natHandlers[st.call.name] && (natLine == 0 || st.call.line < natLine) {
+				natLine, natName = st.call.line, st.call.name+"()"
+			}
+		})
+	}
+	if natLine == 0 {
+		// modparam("registrar", "received_avp", ...) also means NAT is handled.
+		for i, t := range globals {
+			if t.str && t.text == "received_avp" && i > 0 {
+				natLine, natName = t.line, `the "received_avp" parameter`
+				break
+			}
+		}
+	}
+
+	// Every Contact fix reached from a reply route.
+	type fix struct {
+		line    int
+		guarded bool
+		root    *block
+	}
+	fixes := map[int]fix{}
+	var replyBlocks []*block
+	for _, b := range s.blocks {
+		if !isReply(b) {
+			continue
+		}
+		replyBlocks = append(replyBlocks, b)
+		start := false
+		if b.name != "" && armed[b.name] && !unguard[b.name] {
+			start = true // armed only for NATed branches
+		}
+		s.walk(b, b.body, start, map[string]bool{}, func(st site) {
+			if !contactFixers[st.call.name] {
+				return
+			}
+			f, ok := fixes[st.call.line]
+			if !ok {
+				f = fix{line: st.call.line, guarded: true, root: st.root}
+			}
+			f.guarded = f.guarded && st.guarded
+			fixes[st.call.line] = f
+		})
+	}
+
+	var out []Finding
+	for _, f := range fixes {
+		if f.guarded {
+			continue
+		}
+		out = append(out, Finding{
+			File: s.file, Line: f.line, Rule: UnconditionalReplyFix,
+			Message: fmt.Sprintf("Contact fixed on every reply in %s (line %d): a reply relayed by "+
+				"another proxy gets that proxy's address as its Contact and the ACK for a 200 OK "+
+				"never reaches the callee; fix only replies from NATed end-points, e.g. "+
+				"if (isbflagset(NAT_BFLAG)) fix_nated_contact(); with the flag set on NATed "+
+				"REGISTERs and restored by lookup()", blockName(f.root), f.root.line),
+		})
+	}
+	if len(fixes) == 0 && natLine != 0 {
+		line := natLine
+		where := "the script has no reply route"
+		if len(replyBlocks) > 0 {
+			line = replyBlocks[0].line
+			names := make([]string, len(replyBlocks))
+			for i, b := range replyBlocks {
+				names[i] = fmt.Sprintf("%s (line %d)", blockName(b), b.line)
+			}
+			where = "no reply route fixes a Contact: " + strings.Join(names, ", ")
+		}
+		out = append(out, Finding{
+			File: s.file, Line: line, Rule: MissingReplyFix,
+			Message: fmt.Sprintf("NAT is handled on requests (%s at line %d) but %s; a NATed "+
+				"callee's 200 OK keeps its private Contact and the ACK for it is lost; call "+
+				"fix_nated_contact() in the reply route for replies from NATed end-points",
+				natName, natLine, where),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	return out
+}
+
+// isReply reports whether b runs for replies.
+func isReply(b *block) bool {
+	return b.kind == "onreply_route" || b.kind == "reply_route"
+}
+
+// isEntry reports whether the proxy runs b by itself (not only through
+// route(NAME)): every block but route[NAME].
+func isEntry(b *block) bool {
+	return b.kind != "route" || b.name == "" || b.name == "0"
+}
+
+func blockName(b *block) string {
+	if b.name == "" {
+		return b.kind
+	}
+	return b.kind + "[" + b.name + "]"
+}
+
+// dialect guesses the proxy from the script's own markers.
+func dialect(src []byte, blocks []block) Dialect {
+	text := string(src)
+	if strings.HasPrefix(text, "#!KAMAILIO") || strings.HasPrefix(text, "#!SER") ||
+		strings.Contains(text, "\n#!define") || strings.Contains(text, "\n#!ifdef") ||
+		slices.ContainsFunc(blocks, func(b block) bool { return b.kind == "request_route" || b.kind == "reply_route" }) {
+		return Kamailio
+	}
+	if strings.Contains(text, "proto_udp.so") || strings.Contains(text, "signaling.so") ||
+		strings.Contains(text, "stderror_enabled") || strings.Contains(text, "udp_workers") ||
+		strings.Contains(text, "/opensips/") {
+		return OpenSIPS
+	}
+	return Unknown
+}

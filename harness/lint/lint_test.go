@@ -1,0 +1,151 @@
+package lint_test
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/sipnatlab/sipnatlab/harness/lint"
+)
+
+// lineOf returns the 1-based line of the first line of file that, once
+// trimmed, equals text; the specs find their expected lines this way so that
+// editing a fixture's comments does not break them.
+func lineOf(file, text string) int {
+	f, err := os.Open(file)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		if strings.TrimSpace(sc.Text()) == text {
+			return n
+		}
+	}
+	Fail("no line " + text + " in " + file)
+	return 0
+}
+
+var _ = Describe("lint over the fixtures", func() {
+	fixture := func(proxy, name string) string { return filepath.Join("..", "..", "fixtures", proxy, name+".cfg") }
+
+	DescribeTable("finds each fixture's pitfall at its line",
+		func(proxy, name string, dialect lint.Dialect, rule lint.Rule, at string) {
+			file := fixture(proxy, name)
+			r, err := lint.CheckFile(file)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Dialect).To(Equal(dialect))
+			if rule == "" {
+				Expect(r.Findings).To(BeEmpty())
+				return
+			}
+			Expect(r.Findings).To(HaveLen(1))
+			f := r.Findings[0]
+			Expect(f.Rule).To(Equal(rule))
+			Expect(f.Line).To(Equal(lineOf(file, at)), f.String())
+			Expect(f.File).To(Equal(file))
+			Expect(f.String()).To(HavePrefix(file + ":"))
+		},
+		Entry("kamailio none: no reply route fixes the Contact", "kamailio", "none", lint.Kamailio, lint.MissingReplyFix, "onreply_route[REPLY] {"),
+		Entry("kamailio excessive: unconditional fix", "kamailio", "excessive", lint.Kamailio, lint.UnconditionalReplyFix, "fix_nated_contact();"),
+		Entry("kamailio correct: clean", "kamailio", "correct", lint.Kamailio, lint.Rule(""), ""),
+		Entry("opensips none: no reply route fixes the Contact", "opensips", "none", lint.OpenSIPS, lint.MissingReplyFix, "onreply_route[reply] {"),
+		Entry("opensips excessive: unconditional fix", "opensips", "excessive", lint.OpenSIPS, lint.UnconditionalReplyFix, "fix_nated_contact();"),
+		Entry("opensips correct: clean", "opensips", "correct", lint.OpenSIPS, lint.Rule(""), ""),
+	)
+
+	It("names NAT handling on requests in the missing-fix message", func() {
+		r, err := lint.CheckFile(fixture("kamailio", "none"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Findings[0].Message).To(ContainSubstring("nat_uac_test() at line %d", lineOf(fixture("kamailio", "none"), `if (nat_uac_test("19")) {`)))
+	})
+})
+
+var _ = Describe("lint rules", func() {
+	check := func(src string) []lint.Finding {
+		r, err := lint.Check("x.cfg", []byte(src))
+		Expect(err).NotTo(HaveOccurred())
+		return r.Findings
+	}
+	rules := func(fs []lint.Finding) []string {
+		out := []string{}
+		for _, f := range fs {
+			out = append(out, string(f.Rule)+"@"+itoa(f.Line))
+		}
+		return out
+	}
+
+	DescribeTable("reply-route Contact fixing",
+		func(src string, want ...string) {
+			Expect(rules(check(src))).To(Equal(append([]string{}, want...)))
+		},
+		Entry("guarded by a branch flag",
+			"request_route {\n if (nat_uac_test(\"19\")) fix_nated_register();\n t_on_reply(\"R\");\n t_relay();\n}\n"+
+				"onreply_route[R] {\n if (isbflagset(6)) {\n  fix_nated_contact();\n }\n}\n"),
+		Entry("guarded by a source check",
+			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nonreply_route[r] {\n if ($si == \"203.0.113.50\") fix_nated_contact();\n}\n"),
+		Entry("a status check is no guard",
+			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nonreply_route[r] {\n if (status =~ \"^2\") {\n  fix_nated_contact();\n }\n}\n",
+			"unconditional-reply-contact-fix@7"),
+		Entry("early return on a NAT test guards what follows",
+			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nonreply_route[r] {\n if (!isbflagset(\"NAT\")) { return; }\n fix_nated_contact();\n}\n"),
+		Entry("a helper route called from the reply route, unguarded",
+			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nroute[NATMANAGE] {\n xlog(\"x\");\n fix_nated_contact();\n}\nonreply_route[r] {\n route(NATMANAGE);\n}\n",
+			"unconditional-reply-contact-fix@7"),
+		Entry("a helper route called under a guard",
+			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nroute[NATMANAGE] {\n fix_nated_contact();\n}\nonreply_route[r] {\n if (nat_uac_test(\"1\")) route(NATMANAGE);\n}\n"),
+		Entry("a reply route armed only for NATed branches",
+			"route {\n fix_nated_register();\n if (isbflagset(\"NAT\")) t_on_reply(\"nat\");\n t_relay();\n}\nonreply_route[nat] {\n fix_nated_contact();\n}\n"),
+		Entry("a reply route armed once with and once without a guard",
+			"route {\n fix_nated_register();\n if (isbflagset(\"NAT\")) t_on_reply(\"nat\");\n t_on_reply(\"nat\");\n}\nonreply_route[nat] {\n fix_nated_contact();\n}\n",
+			"unconditional-reply-contact-fix@7"),
+		Entry("the global reply route, unguarded",
+			"request_route {\n sl_send_reply(\"200\", \"OK\");\n}\nreply_route {\n fix_nated_contact();\n}\n",
+			"unconditional-reply-contact-fix@5"),
+		Entry("NAT handled on requests, no reply route at all",
+			"request_route {\n force_rport();\n if (nat_uac_test(\"19\")) { fix_nated_register(); }\n save(\"location\");\n}\n",
+			"missing-reply-contact-fix@3"),
+		Entry("NAT handled only through received_avp",
+			"modparam(\"registrar\", \"received_avp\", \"$avp(r)\")\nrequest_route {\n save(\"location\");\n}\nonreply_route[r] {\n xlog(\"r\");\n}\n",
+			"missing-reply-contact-fix@5"),
+		Entry("no NAT handling anywhere: nothing to say",
+			"request_route {\n t_relay();\n}\nonreply_route[r] {\n xlog(\"r\");\n}\n"),
+		Entry("comments and strings mentioning fix_nated_contact do not count",
+			"# fix_nated_contact();\nrequest_route {\n /* fix_nated_contact(); */ xlog(\"fix_nated_contact();\");\n}\n"),
+		Entry("a fix in the request route is not a reply fix",
+			"request_route {\n if (nat_uac_test(\"19\")) fix_nated_contact();\n t_relay();\n}\n",
+			"missing-reply-contact-fix@2"),
+		Entry("switch, while and else-if parse",
+			"request_route {\n fix_nated_register();\n switch ($rm) {\n case \"INVITE\":\n  t_on_reply(\"r\");\n  break;\n default:\n  xlog(\"x\");\n }\n $var(i) = 0;\n while ($var(i) < 2) { $var(i) = $var(i) + 1; }\n}\n"+
+				"onreply_route[r] {\n if (status == \"100\") { xlog(\"t\"); } else if (isbflagset(6)) { fix_nated_contact(); } else { xlog(\"x\"); }\n}\n"),
+	)
+
+	DescribeTable("refuses what is not a routing script",
+		func(src, want string) {
+			_, err := lint.Check("bad.cfg", []byte(src))
+			Expect(err).To(MatchError(lint.ErrBadScript))
+			Expect(err.Error()).To(HavePrefix(`lint "bad.cfg": `))
+			Expect(err.Error()).To(ContainSubstring(want))
+		},
+		Entry("empty", "", "no route block"),
+		Entry("YAML", "name: x\nsteps:\n  - wait: 1s\n", "no route block"),
+		Entry("JSON", "{\"name\": \"x\"}\n", `line 1: "{" outside any route block`),
+		Entry("unclosed block", "request_route {\n if (x) {\n  t_relay();\n}\n", "line 1: block opened here is never closed"),
+		Entry("stray brace", "request_route {\n t_relay();\n}\n}\n", `line 4: "}" outside any route block`),
+		Entry("unclosed string", "request_route {\n xlog(\"oops);\n}\n", "line 2: string never closed"),
+		Entry("unclosed comment", "request_route {\n /* t_relay();\n}\n", "line 2: comment /* never closed"),
+		Entry("unbalanced parentheses", "request_route {\n if (x { t_relay(); }\n}\n", "line 2: '(' never closed"),
+		Entry("binary", "request_route {\x00}", "NUL byte"),
+	)
+
+	It("reports an unreadable file as an I/O error, not a finding", func() {
+		_, err := lint.CheckFile(filepath.Join(GinkgoT().TempDir(), "missing.cfg"))
+		Expect(err).To(MatchError(os.ErrNotExist))
+	})
+})
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,127 @@
+package match_test
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/match"
+)
+
+func run(file string) *harness.Result {
+	s := match.Load(file)
+	res, err := harness.Run(context.Background(), s, harness.Options{Clock: harness.Simulated})
+	Expect(err).NotTo(HaveOccurred())
+	return res
+}
+
+var _ = Describe("matchers", func() {
+	var correct, excessive *harness.Result
+	BeforeEach(func() {
+		correct = run("../../scenarios/correct-nat-handling.yaml")
+		excessive = run("../../scenarios/excessive-nat-handling.yaml")
+	})
+
+	It("state the correct case", func() {
+		Expect(correct).To(match.DeliverACKToCallee())
+		Expect(correct).To(match.DeliverACKToCallee(match.Within(harness.T1)))
+		Expect(correct).To(match.DeliverACKToCallee(match.Within(10 * time.Millisecond)))
+		Expect(correct).To(match.BlameHost("none"))
+		Expect(correct.Call(0)).NotTo(match.HaveCalleeBYE())
+		Expect(correct).To(match.HaveContactAtCaller("sip:bob@203.0.113.50:40000"))
+		Expect(correct).To(match.PassExpectations())
+	})
+
+	It("state the excessive case", func() {
+		Expect(excessive).NotTo(match.DeliverACKToCallee())
+		Expect(excessive).To(match.BlameHost("proxy-a"))
+		Expect(excessive).To(match.LoseACKAt("proxy-b"))
+		Expect(excessive.Call(0)).To(match.HaveCalleeBYE())
+		Expect(excessive).To(match.PassExpectations())
+	})
+
+	It("explain a failure in SIP terms, with the ladder", func() {
+		m := match.DeliverACKToCallee(match.Within(64 * harness.T1))
+		ok, err := m.Match(excessive)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ok).To(BeFalse())
+		msg := m.FailureMessage(excessive)
+		Expect(msg).To(ContainSubstring("Expected the ACK for the 2xx to reach the callee within 64*T1"))
+		Expect(msg).To(ContainSubstring(`ACK lost at "proxy-b", blame "proxy-a"`))
+		Expect(msg).To(ContainSubstring("diagnosis: The ACK for bob's 200 OK never reached bob"))
+		Expect(msg).To(ContainSubstring("-INVITE-"), "the ladder of the call")
+
+		m = match.BlameHost("proxy-b")
+		Expect(m.Match(excessive)).To(BeFalse())
+		Expect(m.FailureMessage(excessive)).To(ContainSubstring("Expected proxy-b to be blamed for the Contact of the 200 OK"))
+	})
+
+	It("reject what they cannot judge", func() {
+		_, err := match.DeliverACKToCallee().Match("a string")
+		Expect(err).To(MatchError(ContainSubstring("expected a *harness.Result or *harness.CallFacts")))
+		_, err = match.DeliverACKToCallee().Match(correct.Call(5))
+		Expect(err).To(MatchError(ContainSubstring("is there such a call?")))
+		_, err = match.DeliverACKToCallee(match.Within(harness.T1)).Match(correct.Call(0))
+		Expect(err).To(MatchError(ContainSubstring("needs the *harness.Result")))
+	})
+})
+
+var _ = Describe("Build", func() {
+	It("turns a Spec into the same scenario as its file", func() {
+		sp := harness.Spec{
+			Name: "correct-nat-handling",
+			NATs: []harness.NATSpec{{Name: "home-nat", Public: "203.0.113.50", LAN: "192.168.1.0/24",
+				Mapping: "endpoint-independent", Filtering: "address-and-port-dependent", BindingTimeout: "120s"}},
+			Hosts: []harness.HostSpec{
+				{Name: "alice", Role: harness.RoleUA, Address: "198.51.100.10"},
+				{Name: "proxy-a", Role: harness.RoleProxy, Address: "203.0.113.1", NextHop: "proxy-b", NATHandling: "correct"},
+				{Name: "proxy-b", Role: harness.RoleProxy, Address: "203.0.113.2", Registrar: true, NATHandling: "correct"},
+				{Name: "bob", Role: harness.RoleUA, Address: "192.168.1.10", RegisterWith: "proxy-b"},
+			},
+			Steps: []harness.StepSpec{
+				{Register: "bob"},
+				{Call: &harness.CallSpec{From: "alice", To: "bob", Via: "proxy-a", Talk: "2s"}},
+				{Wait: "1s"},
+			},
+			Expect: &harness.ExpectSpec{ACKAtCallee: harness.Bool(true), ACKWithin: "1*T1", CalleeBYE: harness.Bool(false), Blame: "none"},
+		}
+		built, err := harness.Build(sp)
+		Expect(err).NotTo(HaveOccurred())
+		file := match.Load("../../scenarios/correct-nat-handling.yaml")
+		Expect(built.Hosts).To(HaveLen(len(file.Hosts)))
+		for i := range file.Hosts {
+			a, b := built.Hosts[i], file.Hosts[i]
+			a.Line, b.Line = 0, 0
+			Expect(a).To(Equal(b))
+		}
+		Expect(built.NATs[0].LAN).To(Equal(file.NATs[0].LAN))
+		Expect(len(built.Steps)).To(Equal(len(file.Steps)))
+		Expect(len(built.Expect)).To(Equal(len(file.Expect)))
+
+		res, err := harness.Run(context.Background(), built, harness.Options{Clock: harness.Simulated})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res).To(match.PassExpectations())
+	})
+
+	It("reports a bad Spec like a bad file, naming the field", func() {
+		_, err := harness.Build(harness.Spec{
+			Name:  "bad",
+			Hosts: []harness.HostSpec{{Name: "alice", Role: harness.RoleUA, Address: "192.168.300.1"}},
+			Steps: []harness.StepSpec{{Wait: "1s"}},
+		})
+		Expect(err).To(MatchError(harness.ErrInvalid))
+		Expect(err).To(MatchError(ContainSubstring(`hosts.alice.address: "192.168.300.1"`)))
+	})
+})
+
+var _ = Describe("Entries", func() {
+	DescribeTable("runs every bundled scenario as a table entry",
+		func(file string) {
+			Expect(run(file)).To(match.PassExpectations())
+		},
+		match.Entries("../../scenarios"),
+	)
+})

@@ -1,0 +1,309 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/sim"
+)
+
+// hop is one datagram of a capture as a ladder shows it: who sent it where,
+// the NAT translations on its way, and where it was delivered or dropped.
+type hop struct {
+	id    int
+	sent  sim.Record
+	xlats []sim.Record
+	end   *sim.Record // Delivered or Dropped; nil when neither was recorded
+	msg   sip.Message // nil when the payload is not SIP
+}
+
+func (h hop) dropped() bool { return h.end == nil || h.end.Kind == sim.Dropped }
+
+func (h hop) callID() string {
+	type hasCallID interface{ CallID() *sip.CallIDHeader }
+	if m, ok := h.msg.(hasCallID); ok && m.CallID() != nil {
+		return m.CallID().Value()
+	}
+	return ""
+}
+
+// hops groups a capture by datagram, in the order the datagrams were sent.
+func hops(capture []sim.Record) []hop {
+	parser := sip.NewParser()
+	var out []hop
+	index := map[int]int{}
+	for _, r := range capture {
+		if r.Datagram == 0 {
+			continue
+		}
+		i, ok := index[r.Datagram]
+		if !ok {
+			if r.Kind != sim.Sent {
+				continue
+			}
+			h := hop{id: r.Datagram, sent: r}
+			if m, err := parser.ParseSIP(append([]byte(nil), r.Data...)); err == nil {
+				h.msg = m
+			}
+			index[r.Datagram] = len(out)
+			out = append(out, h)
+			continue
+		}
+		switch r.Kind {
+		case sim.Translated:
+			out[i].xlats = append(out[i].xlats, r)
+		case sim.Delivered, sim.Dropped:
+			r := r
+			out[i].end = &r
+		}
+	}
+	return out
+}
+
+func invite2xx(m sip.Message) (*sip.Response, bool) {
+	r, ok := m.(*sip.Response)
+	if !ok || !r.IsSuccess() || r.CSeq() == nil || r.CSeq().MethodName != sip.INVITE {
+		return nil, false
+	}
+	return r, true
+}
+
+func isACK(m sip.Message) (*sip.Request, bool) {
+	r, ok := m.(*sip.Request)
+	return r, ok && r.Method == sip.ACK
+}
+
+// wave is the first journey of a message through the network: the datagrams
+// of a call that match, from the first one origin sent up to (not including)
+// origin's next one.
+func wave(hs []hop, callID, origin string, match func(sip.Message) bool) []hop {
+	var out []hop
+	for _, h := range hs {
+		if h.msg == nil || h.callID() != callID || !match(h.msg) {
+			continue
+		}
+		if h.sent.Hop == origin && len(out) > 0 {
+			break
+		}
+		if len(out) == 0 && h.sent.Hop != origin {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+func headerValues(m sip.Message, name string) []string {
+	var out []string
+	for _, h := range m.GetHeaders(name) {
+		out = append(out, h.Value())
+	}
+	return out
+}
+
+// fate says in plain words where a datagram ended.
+func fate(h hop) string {
+	switch {
+	case h.end == nil:
+		return "it was never delivered"
+	case h.end.Kind == sim.Delivered:
+		return "delivered to " + h.end.Hop
+	default:
+		return fmt.Sprintf("DROPPED at %s: %s", h.end.Hop, h.end.Reason)
+	}
+}
+
+// WriteExplain writes a step-by-step narrative of one run for learners: the
+// topology, then for the first call the INVITE's path, the 200 OK's Contact
+// at every hop, the ACK's Request-URI and Route at every hop and where it
+// stopped, the callee's reaction, the scenario's lesson and the fix. Every
+// header value is quoted exactly as the capture holds it.
+func WriteExplain(w io.Writer, s *harness.Scenario, res *harness.Result) {
+	fmt.Fprintf(w, "Scenario %s  (%s)\n", s.Name, s.File)
+	if s.Summary != "" {
+		fmt.Fprintf(w, "%s\n", s.Summary)
+	}
+	fmt.Fprintln(w)
+	writeTopology(w, s)
+	if res == nil || len(res.Calls) == 0 {
+		fmt.Fprintln(w, "No call was placed, so there is nothing to follow.")
+		return
+	}
+	c := res.Calls[0]
+	if len(res.Calls) > 1 {
+		fmt.Fprintf(w, "The run placed %d calls; this follows the first one.\n\n", len(res.Calls))
+	}
+	hs := hops(res.Capture)
+	t0 := res.Start
+	at := func(r sim.Record) string { return fmt.Sprintf("%.3f s", r.Time.Sub(t0).Seconds()) }
+	step := 0
+	next := func(title string) {
+		step++
+		fmt.Fprintf(w, "Step %d. %s\n", step, title)
+	}
+
+	next(fmt.Sprintf("%s calls %s: the INVITE", c.From, c.To))
+	invites := wave(hs, c.CallID, c.From, func(m sip.Message) bool { r, ok := m.(*sip.Request); return ok && r.Method == sip.INVITE })
+	for _, h := range invites {
+		r := h.msg.(*sip.Request)
+		fmt.Fprintf(w, "  %s  %s sends INVITE %s to %s: %s\n", at(h.sent), h.sent.Hop, r.Recipient.String(), h.sent.Dst, fate(h))
+		for _, x := range h.xlats {
+			fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
+		}
+	}
+	if !c.Answered {
+		fmt.Fprintf(w, "  %s never answered.\n\n", c.To)
+	} else {
+		fmt.Fprintf(w, "  Each proxy that Record-Routes adds its own address to the INVITE, so that the ACK and\n  later requests of the call come back through it.\n\n")
+	}
+
+	if c.Answered {
+		next(fmt.Sprintf("%s answers with 200 OK: its Contact at every hop", c.To))
+		fmt.Fprintf(w, "  The Contact of the 200 OK is where %s will send the ACK; it must lead to %s on every hop.\n", c.From, c.To)
+		oks := wave(hs, c.CallID, c.To, func(m sip.Message) bool { _, ok := invite2xx(m); return ok })
+		for _, h := range oks {
+			r, _ := invite2xx(h.msg)
+			contact := "(none)"
+			if ct := r.Contact(); ct != nil {
+				contact = ct.Address.String()
+			}
+			fmt.Fprintf(w, "  %s  %s sends 200 OK to %s with Contact: %s\n", at(h.sent), h.sent.Hop, h.sent.Dst, contact)
+			for _, hc := range c.Hops {
+				if hc.Host != h.sent.Hop {
+					continue
+				}
+				if hc.In != "" && hc.In != hc.Out {
+					fmt.Fprintf(w, "           %s REWROTE the Contact: it received %s\n", hc.Host, hc.In)
+				}
+				verdict := "it " + hc.Resolves
+				if hc.Leads {
+					verdict = "it leads to " + c.To + ", good"
+				}
+				fmt.Fprintf(w, "           seen from where the ACK will be sent, %s\n", verdict)
+			}
+			for _, x := range h.xlats {
+				fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
+			}
+			if h.end != nil && h.end.Kind == sim.Dropped {
+				fmt.Fprintf(w, "           %s\n", fate(h))
+			}
+			if h.end != nil && h.end.Hop == c.From {
+				if rr := headerValues(r, "Record-Route"); len(rr) > 0 {
+					fmt.Fprintf(w, "           with Record-Route: %s\n", strings.Join(rr, ", "))
+				}
+			}
+		}
+		if c.Blame != "" {
+			fmt.Fprintf(w, "  The first hop whose Contact no longer leads to %s: %s.\n\n", c.To, c.Blame)
+		} else {
+			fmt.Fprintf(w, "  Every hop passed on a Contact that leads to %s.\n\n", c.To)
+		}
+
+		next(fmt.Sprintf("%s acknowledges: the ACK", c.From))
+		acks := wave(hs, c.CallID, c.From, func(m sip.Message) bool { _, ok := isACK(m); return ok })
+		if len(acks) == 0 {
+			fmt.Fprintf(w, "  %s never received the 200 OK, so it never sent an ACK.\n", c.From)
+		} else {
+			fmt.Fprintf(w, "  The ACK for a 200 OK is a new request: its Request-URI is the Contact %s received, its\n  Route set the Record-Route headers in reverse.\n", c.From)
+		}
+		for _, h := range acks {
+			r, _ := isACK(h.msg)
+			route := headerValues(r, "Route")
+			rs := "no Route"
+			if len(route) > 0 {
+				rs = "Route: " + strings.Join(route, ", ")
+			}
+			fmt.Fprintf(w, "  %s  %s sends ACK %s (%s) to %s: %s\n", at(h.sent), h.sent.Hop, r.Recipient.String(), rs, h.sent.Dst, fate(h))
+			for _, x := range h.xlats {
+				fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
+			}
+		}
+		for _, e := range res.Events {
+			if e.CallID == c.CallID && e.Kind == "absorbed" && e.Host == c.ACKLostAt {
+				fmt.Fprintf(w, "  %s  %s: %s\n", fmt.Sprintf("%.3f s", e.Time.Sub(t0).Seconds()), e.Host, e.Detail)
+				break
+			}
+		}
+		if c.ACKAtCallee {
+			fmt.Fprintf(w, "  The ACK reached %s %s after its first 200 OK.\n\n", c.To, ms(c.ACKDelay))
+		} else {
+			fmt.Fprintf(w, "  The ACK never reached %s. It stopped at %s: %s.\n\n", c.To, c.ACKLostAt, c.ACKFate)
+		}
+
+		next(fmt.Sprintf("what %s does", c.To))
+		switch {
+		case c.CalleeBYE:
+			fmt.Fprintf(w, "  %s retransmitted its 200 OK %d times (T1, 2*T1, ... up to T2) waiting for the ACK, then\n  gave up after %.1f s and hung up with BYE: the call \"drops by itself\" (RFC 3261 §13.3.1.4).\n\n",
+				c.To, c.OKRetransmissions, c.CalleeBYEAfter.Seconds())
+		case c.ACKAtCallee:
+			fmt.Fprintf(w, "  %s stopped retransmitting its 200 OK and the call stayed up until %s hung up.\n\n", c.To, c.From)
+		default:
+			fmt.Fprintf(w, "  %s did not hang up by itself.\n\n", c.To)
+		}
+	}
+
+	next("verdict")
+	fmt.Fprintf(w, "  ACK at %s: %s   lost at: %s   blame: %s   class: %s\n", c.To, yesNo(c.ACKAtCallee), orNone(c.ACKLostAt), orNone(c.Blame), c.Class)
+	fmt.Fprintf(w, "  %s\n\n", c.Diagnosis)
+	if s.Lesson != "" {
+		fmt.Fprintln(w, "The lesson")
+		fmt.Fprintf(w, "  %s\n\n", strings.TrimSpace(s.Lesson))
+	}
+	fmt.Fprintln(w, "The fix")
+	if c.Fix == "" {
+		fmt.Fprintf(w, "  Nothing to fix: the ACK reached %s.\n", c.To)
+	} else {
+		fmt.Fprintf(w, "  %s%s.\n", strings.ToUpper(c.Fix[:1]), c.Fix[1:])
+	}
+}
+
+func writeTopology(w io.Writer, s *harness.Scenario) {
+	fmt.Fprintln(w, "The network")
+	for _, h := range s.Hosts {
+		where := "public address"
+		if h.NAT != "" {
+			where = "private address behind " + h.NAT
+		}
+		var what []string
+		switch h.Role {
+		case harness.RoleProxy:
+			what = append(what, "proxy")
+			if h.Registrar {
+				what = append(what, "registrar")
+			}
+			if h.NextHop != "" {
+				what = append(what, "forwards to "+h.NextHop)
+			}
+			what = append(what, "nat-handling "+string(h.NATHandling))
+			if !h.RecordRoute {
+				what = append(what, "does NOT Record-Route")
+			}
+		default:
+			what = append(what, "phone")
+			if h.RegisterWith != "" {
+				what = append(what, "registers with "+h.RegisterWith)
+			}
+		}
+		fmt.Fprintf(w, "  %-10s %-21s %s; %s\n", h.Name, h.Address, where, strings.Join(what, ", "))
+	}
+	for _, n := range s.NATs {
+		hp := "no hairpinning"
+		if n.Hairpinning {
+			hp = "hairpinning"
+		}
+		fmt.Fprintf(w, "  %-10s %-21s NAT in front of %s: %s mapping, %s filtering, bindings expire after %s idle, %s\n",
+			n.Name, n.Public, n.LAN, n.Mapping, n.Filtering, n.BindingTimeout, hp)
+	}
+	fmt.Fprintln(w)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
