@@ -52,6 +52,10 @@ func (t Timers) WithDefaults() Timers {
 type Handler struct {
 	Request  func(req *sip.Request, tx *ServerTx)
 	Response func(res *sip.Response, src netip.AddrPort)
+	// Discard, if set, is told of every datagram the endpoint threw away
+	// (unparsable, or a request without the headers RFC 3261 §8.1.1 makes
+	// mandatory, which also gets a 400) and why.
+	Discard func(reason string, src netip.AddrPort)
 }
 
 // Endpoint is one SIP element's transport and transaction layer on a virtual
@@ -176,7 +180,8 @@ func (e *Endpoint) receive(data []byte, src netip.AddrPort) {
 	}
 	msg, err := e.parser.ParseSIP(append([]byte(nil), data...))
 	if err != nil {
-		return // malformed datagram: the capture already holds it
+		e.discard(fmt.Sprintf("unparsable datagram of %d bytes: %v", len(data), err), src)
+		return
 	}
 	msg.SetSource(src.String())
 	msg.SetTransport("UDP")
@@ -200,6 +205,13 @@ func isKeepAlive(b []byte) bool {
 // Send writes msg to dst as one datagram.
 func (e *Endpoint) Send(msg sip.Message, dst netip.AddrPort) error {
 	_, err := e.conn.WriteToAddrPort([]byte(msg.String()), dst)
+	return err
+}
+
+// SendKeepAlive writes the double-CRLF keep-alive "\r\n\r\n" to dst (RFC 5626 §3.5.1),
+// which receivers ignore; it only refreshes the NAT bindings on its way.
+func (e *Endpoint) SendKeepAlive(dst netip.AddrPort) error {
+	_, err := e.conn.WriteToAddrPort([]byte("\r\n\r\n"), dst)
 	return err
 }
 
@@ -263,7 +275,17 @@ func (e *Endpoint) handleRequest(req *sip.Request, src netip.AddrPort) {
 	}
 }
 
+func (e *Endpoint) discard(reason string, src netip.AddrPort) {
+	e.mu.Lock()
+	h := e.handler.Discard
+	e.mu.Unlock()
+	if h != nil {
+		h(reason, src)
+	}
+}
+
 func (e *Endpoint) respondBad(req *sip.Request, src netip.AddrPort) {
+	e.discard(fmt.Sprintf("%s request without Via, From, To, Call-ID or CSeq: answered 400", req.Method), src)
 	if req.IsAck() || req.Via() == nil {
 		return
 	}
@@ -274,6 +296,7 @@ func (e *Endpoint) respondBad(req *sip.Request, src netip.AddrPort) {
 func (e *Endpoint) handleResponse(res *sip.Response, src netip.AddrPort) {
 	via := res.Via()
 	if via == nil || res.CSeq() == nil {
+		e.discard(fmt.Sprintf("%d response without Via or CSeq", res.StatusCode), src)
 		return
 	}
 	key := txKey(via, res.CSeq().MethodName)

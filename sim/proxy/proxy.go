@@ -81,7 +81,9 @@ func New(ep *endpoint.Endpoint, cfg Config) *Proxy {
 		cfg.Handling = HandlingNone
 	}
 	p := &Proxy{cfg: cfg, ep: ep, location: make(map[string]Binding)}
-	ep.Serve(endpoint.Handler{Request: p.onRequest, Response: p.onStrayResponse})
+	ep.Serve(endpoint.Handler{Request: p.onRequest, Response: p.onStrayResponse, Discard: func(reason string, src netip.AddrPort) {
+		p.observe("discarded", "", "from %s: %s", src, reason)
+	}})
 	return p
 }
 

@@ -27,8 +27,25 @@ type Config struct {
 	Registrar       netip.AddrPort // zero: the UA does not register
 	RegisterExpires time.Duration  // zero: 3600s
 	AckTimeout      time.Duration  // how long the callee waits for the ACK of its 2xx; zero: 64*T1
-	Observe         func(Event)    // optional; called for every event, in order
+	// KeepAlive is what the UA sends its registrar, every KeepAliveInterval once it has
+	// registered, to keep its NAT binding open (RFC 5626 §3.5.1, RFC 6314 §5); zero: nothing.
+	KeepAlive         KeepAlive
+	KeepAliveInterval time.Duration // zero: DefaultKeepAliveInterval
+	Observe           func(Event)   // optional; called for every event, in order
 }
+
+// KeepAlive is a keep-alive method.
+type KeepAlive string
+
+// Keep-alive methods.
+const (
+	NoKeepAlive      KeepAlive = ""
+	KeepAliveCRLF    KeepAlive = "crlf"    // a "\r\n\r\n" datagram, ignored by the registrar
+	KeepAliveOptions KeepAlive = "options" // an OPTIONS request, answered 200 by the registrar
+)
+
+// DefaultKeepAliveInterval is the keep-alive interval when Config gives none.
+const DefaultKeepAliveInterval = 25 * time.Second
 
 // EventKind names what a UA did or saw.
 type EventKind string
@@ -45,10 +62,13 @@ const (
 	ACKSent         EventKind = "ack-sent"
 	ACKReceived     EventKind = "ack-received"
 	ACKTimeout      EventKind = "ack-timeout"
+	KeepAliveSent   EventKind = "keep-alive-sent"
+	KeepAliveFailed EventKind = "keep-alive-failed"
 	BYESent         EventKind = "bye-sent"
 	BYEReceived     EventKind = "bye-received"
 	CallFailed      EventKind = "call-failed"
 	CallEnded       EventKind = "call-ended"
+	Discarded       EventKind = "discarded"
 )
 
 // Event is one observable step of a UA, stamped with the run's clock.
@@ -108,6 +128,9 @@ type UA struct {
 	regSeq     uint32
 	regTimer   sim.Timer
 	registered bool
+	kaTimer    sim.Timer     // keep-alives, once registered
+	kaSeq      uint32        // CSeq of OPTIONS keep-alives
+	hangUpIn   time.Duration // as a callee, hang up this long after the ACK; zero: never
 }
 
 // New starts a UA on ep.
@@ -119,8 +142,13 @@ func New(ep *endpoint.Endpoint, cfg Config) *UA {
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 64 * t.T1
 	}
+	if cfg.KeepAliveInterval <= 0 {
+		cfg.KeepAliveInterval = DefaultKeepAliveInterval
+	}
 	u := &UA{cfg: cfg, ep: ep, timers: t, dialogs: make(map[string]*dialog), regCallID: sip.GenerateTagN(16)}
-	ep.Serve(endpoint.Handler{Request: u.onRequest, Response: u.onStrayResponse})
+	ep.Serve(endpoint.Handler{Request: u.onRequest, Response: u.onStrayResponse, Discard: func(reason string, src netip.AddrPort) {
+		u.emit(Discarded, "", "from %s: %s", src, reason)
+	}})
 	return u
 }
 
@@ -161,6 +189,9 @@ func (u *UA) Close() error {
 	u.closed = true
 	if u.regTimer != nil {
 		u.regTimer.Stop()
+	}
+	if u.kaTimer != nil {
+		u.kaTimer.Stop()
 	}
 	for _, d := range u.dialogs {
 		u.stopDialogTimers(d)
@@ -265,6 +296,9 @@ func (u *UA) StartRegister(done func(error)) error {
 					u.regTimer.Stop()
 				}
 				u.regTimer = u.ep.Clock().AfterFunc(granted/2, func() { _ = u.StartRegister(func(error) {}) })
+				if u.cfg.KeepAlive != NoKeepAlive && u.kaTimer == nil {
+					u.kaTimer = u.ep.Clock().AfterFunc(u.cfg.KeepAliveInterval, u.keepAlive)
+				}
 			}
 			u.mu.Unlock()
 			u.emit(Registered, u.regCallID, "registered %s at %s for %s", u.contactString(), reg, granted)
@@ -275,6 +309,50 @@ func (u *UA) StartRegister(done func(error)) error {
 		}
 	})
 	return err
+}
+
+// keepAlive sends one keep-alive to the registrar over the flow REGISTER opened and
+// schedules the next one.
+func (u *UA) keepAlive() {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return
+	}
+	u.kaTimer = u.ep.Clock().AfterFunc(u.cfg.KeepAliveInterval, u.keepAlive)
+	u.kaSeq++
+	seq := u.kaSeq
+	u.mu.Unlock()
+	reg := u.cfg.Registrar
+	if u.cfg.KeepAlive == KeepAliveCRLF {
+		_ = u.ep.SendKeepAlive(reg)
+		u.emit(KeepAliveSent, "", "CRLF keep-alive to %s", reg)
+		return
+	}
+	target := sip.Uri{Scheme: "sip", Host: reg.Addr().String()}
+	if reg.Port() != 5060 {
+		target.Port = int(reg.Port())
+	}
+	aor := u.AOR()
+	callID := "ka-" + u.regCallID
+	req := u.newRequest(sip.OPTIONS, target, callID, seq, aor, target, "k"+u.regCallID[:8], "")
+	req.SetBody(nil)
+	_, err := u.ep.Request(req, reg, func(res *sip.Response) {
+		if res == nil {
+			u.emit(KeepAliveFailed, callID, "OPTIONS keep-alive to %s got no response", reg)
+		}
+	})
+	if err == nil {
+		u.emit(KeepAliveSent, callID, "OPTIONS keep-alive to %s", reg)
+	}
+}
+
+// HangUpAfterACK makes the UA, as a callee, send BYE this long after the ACK of each
+// call it answers from now on; zero (the default) leaves hanging up to the caller.
+func (u *UA) HangUpAfterACK(d time.Duration) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.hangUpIn = d
 }
 
 const sdpTemplate = "v=0\r\no=%s 1 1 IN IP4 %s\r\ns=sipnatlab\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
@@ -647,6 +725,9 @@ func (u *UA) onAck(req *sip.Request) {
 		d.ackTimer.Stop()
 	}
 	delay := u.ep.Clock().Now().Sub(d.okFirst)
+	if u.hangUpIn > 0 && !d.ended && !u.closed {
+		d.talkTimer = u.ep.Clock().AfterFunc(u.hangUpIn, func() { u.hangUp(d) })
+	}
 	u.mu.Unlock()
 	u.emit(ACKReceived, callID, "ACK received %s after the first 200 OK", delay.Round(time.Millisecond))
 }
