@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/sipnatlab
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run test test-realtime test-junit vet bench clean docs
+.PHONY: all build run test test-realtime test-junit vet bench clean docs image
 
 all: build
 
@@ -31,6 +31,12 @@ test-realtime:
 
 vet:
 	$(GO) vet ./...
+
+## image: the local Kamailio image the container specs start (debootstrap +
+## Debian's kamailio, docker import; needs root; no-op when the tag exists).
+## The container specs build it themselves when it is missing.
+image:
+	./scripts/build-kamailio-image.sh
 
 ## bench: Go benchmarks (benchstat-compatible bench.out) and the ratios of BENCHMARKS.md.
 bench:

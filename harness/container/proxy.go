@@ -11,11 +11,11 @@
 // refuses to start while testcontainers' reaper (Ryuk) is enabled, since
 // that would pull an image too.
 //
-//	                host (this process)
-//	                     │  OPTIONS over UDP, from the bridge's host-side address
-//	  ┌──────────── internal Docker network (no route out) ─────────────┐
-//	  │   gateway 172.x.0.1 (host)          proxy 172.x.0.2:5060        │
-//	  └─────────────────────────────────────────────────────────────────┘
+//	              host (this process)
+//	                   │  OPTIONS over UDP, from the bridge's host-side address
+//	┌──────────── internal Docker network (no route out) ─────────────┐
+//	│   gateway 172.x.0.1 (host)          proxy 172.x.0.2:5060        │
+//	└─────────────────────────────────────────────────────────────────┘
 package container
 
 import (
@@ -171,7 +171,7 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 	ctr, err := testcontainers.Run(ctx, img, append(own, extra...)...)
 	p.ctr = ctr
 	if err != nil {
-		return p, fmt.Errorf("run %s: %w%s", img, err, p.logTail())
+		return p, fmt.Errorf("run %s: %w%s", img, err, p.logTail(ctx))
 	}
 	if err := p.readAddresses(ctx); err != nil {
 		return p, fmt.Errorf("run %s: %w", img, err)
@@ -284,8 +284,20 @@ func (p *Proxy) Terminate(ctx context.Context) error {
 	return p.termErr
 }
 
-func (p *Proxy) logTail() string {
-	if t := lastLines(p.logs.String(), 15); t != "" {
+// logTail is the end of the container's output for an error message. It
+// asks the engine, since the log consumer may not have caught up with a
+// container that has just exited.
+func (p *Proxy) logTail(ctx context.Context) string {
+	logs := p.logs.String()
+	if p.ctr != nil {
+		if r, err := p.ctr.Logs(context.WithoutCancel(ctx)); err == nil {
+			if b, err := io.ReadAll(r); err == nil && len(b) > len(logs) {
+				logs = string(b)
+			}
+			_ = r.Close()
+		}
+	}
+	if t := lastLines(logs, 15); t != "" {
 		return "\nlast log lines:\n" + t
 	}
 	return ""

@@ -143,4 +143,16 @@ var _ = Describe("the HTML ladder", func() {
 		Expect(b.String()).To(ContainSubstring("dropped at proxy-b: no route to private address 192.168.1.10:5060"))
 		Expect(b.String()).To(MatchRegexp(`class="arrow ack dropped"`))
 	})
+
+	It("and the text ladder mark the same Contacts as rewritten", func() {
+		s, res := run("excessive-nat-handling")
+		var h, t bytes.Buffer
+		Expect(report.WriteHTML(&h, s, res, nil)).To(Succeed())
+		report.WriteText(&t, s, res, nil, report.TextOptions{})
+		rewrittenHTML := strings.Count(h.String(), `class="contact rewritten"`)
+		Expect(rewrittenHTML).To(BeNumerically(">", 0))
+		Expect(strings.Count(t.String(), "(rewritten, was ")).To(Equal(rewrittenHTML))
+		Expect(t.String()).To(ContainSubstring("» Contact: sip:bob@203.0.113.2:5060 (rewritten, was sip:bob@203.0.113.50:40000)"))
+		Expect(t.String()).NotTo(ContainSubstring("» Contact: sip:bob@192.168.1.10:5060 (rewritten"))
+	})
 })

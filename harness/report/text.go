@@ -293,6 +293,9 @@ func writeLadder(w io.Writer, res *harness.Result, p painter, width int, onlyCal
 			fmt.Fprintf(w, "%8.3f %s\n", e.Time.Sub(res.Start).Seconds(), p.red(fmt.Sprintf("%s: %s", e.Host, e.Detail)))
 		}
 	}
+	// (Call-ID, host) -> Contact of the last 2xx for INVITE the host received,
+	// to tell a rewritten Contact from a relayed one.
+	received := map[[2]string]string{}
 	for _, id := range order {
 		g := groups[id]
 		if g.sent == nil {
@@ -301,6 +304,9 @@ func writeLadder(w io.Writer, res *harness.Result, p painter, width int, onlyCal
 		flush(g.sent.Time, false)
 		msg, err := parser.ParseSIP(append([]byte(nil), g.sent.Data...))
 		lbl := "(not SIP)"
+		if len(g.sent.Data) > 0 && strings.Trim(string(g.sent.Data), "\r\n") == "" {
+			lbl = "CRLF keep-alive" // RFC 5626 §3.5.1
+		}
 		if err == nil {
 			lbl = label(msg)
 			if onlyCallID != "" && msg.CallID() != nil && msg.CallID().Value() != onlyCallID && !isRegister(msg) {
@@ -338,7 +344,18 @@ func writeLadder(w io.Writer, res *harness.Result, p painter, width int, onlyCal
 		fmt.Fprintln(w, line)
 		if res, ok := msg.(*sip.Response); ok && err == nil && res.IsSuccess() && res.CSeq() != nil && res.CSeq().MethodName == sip.INVITE {
 			if c := res.Contact(); c != nil {
-				fmt.Fprintf(w, "%s %s\n", strings.Repeat(" ", 9), p.yellow("» Contact: "+c.Address.String()))
+				contact, note := c.Address.String(), ""
+				cid := ""
+				if res.CallID() != nil {
+					cid = res.CallID().Value()
+				}
+				if in := received[[2]string{cid, g.sent.Hop}]; in != "" && in != contact {
+					note = " (rewritten, was " + in + ")"
+				}
+				if g.end != nil && g.end.Kind == sim.Delivered {
+					received[[2]string{cid, g.end.Hop}] = contact
+				}
+				fmt.Fprintf(w, "%s %s\n", strings.Repeat(" ", 9), p.yellow("» Contact: "+contact+note))
 			}
 		}
 		for _, x := range g.xlats {
