@@ -89,7 +89,7 @@ var _ = Describe("diagnosis", func() {
 				fix:  "and on proxy-a, apply fix_nated_contact() only to replies straight from a NATed end-point"}),
 		Entry("no Record-Route in front of an address-and-port-dependent filtering NAT: alice's ACK goes straight to the mapping",
 			chain{nat: ", filtering: address-and-port-dependent", aHandling: "none", aExtra: ", record-route: false", bHandling: "correct", bExtra: ", record-route: false"},
-			diagnosed{class: harness.ClassFilteredByNAT, lostAt: "alice",
+			diagnosed{class: harness.ClassFilteredByNAT, lostAt: "alice", blame: "proxy-b",
 				says: []string{"alice sent it straight to bob's NAT mapping sip:bob@203.0.113.50:40000", "filtered by home-nat (address-and-port-dependent filtering)"},
 				fix:  "make proxy-b Record-Route (record_route())"}),
 		Entry("caller and callee behind the same NAT without hairpinning and no Record-Route",

@@ -21,7 +21,7 @@ type CallFacts struct {
 	ACKAtCallee       bool           // an ACK for the 2xx was delivered to the callee UA
 	ACKDelay          *time.Duration // first 2xx sent -> first ACK delivered; nil without ACK
 	OKRetransmissions int            // 2xx datagrams the callee sent after the first
-	CalleeBYE         bool           // the callee sent a BYE (it gave up waiting for the ACK)
+	CalleeBYE         bool           // the callee sent a BYE before any ACK reached it (it gave up waiting)
 	CalleeBYEAfter    *time.Duration // first 2xx sent -> callee's BYE sent
 	ContactAtCaller   string         // Contact URI of the first 2xx delivered to the caller
 	ACKLostAt         string         // last host that handled the ACK; "" when it arrived
@@ -153,7 +153,8 @@ func judgeCall(net *sim.Network, s *Scenario, res *Result, pc CallRecord, msgs [
 				lastACK = &msgs[i].rec
 			}
 		}
-		if isRequest(p.msg, sip.BYE) && r.Kind == sim.Sent && r.Hop == pc.To && !f.CalleeBYE {
+		// A BYE the callee sends after the ACK arrived is an ordinary hang-up.
+		if isRequest(p.msg, sip.BYE) && r.Kind == sim.Sent && r.Hop == pc.To && !f.CalleeBYE && !f.ACKAtCallee {
 			f.CalleeBYE = true
 			if f.Answered {
 				d := r.Time.Sub(firstOK)
@@ -211,6 +212,7 @@ func ackFate(msgs []parsed, events []Event, last *sim.Record, callID string) str
 // (the first Record-Route entry's host, or the caller without one).
 func replyPath(net *sim.Network, s *Scenario, pc CallRecord, msgs []parsed) ([]HopContact, string) {
 	callee, _ := s.Host(pc.To)
+	lost := lostACKs(msgs, pc.To)
 	var hops []HopContact
 	seen := map[string]bool{}
 	inContact := map[string]string{}
@@ -238,12 +240,59 @@ func replyPath(net *sim.Network, s *Scenario, pc CallRecord, msgs []parsed) ([]H
 			}
 		}
 		h.Leads, h.Resolves = leads(net, from, ok, callee)
+		// The network at the end of the run may have opened a path that was closed when
+		// the ACK went (a NAT filter opened by the callee's BYE): what the ACK met wins.
+		if c := ok.Contact(); c != nil && h.Leads {
+			if dst, err := endpoint.URIAddr(c.Address); err == nil {
+				if why, ok := lost[ackSend{from, dst}]; ok {
+					h.Leads, h.Resolves = false, "leads nowhere: "+why
+				}
+			}
+		}
 		hops = append(hops, h)
 		if blame == "" && r.Hop != pc.To && !h.Leads {
 			blame = r.Hop
 		}
 	}
 	return hops, blame
+}
+
+// ackSend is an ACK's sender and destination.
+type ackSend struct {
+	from string
+	dst  netip.AddrPort
+}
+
+// lostACKs maps each sender and destination of the call's ACKs to the reason the first of
+// them was dropped, when none sent that way reached the callee.
+func lostACKs(msgs []parsed, callee string) map[ackSend]string {
+	sent := map[int]ackSend{}
+	lost := map[ackSend]string{}
+	arrived := map[ackSend]bool{}
+	for _, p := range msgs {
+		if !isRequest(p.msg, sip.ACK) {
+			continue
+		}
+		r := p.rec
+		switch r.Kind {
+		case sim.Sent:
+			sent[r.Datagram] = ackSend{r.Hop, r.Dst}
+		case sim.Dropped:
+			if k, ok := sent[r.Datagram]; ok {
+				if _, seen := lost[k]; !seen {
+					lost[k] = r.Reason
+				}
+			}
+		case sim.Delivered:
+			if k, ok := sent[r.Datagram]; ok && r.Hop == callee {
+				arrived[k] = true
+			}
+		}
+	}
+	for k := range arrived {
+		delete(lost, k)
+	}
+	return lost
 }
 
 func leads(net *sim.Network, from string, ok *sip.Response, callee Host) (bool, string) {

@@ -464,12 +464,13 @@ func (p *parser) word(n *yaml.Node, path string, words ...string) (string, error
 var (
 	topKeys    = []string{"name", "summary", "lesson", "timers", "nats", "hosts", "steps", "expect"}
 	timerKeys  = []string{"t1", "t2"}
-	natKeys    = []string{"public", "lan", "mapping", "filtering", "binding-timeout", "hairpinning"}
+	natKeys    = []string{"public", "lan", "mapping", "filtering", "binding-timeout", "refresh-inbound", "hairpinning", "port-allocation", "port-seed"}
 	hostKeys   = []string{"role", "address"}
 	proxyKeys  = []string{"next-hop", "nat-handling", "registrar", "record-route"}
-	uaKeys     = []string{"register-with", "ack-timeout", "register-expires"}
+	uaKeys     = []string{"register-with", "ack-timeout", "register-expires", "keep-alive"}
+	keepKeys   = []string{"method", "interval"}
 	stepKeys   = []string{"register", "call", "wait"}
-	callKeys   = []string{"from", "to", "via", "talk", "count", "concurrency"}
+	callKeys   = []string{"from", "to", "via", "talk", "callee-talk", "count", "concurrency"}
 	expectKeys = []string{ExpectACKAtCallee, ExpectACKWithin, ExpectCalleeBYE, ExpectBlame}
 	behaviours = []string{EndpointIndependent, AddressDependent, AddressAndPortDependent}
 )
@@ -580,6 +581,7 @@ func (p *parser) nats(e entry) error {
 	if err != nil {
 		return err
 	}
+	var publics []*yaml.Node // each NAT's public node, by index
 	for _, f := range entries {
 		path := join("nats", f.key.Value)
 		if err := p.name(f.key, path, "NAT name"); err != nil {
@@ -587,6 +589,7 @@ func (p *parser) nats(e entry) error {
 		}
 		n := NAT{
 			Name:           f.key.Value,
+			PortAllocation: PortSequential,
 			Mapping:        EndpointIndependent,
 			Filtering:      AddressAndPortDependent,
 			BindingTimeout: DefaultBindingTimeout,
@@ -596,7 +599,7 @@ func (p *parser) nats(e entry) error {
 		if err != nil {
 			return err
 		}
-		var publicNode, lanNode *yaml.Node
+		var publicNode, lanNode, seedNode *yaml.Node
 		for _, g := range fields {
 			fp := join(path, g.key.Value)
 			var err error
@@ -619,6 +622,13 @@ func (p *parser) nats(e entry) error {
 				n.BindingTimeout, err = p.duration(g.val, fp)
 			case "hairpinning":
 				n.Hairpinning, err = p.boolean(g.val, fp)
+			case "refresh-inbound":
+				n.RefreshInbound, err = p.boolean(g.val, fp)
+			case "port-allocation":
+				n.PortAllocation, err = p.word(g.val, fp, PortSequential, PortPreserve, PortRandom)
+			case "port-seed":
+				n.PortSeed, err = p.seed(g.val, fp)
+				seedNode = g.key
 			default:
 				err = p.unknownKey(g.key, path, natKeys)
 			}
@@ -632,27 +642,87 @@ func (p *parser) nats(e entry) error {
 		if lanNode == nil {
 			return p.errf(f.key, join(path, "lan"), "missing; a NAT needs the private network behind it, such as 192.168.1.0/24")
 		}
-		if r := private(n.Public); r != "" {
-			return p.errf(publicNode, join(path, "public"), "%s is a private (%s) address; a NAT's public address must be public", n.Public, r)
+		if seedNode != nil && n.PortAllocation != PortRandom {
+			return p.errf(seedNode, join(path, "port-seed"), "only random port allocation uses a seed; add port-allocation: random or remove port-seed")
 		}
 		for _, o := range p.s.NATs {
 			switch {
 			case o.Public == n.Public:
 				return p.errf(publicNode, join(path, "public"), "%s is already the public address of NAT %s (line %d)", n.Public, o.Name, o.Line)
-			case o.LAN.Contains(n.Public):
-				return p.errf(publicNode, join(path, "public"), "%s lies inside the lan %s of NAT %s (line %d); a NAT's public address must be outside every lan", n.Public, o.LAN, o.Name, o.Line)
 			case n.LAN.Overlaps(o.LAN):
 				return p.errf(lanNode, join(path, "lan"), "%s overlaps the lan %s of NAT %s (line %d); lans must be disjoint", n.LAN, o.LAN, o.Name, o.Line)
-			case n.LAN.Contains(o.Public):
-				return p.errf(lanNode, join(path, "lan"), "%s contains %s, the public address of NAT %s (line %d)", n.LAN, o.Public, o.Name, o.Line)
 			}
 		}
 		if n.LAN.Contains(n.Public) {
 			return p.errf(publicNode, join(path, "public"), "%s lies inside the NAT's own lan %s; a NAT's public address must be outside every lan", n.Public, n.LAN)
 		}
+		publics = append(publics, publicNode)
 		p.s.NATs = append(p.s.NATs, n)
 	}
+	// A NAT whose public address lies in another NAT's lan sits behind it (a home router
+	// behind a carrier-grade NAT); a private public address must lie in some lan.
+	for i := range p.s.NATs {
+		n := &p.s.NATs[i]
+		for _, o := range p.s.NATs {
+			if o.LAN.Contains(n.Public) {
+				n.Outside = o.Name
+			}
+		}
+		if r := private(n.Public); r != "" && n.Outside == "" {
+			return p.errf(publics[i], join(join("nats", n.Name), "public"), "%s is a private (%s) address; a NAT's public address must be public, or lie in the lan of another NAT it sits behind", n.Public, r)
+		}
+	}
+	for i, n := range p.s.NATs {
+		chain := []string{n.Name}
+		for o := n; o.Outside != ""; {
+			o, _ = p.s.NAT(o.Outside)
+			chain = append(chain, o.Name)
+			if o.Name == n.Name {
+				return p.errf(publics[i], join(join("nats", n.Name), "public"), "impossible topology: the NATs sit behind each other in a loop %s", strings.Join(chain, " → "))
+			}
+		}
+	}
 	return nil
+}
+
+// seed reads a whole number from 0 to 2^64-1.
+func (p *parser) seed(n *yaml.Node, path string) (uint64, error) {
+	v, n, err := p.scalar(n, path)
+	if err != nil {
+		return 0, err
+	}
+	u, perr := strconv.ParseUint(v, 10, 64)
+	if perr != nil || n.ShortTag() != "!!int" && n.ShortTag() != "!!str" {
+		return 0, p.errf(n, path, "%q is not a whole number from 0 to 18446744073709551615", v)
+	}
+	return u, nil
+}
+
+// keepAlive reads a UA's keep-alive block: {method: crlf | options, interval: 25s}.
+func (p *parser) keepAlive(n *yaml.Node, path string) (KeepAlive, error) {
+	k := KeepAlive{Method: KeepAliveCRLF, Interval: DefaultKeepAliveInterval}
+	fields, err := p.mapping(n, path, "a mapping such as {method: crlf, interval: 25s}")
+	if err != nil {
+		return k, err
+	}
+	for _, g := range fields {
+		fp := join(path, g.key.Value)
+		var err error
+		switch g.key.Value {
+		case "method":
+			var v string
+			v, err = p.word(g.val, fp, KeepAliveCRLF, KeepAliveOptions)
+			k.Method = v
+		case "interval":
+			k.Interval, err = p.duration(g.val, fp)
+		default:
+			err = p.unknownKey(g.key, path, keepKeys)
+		}
+		if err != nil {
+			return k, err
+		}
+	}
+	return k, nil
 }
 
 // lan parses a masked IPv4 prefix.
@@ -714,6 +784,9 @@ func (p *parser) hosts(e entry) error {
 			if h.NextHop == h.Name {
 				return p.errf(ref.node, ref.path, "%s cannot be its own next-hop", h.Name)
 			}
+		}
+		if ref, ok := r["keep-alive"]; ok && h.RegisterWith == "" {
+			return p.errf(ref.node, ref.path, "%s has no register-with: keep-alives go to the registrar over the flow REGISTER opened; add register-with to %s", h.Name, h.Name)
 		}
 		if ref, ok := r["register-with"]; ok {
 			reg, err := p.hostOf(ref, RoleProxy, "register-with")
@@ -788,6 +861,12 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 			h.RecordRoute, err = p.boolean(g.val, fp)
 		case key == "ack-timeout":
 			h.AckTimeout, err = p.duration(g.val, fp)
+		case key == "keep-alive":
+			var k KeepAlive
+			if k, err = p.keepAlive(g.val, fp); err == nil {
+				h.KeepAlive = &k
+				refs["keep-alive"] = hostRef{deref(g.val), fp}
+			}
 		case key == "register-expires":
 			if h.RegisterExpires, err = p.duration(g.val, fp); err == nil && h.RegisterExpires%time.Second != 0 {
 				err = p.errf(deref(g.val), fp, "%s is not a whole number of seconds, as the Expires header needs (RFC 3261 §20.19)", h.RegisterExpires)
@@ -942,6 +1021,8 @@ func (p *parser) call(st *Step, f entry, path string) error {
 			viaNode = deref(g.val)
 		case "talk":
 			st.Talk, err = p.duration(g.val, fp)
+		case "callee-talk":
+			st.CalleeTalk, err = p.duration(g.val, fp)
 		case "count":
 			st.Count, err = p.positiveInt(g.val, fp, MaxCalls)
 		case "concurrency":

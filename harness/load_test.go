@@ -35,6 +35,7 @@ var _ = Describe("Load", func() {
 				Filtering:      harness.AddressAndPortDependent,
 				BindingTimeout: 120 * time.Second,
 				Hairpinning:    false,
+				PortAllocation: harness.PortSequential,
 				Line:           s.NATs[0].Line,
 			}}))
 			var names []string

@@ -43,6 +43,11 @@ type Options struct {
 	// Observe, when set, is called with every actor event as it happens
 	// (from the actors' goroutines in real time), e.g. to show progress.
 	Observe func(Event)
+	// Containers puts real proxies in place of in-process proxy hosts (by
+	// host name). The run then happens in real time on an internal Docker
+	// network, with every public address of the scenario mapped to a real
+	// one there (Result.Real says which).
+	Containers map[string]Container
 }
 
 // Event is one thing an actor did, in the run's clock: a UA event (2xx sent,
@@ -76,6 +81,9 @@ type Result struct {
 	Expectations []ExpectationResult
 	Passed       bool
 	Columns      []Column // hosts and NATs in ladder order
+	// Real maps each host and NAT that took a real address in a run with a
+	// real proxy to that address; nil in an all in-process run.
+	Real map[string]string
 }
 
 // Column is one host or NAT box of the topology, as the ladder shows it.
@@ -102,6 +110,7 @@ type world struct {
 	wake   chan struct{} // signalled after every actor event (real time)
 
 	observe func(Event) // Options.Observe
+	real    *realWorld  // the real proxies of a run with Options.Containers
 }
 
 func (w *world) record(e Event) {
@@ -134,8 +143,20 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("%w %q: unknown clock mode %q", ErrRun, s.Name, opts.Clock)
 	}
 	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock, Carrier: carrier}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}, wake: make(chan struct{}, 1), observe: opts.Observe}
-	res := &Result{Scenario: s, Start: clock.Now(), Columns: columns(s)}
-	err := w.build()
+	var err error
+	if len(opts.Containers) > 0 {
+		if opts.Clock == Simulated {
+			return nil, fmt.Errorf("%w %q: a real proxy runs in real time only", ErrRun, s.Name)
+		}
+		err = w.startContainers(ctx, opts.Containers)
+	}
+	res := &Result{Scenario: w.s, Start: clock.Now(), Columns: columns(w.s)}
+	if w.real != nil {
+		res.Real = w.real.real
+	}
+	if err == nil {
+		err = w.build()
+	}
 	if err == nil {
 		err = w.steps(ctx, res)
 	}
@@ -147,7 +168,7 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 	slices.SortStableFunc(res.Events, func(a, b Event) int { return a.Time.Compare(b.Time) })
 	// Judge before tear-down: whether a Contact leads to the callee is asked
 	// of the network as it stands at the end of the run (its NAT bindings).
-	res.Calls = judge(w.net, s, res)
+	res.Calls = judge(w.net, w.s, res)
 	w.close()
 	res.Expectations, res.Passed = check(s, res.Calls)
 	if err != nil {
@@ -161,20 +182,54 @@ func columns(s *Scenario) []Column {
 	var cols []Column
 	seen := map[string]bool{}
 	for _, h := range s.Hosts {
-		if h.NAT != "" && !seen[h.NAT] {
-			if n, ok := s.NAT(h.NAT); ok {
-				cols = append(cols, Column{Name: n.Name, Addr: n.Public, IsNAT: true})
-				seen[h.NAT] = true
+		// A host's NAT, and the NATs that NAT sits behind, outermost first.
+		var chain []NAT
+		for name := h.NAT; name != "" && !seen[name]; {
+			n, ok := s.NAT(name)
+			if !ok {
+				break
 			}
+			seen[name] = true
+			chain = append([]NAT{n}, chain...)
+			name = n.Outside
+		}
+		for _, n := range chain {
+			cols = append(cols, Column{Name: n.Name, Addr: n.Public, IsNAT: true, Private: n.Outside != ""})
 		}
 		cols = append(cols, Column{Name: h.Name, Addr: h.Address.Addr(), Private: h.NAT != ""})
 	}
 	return cols
 }
 
+// outerFirst orders NATs so that every NAT comes after the NAT it sits behind, as the
+// fabric needs them; otherwise in file order.
+func outerFirst(nats []NAT) []NAT {
+	var out []NAT
+	added := map[string]bool{}
+	for len(out) < len(nats) {
+		progress := false
+		for _, n := range nats {
+			if !added[n.Name] && (n.Outside == "" || added[n.Outside]) {
+				out = append(out, n)
+				added[n.Name] = true
+				progress = true
+			}
+		}
+		if !progress { // a loop, which Load refuses: let AddNAT report it
+			for _, n := range nats {
+				if !added[n.Name] {
+					out = append(out, n)
+					added[n.Name] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
 func (w *world) build() error {
 	s := w.s
-	for _, n := range s.NATs {
+	for _, n := range outerFirst(s.NATs) {
 		mapping, err := sim.ParseBehavior(n.Mapping)
 		if err != nil {
 			return fmt.Errorf("nat %s: %w", n.Name, err)
@@ -183,10 +238,18 @@ func (w *world) build() error {
 		if err != nil {
 			return fmt.Errorf("nat %s: %w", n.Name, err)
 		}
+		ports, err := sim.ParsePortAllocation(n.PortAllocation)
+		if n.PortAllocation == "" {
+			ports, err = sim.SequentialPorts, nil
+		}
+		if err != nil {
+			return fmt.Errorf("nat %s: %w", n.Name, err)
+		}
 		if _, err := w.net.AddNAT(sim.NATConfig{
 			Name: n.Name, Public: n.Public, LAN: n.LAN,
 			Mapping: mapping, Filtering: filtering,
 			BindingTimeout: n.BindingTimeout, Hairpinning: n.Hairpinning,
+			RefreshInbound: n.RefreshInbound, PortAllocation: ports, PortSeed: n.PortSeed,
 		}); err != nil {
 			return err
 		}
@@ -204,6 +267,17 @@ func (w *world) build() error {
 		conn, err := host.ListenPacket(h.Address.Port())
 		if err != nil {
 			return err
+		}
+		if w.real != nil {
+			if p, ok := w.real.proxies[h.Name]; ok {
+				r, err := newRelay(conn, p.Addr(), w.realEndpoints())
+				if err != nil {
+					_ = conn.Close()
+					return err
+				}
+				w.real.relays[h.Name] = r
+				continue
+			}
 		}
 		ep := endpoint.New(conn, w.clock, timers)
 		switch h.Role {
@@ -236,6 +310,9 @@ func (w *world) build() error {
 				cfg.Registrar = addrOf(h.RegisterWith)
 				cfg.Domain = cfg.Registrar
 			}
+			if k := h.KeepAlive; k != nil {
+				cfg.KeepAlive, cfg.KeepAliveInterval = ua.KeepAlive(k.Method), k.Interval
+			}
 			u := ua.New(ep, cfg)
 			w.uas[h.Name] = u
 			w.closers = append(w.closers, u.Close)
@@ -248,6 +325,7 @@ func (w *world) close() {
 	for i := len(w.closers) - 1; i >= 0; i-- {
 		_ = w.closers[i]()
 	}
+	w.stopContainers()
 	_ = w.net.Close()
 }
 
@@ -391,6 +469,7 @@ func closed(ch <-chan struct{}) bool {
 // allow: talk, the callee's ACK timeout, and a BYE transaction's 64*T1 on top.
 func (w *world) call(ctx context.Context, st Step, res *Result) error {
 	caller, callee := w.uas[st.From], w.uas[st.To]
+	callee.HangUpAfterACK(st.CalleeTalk)
 	calleeHost, _ := w.s.Host(st.To)
 	t1 := w.s.Timers.T1
 	ackTimeout := calleeHost.AckTimeout

@@ -77,8 +77,38 @@ type NAT struct {
 	Mapping        string        // EndpointIndependent (default), AddressDependent or AddressAndPortDependent
 	Filtering      string        // same words; default AddressAndPortDependent
 	BindingTimeout time.Duration // an idle mapping is removed after this long; default DefaultBindingTimeout
+	RefreshInbound bool          // inbound datagrams refresh a binding too (RFC 4787 REQ-6); default false
 	Hairpinning    bool          // default false
-	Line           int           // line of the NAT's name in the file
+	PortAllocation string        // PortSequential (default), PortPreserve or PortRandom (RFC 4787 §4.2)
+	PortSeed       uint64        // seeds PortRandom; default 0
+	// Outside is the NAT whose lan holds Public (a NAT behind a NAT, such as a home router
+	// on a carrier-grade NAT's 100.64.0.0/10); "" when Public is public (computed).
+	Outside string
+	Line    int // line of the NAT's name in the file
+}
+
+// Words accepted for NAT.PortAllocation.
+const (
+	PortSequential = "sequential" // from 40000 up, skipping ports in use
+	PortPreserve   = "preserve"   // the internal port when free, else sequential
+	PortRandom     = "random"     // uniformly from 40000-65535, repeatable with port-seed
+)
+
+// Keep-alive methods of a UA (RFC 5626 §3.5.1, RFC 6314 §5).
+const (
+	KeepAliveCRLF    = "crlf"    // a datagram of "\r\n\r\n", ignored by the receiver
+	KeepAliveOptions = "options" // an OPTIONS request to the registrar, answered 200
+)
+
+// DefaultKeepAliveInterval is the keep-alive interval when the block gives none: well
+// inside the shortest common UDP binding timeouts (30 s and more).
+const DefaultKeepAliveInterval = 25 * time.Second
+
+// KeepAlive is a UA's keep-alive block: what it sends to its registrar, and how often,
+// to keep its NAT binding open.
+type KeepAlive struct {
+	Method   string        // KeepAliveCRLF (default) or KeepAliveOptions
+	Interval time.Duration // default DefaultKeepAliveInterval
 }
 
 // Role says what a host is.
@@ -128,6 +158,7 @@ type Host struct {
 	RegisterWith    string        // registrar proxy the UA registers with before any call; "" for none
 	AckTimeout      time.Duration // how long a UAS waits for the ACK of its 2xx; default 64*T1 (RFC 3261 §13.3.1.4)
 	RegisterExpires time.Duration // Expires of its REGISTER, whole seconds; default DefaultRegisterExpires
+	KeepAlive       *KeepAlive    // nil: no keep-alives (the key "keep-alive" is absent)
 
 	Line int // line of the host's name in the file
 }
@@ -164,6 +195,9 @@ type Step struct {
 	// Count is how many calls the step places (key "count", default 1) and
 	// Concurrency how many of them may be up at once ("concurrency", default 1).
 	Count, Concurrency int
+	// CalleeTalk is how long after the ACK the callee hangs up itself (key "callee-talk");
+	// zero: the callee waits for the caller's BYE.
+	CalleeTalk time.Duration
 
 	Wait time.Duration // wait: positive
 }
@@ -204,10 +238,14 @@ func (s *Scenario) Scaled(k float64) *Scenario {
 	for i := range c.Hosts {
 		c.Hosts[i].AckTimeout = d(c.Hosts[i].AckTimeout)
 		c.Hosts[i].RegisterExpires = d(c.Hosts[i].RegisterExpires)
+		if k := c.Hosts[i].KeepAlive; k != nil {
+			c.Hosts[i].KeepAlive = &KeepAlive{Method: k.Method, Interval: d(k.Interval)}
+		}
 	}
 	c.Steps = append([]Step(nil), s.Steps...)
 	for i := range c.Steps {
 		c.Steps[i].Talk = d(c.Steps[i].Talk)
+		c.Steps[i].CalleeTalk = d(c.Steps[i].CalleeTalk)
 		c.Steps[i].Wait = d(c.Steps[i].Wait)
 	}
 	c.Expect = append([]Expectation(nil), s.Expect...)

@@ -38,21 +38,31 @@ type NATSpec struct {
 	Mapping        string `yaml:"mapping,omitempty"`
 	Filtering      string `yaml:"filtering,omitempty"`
 	BindingTimeout string `yaml:"binding-timeout,omitempty"`
+	RefreshInbound bool   `yaml:"refresh-inbound,omitempty"`
 	Hairpinning    bool   `yaml:"hairpinning,omitempty"`
+	PortAllocation string `yaml:"port-allocation,omitempty"`
+	PortSeed       uint64 `yaml:"port-seed,omitempty"`
 }
 
 // HostSpec is one entry of the "hosts" block; Name is its key.
 type HostSpec struct {
-	Name            string `yaml:"-"`
-	Role            Role   `yaml:"role"`
-	Address         string `yaml:"address"`
-	NextHop         string `yaml:"next-hop,omitempty"`
-	NATHandling     string `yaml:"nat-handling,omitempty"`
-	Registrar       bool   `yaml:"registrar,omitempty"`
-	RecordRoute     *bool  `yaml:"record-route,omitempty"`
-	RegisterWith    string `yaml:"register-with,omitempty"`
-	AckTimeout      string `yaml:"ack-timeout,omitempty"`
-	RegisterExpires string `yaml:"register-expires,omitempty"`
+	Name            string         `yaml:"-"`
+	Role            Role           `yaml:"role"`
+	Address         string         `yaml:"address"`
+	NextHop         string         `yaml:"next-hop,omitempty"`
+	NATHandling     string         `yaml:"nat-handling,omitempty"`
+	Registrar       bool           `yaml:"registrar,omitempty"`
+	RecordRoute     *bool          `yaml:"record-route,omitempty"`
+	RegisterWith    string         `yaml:"register-with,omitempty"`
+	AckTimeout      string         `yaml:"ack-timeout,omitempty"`
+	RegisterExpires string         `yaml:"register-expires,omitempty"`
+	KeepAlive       *KeepAliveSpec `yaml:"keep-alive,omitempty"`
+}
+
+// KeepAliveSpec is a UA's "keep-alive" block.
+type KeepAliveSpec struct {
+	Method   string `yaml:"method,omitempty"`
+	Interval string `yaml:"interval,omitempty"`
 }
 
 // StepSpec is one step: set exactly one of Register, Call and Wait.
@@ -68,6 +78,7 @@ type CallSpec struct {
 	To          string `yaml:"to"`
 	Via         string `yaml:"via,omitempty"`
 	Talk        string `yaml:"talk,omitempty"`
+	CalleeTalk  string `yaml:"callee-talk,omitempty"`
 	Count       int    `yaml:"count,omitempty"`
 	Concurrency int    `yaml:"concurrency,omitempty"`
 }

@@ -22,9 +22,11 @@
 // channels and timers, so a whole run fits in a testing/synctest bubble where timers such as
 // 64*T1 pass in simulated time. On [Conn.WriteTo] the fabric routes the datagram through the
 // virtual topology, applying NAT mapping and filtering (RFC 4787 §4 and §5), and either hands
-// it to the carrier for the destination or drops it with a reason. Every step lands in the
-// network's [Capture]: Sent, Translated, Delivered, Dropped, BindingCreated and
-// BindingExpired records.
+// it to the carrier for the destination or drops it with a reason. A NAT may sit behind
+// another one (its public address in the outer NAT's LAN, as a home router behind a
+// carrier-grade NAT on 100.64.0.0/10); a datagram then crosses each in turn, outwards and
+// inwards. Every step lands in the network's [Capture]: Sent, Translated, Delivered,
+// Dropped, BindingCreated and BindingExpired records.
 //
 // Time comes from the [Clock] given in [Config]; NAT binding expiry is evaluated lazily
 // against it, so the package owns no goroutines and no timers (a read deadline of the memory

@@ -176,6 +176,20 @@ var _ = Describe("NAT port allocation (RFC 4787 §4.2)", func() {
 		Expect(e.Port()).To(Equal(uint16(5060)), "alice's binding expired, so bob gets 5060")
 	})
 
+	It("records the expiry of a binding whose preserved port a new binding takes over", func() {
+		w := newWorldOn(sim.Memory, sim.NATConfig{PortAllocation: sim.PreservePorts, BindingTimeout: 30 * time.Second})
+		a, b, p := listen(w.alice, 5060), listen(w.bob, 5060), listen(w.proxy, 5060)
+		send(a, ap("203.0.113.2:5060"), "alice")
+		_, from := recv(p)
+		Expect(from).To(Equal(ap("203.0.113.50:5060")))
+		w.clock.Advance(30 * time.Second)
+		send(b, ap("203.0.113.2:5060"), "bob")
+		_, from = recv(p)
+		Expect(from).To(Equal(ap("203.0.113.50:5060")), "alice's binding expired, so bob gets 5060")
+		Expect(hops(w.net, 2)).To(Equal([]string{"sent@bob", "binding-expired@home-nat", "binding-created@home-nat", "translated@home-nat", "delivered@proxy"}))
+		Expect(w.nat.Bindings()).To(ConsistOf(MatchFields(IgnoreExtras, Fields{"Internal": Equal(ap("192.168.1.11:5060"))})))
+	})
+
 	It("draws random ports from 40000-65535, repeatably for one seed", func() {
 		var flows [][2]netip.AddrPort
 		for i := range 50 {

@@ -28,9 +28,11 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/report"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] [-v] FILE|DIR...
+       sipnatlab validate [--engine kamailio|opensips] --config FILE --as HOST [--image IMAGE] [run flags] FILE|DIR...
        sipnatlab explain [--clock simulated|real] FILE
        sipnatlab lint [--json] CONFIG...
 
@@ -49,6 +51,11 @@ of every hop and the verdict.
              SIP message) to FILE; several scenarios: one page each, named
              as for --pcap
   -v         print every UA and proxy event to stderr as it happens
+
+validate runs the scenarios with a real proxy in a container (built
+locally, on an internal Docker network) in place of the in-process proxy
+HOST, in real time, and prints the same report and verdict. OpenSIPS needs
+an image: --image or SIPNATLAB_OPENSIPS_IMAGE (Debian does not package it).
 
 explain tells one scenario's first call step by step for learners, in
 simulated time unless --clock real is given.
@@ -77,7 +84,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "run":
-		return cmdRun(ctx, args[1:], stdout, stderr)
+		return cmdRun(ctx, "run", args[1:], stdout, stderr)
+	case "validate":
+		return cmdRun(ctx, "validate", args[1:], stdout, stderr)
 	case "explain":
 		return cmdExplain(ctx, args[1:], stdout, stderr)
 	case "lint":
@@ -88,8 +97,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+// cmdRun runs scenarios ("run"), or runs them with a real proxy container
+// in place of one in-process proxy ("validate").
+func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var engine, config, as, image *string
+	if name == "validate" {
+		engine = fs.String("engine", "kamailio", "kamailio or opensips")
+		config = fs.String("config", "", "the proxy's config `FILE`")
+		as = fs.String("as", "", "the proxy `HOST` of the scenario the container replaces")
+		image = fs.String("image", "", "the container `IMAGE` (default sipnatlab/kamailio:5.6; for opensips $SIPNATLAB_OPENSIPS_IMAGE)")
+	}
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the JSON verdict")
 	clockFlag := fs.String("clock", string(harness.RealTime), "real or simulated")
@@ -102,11 +120,39 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	mode, err := harness.ParseClockMode(*clockFlag)
 	if err != nil {
-		fmt.Fprintf(stderr, "sipnatlab run: --clock: %v\n%s", err, usage)
+		fmt.Fprintf(stderr, "sipnatlab %s: --clock: %v\n%s", name, err, usage)
 		return 2
 	}
+	var containers map[string]harness.Container
+	if name == "validate" {
+		if *config == "" || *as == "" {
+			fmt.Fprintf(stderr, "sipnatlab validate: --config and --as are required\n%s", usage)
+			return 2
+		}
+		if *engine != "kamailio" && *engine != "opensips" {
+			fmt.Fprintf(stderr, "sipnatlab validate: --engine %q: want kamailio or opensips\n%s", *engine, usage)
+			return 2
+		}
+		if mode == harness.Simulated {
+			fmt.Fprintf(stderr, "sipnatlab validate: a real proxy runs in real time only\n")
+			return 2
+		}
+		img := *image
+		if img == "" && *engine == "opensips" {
+			img = os.Getenv("SIPNATLAB_OPENSIPS_IMAGE")
+		}
+		containers = map[string]harness.Container{*as: {Engine: *engine, Config: *config, Image: img}}
+		// No registry here, so no reaper image: testcontainers-go must not
+		// try to start one.
+		if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+			os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+		}
+		if !*verbose {
+			tclog.SetDefault(tclog.NewNoopLogger())
+		}
+	}
 	if fs.NArg() == 0 {
-		fmt.Fprintf(stderr, "sipnatlab run: no scenario file or directory given\n%s", usage)
+		fmt.Fprintf(stderr, "sipnatlab %s: no scenario file or directory given\n%s", name, usage)
 		return 2
 	}
 	scenarios, err := loadAll(fs.Args())
@@ -114,13 +160,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 		return 2
 	}
+	if containers != nil {
+		for _, sc := range scenarios {
+			if h, ok := sc.Host(*as); !ok || h.Role != harness.RoleProxy {
+				fmt.Fprintf(stderr, "sipnatlab validate: --as %s: scenario %q (%s) has no proxy host of that name\n", *as, sc.Name, sc.File)
+				return 2
+			}
+		}
+	}
 
 	type outcome struct {
 		res *harness.Result
 		err error
 	}
 	outcomes := make([]outcome, len(scenarios))
-	if mode != harness.Simulated {
+	if containers != nil {
+		fmt.Fprintf(stderr, "sipnatlab: running %d scenario(s) in real time with %s (%s) as %s on an internal Docker network; interrupt to stop and report what was captured so far\n", len(scenarios), *engine, *config, *as)
+	} else if mode != harness.Simulated {
 		// Real time takes as long as the RFC timers (32 s for a lost ACK):
 		// say so, and that an interrupt still reports what was captured.
 		fmt.Fprintf(stderr, "sipnatlab: running %d scenario(s) in real time on loopback; interrupt to stop and report what was captured so far\n", len(scenarios))
@@ -129,7 +185,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var progress sync.Mutex
 	for i, s := range scenarios {
 		wg.Go(func() {
-			opts := harness.Options{Clock: mode}
+			opts := harness.Options{Clock: mode, Containers: containers}
 			if *verbose {
 				start := time.Now()
 				opts.Observe = func(e harness.Event) {

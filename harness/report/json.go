@@ -17,12 +17,15 @@ type Verdict struct {
 
 // ScenarioVerdict is one scenario's entry.
 type ScenarioVerdict struct {
-	Name         string                      `json:"name"`
-	File         string                      `json:"file"`
-	Passed       bool                        `json:"passed"`
-	Error        string                      `json:"error,omitempty"`
-	Expectations []harness.ExpectationResult `json:"expectations"`
-	Calls        []CallVerdict               `json:"calls"`
+	Name   string `json:"name"`
+	File   string `json:"file"`
+	Passed bool   `json:"passed"`
+	Error  string `json:"error,omitempty"`
+	// RealAddresses maps hosts and NATs to the real addresses they took in
+	// a run with a real proxy (sipnatlab validate); absent otherwise.
+	RealAddresses map[string]string           `json:"real_addresses,omitempty"`
+	Expectations  []harness.ExpectationResult `json:"expectations"`
+	Calls         []CallVerdict               `json:"calls"`
 }
 
 // CallVerdict is one call's facts.
@@ -72,6 +75,7 @@ func NewScenarioVerdict(s *harness.Scenario, res *harness.Result, err error) Sce
 		return v
 	}
 	v.Passed = res.Passed && err == nil
+	v.RealAddresses = res.Real
 	if res.Expectations != nil {
 		v.Expectations = res.Expectations
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sort"
 	"strings"
 	"time"
 
@@ -45,6 +46,18 @@ func WriteText(w io.Writer, s *harness.Scenario, res *harness.Result, runErr err
 	fmt.Fprintf(w, "%s %s  (%s)\n", p.bold("Scenario"), p.bold(s.Name), s.File)
 	if s.Summary != "" {
 		fmt.Fprintf(w, "  %s\n", s.Summary)
+	}
+	if res != nil && len(res.Real) > 0 {
+		names := make([]string, 0, len(res.Real))
+		for n := range res.Real {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var parts []string
+		for _, n := range names {
+			parts = append(parts, n+" "+res.Real[n])
+		}
+		fmt.Fprintf(w, "  real addresses on the internal Docker network: %s\n", strings.Join(parts, ", "))
 	}
 	if res != nil {
 		// Many calls (a load step): the ladder and details of the first

@@ -1,0 +1,316 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/sipnatlab/sipnatlab/harness/container"
+	"github.com/sipnatlab/sipnatlab/sim"
+)
+
+// Container puts a real proxy (Kamailio, or OpenSIPS from a user-supplied
+// image) in place of an in-process proxy host, started by testcontainers-go
+// on an internal Docker network.
+type Container struct {
+	Engine string // "kamailio" (default) or "opensips"
+	Config string // path of the proxy's config file
+	Image  string // "" means container.KamailioImage for kamailio; required for opensips
+}
+
+// ErrContainer wraps failures to set up or reach a real proxy.
+var ErrContainer = errors.New("real proxy")
+
+// realWorld is what a run with containers adds: the internal network, the
+// real addresses the in-process hosts take on it, the proxies and the relays
+// that carry datagrams between the fabric and them.
+type realWorld struct {
+	proxies map[string]*container.Proxy // by host name
+	relays  map[string]*relay
+	bridge  string       // the network's Linux bridge
+	aliases []netip.Addr // addresses added to the bridge
+	real    map[string]string
+}
+
+// relocate returns a copy of s whose public addresses are real ones on
+// subnet: each public host and each NAT's public side gets its own address
+// (added to the bridge), and each containerised host the container's own.
+// Private LAN addresses stay virtual.
+func relocate(s *Scenario, subnet netip.Prefix, containers map[string]netip.Addr) (*Scenario, map[string]string, []netip.Addr, error) {
+	for _, n := range s.NATs {
+		if n.LAN.Overlaps(subnet) {
+			return nil, nil, nil, fmt.Errorf("%w: nat %s lan %s overlaps the proxy network %s", ErrContainer, n.Name, n.LAN, subnet)
+		}
+	}
+	c := *s
+	real := map[string]string{}
+	var aliases []netip.Addr
+	next := subnet.Addr().Next() // .1 is the gateway
+	for range 9 {
+		next = next.Next()
+	} // hosts from .10
+	take := func() netip.Addr {
+		a := next
+		next = next.Next()
+		aliases = append(aliases, a)
+		return a
+	}
+	c.NATs = append([]NAT(nil), s.NATs...)
+	for i := range c.NATs {
+		if c.NATs[i].Outside != "" {
+			continue // its public side is inside another NAT's LAN: virtual
+		}
+		c.NATs[i].Public = take()
+		real[c.NATs[i].Name] = c.NATs[i].Public.String()
+	}
+	c.Hosts = append([]Host(nil), s.Hosts...)
+	for i := range c.Hosts {
+		h := &c.Hosts[i]
+		if k, ok := containers[h.Name]; ok {
+			h.Address = netip.AddrPortFrom(k, container.SIPPort)
+		} else if h.NAT == "" {
+			h.Address = netip.AddrPortFrom(take(), h.Address.Port())
+		} else {
+			continue
+		}
+		real[h.Name] = h.Address.String()
+	}
+	return &c, real, aliases, nil
+}
+
+// startContainers starts the scenario's real proxies on one internal network
+// and relocates the scenario onto it. On error, whatever was started is
+// still recorded in w.real so teardown removes it.
+func (w *world) startContainers(ctx context.Context, specs map[string]Container) error {
+	if len(specs) != 1 {
+		return fmt.Errorf("%w: one real proxy per run is supported, got %d", ErrContainer, len(specs))
+	}
+	w.real = &realWorld{proxies: map[string]*container.Proxy{}, relays: map[string]*relay{}}
+	var name string
+	var spec Container
+	for name, spec = range specs {
+	}
+	h, ok := w.s.Host(name)
+	if !ok || h.Role != RoleProxy {
+		return fmt.Errorf("%w: %q is not a proxy host of scenario %s", ErrContainer, name, w.s.Name)
+	}
+	img := spec.Image
+	switch spec.Engine {
+	case "", "kamailio":
+		if img == "" {
+			img = container.KamailioImage
+		}
+	case "opensips":
+		if img == "" {
+			return fmt.Errorf("%w: opensips needs an image (set SIPNATLAB_OPENSIPS_IMAGE or --image); Debian does not package OpenSIPS", ErrContainer)
+		}
+	default:
+		return fmt.Errorf("%w: unknown engine %q (kamailio or opensips)", ErrContainer, spec.Engine)
+	}
+	if _, err := os.Stat(spec.Config); err != nil {
+		return fmt.Errorf("%w: config: %w", ErrContainer, err)
+	}
+
+	// A subnet no other run and no scenario LAN uses: 198.18.X.0/24, from
+	// the benchmarking range of RFC 2544, so the fabric treats its addresses
+	// as public (they live only on the internal network); X is picked at
+	// random and retried when Docker reports an overlap.
+	var p *container.Proxy
+	var subnet netip.Prefix
+	var relocated *Scenario
+	var real map[string]string
+	var aliases []netip.Addr
+	var err error
+	for attempt := 0; attempt < 8; attempt++ {
+		subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18 + byte(rand.IntN(2)), byte(rand.IntN(256)), 0}), 24)
+		// The container's address is assigned by Docker (.2 on a fresh
+		// network); the other hosts' addresses are ours, so the next hop
+		// of the proxy is known before it starts.
+		k := subnet.Addr().Next().Next()
+		relocated, real, aliases, err = relocate(w.s, subnet, map[string]netip.Addr{name: k})
+		if err != nil {
+			return err
+		}
+		opts := []container.Option{container.WithConfigFile(spec.Config), container.WithSubnet(subnet)}
+		if h.NextHop != "" {
+			if nh, ok := relocated.Host(h.NextHop); ok && spec.Engine != "opensips" {
+				opts = append(opts, container.WithDefine(fmt.Sprintf(`NEXT_HOP="sip:%s"`, nh.Address)))
+			}
+		}
+		p, err = runProxy(ctx, img, opts)
+		if p != nil {
+			w.real.proxies[name] = p
+		}
+		if err == nil {
+			if p.Addr().Addr() != k {
+				return fmt.Errorf("%w: container got %s, expected %s", ErrContainer, p.Addr().Addr(), k)
+			}
+			break
+		}
+		if p != nil {
+			_ = p.Terminate(context.Background())
+			delete(w.real.proxies, name)
+		}
+		if !strings.Contains(err.Error(), "overlap") && !strings.Contains(err.Error(), "Pool") {
+			return fmt.Errorf("%w: %w", ErrContainer, err)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrContainer, err)
+	}
+	w.real.bridge = "br-" + p.Network().ID[:12]
+	for _, a := range aliases {
+		if out, err := exec.CommandContext(ctx, "ip", "-4", "addr", "add", a.String()+"/32", "dev", w.real.bridge).CombinedOutput(); err != nil {
+			return fmt.Errorf("%w: add %s to %s: %v: %s", ErrContainer, a, w.real.bridge, err, out)
+		}
+		w.real.aliases = append(w.real.aliases, a)
+	}
+	w.real.real = real
+	w.s = relocated
+	return nil
+}
+
+// runProxy starts one proxy container.
+func runProxy(ctx context.Context, img string, opts []container.Option) (*container.Proxy, error) {
+	cs := make([]testcontainers.ContainerCustomizer, 0, len(opts))
+	for _, o := range opts {
+		cs = append(cs, o)
+	}
+	return container.Run(ctx, img, cs...)
+}
+
+// stopContainers removes relays, proxies and bridge addresses; it is safe
+// to call after a failed start.
+func (w *world) stopContainers() {
+	if w.real == nil {
+		return
+	}
+	for _, r := range w.real.relays {
+		r.close()
+	}
+	for _, p := range w.real.proxies {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = p.Terminate(ctx)
+		cancel()
+	}
+	for _, a := range w.real.aliases {
+		_ = exec.Command("ip", "-4", "addr", "del", a.String()+"/32", "dev", w.real.bridge).Run()
+	}
+}
+
+// realEndpoints are the addresses of the in-process public hosts, where a
+// real proxy may send requests unprompted.
+func (w *world) realEndpoints() []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, h := range w.s.Hosts {
+		if _, isReal := w.real.proxies[h.Name]; !isReal && h.NAT == "" {
+			out = append(out, h.Address)
+		}
+	}
+	return out
+}
+
+// relay stands in the fabric for a real proxy: what the fabric delivers to
+// its endpoint it sends to the container from a real socket bound to the
+// sender's (real) address, and what the container sends to such an address
+// it puts back into the fabric from the proxy's endpoint. So the container
+// sees every in-process host at its own address, and the capture records
+// every datagram to and from the proxy like those of an in-process one.
+type relay struct {
+	conn   *sim.Conn
+	target netip.AddrPort // the container
+
+	mu     sync.Mutex // guards socks and closed
+	socks  map[netip.AddrPort]*net.UDPConn
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func newRelay(conn *sim.Conn, target netip.AddrPort, endpoints []netip.AddrPort) (*relay, error) {
+	r := &relay{conn: conn, target: target, socks: map[netip.AddrPort]*net.UDPConn{}}
+	for _, e := range endpoints {
+		if _, err := r.socket(e); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
+	r.wg.Add(1)
+	go r.fromFabric()
+	return r, nil
+}
+
+// socket returns the real socket bound to local, opening it (and its
+// reader) on first use.
+func (r *relay) socket(local netip.AddrPort) (*net.UDPConn, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, net.ErrClosed
+	}
+	if s, ok := r.socks[local]; ok {
+		return s, nil
+	}
+	s, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
+	if err != nil {
+		return nil, fmt.Errorf("%w: bind %s: %w", ErrContainer, local, err)
+	}
+	r.socks[local] = s
+	r.wg.Add(1)
+	go r.fromContainer(s, local)
+	return s, nil
+}
+
+func (r *relay) fromFabric() {
+	defer r.wg.Done()
+	buf := make([]byte, 65535)
+	for {
+		n, src, err := r.conn.ReadFromAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		s, err := r.socket(src)
+		if err != nil {
+			continue // the capture has it as delivered to the proxy; it goes no further
+		}
+		_, _ = s.WriteToUDPAddrPort(buf[:n], r.target)
+	}
+}
+
+func (r *relay) fromContainer(s *net.UDPConn, local netip.AddrPort) {
+	defer r.wg.Done()
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := s.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		if from.Addr().Unmap() != r.target.Addr() {
+			continue // only the container talks to these sockets
+		}
+		_, _ = r.conn.WriteToAddrPort(buf[:n], local)
+	}
+}
+
+func (r *relay) close() {
+	r.mu.Lock()
+	r.closed = true
+	for _, s := range r.socks {
+		_ = s.Close()
+	}
+	r.mu.Unlock()
+	_ = r.conn.Close()
+	r.wg.Wait()
+}
