@@ -2,8 +2,12 @@ package harness_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -44,29 +48,85 @@ func factsOf(res *harness.Result) facts {
 	return facts{c.ACKAtCallee, c.CalleeBYE, c.Blame, c.ACKLostAt}
 }
 
+// agreement is one row of the README's agreement table: a seed scenario
+// with one proxy replaced by Kamailio running a fixture config.
+type agreement struct{ file, host, config string }
+
+var agreements = []agreement{
+	{"no-nat-handling.yaml", "proxy-b", "none.cfg"},
+	{"excessive-nat-handling.yaml", "proxy-b", "correct.cfg"},
+	{"excessive-nat-handling.yaml", "proxy-a", "excessive.cfg"},
+	{"correct-nat-handling.yaml", "proxy-b", "correct.cfg"},
+	{"correct-nat-handling.yaml", "proxy-a", "correct.cfg"},
+}
+
 var _ = Describe("the seed scenarios with Kamailio in place of an in-process proxy", Label("container"), Ordered, func() {
-	BeforeAll(func(ctx SpecContext) { requireDocker(ctx) }, NodeTimeout(10*time.Minute))
+	type pair struct {
+		inProcess, kamailio *harness.Result
+		err                 error
+	}
+	results := make([]pair, len(agreements))
 
-	DescribeTable("agree with the in-process run",
-		func(ctx SpecContext, file, host, config string) {
-			s, err := harness.Load(filepath.Join("..", "scenarios", file))
-			Expect(err).NotTo(HaveOccurred())
-			s = s.Scaled(0.2)
-			inProcess, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
-			Expect(err).NotTo(HaveOccurred())
+	BeforeAll(func(ctx SpecContext) {
+		requireDocker(ctx)
+		// Each case gets its own internal network and container, so they run
+		// concurrently; timers at a fifth keep the lost-ACK cases at 6.4 s.
+		var wg sync.WaitGroup
+		for i, a := range agreements {
+			wg.Go(func() {
+				s, err := harness.Load(filepath.Join("..", "scenarios", a.file))
+				if err != nil {
+					results[i].err = err
+					return
+				}
+				s = s.Scaled(0.2)
+				if results[i].inProcess, err = harness.Run(ctx, s, harness.Options{Clock: harness.Simulated}); err != nil {
+					results[i].err = err
+					return
+				}
+				results[i].kamailio, results[i].err = harness.Run(ctx, s, harness.Options{Containers: map[string]harness.Container{
+					a.host: {Engine: "kamailio", Config: filepath.Join("..", "fixtures", "kamailio", a.config)},
+				}})
+			})
+		}
+		wg.Wait()
+	}, NodeTimeout(10*time.Minute))
 
-			res, err := harness.Run(ctx, s, harness.Options{Containers: map[string]harness.Container{
-				host: {Engine: "kamailio", Config: filepath.Join("..", "fixtures", "kamailio", config)},
-			}})
-			Expect(err).NotTo(HaveOccurred())
-			Expect(res.Real).To(HaveKey(host))
-			Expect(factsOf(res)).To(Equal(factsOf(inProcess)), res.Call(0).Diagnosis)
-			Expect(res.Passed).To(BeTrue())
-		},
-		Entry("no-nat-handling, proxy-b is Kamailio none.cfg", "no-nat-handling.yaml", "proxy-b", "none.cfg"),
-		Entry("excessive-nat-handling, proxy-b is Kamailio correct.cfg", "excessive-nat-handling.yaml", "proxy-b", "correct.cfg"),
-		Entry("excessive-nat-handling, proxy-a is Kamailio excessive.cfg", "excessive-nat-handling.yaml", "proxy-a", "excessive.cfg"),
-		Entry("correct-nat-handling, proxy-b is Kamailio correct.cfg", "correct-nat-handling.yaml", "proxy-b", "correct.cfg"),
-		Entry("correct-nat-handling, proxy-a is Kamailio correct.cfg", "correct-nat-handling.yaml", "proxy-a", "correct.cfg"),
-	)
+	for i, a := range agreements {
+		It(fmt.Sprintf("%s with %s as Kamailio %s: same ACK delivery, callee BYE, lost-at hop and blame", a.file, a.host, a.config), func() {
+			r := results[i]
+			Expect(r.err).NotTo(HaveOccurred())
+			Expect(r.kamailio.Real).To(HaveKey(a.host))
+			Expect(factsOf(r.kamailio)).To(Equal(factsOf(r.inProcess)), r.kamailio.Call(0).Diagnosis)
+			Expect(r.kamailio.Passed).To(BeTrue())
+		})
+	}
+
+	It("leaves no container, network or bridge address behind", func(ctx SpecContext) {
+		out, err := exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", "label=org.sipnatlab").Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.TrimSpace(string(out))).To(BeEmpty())
+		out, err = exec.CommandContext(ctx, "docker", "network", "ls", "-q", "--filter", "label=org.sipnatlab").Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.TrimSpace(string(out))).To(BeEmpty())
+		out, err = exec.CommandContext(ctx, "ip", "-4", "-o", "addr").Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(out)).NotTo(MatchRegexp(`inet 198\.1[89]\.`))
+	})
+})
+
+var _ = Describe("a scenario that names its engine", Label("container"), func() {
+	It("runs with the real proxy in real time and with the in-process stand-in in simulated time, to the same verdict", func(ctx SpecContext) {
+		requireDocker(ctx)
+		s, err := harness.Load(filepath.Join("..", "fixtures", "kamailio", "scenarios", "excessive-with-kamailio.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		real, err := harness.Run(ctx, s, harness.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(real.Real).To(HaveKey("proxy-b"))
+		simulated, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(simulated.Real).To(BeNil())
+		Expect(factsOf(real)).To(Equal(factsOf(simulated)))
+		Expect(real.Passed).To(BeTrue())
+	}, NodeTimeout(5*time.Minute))
 })

@@ -466,7 +466,7 @@ var (
 	timerKeys  = []string{"t1", "t2"}
 	natKeys    = []string{"public", "lan", "mapping", "filtering", "binding-timeout", "refresh-inbound", "hairpinning", "port-allocation", "port-seed"}
 	hostKeys   = []string{"role", "address"}
-	proxyKeys  = []string{"next-hop", "nat-handling", "registrar", "record-route"}
+	proxyKeys  = []string{"next-hop", "nat-handling", "registrar", "record-route", "engine", "config", "image"}
 	uaKeys     = []string{"register-with", "ack-timeout", "register-expires", "keep-alive"}
 	keepKeys   = []string{"method", "interval"}
 	stepKeys   = []string{"register", "call", "wait"}
@@ -851,6 +851,24 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 					h.RegisterWith = v
 				}
 			}
+		case key == "engine":
+			h.Engine, err = p.word(g.val, fp, "kamailio", "opensips")
+			refs["engine"] = hostRef{deref(g.val), fp}
+		case key == "config":
+			var v string
+			var n *yaml.Node
+			if v, n, err = p.scalar(g.val, fp); err == nil {
+				h.Config = v
+				if !filepath.IsAbs(v) {
+					h.Config = filepath.Join(filepath.Dir(p.s.File), v)
+				}
+				refs["config"] = hostRef{n, fp}
+				if _, serr := os.Stat(h.Config); serr != nil {
+					err = p.errf(n, fp, "%q: %v (a path relative to the scenario file)", v, errors.Unwrap(serr))
+				}
+			}
+		case key == "image":
+			h.Image, _, err = p.scalar(g.val, fp)
 		case key == "nat-handling":
 			var v string
 			v, err = p.word(g.val, fp, string(HandlingNone), string(HandlingExcessive), string(HandlingCorrect))
@@ -893,6 +911,15 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 	}
 	if r := private(a); r != "" && h.NAT == "" {
 		return h, nil, p.errf(addr.node, addr.path, "%s is a private (%s) address outside every NAT's lan; put it in a NAT's lan or use a public address", a, r)
+	}
+	if e, ok := refs["engine"]; ok && h.Config == "" {
+		return h, nil, p.errf(e.node, join(path, "config"), "missing; engine %s needs the proxy's config file", h.Engine)
+	}
+	if c, ok := refs["config"]; ok && h.Engine == "" {
+		return h, nil, p.errf(c.node, join(path, "engine"), "missing; a config needs its engine: kamailio or opensips")
+	}
+	if h.Engine != "" && h.NAT != "" {
+		return h, nil, p.errf(addr.node, addr.path, "a real proxy (engine %s) cannot sit behind NAT %s", h.Engine, h.NAT)
 	}
 	return h, refs, nil
 }

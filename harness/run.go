@@ -48,6 +48,9 @@ type Options struct {
 	// network, with every public address of the scenario mapped to a real
 	// one there (Result.Real says which).
 	Containers map[string]Container
+	// InProcess keeps every proxy in process even where the scenario names
+	// an engine (real proxies run only in real time, so Simulated implies it).
+	InProcess bool
 }
 
 // Event is one thing an actor did, in the run's clock: a UA event (2xx sent,
@@ -144,6 +147,16 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 	}
 	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock, Carrier: carrier}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}, wake: make(chan struct{}, 1), observe: opts.Observe}
 	var err error
+	if opts.Containers == nil && !opts.InProcess && opts.Clock != Simulated {
+		for _, h := range s.Hosts {
+			if h.Engine != "" {
+				if opts.Containers == nil {
+					opts.Containers = map[string]Container{}
+				}
+				opts.Containers[h.Name] = Container{Engine: h.Engine, Config: h.Config, Image: h.Image}
+			}
+		}
+	}
 	if len(opts.Containers) > 0 {
 		if opts.Clock == Simulated {
 			return nil, fmt.Errorf("%w %q: a real proxy runs in real time only", ErrRun, s.Name)

@@ -153,6 +153,12 @@ type Host struct {
 	NATHandling NATHandling // default HandlingNone
 	Registrar   bool        // keeps a location table filled by REGISTER; default false
 	RecordRoute bool        // default true
+	// Engine, Config and Image put a real proxy (sipnatlab validate's
+	// container) in this host's place in real-time runs: engine kamailio or
+	// opensips, its config file (a path relative to the scenario file,
+	// resolved by the loader) and optionally the image. NATHandling says what
+	// the in-process stand-in does in simulated time.
+	Engine, Config, Image string
 
 	// UA keys.
 	RegisterWith    string        // registrar proxy the UA registers with before any call; "" for none

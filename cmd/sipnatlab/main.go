@@ -31,7 +31,7 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
-const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] [-v] FILE|DIR...
+const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] [-v] [--in-process] FILE|DIR...
        sipnatlab validate [--engine kamailio|opensips] --config FILE --as HOST [--image IMAGE] [run flags] FILE|DIR...
        sipnatlab explain [--clock simulated|real] FILE
        sipnatlab lint [--json] CONFIG...
@@ -51,6 +51,8 @@ of every hop and the verdict.
              SIP message) to FILE; several scenarios: one page each, named
              as for --pcap
   -v         print every UA and proxy event to stderr as it happens
+  --in-process  keep every proxy in process even where the scenario names
+             an engine (simulated time always does)
 
 validate runs the scenarios with a real proxy in a container (built
 locally, on an internal Docker network) in place of the in-process proxy
@@ -112,6 +114,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	asJSON := fs.Bool("json", false, "print the JSON verdict")
 	clockFlag := fs.String("clock", string(harness.RealTime), "real or simulated")
 	verbose := fs.Bool("v", false, "print every UA and proxy event to stderr as it happens")
+	inProcess := fs.Bool("in-process", false, "keep every proxy in process, even where the scenario names an engine")
 	pcapFile := fs.String("pcap", "", "write the capture as pcapng to `FILE`")
 	htmlFile := fs.String("html", "", "write the HTML ladder to `FILE`")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -142,14 +145,15 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 			img = os.Getenv("SIPNATLAB_OPENSIPS_IMAGE")
 		}
 		containers = map[string]harness.Container{*as: {Engine: *engine, Config: *config, Image: img}}
-		// No registry here, so no reaper image: testcontainers-go must not
-		// try to start one.
-		if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
-			os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-		}
-		if !*verbose {
-			tclog.SetDefault(tclog.NewNoopLogger())
-		}
+	}
+	// Real proxies (validate, or engine keys in a scenario) start with
+	// testcontainers-go: no registry here, so no reaper image, and its log
+	// only with -v.
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	if !*verbose {
+		tclog.SetDefault(tclog.NewNoopLogger())
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintf(stderr, "sipnatlab %s: no scenario file or directory given\n%s", name, usage)
@@ -176,6 +180,8 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	outcomes := make([]outcome, len(scenarios))
 	if containers != nil {
 		fmt.Fprintf(stderr, "sipnatlab: running %d scenario(s) in real time with %s (%s) as %s on an internal Docker network; interrupt to stop and report what was captured so far\n", len(scenarios), *engine, *config, *as)
+	} else if mode != harness.Simulated && !*inProcess && usesEngine(scenarios) {
+		fmt.Fprintf(stderr, "sipnatlab: running %d scenario(s) in real time, with the real proxies their engine keys name on an internal Docker network; interrupt to stop and report what was captured so far\n", len(scenarios))
 	} else if mode != harness.Simulated {
 		// Real time takes as long as the RFC timers (32 s for a lost ACK):
 		// say so, and that an interrupt still reports what was captured.
@@ -185,7 +191,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	var progress sync.Mutex
 	for i, s := range scenarios {
 		wg.Go(func() {
-			opts := harness.Options{Clock: mode, Containers: containers}
+			opts := harness.Options{Clock: mode, Containers: containers, InProcess: *inProcess}
 			if *verbose {
 				start := time.Now()
 				opts.Observe = func(e harness.Event) {
@@ -249,6 +255,18 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 		return max(code, 1)
 	}
 	return code
+}
+
+// usesEngine reports whether a scenario puts a real proxy in a host's place.
+func usesEngine(scenarios []*harness.Scenario) bool {
+	for _, s := range scenarios {
+		for _, h := range s.Hosts {
+			if h.Engine != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pcapName is file for a single scenario, else file with "-" and the
