@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/sipnatlab
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run test test-realtime test-junit vet bench clean docs image
+.PHONY: all build run test test-realtime test-junit vet bench clean docs image stress
 
 all: build
 
@@ -37,6 +37,11 @@ vet:
 ## The container specs build it themselves when it is missing.
 image:
 	./scripts/build-kamailio-image.sh
+
+## stress: flake hunt, the suite 200 times in simulated time and 20 times on
+## loopback (with the container specs), -race, the other core kept busy.
+stress:
+	./scripts/stress.sh
 
 ## bench: Go benchmarks (benchstat-compatible bench.out) and the ratios of BENCHMARKS.md.
 bench:

@@ -126,9 +126,23 @@ func diagnose(s *Scenario, f CallFacts, msgs []parsed, events []Event) diagnosis
 		if f.OKRetransmissions > 0 {
 			late = fmt.Sprintf(", after %d retransmissions of the 200 OK", f.OKRetransmissions)
 		}
-		return diagnosis{class: ClassACKArrived, text: fmt.Sprintf(
-			"The ACK reached %s %s after its first 200 OK%s: the Contact %s that %s saw leads to %s, and the call stayed up.",
-			f.To, msText(f.ACKDelay), late, f.ContactAtCaller, f.From, f.To)}
+		text := fmt.Sprintf("The ACK reached %s %s after its first 200 OK%s: the Contact %s that %s saw leads to %s, and the call stayed up.",
+			f.To, msText(f.ACKDelay), late, f.ContactAtCaller, f.From, f.To)
+		if bye := calleeBYEDropped(f, dgs); bye != nil {
+			// The other direction: the caller's Contact, which nobody checks
+			// on the ACK's way, is the Request-URI of the callee's BYE.
+			fix := fmt.Sprintf("%s's Contact must lead to %s too", f.From, f.From)
+			switch reasonClass(bye.end.Reason) {
+			case ClassPrivateContact:
+				fix = fmt.Sprintf("fix %s's Contact in the request route too (fix_nated_contact() after nat_uac_test())", f.From)
+			case ClassFilteredByNAT, ClassNoHairpin:
+				fix = fmt.Sprintf("make the proxy next to %s Record-Route", f.From)
+			}
+			text = fmt.Sprintf("The ACK reached %s %s after its first 200 OK%s: the Contact %s that %s saw leads to %s. But when %s hung up, its BYE to %s's Contact %s was dropped at %s, %s, so %s never heard of it: %s.",
+				f.To, msText(f.ACKDelay), late, f.ContactAtCaller, f.From, f.To,
+				f.To, f.From, bye.msg.(*sip.Request).Recipient.String(), bye.end.Hop, bye.end.Reason, f.From, fix)
+		}
+		return diagnosis{class: ClassACKArrived, text: text}
 	}
 
 	hungUp := ""
@@ -232,6 +246,25 @@ func diagnose(s *Scenario, f CallFacts, msgs []parsed, events []Event) diagnosis
 	return d
 }
 
+// calleeBYEDropped returns the first datagram of a BYE the callee sent in the
+// dialog (hanging up itself, not for want of an ACK) that was dropped on its
+// way to the caller; nil when there is none.
+func calleeBYEDropped(f CallFacts, dgs []datagramEnd) *datagramEnd {
+	sent := false
+	for i := range dgs {
+		if !isRequest(dgs[i].msg, sip.BYE) {
+			continue
+		}
+		if dgs[i].sent.Hop == f.To {
+			sent = true
+		}
+		if sent && dgs[i].end != nil && dgs[i].end.Kind == sim.Dropped {
+			return &dgs[i]
+		}
+	}
+	return nil
+}
+
 // recordRouter names the proxy that should Record-Route for a NATed callee:
 // the one its NAT binding was opened to (its registrar).
 func recordRouter(s *Scenario, callee Host) string {
@@ -254,7 +287,7 @@ func diagnoseUnanswered(s *Scenario, f CallFacts, dgs []datagramEnd) diagnosis {
 		}
 		class := reasonClass(dg.end.Reason)
 		d := diagnosis{class: class}
-		first := fmt.Sprintf("%s never answered, so there was no 200 OK to acknowledge: %s sent the INVITE to %s and it was dropped at %s (%s).",
+		first := fmt.Sprintf("%s never answered, so there was no 200 OK to acknowledge: %s sent the INVITE to %s and it was dropped at %s: %s.",
 			f.To, dg.sent.Hop, dg.sent.Dst, dg.end.Hop, dg.end.Reason)
 		switch class {
 		case ClassBindingExpired:

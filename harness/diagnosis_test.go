@@ -104,6 +104,21 @@ var _ = Describe("diagnosis", func() {
 				fix:  "keep-alives"}),
 	)
 
+	It("ack-arrived, but the callee's own BYE dies on its way to the caller's private Contact: says so, with nothing to fix for the ACK", func(ctx SpecContext) {
+		s, err := harness.Load("../scenarios/caller-behind-nat.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+		Expect(err).NotTo(HaveOccurred())
+		f := res.Calls[0]
+		Expect(f.Class).To(Equal(harness.ClassACKArrived))
+		Expect(f.Fix).To(BeEmpty())
+		Expect(f.Diagnosis).To(HavePrefix("The ACK reached bob"))
+		Expect(f.Diagnosis).To(ContainSubstring("But when bob hung up, its BYE to alice's Contact sip:alice@192.168.1.20:5060 was dropped at proxy, no route to private address 192.168.1.20:5060"))
+		Expect(f.Diagnosis).To(ContainSubstring("fix alice's Contact in the request route too (fix_nated_contact() after nat_uac_test())"))
+		Expect(f.Diagnosis).NotTo(ContainSubstring("stayed up"))
+		Expect(strings.Count(f.Diagnosis, ". ")).To(Equal(1), f.Diagnosis)
+	})
+
 	It("ok-lost: a callee whose 200 OK never reaches the caller, because a proxy behind NAT sends no rport", func(ctx SpecContext) {
 		f := run(ctx, "diagnosis-ok-lost", `name: diagnosis-ok-lost
 nats:

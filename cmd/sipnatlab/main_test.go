@@ -74,7 +74,7 @@ var _ = Describe("sipnatlab run", func() {
 		Expect(lost).To(Equal(2))
 	})
 
-	It("prints the ladder, the Contact at each hop and the verdict as text (loopback, real time)", func(ctx SpecContext) {
+	It("prints the ladder, the Contact at each hop and the verdict as text (loopback, real time)", Label("loopback"), func(ctx SpecContext) {
 		code, out, _ := runCLI(ctx, "run", "../../scenarios/correct-nat-handling.yaml")
 		Expect(code).To(Equal(0))
 		Expect(out).To(ContainSubstring("alice"))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -146,8 +147,12 @@ func WriteExplain(w io.Writer, s *harness.Scenario, res *harness.Result) {
 		fmt.Fprintf(w, "Step %d. %s\n", step, title)
 	}
 
-	next(fmt.Sprintf("%s calls %s: the INVITE", c.From, c.To))
 	invites := wave(hs, c.CallID, c.From, func(m sip.Message) bool { r, ok := m.(*sip.Request); return ok && r.Method == sip.INVITE })
+	if len(invites) > 0 {
+		writeBeforeCall(w, s, hs, invites[0], c.To, at)
+	}
+
+	next(fmt.Sprintf("%s calls %s: the INVITE", c.From, c.To))
 	for _, h := range invites {
 		r := h.msg.(*sip.Request)
 		fmt.Fprintf(w, "  %s  %s sends INVITE %s to %s: %s\n", at(h.sent), h.sent.Hop, r.Recipient.String(), h.sent.Dst, fate(h))
@@ -240,7 +245,24 @@ func WriteExplain(w io.Writer, s *harness.Scenario, res *harness.Result) {
 			fmt.Fprintf(w, "  %s retransmitted its 200 OK %d times (T1, 2*T1, ... up to T2) waiting for the ACK, then\n  gave up after %.1f s and hung up with BYE: the call \"drops by itself\" (RFC 3261 §13.3.1.4).\n\n",
 				c.To, c.OKRetransmissions, c.CalleeBYEAfter.Seconds())
 		case c.ACKAtCallee:
-			fmt.Fprintf(w, "  %s stopped retransmitting its 200 OK and the call stayed up until %s hung up.\n\n", c.To, c.From)
+			byes := wave(hs, c.CallID, c.To, func(m sip.Message) bool { r, ok := m.(*sip.Request); return ok && r.Method == sip.BYE })
+			if len(byes) == 0 {
+				fmt.Fprintf(w, "  %s stopped retransmitting its 200 OK and the call stayed up until %s hung up.\n\n", c.To, c.From)
+				break
+			}
+			fmt.Fprintf(w, "  %s stopped retransmitting its 200 OK, and later hung up itself. Its BYE is a request too:\n  its Request-URI is the Contact of %s's INVITE, so it must lead to %s.\n", c.To, c.From, c.From)
+			for _, h := range byes {
+				r := h.msg.(*sip.Request)
+				fmt.Fprintf(w, "  %s  %s sends BYE %s to %s: %s\n", at(h.sent), h.sent.Hop, r.Recipient.String(), h.sent.Dst, fate(h))
+				for _, x := range h.xlats {
+					fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
+				}
+			}
+			if last := byes[len(byes)-1]; last.dropped() {
+				fmt.Fprintf(w, "  %s never heard that %s hung up, and talked to dead air until hanging up.\n\n", c.From, c.To)
+			} else {
+				fmt.Fprintf(w, "  The BYE reached %s and the call ended.\n\n", c.From)
+			}
 		default:
 			fmt.Fprintf(w, "  %s did not hang up by itself.\n\n", c.To)
 		}
@@ -255,10 +277,95 @@ func WriteExplain(w io.Writer, s *harness.Scenario, res *harness.Result) {
 	}
 	fmt.Fprintln(w, "The fix")
 	if c.Fix == "" {
-		fmt.Fprintf(w, "  Nothing to fix: the ACK reached %s.\n", c.To)
+		fmt.Fprintf(w, "  Nothing to fix for the ACK: it reached %s.\n", c.To)
 	} else {
 		fmt.Fprintf(w, "  %s%s.\n", strings.ToUpper(c.Fix[:1]), c.Fix[1:])
 	}
+}
+
+// writeBeforeCall tells what the UAs sent before the call's first INVITE:
+// their REGISTERs, which open the NAT bindings the call will need, their
+// keep-alives, and how long the callee's binding then stayed idle. It writes
+// nothing when nothing was sent.
+func writeBeforeCall(w io.Writer, s *harness.Scenario, hs []hop, invite hop, calleeName string, at func(sim.Record) string) {
+	type pings struct {
+		n           int
+		dst         string
+		first, last sim.Record
+	}
+	keepAlives := map[string]*pings{}
+	var order []string
+	last := map[string]sim.Record{} // the last datagram each UA sent
+	var lines []string
+	for _, h := range hs {
+		if h.id == invite.id {
+			break
+		}
+		host, ok := s.Host(h.sent.Hop)
+		if !ok || host.Role != harness.RoleUA {
+			continue
+		}
+		last[host.Name] = h.sent
+		r, isReq := h.msg.(*sip.Request)
+		switch {
+		case isReq && r.Method == sip.REGISTER:
+			lines = append(lines, fmt.Sprintf("  %s  %s sends REGISTER to %s: %s", at(h.sent), h.sent.Hop, h.sent.Dst, fate(h)))
+			for _, x := range h.xlats {
+				lines = append(lines, fmt.Sprintf("           %s translates %s -> %s into %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst))
+			}
+		case h.msg == nil && rawLabel(h.sent.Data) != "(not SIP)", isReq && r.Method == sip.OPTIONS:
+			p := keepAlives[host.Name]
+			if p == nil {
+				p = &pings{dst: h.sent.Dst.String(), first: h.sent}
+				keepAlives[host.Name] = p
+				order = append(order, host.Name)
+			}
+			p.n++
+			p.last = h.sent
+		}
+	}
+	if len(lines) == 0 && len(order) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Before the call")
+	if len(lines) > 0 {
+		fmt.Fprintln(w, "  A phone behind NAT opens its binding by sending: its REGISTER leaves through the NAT, and\n  the registrar stores the public address and port it came from.")
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+	}
+	for _, name := range order {
+		p := keepAlives[name]
+		refresh := "."
+		if h, _ := s.Host(name); h.NAT != "" {
+			refresh = ": each one refreshes its NAT binding."
+		}
+		fmt.Fprintf(w, "  %s sends %d keep-alives to %s, from %s to %s%s\n", name, p.n, p.dst, at(p.first), at(p.last), refresh)
+	}
+	// The callee's idle time against the binding timeouts on its way out.
+	callee, _ := s.Host(calleeName)
+	if r, ok := last[callee.Name]; ok && callee.NAT != "" && invite.sent.Time.Sub(r.Time) >= time.Second {
+		idle := invite.sent.Time.Sub(r.Time)
+		var timeouts []string
+		var expired *harness.NAT
+		for n, ok := s.NAT(callee.NAT); ok; n, ok = s.NAT(n.Outside) {
+			timeouts = append(timeouts, fmt.Sprintf("%s: %s", n.Name, n.BindingTimeout))
+			if expired == nil && idle > n.BindingTimeout {
+				expired = &n
+			}
+			if n.Outside == "" {
+				break
+			}
+		}
+		if expired != nil {
+			fmt.Fprintf(w, "  %s sent nothing after %s: %.1f s of silence before the call, longer than %s's\n  %s binding timeout, so the binding is gone.\n",
+				callee.Name, at(r), idle.Seconds(), expired.Name, expired.BindingTimeout)
+		} else {
+			fmt.Fprintf(w, "  %s last sent at %s, %.1f s before the call, inside the binding timeout (%s).\n",
+				callee.Name, at(r), idle.Seconds(), strings.Join(timeouts, ", "))
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 func writeTopology(w io.Writer, s *harness.Scenario) {

@@ -144,7 +144,7 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 			continue
 		}
 		r := htmlRow{ID: h.id, Time: fmt.Sprintf("%.3f", h.sent.Time.Sub(res.Start).Seconds()), X1: x1, Class: "other"}
-		r.Label = "(not SIP)"
+		r.Label = rawLabel(h.sent.Data)
 		if h.msg != nil {
 			r.Label = label(h.msg)
 			r.Message = h.msg.String()
@@ -211,6 +211,15 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\r\n")
 	return line
+}
+
+// rawLabel names a datagram that is not SIP on a ladder: the double-CRLF
+// keep-alive of RFC 5626 §3.5.1, or "(not SIP)".
+func rawLabel(data []byte) string {
+	if len(data) > 0 && strings.Trim(string(data), "\r\n") == "" {
+		return "CRLF keep-alive"
+	}
+	return "(not SIP)"
 }
 
 func msgClass(m sip.Message) string {

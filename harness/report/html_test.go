@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/sipnatlab/sipnatlab/harness/report"
+	"github.com/sipnatlab/sipnatlab/sim"
 )
 
 // walk calls f for every element node under n.
@@ -142,6 +143,37 @@ var _ = Describe("the HTML ladder", func() {
 		Expect(report.WriteHTML(&b, s, res, nil)).To(Succeed())
 		Expect(b.String()).To(ContainSubstring("dropped at proxy-b: no route to private address 192.168.1.10:5060"))
 		Expect(b.String()).To(MatchRegexp(`class="arrow ack dropped"`))
+	})
+
+	It("labels CRLF keep-alives as the text ladder does, not as (not SIP)", func() {
+		s, res := run("binding-expiry-keep-alive")
+		var h, t bytes.Buffer
+		Expect(report.WriteHTML(&h, s, res, nil)).To(Succeed())
+		report.WriteText(&t, s, res, nil, report.TextOptions{})
+		doc, err := html.Parse(strings.NewReader(h.String()))
+		Expect(err).NotTo(HaveOccurred())
+		var labels []string
+		walk(doc, func(n *html.Node) {
+			if n.Data == "g" && hasClass(n, "arrow") {
+				labels = append(labels, text(n))
+			}
+		})
+		keepAlives := 0
+		for _, l := range labels {
+			Expect(l).NotTo(ContainSubstring("(not SIP)"))
+			if strings.Contains(l, "CRLF keep-alive") {
+				keepAlives++
+			}
+		}
+		sent := 0
+		for _, r := range res.Capture {
+			if r.Kind == sim.Sent && string(r.Data) == "\r\n\r\n" {
+				sent++
+			}
+		}
+		Expect(sent).To(BeNumerically(">=", 3), "bob's keep-alives every 4 s")
+		Expect(keepAlives).To(Equal(sent))
+		Expect(strings.Count(t.String(), "CRLF keep-alive")).To(Equal(sent))
 	})
 
 	It("and the text ladder mark the same Contacts as rewritten", func() {

@@ -316,10 +316,7 @@ func writeLadder(w io.Writer, res *harness.Result, p painter, width int, onlyCal
 		}
 		flush(g.sent.Time, false)
 		msg, err := parser.ParseSIP(append([]byte(nil), g.sent.Data...))
-		lbl := "(not SIP)"
-		if len(g.sent.Data) > 0 && strings.Trim(string(g.sent.Data), "\r\n") == "" {
-			lbl = "CRLF keep-alive" // RFC 5626 §3.5.1
-		}
+		lbl := rawLabel(g.sent.Data)
 		if err == nil {
 			lbl = label(msg)
 			if onlyCallID != "" && msg.CallID() != nil && msg.CallID().Value() != onlyCallID && !isRegister(msg) {
