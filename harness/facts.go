@@ -363,6 +363,3 @@ func check(s *Scenario, calls []CallFacts) ([]ExpectationResult, bool) {
 	}
 	return out, passed
 }
-
-// Addr formats an address for reports.
-func Addr(a netip.AddrPort) string { return a.String() }

@@ -34,6 +34,7 @@ type LoadError struct {
 	Msg  string
 }
 
+// Error formats the error as load scenario "FILE": line N: PATH: MSG.
 func (e *LoadError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "load scenario %q: ", e.File)

@@ -3,6 +3,7 @@ package harness_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	"path/filepath"
 	"strings"
@@ -416,6 +417,24 @@ expect:
 		}
 		// 10 waves of 100 calls, each up for 1 s of talk.
 		Expect(res.End.Sub(res.Start)).To(Equal(10 * time.Second))
+	})
+
+	It("keeps memory stable: a second 1000-call run leaves the heap where the first left it", func(ctx SpecContext) {
+		s, err := harness.Parse("load.yaml", []byte(fmt.Sprintf(load, "1s", 1000, 100)))
+		Expect(err).NotTo(HaveOccurred())
+		heapAfterRun := func() uint64 {
+			res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.Calls).To(HaveLen(1000))
+			res = nil
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			return m.HeapAlloc
+		}
+		first := heapAfterRun()
+		second := heapAfterRun()
+		Expect(second).To(BeNumerically("<", first+4<<20), "heap after the first run %d B, after the second %d B", first, second)
 	})
 
 	It("delivers every ACK of 200 calls, 50 at a time, on loopback", Label("loopback"), func(ctx SpecContext) {
