@@ -11,9 +11,10 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/sipnatlab
 
-## run: the main demo, the seed's three cases over loopback sockets, each judged.
+## run: the main demo, the seed's three cases over loopback sockets, each judged
+## (all bundled scenarios: ./bin/sipnatlab run scenarios/, or --clock simulated).
 run: build
-	./$(BIN) run scenarios/
+	./$(BIN) run scenarios/no-nat-handling.yaml scenarios/excessive-nat-handling.yaml scenarios/correct-nat-handling.yaml
 
 ## test: vet, then every spec with the race detector, bundled scenarios in
 ## simulated time and on loopback with scaled timers (a few seconds).

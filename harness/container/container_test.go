@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -139,6 +141,23 @@ var _ = Describe("Kamailio in a container", Label("container"), Ordered, func() 
 		Expect(subnet.Contains(p.Addr().Addr())).To(BeTrue(), "%s in %s", p.Addr(), subnet)
 		Expect(subnet.Contains(p.HostAddr())).To(BeTrue(), "%s in %s", p.HostAddr(), subnet)
 		Expect(p.Options(ctx)).To(Equal(200))
+	}, SpecTimeout(2*time.Minute))
+
+	It("puts the proxy on an internal network: no route off the machine", func(ctx SpecContext) {
+		p, err := container.Run(ctx, container.KamailioImage, container.WithConfigFile(fixture("kamailio", "correct")))
+		DeferCleanup(p.Terminate)
+		Expect(err).NotTo(HaveOccurred())
+		out, err := exec.CommandContext(ctx, "docker", "network", "inspect", "-f", "{{.Internal}}", p.Network().Name).Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.TrimSpace(string(out))).To(Equal("true"))
+		// Docker keeps an internal network in with two DROP rules on its
+		// bridge: nothing from it to an address outside its subnet is
+		// forwarded, and nothing from outside gets in.
+		bridge := "br-" + p.Network().ID[:12]
+		rules, err := exec.CommandContext(ctx, "iptables", "-S", "DOCKER-ISOLATION-STAGE-1").Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(rules)).To(MatchRegexp(`-i %s .*-j DROP|! -d \S+ -i %s -j DROP`, bridge, bridge), "%s", rules)
+		Expect(string(rules)).To(MatchRegexp(`-o %s .*-j DROP|! -s \S+ -o %s -j DROP`, bridge, bridge), "%s", rules)
 	}, SpecTimeout(2*time.Minute))
 
 	It("refuses an image it does not have instead of pulling it", func(ctx SpecContext) {

@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -199,6 +200,16 @@ var _ = Describe("explain", func() {
 		},
 		bundled(),
 	)
+
+	It("has a lesson in docs/lessons.md for every bundled scenario, with the command to run it", func() {
+		course, err := os.ReadFile("../../docs/lessons.md")
+		Expect(err).NotTo(HaveOccurred())
+		files, err := filepath.Glob("../../scenarios/*.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		for _, f := range files {
+			Expect(string(course)).To(ContainSubstring("sipnatlab explain scenarios/"+filepath.Base(f)), "docs/lessons.md")
+		}
+	})
 
 	type story struct {
 		says []string // exact header values and steps the narrative must quote
