@@ -9,7 +9,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"go.uber.org/goleak"
+
+	"github.com/sipnatlab/sipnatlab/internal/suite"
 )
 
 func TestExamples(t *testing.T) {
@@ -17,14 +18,4 @@ func TestExamples(t *testing.T) {
 	RunSpecs(t, "examples")
 }
 
-// No spec may leave a goroutine behind (a run's Close waits for its own).
-var leakBaseline goleak.Option
-
-var _ = BeforeEach(func() { leakBaseline = goleak.IgnoreCurrent() })
-
-var _ = AfterEach(func() {
-	Expect(goleak.Find(leakBaseline,
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-	)).To(Succeed())
-})
+var _ = suite.GuardLeaks()

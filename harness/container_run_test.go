@@ -3,7 +3,6 @@ package harness_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,25 +13,11 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/harness"
-	"github.com/sipnatlab/sipnatlab/harness/container"
+	"github.com/sipnatlab/sipnatlab/internal/suite"
 )
 
-// requireDocker skips (or, with CI=true, fails) when there is no Docker
-// engine or no Kamailio image can be built.
 func requireDocker(ctx context.Context) {
-	// There is no registry to pull the reaper image from.
-	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
-		GinkgoT().Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	}
-	if err := container.DockerAvailable(ctx); err != nil {
-		if os.Getenv("CI") == "true" {
-			Fail("CI=true and Docker is not available: " + err.Error())
-		}
-		Skip("Docker is not available: " + err.Error())
-	}
-	if _, err := container.EnsureKamailioImage(ctx, container.KamailioImage, filepath.Join("..", "scripts", "build-kamailio-image.sh"), GinkgoWriter); err != nil {
-		Fail("building the Kamailio image: " + err.Error())
-	}
+	suite.RequireKamailio(ctx, filepath.Join("..", "scripts", "build-kamailio-image.sh"))
 }
 
 // facts is what must agree between an in-process proxy and a real one.

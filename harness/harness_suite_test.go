@@ -8,7 +8,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"go.uber.org/goleak"
+
+	"github.com/sipnatlab/sipnatlab/internal/suite"
 )
 
 func TestHarness(t *testing.T) {
@@ -18,23 +19,13 @@ func TestHarness(t *testing.T) {
 
 // Every spec, and so every scenario run in the suite, must leave no
 // goroutine and no socket behind: a run's Close waits for what it started.
-var (
-	leakBaseline   goleak.Option
-	socketsAtStart int
-)
+var _ = suite.GuardLeaks()
 
-var _ = BeforeEach(func() {
-	leakBaseline = goleak.IgnoreCurrent()
-	socketsAtStart = openSockets()
-})
+var socketsAtStart int
+
+var _ = BeforeEach(func() { socketsAtStart = openSockets() })
 
 var _ = AfterEach(func() {
-	Expect(goleak.Find(leakBaseline,
-		// The Docker client of the container specs keeps idle HTTP
-		// connections to the engine; they are not ours.
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-	)).To(Succeed())
 	Expect(openSockets()).To(BeNumerically("<=", socketsAtStart), "sockets left open")
 })
 

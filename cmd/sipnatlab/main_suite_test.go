@@ -5,7 +5,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"go.uber.org/goleak"
+
+	"github.com/sipnatlab/sipnatlab/internal/suite"
 )
 
 func TestSipnatlab(t *testing.T) {
@@ -13,14 +14,4 @@ func TestSipnatlab(t *testing.T) {
 	RunSpecs(t, "cmd/sipnatlab")
 }
 
-// No spec may leave a goroutine behind (a run's Close waits for its own).
-var leakBaseline goleak.Option
-
-var _ = BeforeEach(func() { leakBaseline = goleak.IgnoreCurrent() })
-
-var _ = AfterEach(func() {
-	Expect(goleak.Find(leakBaseline,
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-	)).To(Succeed())
-})
+var _ = suite.GuardLeaks()

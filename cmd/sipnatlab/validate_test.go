@@ -3,12 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/sipnatlab/sipnatlab/harness/container"
+	"github.com/sipnatlab/sipnatlab/internal/suite"
 )
 
 var _ = Describe("sipnatlab validate", func() {
@@ -26,18 +25,7 @@ var _ = Describe("sipnatlab validate", func() {
 	)
 
 	It("runs a scenario with Kamailio as proxy-b and prints the usual verdict with the real addresses", Label("container"), func(ctx SpecContext) {
-		if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
-			GinkgoT().Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-		}
-		if err := container.DockerAvailable(ctx); err != nil {
-			if os.Getenv("CI") == "true" {
-				Fail("CI=true and Docker is not available: " + err.Error())
-			}
-			Skip("Docker is not available: " + err.Error())
-		}
-		if _, err := container.EnsureKamailioImage(ctx, container.KamailioImage, "../../scripts/build-kamailio-image.sh", GinkgoWriter); err != nil {
-			Fail("building the Kamailio image: " + err.Error())
-		}
+		suite.RequireKamailio(ctx, "../../scripts/build-kamailio-image.sh")
 		code, out, stderr := runCLI(ctx, "validate", "--json", "--config", "../../fixtures/kamailio/correct.cfg", "--as", "proxy-b", "../../scenarios/correct-nat-handling.yaml")
 		Expect(code).To(Equal(0), stderr)
 		var doc struct {
