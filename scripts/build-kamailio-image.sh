@@ -37,6 +37,15 @@ fi
 
 ((EUID == 0)) || die "must run as root (debootstrap needs it); try: sudo $0"
 
+# Test packages run in parallel and may all find the image missing: one
+# builds, the others wait for it and then find the tag.
+exec 9>/var/lock/sipnatlab-kamailio-image.lock
+flock 9
+if ! $force && docker image inspect "$image" >/dev/null 2>&1; then
+  log "$image was built meanwhile; nothing to do"
+  exit 0
+fi
+
 if ! command -v debootstrap >/dev/null; then
   log "installing debootstrap"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
