@@ -87,16 +87,16 @@ var _ = Describe("the seed scenarios with Kamailio in place of an in-process pro
 		})
 	}
 
-	It("leaves no container, network or bridge address behind", func(ctx SpecContext) {
-		out, err := exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", "label=org.sipnatlab").Output()
+	It("leaves no container or network (and so no bridge address) behind", func(ctx SpecContext) {
+		// Only this process's: other test packages may run proxies meanwhile.
+		mine := "label=org.sipnatlab.owner=" + harness.Owner()
+		out, err := exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", mine).Output()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(strings.TrimSpace(string(out))).To(BeEmpty())
-		out, err = exec.CommandContext(ctx, "docker", "network", "ls", "-q", "--filter", "label=org.sipnatlab").Output()
+		out, err = exec.CommandContext(ctx, "docker", "network", "ls", "-q", "--filter", mine).Output()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(strings.TrimSpace(string(out))).To(BeEmpty())
-		out, err = exec.CommandContext(ctx, "ip", "-4", "-o", "addr").Output()
-		Expect(err).NotTo(HaveOccurred())
-		Expect(string(out)).NotTo(MatchRegexp(`inet 198\.1[89]\.`))
+		// The addresses a run adds to its network's bridge go with the bridge.
 	})
 })
 

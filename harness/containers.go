@@ -28,6 +28,10 @@ type Container struct {
 	Image  string // "" means container.KamailioImage for kamailio; required for opensips
 }
 
+// Owner is the org.sipnatlab.owner label value of the real proxies (and
+// their networks) this process starts: "pid-" and the process id.
+func Owner() string { return fmt.Sprintf("pid-%d", os.Getpid()) }
+
 // ErrContainer wraps failures to set up or reach a real proxy.
 var ErrContainer = errors.New("real proxy")
 
@@ -141,7 +145,7 @@ func (w *world) startContainers(ctx context.Context, specs map[string]Container)
 		if err != nil {
 			return err
 		}
-		opts := []container.Option{container.WithConfigFile(spec.Config), container.WithSubnet(subnet)}
+		opts := []container.Option{container.WithConfigFile(spec.Config), container.WithSubnet(subnet), container.WithOwner(Owner())}
 		if h.NextHop != "" {
 			if nh, ok := relocated.Host(h.NextHop); ok && spec.Engine != "opensips" {
 				opts = append(opts, container.WithDefine(fmt.Sprintf(`NEXT_HOP="sip:%s"`, nh.Address)))

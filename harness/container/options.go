@@ -16,6 +16,7 @@ type settings struct {
 	network *testcontainers.DockerNetwork
 	subnet  netip.Prefix
 	startup time.Duration
+	owner   string
 }
 
 // Option configures Run. It satisfies testcontainers.ContainerCustomizer so
@@ -66,4 +67,12 @@ func WithStartupTimeout(d time.Duration) Option {
 // really unreachable. Ignored with WithNetwork.
 func WithSubnet(subnet netip.Prefix) Option {
 	return func(s *settings) { s.subnet = subnet.Masked() }
+}
+
+// WithOwner labels the container and the network Run creates with
+// org.sipnatlab.owner=owner, so whoever started them can find exactly its
+// own (for example to check that nothing of its runs is left), even while
+// other processes run proxies too.
+func WithOwner(owner string) Option {
+	return func(s *settings) { s.owner = owner }
 }

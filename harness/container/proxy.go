@@ -145,7 +145,7 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 
 	p := &Proxy{flavor: s.flavor, defines: s.defines, logs: &logBuffer{}, nw: s.network}
 	if p.nw == nil {
-		nopts := []network.NetworkCustomizer{network.WithInternal(), network.WithLabels(map[string]string{"org.sipnatlab": "proxy"})}
+		nopts := []network.NetworkCustomizer{network.WithInternal(), network.WithLabels(s.labels())}
 		if s.subnet.IsValid() {
 			nopts = append(nopts, network.WithIPAM(&dnetwork.IPAM{Config: []dnetwork.IPAMConfig{{Subnet: s.subnet}}}))
 		}
@@ -166,7 +166,7 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 		network.WithNetwork([]string{string(s.flavor)}, p.nw),
 		testcontainers.WithLogConsumers(p.logs),
 		testcontainers.WithWaitStrategy(ForSIPOptions(p.nw.Name).WithStartupTimeout(s.startup)),
-		testcontainers.WithLabels(map[string]string{"org.sipnatlab": "proxy"}),
+		testcontainers.WithLabels(s.labels()),
 	}
 	ctr, err := testcontainers.Run(ctx, img, append(own, extra...)...)
 	p.ctr = ctr
@@ -177,6 +177,15 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 		return p, fmt.Errorf("run %s: %w", img, err)
 	}
 	return p, nil
+}
+
+// labels are what Run puts on its container and network.
+func (s settings) labels() map[string]string {
+	l := map[string]string{"org.sipnatlab": "proxy"}
+	if s.owner != "" {
+		l["org.sipnatlab.owner"] = s.owner
+	}
+	return l
 }
 
 // flavorOf guesses the flavor from the image name: OpenSIPS when the name
