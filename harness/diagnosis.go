@@ -151,9 +151,17 @@ func diagnose(s *Scenario, f CallFacts, msgs []parsed, events []Event) diagnosis
 	}
 
 	// Step 1: where the ACK stopped, and why.
+	// The ACK for the callee's 2xx (its To tag), not one for a proxy's 408.
+	tag := ""
+	for i := range dgs {
+		if ok, isOK := isInvite2xx(dgs[i].msg); isOK && dgs[i].sent.Hop == f.To {
+			tag = toTag(ok)
+			break
+		}
+	}
 	var ack *datagramEnd
 	for i := range dgs {
-		if isRequest(dgs[i].msg, sip.ACK) {
+		if isRequest(dgs[i].msg, sip.ACK) && toTag(dgs[i].msg) == tag {
 			ack = &dgs[i]
 		}
 	}

@@ -91,6 +91,14 @@ func isInvite2xx(m sip.Message) (*sip.Response, bool) {
 	return r, true
 }
 
+func toTag(m sip.Message) string {
+	if to := m.To(); to != nil {
+		t, _ := to.Params.Get("tag")
+		return t
+	}
+	return ""
+}
+
 func isRequest(m sip.Message, method sip.RequestMethod) bool {
 	r, ok := m.(*sip.Request)
 	return ok && r.Method == method
@@ -122,11 +130,15 @@ func judgeCall(net *sim.Network, s *Scenario, res *Result, pc CallRecord, msgs [
 	f := CallFacts{From: pc.From, To: pc.To, CallID: pc.CallID}
 	var firstOK time.Time
 	okSent := 0
+	calleeTag := "" // the To tag of the callee's 2xx: the dialog its ACK belongs to
 	for _, p := range msgs {
 		r := p.rec
-		if _, ok := isInvite2xx(p.msg); ok && r.Kind == sim.Sent && r.Hop == pc.To {
+		if ok, isOK := isInvite2xx(p.msg); isOK && r.Kind == sim.Sent && r.Hop == pc.To {
 			if okSent == 0 {
 				firstOK = r.Time
+				if to := ok.To(); to != nil {
+					calleeTag, _ = to.Params.Get("tag")
+				}
 			}
 			okSent++
 		}
@@ -138,7 +150,9 @@ func judgeCall(net *sim.Network, s *Scenario, res *Result, pc CallRecord, msgs [
 	ackSent := false
 	for i, p := range msgs {
 		r := p.rec
-		if isRequest(p.msg, sip.ACK) {
+		// Only the ACK for the callee's 2xx counts: an ACK for a non-2xx
+		// final response (a 408 from a proxy) is hop by hop (RFC 3261 §17.1.1.3).
+		if isRequest(p.msg, sip.ACK) && f.Answered && toTag(p.msg) == calleeTag {
 			if r.Kind == sim.Sent && r.Hop == pc.From {
 				ackSent = true
 			}

@@ -173,6 +173,9 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 	if err == nil {
 		err = w.steps(ctx, res)
 	}
+	if vc, ok := clock.(*sim.VirtualClock); ok {
+		vc.Settle() // deliver what is in flight at the last instant
+	}
 	res.End = clock.Now()
 	res.Capture = w.net.Capture().Records()
 	w.mu.Lock()

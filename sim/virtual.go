@@ -74,6 +74,19 @@ func (c *VirtualClock) Step() bool {
 	return true
 }
 
+// Settle runs the events due at the current time, and those they schedule
+// for it (datagrams still in flight), without moving the time on.
+func (c *VirtualClock) Settle() {
+	for {
+		c.mu.Lock()
+		due := len(c.queue) > 0 && !c.queue[0].at.After(c.now)
+		c.mu.Unlock()
+		if !due || !c.Step() {
+			return
+		}
+	}
+}
+
 // Await runs events until done is closed. It returns ctx's error if ctx ends
 // first, and ErrStalled if no event is left while done is still open.
 func (c *VirtualClock) Await(ctx context.Context, done <-chan struct{}) error {

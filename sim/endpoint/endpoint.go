@@ -460,6 +460,7 @@ type ClientTx struct {
 	timeout   sim.Timer
 	gotResp   bool
 	final     bool
+	ack       *sip.Request // the ACK for a non-2xx final response to INVITE
 	ended     bool
 	finalCode int
 }
@@ -528,17 +529,32 @@ func (tx *ClientTx) receive(res *sip.Response) bool {
 		return false
 	}
 	if tx.final && !(tx.req.IsInvite() && res.IsSuccess()) {
-		// Retransmitted final response: absorbed (for non-2xx INVITE the ACK
-		// would be resent here; our UAs never send non-2xx finals).
+		// Retransmitted final response: absorbed; for a non-2xx to INVITE
+		// the ACK goes again (RFC 3261 §17.1.1.2, Completed state).
+		ack := tx.ack
 		tx.mu.Unlock()
+		if ack != nil {
+			_ = tx.ep.Send(ack, tx.dst)
+		}
 		return true
 	}
 	tx.gotResp = true
+	if res.StatusCode < 200 && tx.req.IsInvite() && tx.timeout != nil && !tx.final {
+		// Proceeding: Timer B no longer applies (RFC 3261 §17.1.1.2); the
+		// final response or the next hop's own timeout ends the transaction.
+		tx.timeout.Stop()
+		tx.timeout = nil
+	}
 	if res.StatusCode >= 200 && !tx.final {
 		tx.final = true
 		tx.finalCode = res.StatusCode
 		if tx.retrans != nil {
 			tx.retrans.Stop()
+		}
+		if tx.req.IsInvite() && !res.IsSuccess() {
+			tx.ack = nonSuccessACK(tx.req, res)
+			ack := tx.ack
+			defer func() { _ = tx.ep.Send(ack, tx.dst) }()
 		}
 		if !tx.req.IsInvite() || !res.IsSuccess() {
 			// Timer K / D: keep absorbing retransmissions for a while.
@@ -557,6 +573,28 @@ func (tx *ClientTx) receive(res *sip.Response) bool {
 	tx.mu.Unlock()
 	tx.onResp(res)
 	return true
+}
+
+// nonSuccessACK is the ACK the INVITE client transaction sends for a non-2xx
+// final response, hop by hop (RFC 3261 §17.1.1.3): the INVITE's
+// Request-URI, top Via, Route, From, Call-ID and CSeq number, the
+// response's To.
+func nonSuccessACK(invite *sip.Request, res *sip.Response) *sip.Request {
+	ack := sip.NewRequest(sip.ACK, invite.Recipient)
+	ack.AppendHeader(invite.Via().Clone())
+	for _, h := range invite.GetHeaders("Route") {
+		ack.AppendHeader(sip.HeaderClone(h))
+	}
+	mf := sip.MaxForwardsHeader(70)
+	ack.AppendHeader(&mf)
+	ack.AppendHeader(sip.HeaderClone(invite.From()))
+	if to := res.To(); to != nil {
+		ack.AppendHeader(sip.HeaderClone(to))
+	}
+	ack.AppendHeader(sip.HeaderClone(invite.CallID()))
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.ACK})
+	ack.SetBody(nil)
+	return ack
 }
 
 func (tx *ClientTx) stopTimers() {

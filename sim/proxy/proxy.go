@@ -134,10 +134,18 @@ func (p *Proxy) reply(req *sip.Request, tx *endpoint.ServerTx, code int, reason 
 }
 
 func (p *Proxy) onRequest(req *sip.Request, tx *endpoint.ServerTx) {
+	// Responses of our own (100, 404, 408 ...) are built from the request as
+	// it came in; req itself is changed on its way on (Max-Forwards, Route,
+	// Record-Route, our Via).
+	in := req.Clone()
+	p.route(in, req, tx)
+}
+
+func (p *Proxy) route(in, req *sip.Request, tx *endpoint.ServerTx) {
 	cid := callID(req)
 	if mf := req.MaxForwards(); mf != nil {
 		if mf.Val() <= 1 {
-			p.reply(req, tx, 483, "Too Many Hops")
+			p.reply(in, tx, 483, "Too Many Hops")
 			return
 		}
 		mf.Dec()
@@ -174,16 +182,16 @@ func (p *Proxy) onRequest(req *sip.Request, tx *endpoint.ServerTx) {
 				return
 			}
 			p.observe("rejected", cid, "%s's Request-URI %s names %s itself: 404", req.Method, req.Recipient.String(), p.cfg.Name)
-			p.reply(req, tx, 404, "Not Here")
+			p.reply(in, tx, 404, "Not Here")
 			return
 		case req.Method == sip.OPTIONS:
-			p.reply(req, tx, 200, "OK")
+			p.reply(in, tx, 200, "OK")
 			return
 		case p.cfg.Registrar:
 			b, ok := p.lookup(req.Recipient.User)
 			if !ok {
 				p.observe("rejected", cid, "%s not registered at %s: 404", req.Recipient.User, p.cfg.Name)
-				p.reply(req, tx, 404, "Not Found")
+				p.reply(in, tx, 404, "Not Found")
 				return
 			}
 			// lookup(): the Request-URI becomes the registered Contact, the
@@ -194,7 +202,7 @@ func (p *Proxy) onRequest(req *sip.Request, tx *endpoint.ServerTx) {
 		case p.cfg.NextHop.IsValid():
 			dst = p.cfg.NextHop
 		default:
-			p.reply(req, tx, 404, "Not Found")
+			p.reply(in, tx, 404, "Not Found")
 			return
 		}
 	case !inDialog && p.cfg.NextHop.IsValid():
@@ -204,16 +212,16 @@ func (p *Proxy) onRequest(req *sip.Request, tx *endpoint.ServerTx) {
 	}
 	if err != nil {
 		p.observe("rejected", cid, "cannot route %s: %v", req.Method, err)
-		p.reply(req, tx, 416, "Unsupported URI Scheme")
+		p.reply(in, tx, 416, "Unsupported URI Scheme")
 		return
 	}
-	p.forward(req, tx, dst, inDialog)
+	p.forward(in, req, tx, dst, inDialog)
 }
 
-func (p *Proxy) forward(req *sip.Request, tx *endpoint.ServerTx, dst netip.AddrPort, inDialog bool) {
+func (p *Proxy) forward(in, req *sip.Request, tx *endpoint.ServerTx, dst netip.AddrPort, inDialog bool) {
 	cid := callID(req)
 	if req.IsInvite() && tx != nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil)) // §16.2
+		_ = tx.Respond(sip.NewResponseFromRequest(in, 100, "Trying", nil)) // §16.2
 	}
 	if req.IsInvite() && !inDialog && !p.cfg.NoRecordRoute {
 		rr := sip.Uri{Scheme: "sip", Host: p.ep.Addr().Addr().String(), Port: int(p.ep.Addr().Port()), UriParams: sip.NewParams()}
@@ -230,13 +238,13 @@ func (p *Proxy) forward(req *sip.Request, tx *endpoint.ServerTx, dst netip.AddrP
 	}
 	_, err := p.ep.Request(req, dst, func(res *sip.Response) {
 		if res == nil {
-			p.reply(req, tx, 408, "Request Timeout")
+			p.reply(in, tx, 408, "Request Timeout")
 			return
 		}
 		p.relayResponse(res, tx)
 	})
 	if err != nil {
-		p.reply(req, tx, 503, "Service Unavailable")
+		p.reply(in, tx, 503, "Service Unavailable")
 	}
 }
 

@@ -445,20 +445,7 @@ func (u *UA) onInviteResponse(d *dialog, invite *sip.Request, dst netip.AddrPort
 	case res.IsSuccess():
 		u.on2xx(d, talk, res)
 	default:
-		// ACK for a non-2xx belongs to the INVITE transaction (RFC 3261 §17.1.1.3).
-		ack := sip.NewRequest(sip.ACK, invite.Recipient)
-		ack.AppendHeader(invite.Via().Clone())
-		for _, h := range invite.GetHeaders("Route") {
-			ack.AppendHeader(sip.HeaderClone(h))
-		}
-		mf := sip.MaxForwardsHeader(70)
-		ack.AppendHeader(&mf)
-		ack.AppendHeader(sip.HeaderClone(invite.From()))
-		ack.AppendHeader(sip.HeaderClone(res.To()))
-		ack.AppendHeader(sip.HeaderClone(invite.CallID()))
-		ack.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.ACK})
-		ack.SetBody(nil)
-		_ = u.ep.Send(ack, dst)
+		// The INVITE transaction has ACKed the non-2xx (RFC 3261 §17.1.1.3).
 		u.endDialog(d, CallFailed, "INVITE answered %d %s", res.StatusCode, res.Reason)
 	}
 }
