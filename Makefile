@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/sipnatlab
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build run test test-realtime test-junit vet bench clean docs image stress
+.PHONY: setup all build run test test-realtime test-junit vet bench clean docs image stress
 
 all: build
 
@@ -19,12 +19,16 @@ run: build
 ## test: vet, then every spec with the race detector, bundled scenarios in
 ## simulated time and on loopback with scaled timers (a few seconds).
 ## Every package with tests is a Ginkgo suite, so the label filter applies to all.
-test: vet
+test: setup vet
 	$(GO) test -race -count=1 ./... -ginkgo.label-filter='!realtime'
 
 ## test-junit: the same specs through the Ginkgo CLI, with a JUnit report in junit.xml.
 test-junit:
 	$(GO) run github.com/onsi/ginkgo/v2/ginkgo -r -race --label-filter='!realtime' --junit-report=junit.xml --output-dir=.
+
+## setup: the Debian packages the specs use (tshark, sngrep, debootstrap), when missing.
+setup:
+	./scripts/setup.sh
 
 ## test-realtime: the bundled scenarios at their own timers on loopback (32 s).
 test-realtime:
