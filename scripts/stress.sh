@@ -20,7 +20,7 @@ trap 'kill $load 2>/dev/null' EXIT
 
 run() { # name, label filter, runs
   local start=$SECONDS
-  if "${ginkgo[@]}" -r -race --keep-going --repeat=$(($3 - 1)) --label-filter="$2" --no-color . >>"$log" 2>&1; then
+  if "${ginkgo[@]}" -r -race --timeout=4h --keep-going --repeat=$(($3 - 1)) --label-filter="$2" --no-color . >>"$log" 2>&1; then
     echo "$1: $3 runs, 0 failed ($((SECONDS - start)) s)"
   else
     echo "$1: FAILED within $3 runs ($((SECONDS - start)) s); see $log"
