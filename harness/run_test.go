@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/match"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
@@ -40,17 +41,6 @@ func runAll(ctx context.Context, scenarios []*harness.Scenario, mode harness.Clo
 	}
 	wg.Wait()
 	return out
-}
-
-// scenarioFiles lists the bundled scenarios when the tree is built, one
-// table entry each.
-func scenarioFiles() []TableEntry {
-	files, _ := filepath.Glob("../scenarios/*.yaml")
-	var entries []TableEntry
-	for _, f := range files {
-		entries = append(entries, Entry(filepath.Base(f), f))
-	}
-	return entries
 }
 
 func okSendTimes(res *harness.Result, callee string) []time.Duration {
@@ -168,7 +158,7 @@ var _ = Describe("bundled scenarios in simulated time", Ordered, func() {
 			Expect(sends[1:]).To(Equal(nominalRetransmissions(s.Timers.T1, s.Timers.T2, callee.AckTimeout)))
 			Expect(*call.CalleeBYEAfter).To(Equal(callee.AckTimeout))
 		},
-		scenarioFiles(),
+		match.Entries("../scenarios"),
 	)
 
 	It("runs the same way every time", func(ctx SpecContext) {
@@ -270,7 +260,7 @@ var _ = Describe("bundled scenarios on loopback sockets, timers scaled by 0.2", 
 				Expect(sends[i]).To(BeNumerically("<=", want[i]+s.Timers.T1), "retransmission %d", i)
 			}
 		},
-		scenarioFiles(),
+		match.Entries("../scenarios"),
 	)
 })
 
@@ -296,7 +286,7 @@ var _ = Describe("bundled scenarios at their own timers on loopback in real time
 				Expect(*call.CalleeBYEAfter).To(BeNumerically(">=", calleeOf(s, o).AckTimeout))
 			}
 		},
-		scenarioFiles(),
+		match.Entries("../scenarios"),
 	)
 })
 

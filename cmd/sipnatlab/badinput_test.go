@@ -3,22 +3,13 @@ package main
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-)
 
-// badInputs makes one entry per broken scenario of the loader's golden table.
-func badInputs() []TableEntry {
-	files, _ := filepath.Glob("../../harness/testdata/bad/*.yaml")
-	var out []TableEntry
-	for _, f := range files {
-		out = append(out, Entry(filepath.Base(f), f))
-	}
-	return out
-}
+	"github.com/sipnatlab/sipnatlab/harness/match"
+)
 
 var _ = DescribeTable("every broken scenario of the golden table exits 2 with its exact error",
 	func(file string) {
@@ -31,5 +22,5 @@ var _ = DescribeTable("every broken scenario of the golden table exits 2 with it
 		Expect(out).To(BeEmpty())
 		Expect(strings.TrimSpace(stderr)).To(Equal("sipnatlab: " + want))
 	},
-	badInputs(),
+	match.Entries("../../harness/testdata/bad"),
 )
