@@ -429,7 +429,7 @@ func (u *UA) Dial(target sip.Uri, outbound netip.AddrPort, talk time.Duration) (
 	u.mu.Unlock()
 
 	u.emit(InviteSent, callID, "INVITE %s via %s", target.String(), dst)
-	_, err := u.ep.Request(req, dst, func(res *sip.Response) { u.onInviteResponse(d, req, dst, talk, res) })
+	_, err := u.ep.Request(req, dst, func(res *sip.Response) { u.onInviteResponse(d, talk, res) })
 	if err != nil {
 		u.endDialog(d, CallFailed, "INVITE not sent: %v", err)
 		return callID, nil, err
@@ -437,7 +437,7 @@ func (u *UA) Dial(target sip.Uri, outbound netip.AddrPort, talk time.Duration) (
 	return callID, d.done, nil
 }
 
-func (u *UA) onInviteResponse(d *dialog, invite *sip.Request, dst netip.AddrPort, talk time.Duration, res *sip.Response) {
+func (u *UA) onInviteResponse(d *dialog, talk time.Duration, res *sip.Response) {
 	switch {
 	case res == nil:
 		u.endDialog(d, CallFailed, "no final response to INVITE (Timer B)")
