@@ -253,8 +253,7 @@ func (e *Endpoint) handleRequest(req *sip.Request, src netip.AddrPort) {
 	if known {
 		e.mu.Unlock()
 		if req.IsAck() {
-			tx.ackReceived()
-			return
+			return // the ACK for our non-2xx final: it ends the exchange, nothing to send
 		}
 		tx.retransmission()
 		return
@@ -385,7 +384,6 @@ type ServerTx struct {
 	mu    sync.Mutex
 	last  *sip.Response
 	timer sim.Timer
-	acked bool
 }
 
 // Request is the request that created the transaction.
@@ -422,12 +420,6 @@ func (tx *ServerTx) retransmission() {
 	}
 }
 
-func (tx *ServerTx) ackReceived() {
-	tx.mu.Lock()
-	tx.acked = true
-	tx.mu.Unlock()
-}
-
 func (tx *ServerTx) stopTimer() {
 	tx.mu.Lock()
 	if tx.timer != nil {
@@ -454,15 +446,14 @@ type ClientTx struct {
 	dst    netip.AddrPort
 	onResp func(res *sip.Response) // nil res: timeout
 
-	mu        sync.Mutex
-	interval  time.Duration
-	retrans   sim.Timer
-	timeout   sim.Timer
-	gotResp   bool
-	final     bool
-	ack       *sip.Request // the ACK for a non-2xx final response to INVITE
-	ended     bool
-	finalCode int
+	mu       sync.Mutex
+	interval time.Duration
+	retrans  sim.Timer
+	timeout  sim.Timer
+	gotResp  bool
+	final    bool
+	ack      *sip.Request // the ACK for a non-2xx final response to INVITE
+	ended    bool
 }
 
 // Request starts a client transaction for req (which must carry its own top
@@ -547,7 +538,6 @@ func (tx *ClientTx) receive(res *sip.Response) bool {
 	}
 	if res.StatusCode >= 200 && !tx.final {
 		tx.final = true
-		tx.finalCode = res.StatusCode
 		if tx.retrans != nil {
 			tx.retrans.Stop()
 		}
