@@ -2,11 +2,13 @@ package container_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -52,7 +54,28 @@ func gone(ctx context.Context, containerID, networkID string) {
 	Expect(errdefs.IsNotFound(err)).To(BeTrue(), "network %s still exists (err %v)", networkID, err)
 }
 
+// joiners are the fixtures that start on the network of the first proxy
+// (correct, on its own subnet); name is the key their table entry uses.
+var joiners = []struct {
+	name, config string
+	defines      []string
+}{
+	{"none", "none", nil},
+	{"excessive", "excessive", nil},
+	{"correct, forwarding to a next hop", "correct", []string{`NEXT_HOP="sip:192.0.2.1:5060"`}},
+}
+
+// The Kamailio specs share five container starts: the first proxy creates
+// a network on a given subnet, the other fixtures then join it all at once,
+// and a broken config starts alongside the first on its own network.
 var _ = Describe("Kamailio in a container", Label("container"), Ordered, func() {
+	subnet := netip.MustParsePrefix("172.31.250.0/24")
+	var (
+		proxies   map[string]*container.Proxy // by fixture name; "correct" created the network
+		broken    *container.Proxy
+		brokenErr error
+	)
+
 	BeforeAll(func(ctx SpecContext) {
 		needDocker(ctx)
 		start := time.Now()
@@ -66,18 +89,51 @@ var _ = Describe("Kamailio in a container", Label("container"), Ordered, func() 
 		}
 	}, NodeTimeout(15*time.Minute))
 
-	DescribeTable("starts with each fixture, answers OPTIONS, passes kamailio -c, leaves nothing behind",
-		func(ctx SpecContext, name string, defines ...string) {
-			opts := []testcontainers.ContainerCustomizer{container.WithConfigFile(fixture("kamailio", name))}
-			for _, d := range defines {
+	BeforeAll(func(ctx SpecContext) {
+		src, err := os.ReadFile(fixture("kamailio", "correct"))
+		Expect(err).NotTo(HaveOccurred())
+		bad := filepath.Join(GinkgoT().TempDir(), "bad.cfg")
+		Expect(os.WriteFile(bad, append(src, []byte("\nrequest_route { no_such_function(); }\n")...), 0o644)).To(Succeed())
+
+		start := time.Now()
+		var brokenStarted sync.WaitGroup
+		brokenStarted.Go(func() {
+			broken, brokenErr = container.Run(ctx, container.KamailioImage, container.WithConfigFile(bad), container.WithStartupTimeout(30*time.Second))
+		})
+		DeferCleanup(func(ctx context.Context) error {
+			brokenStarted.Wait()
+			return broken.Terminate(ctx)
+		})
+
+		// Cleanups run last-registered first: the joiners leave the network
+		// before its creator removes it.
+		creator, err := container.Run(ctx, container.KamailioImage, container.WithConfigFile(fixture("kamailio", "correct")), container.WithSubnet(subnet))
+		DeferCleanup(creator.Terminate)
+		Expect(err).NotTo(HaveOccurred())
+		proxies = map[string]*container.Proxy{"correct": creator}
+
+		ps, errs := make([]*container.Proxy, len(joiners)), make([]error, len(joiners))
+		var wg sync.WaitGroup
+		for i, j := range joiners {
+			opts := []testcontainers.ContainerCustomizer{container.WithConfigFile(fixture("kamailio", j.config)), container.WithNetwork(creator.Network())}
+			for _, d := range j.defines {
 				opts = append(opts, container.WithDefine(d))
 			}
-			start := time.Now()
-			p, err := container.Run(ctx, container.KamailioImage, opts...)
-			DeferCleanup(p.Terminate)
-			Expect(err).NotTo(HaveOccurred())
-			AddReportEntry("container start", time.Since(start).Round(time.Millisecond).String())
+			wg.Go(func() { ps[i], errs[i] = container.Run(ctx, container.KamailioImage, opts...) })
+		}
+		wg.Wait()
+		for i, j := range joiners {
+			DeferCleanup(ps[i].Terminate)
+			proxies[j.name] = ps[i]
+		}
+		Expect(errors.Join(errs...)).NotTo(HaveOccurred())
+		brokenStarted.Wait()
+		AddReportEntry("container starts", time.Since(start).Round(time.Millisecond).String())
+	}, NodeTimeout(3*time.Minute))
 
+	DescribeTable("starts with each fixture, answers OPTIONS, passes kamailio -c",
+		func(ctx SpecContext, name string) {
+			p := proxies[name]
 			Expect(p.Flavor()).To(Equal(container.Kamailio))
 			Expect(p.Addr().Addr().IsPrivate()).To(BeTrue(), "address on the internal network: %s", p.Addr())
 			Expect(p.HostAddr().IsValid()).To(BeTrue())
@@ -87,73 +143,50 @@ var _ = Describe("Kamailio in a container", Label("container"), Ordered, func() 
 			Expect(err).NotTo(HaveOccurred())
 			Expect(out).To(ContainSubstring("config file ok"))
 			Expect(p.Logs()).To(ContainSubstring("INFO"))
-
-			cid, nid := p.ContainerID(), p.Network().ID
-			Expect(p.Terminate(ctx)).To(Succeed())
-			Expect(p.Terminate(ctx)).To(Succeed(), "Terminate is idempotent")
-			gone(ctx, cid, nid)
-			Expect(p.Logs()).NotTo(BeEmpty(), "logs outlive the container")
 		},
 		Entry("none", SpecTimeout(2*time.Minute), "none"),
 		Entry("excessive", SpecTimeout(2*time.Minute), "excessive"),
 		Entry("correct", SpecTimeout(2*time.Minute), "correct"),
-		Entry("correct, forwarding to a next hop", SpecTimeout(2*time.Minute), "correct", `NEXT_HOP="sip:192.0.2.1:5060"`),
+		Entry("correct, forwarding to a next hop", SpecTimeout(2*time.Minute), "correct, forwarding to a next hop"),
 	)
 
 	It("reports a broken config with the proxy's own error and still removes everything", func(ctx SpecContext) {
-		src, err := os.ReadFile(fixture("kamailio", "correct"))
-		Expect(err).NotTo(HaveOccurred())
-		bad := filepath.Join(GinkgoT().TempDir(), "bad.cfg")
-		Expect(os.WriteFile(bad, append(src, []byte("\nrequest_route { no_such_function(); }\n")...), 0o644)).To(Succeed())
+		Expect(brokenErr).To(HaveOccurred())
+		Expect(brokenErr.Error()).To(ContainSubstring("container is exited"))
+		Expect(brokenErr.Error()).To(ContainSubstring("no_such_function"))
 
-		p, err := container.Run(ctx, container.KamailioImage, container.WithConfigFile(bad), container.WithStartupTimeout(30*time.Second))
-		DeferCleanup(p.Terminate)
-		Expect(err).To(HaveOccurred())
-		Expect(err.Error()).To(ContainSubstring("container is exited"))
-		Expect(err.Error()).To(ContainSubstring("no_such_function"))
-
-		Expect(p).NotTo(BeNil(), "Run returns what it created, so the caller can clean up")
-		cid, nid := p.ContainerID(), p.Network().ID
-		Expect(p.Terminate(ctx)).To(Succeed())
+		Expect(broken).NotTo(BeNil(), "Run returns what it created, so the caller can clean up")
+		cid, nid := broken.ContainerID(), broken.Network().ID
+		Expect(broken.Terminate(ctx)).To(Succeed())
 		gone(ctx, cid, nid)
 	}, SpecTimeout(2*time.Minute))
 
-	It("two proxies share one network and reach each other", func(ctx SpecContext) {
-		a, err := container.Run(ctx, container.KamailioImage, container.WithConfigFile(fixture("kamailio", "correct")))
-		DeferCleanup(a.Terminate)
-		Expect(err).NotTo(HaveOccurred())
-		b, err := container.Run(ctx, container.KamailioImage, container.WithConfigFile(fixture("kamailio", "none")), container.WithNetwork(a.Network()))
-		DeferCleanup(b.Terminate)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(b.Network().ID).To(Equal(a.Network().ID))
-		Expect(b.Addr()).NotTo(Equal(a.Addr()))
-		Expect(b.Options(ctx)).To(Equal(200))
+	It("puts proxies on one network, each at its own address", func() {
+		nid := proxies["correct"].Network().ID
+		seen := map[netip.AddrPort]string{}
+		for name, p := range proxies {
+			Expect(p.Network().ID).To(Equal(nid), name)
+			Expect(seen).NotTo(HaveKey(p.Addr()), "%s and %s", name, seen[p.Addr()])
+			seen[p.Addr()] = name
+		}
+	})
 
-		Expect(b.Terminate(ctx)).To(Succeed())
-		Expect(a.Options(ctx)).To(Equal(200), "the network stays while its creator runs")
-	}, SpecTimeout(2*time.Minute))
-
-	It("creates its network on a given subnet", func(ctx SpecContext) {
-		subnet := netip.MustParsePrefix("172.31.250.0/24")
-		p, err := container.Run(ctx, container.KamailioImage, container.WithConfigFile(fixture("kamailio", "correct")), container.WithSubnet(subnet))
-		DeferCleanup(p.Terminate)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(subnet.Contains(p.Addr().Addr())).To(BeTrue(), "%s in %s", p.Addr(), subnet)
-		Expect(subnet.Contains(p.HostAddr())).To(BeTrue(), "%s in %s", p.HostAddr(), subnet)
-		Expect(p.Options(ctx)).To(Equal(200))
-	}, SpecTimeout(2*time.Minute))
+	It("creates its network on a given subnet", func() {
+		for name, p := range proxies {
+			Expect(subnet.Contains(p.Addr().Addr())).To(BeTrue(), "%s: %s in %s", name, p.Addr(), subnet)
+			Expect(subnet.Contains(p.HostAddr())).To(BeTrue(), "%s: %s in %s", name, p.HostAddr(), subnet)
+		}
+	})
 
 	It("puts the proxy on an internal network: no route off the machine", func(ctx SpecContext) {
-		p, err := container.Run(ctx, container.KamailioImage, container.WithConfigFile(fixture("kamailio", "correct")))
-		DeferCleanup(p.Terminate)
-		Expect(err).NotTo(HaveOccurred())
-		out, err := exec.CommandContext(ctx, "docker", "network", "inspect", "-f", "{{.Internal}}", p.Network().Name).Output()
+		nw := proxies["correct"].Network()
+		out, err := exec.CommandContext(ctx, "docker", "network", "inspect", "-f", "{{.Internal}}", nw.Name).Output()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(strings.TrimSpace(string(out))).To(Equal("true"))
 		// Docker keeps an internal network in with two DROP rules on its
 		// bridge: nothing from it to an address outside its subnet is
 		// forwarded, and nothing from outside gets in.
-		bridge := "br-" + p.Network().ID[:12]
+		bridge := "br-" + nw.ID[:12]
 		rules, err := exec.CommandContext(ctx, "iptables", "-S", "DOCKER-ISOLATION-STAGE-1").Output()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(rules)).To(MatchRegexp(`-i %s .*-j DROP|! -d \S+ -i %s -j DROP`, bridge, bridge), "%s", rules)
@@ -165,6 +198,21 @@ var _ = Describe("Kamailio in a container", Label("container"), Ordered, func() 
 		Expect(p).To(BeNil())
 		Expect(err).To(MatchError(container.ErrImageNotFound))
 	})
+
+	It("keeps the network while its creator runs, terminates idempotently and leaves nothing behind", func(ctx SpecContext) {
+		creator := proxies["correct"]
+		nid := creator.Network().ID
+		for _, j := range joiners {
+			Expect(proxies[j.name].Terminate(ctx)).To(Succeed(), j.name)
+		}
+		Expect(creator.Options(ctx)).To(Equal(200), "the network stays while its creator runs")
+		Expect(creator.Terminate(ctx)).To(Succeed())
+		for name, p := range proxies {
+			Expect(p.Terminate(ctx)).To(Succeed(), "Terminate is idempotent (%s)", name)
+			gone(ctx, p.ContainerID(), nid)
+			Expect(p.Logs()).NotTo(BeEmpty(), "logs outlive the container (%s)", name)
+		}
+	}, SpecTimeout(2*time.Minute))
 })
 
 var _ = Describe("OpenSIPS in a container", Label("container"), func() {
