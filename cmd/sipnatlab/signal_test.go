@@ -12,22 +12,14 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gexec"
 )
 
 var _ = Describe("sipnatlab run interrupted", Label("loopback"), func() {
-	var bin string
-	BeforeEach(func() {
-		var err error
-		bin, err = gexec.Build("github.com/sipnatlab/sipnatlab/cmd/sipnatlab")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(gexec.CleanupBuildArtifacts)
-	})
-
 	DescribeTable("stops at once and still writes the report and the capture",
 		func(sig syscall.Signal) {
 			pcap := filepath.Join(GinkgoT().TempDir(), "out.pcap")
-			cmd := exec.Command(bin, "run", "-v", "--pcap", pcap, "../../scenarios/no-nat-handling.yaml")
+			cmd := exec.Command(os.Args[0], "run", "-v", "--pcap", pcap, "../../scenarios/no-nat-handling.yaml")
+			cmd.Env = append(os.Environ(), asCommand+"=1")
 			var stdout bytes.Buffer
 			cmd.Stdout = &stdout
 			stderr, err := cmd.StderrPipe()
