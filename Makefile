@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/sipnatlab
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: setup all build run test test-realtime test-junit vet bench clean docs image stress
+.PHONY: setup all build run test test-sim test-realtime test-junit vet bench clean docs image stress
 
 all: build
 
@@ -16,11 +16,17 @@ build:
 run: build
 	./$(BIN) run scenarios/no-nat-handling.yaml scenarios/excessive-nat-handling.yaml scenarios/correct-nat-handling.yaml
 
-## test: vet, then every spec with the race detector, bundled scenarios in
-## simulated time and on loopback with scaled timers (a few seconds).
-## Every package with tests is a Ginkgo suite, so the label filter applies to all.
+## test: vet, then every spec with the race detector in three phases, each
+## running the suites at once (scripts/test.sh): simulated time (the unit
+## specs and every bundled scenario, 64*T1 timeouts included), loopback
+## sockets in real time with scaled timers, Kamailio in containers.
+## Every package with tests is a Ginkgo suite, so the label filters apply to all.
 test: setup vet
-	$(GO) test -race -count=1 ./... -ginkgo.label-filter='!realtime'
+	./scripts/test.sh
+
+## test-sim: the first phase alone, the specs that need no socket and no Docker.
+test-sim: vet
+	TEST_PHASES=simulated ./scripts/test.sh
 
 ## test-junit: the same specs through the Ginkgo CLI, with a JUnit report in junit.xml.
 test-junit:
@@ -57,4 +63,5 @@ docs:
 	./scripts/screenshot.sh
 
 clean:
-	rm -rf bin bench.out
+	rm -rf bin bench.out .cache
+	find . -name '*.test' -type f -delete

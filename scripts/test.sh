@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# make test: every Ginkgo suite with the race detector, in three phases.
+#
+#   simulated    every spec that needs neither a socket nor Docker: the unit
+#                specs and every bundled scenario in simulated time, all
+#                64*T1 timeouts included. CPU-bound; fast feedback first.
+#   loopback     real UDP sockets on 127.0.0.1 in real time, timers scaled.
+#                They measure time, so nothing else runs meanwhile.
+#   container    Kamailio in containers (each start costs Docker about 1 s
+#                of CPU here).
+#
+# The label realtime (the scenarios at their own RFC timers) is left to
+# make test-realtime. Within a phase the suites run at once, each as its own
+# process, and the suites whose specs there mostly wait are split over
+# Ginkgo parallel processes. The test binaries are built with
+# `go test -c` into .cache/test/bin, where go leaves an up-to-date binary
+# alone, so a run with nothing changed relinks nothing.
+#
+#   TEST_PHASES   the phases to run, default "simulated loopback container"
+#   TEST_FLAGS    extra Ginkgo flags for every suite (e.g. --repeat=9)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TESTCONTAINERS_RYUK_DISABLED=true
+# The race detector sleeps 1 s at exit so that goroutines still running can
+# report; every suite checks after each spec that none is left (goleak).
+export GORACE="${GORACE:-atexit_sleep_ms=0}"
+phases="${TEST_PHASES:-simulated loopback container}"
+flags=(--no-color ${TEST_FLAGS:-})
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+start=$(now)
+out=.cache/test
+mkdir -p "$out"
+
+# Build: every test binary at once into $out/bin, where go leaves a binary
+# that is up to date untouched, so a run with nothing changed links nothing.
+# Each is hard-linked next to its package: Ginkgo runs a precompiled suite in
+# the binary's directory.
+go build -o "$out/ginkgo" github.com/onsi/ginkgo/v2/ginkgo
+mkdir -p "$out/bin"
+go test -race -c -o "$out/bin/" ./... >/dev/null
+suites=()
+while read -r dir; do
+  name=$(basename "$dir").test
+  [[ -f "$out/bin/$name" ]] || { echo "test.sh: no test binary $name for $dir" >&2; exit 1; }
+  ln -f "$out/bin/$name" "$dir/$name"
+  suites+=("${dir#"$PWD"/}")
+done < <(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}' ./...)
+if [[ $(ls "$out/bin" | wc -l) != "${#suites[@]}" ]]; then
+  echo "test.sh: test binaries with no package or two packages of one name: $(ls "$out/bin")" >&2
+  exit 1
+fi
+echo "built ${#suites[@]} suites in $(since "$start") s"
+
+# procs PHASE SUITE: Ginkgo processes for a suite in a phase. The simulated
+# specs are CPU-bound: two cores gain nothing from more processes than
+# suites. The others mostly wait on timers or on Docker.
+procs() {
+  case "$1:$2" in
+    loopback:harness|loopback:cmd/sipnatlab) echo 3 ;;
+    container:harness) echo 2 ;;
+    *) echo 1 ;;
+  esac
+}
+
+# phase NAME FILTER: every suite at once; each one's output is printed whole,
+# in suite order, once all are done.
+phase() {
+  local name=$1 filter=$2 t0 failed=0 i s
+  t0=$(now)
+  local -a pids logs
+  for i in "${!suites[@]}"; do
+    s=${suites[$i]}
+    logs[$i]="$out/$(echo "$s" | tr / _).$name.log"
+    # A suite with no spec of the phase's label is not started: a process
+    # starting costs CPU the real-time specs beside it would miss.
+    if [[ $name != simulated ]] && ! grep -qsE "Label\(.*\"$name\"" "$s"/*_test.go; then
+      echo "Suite $s: no spec labelled $name" >"${logs[$i]}"
+      pids[$i]=""
+      continue
+    fi
+    local n=1
+    n=$(procs "$name" "$s")
+    "$out/ginkgo" run --procs="$n" "${flags[@]}" --label-filter="$filter" \
+      "$s/$(basename "$s").test" >"${logs[$i]}" 2>&1 &
+    pids[$i]=$!
+  done
+  for i in "${!suites[@]}"; do
+    if [[ -n ${pids[$i]} ]] && ! wait "${pids[$i]}"; then failed=1; fi
+    cat "${logs[$i]}"
+  done
+  echo "== phase $name: ${#suites[@]} suites in $(since "$t0") s: $([[ $failed == 0 ]] && echo ok || echo FAILED)"
+  return $failed
+}
+
+status=0
+for p in $phases; do
+  case "$p" in
+    simulated) phase simulated '!loopback && !container && !realtime' || status=1 ;;
+    loopback) phase loopback 'loopback && !container && !realtime' || status=1 ;;
+    container) phase container 'container && !realtime' || status=1 ;;
+    *) echo "test.sh: unknown phase $p" >&2; exit 2 ;;
+  esac
+  [[ $status == 0 ]] || break
+done
+echo "== make test: $(since "$start") s in all: $([[ $status == 0 ]] && echo ok || echo FAILED)"
+exit $status
