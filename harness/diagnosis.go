@@ -70,7 +70,7 @@ func datagrams(msgs []parsed) []datagramEnd {
 	var out []datagramEnd
 	index := map[int]int{}
 	for i := range msgs {
-		r := &msgs[i].rec
+		r := msgs[i].rec
 		j, ok := index[r.Datagram]
 		if !ok {
 			if r.Kind != sim.Sent {

@@ -41,8 +41,10 @@ type HopContact struct {
 	Resolves string // where Out leads, in words
 }
 
+// parsed is a record of the capture with its datagram parsed; rec points
+// into the Result's capture, which outlives the judging.
 type parsed struct {
-	rec sim.Record
+	rec *sim.Record
 	msg sip.Message
 }
 
@@ -50,13 +52,14 @@ func parseCapture(recs []sim.Record) []parsed {
 	p := sip.NewParser()
 	cache := map[int]sip.Message{}
 	out := make([]parsed, 0, len(recs))
-	for _, r := range recs {
+	for i := range recs {
+		r := &recs[i]
 		if r.Datagram == 0 || len(r.Data) == 0 {
 			continue
 		}
 		m, ok := cache[r.Datagram]
 		if !ok {
-			mm, err := p.ParseSIP(append([]byte(nil), r.Data...))
+			mm, err := p.ParseSIP(r.Data) // copies what it keeps; Data stays as captured
 			if err == nil {
 				m = mm
 			}
@@ -164,7 +167,7 @@ func judgeCall(net *sim.Network, s *Scenario, res *Result, pc CallRecord, msgs [
 				}
 			}
 			if (r.Kind == sim.Sent || r.Kind == sim.Delivered || r.Kind == sim.Dropped) && !isNAT(s, r.Hop) {
-				lastACK = &msgs[i].rec
+				lastACK = msgs[i].rec
 			}
 		}
 		// A BYE the callee sends after the ACK arrived is an ordinary hang-up.
