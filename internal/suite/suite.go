@@ -16,8 +16,8 @@ import (
 
 // GuardLeaks registers, at the top level of a suite, a check after every
 // spec that it left no goroutine behind (a run's Close waits for what it
-// started). The Docker client's idle HTTP connections are not ours and are
-// ignored. It returns true so a suite can write var _ = suite.GuardLeaks().
+// started). The Docker client's idle HTTP connections and Ginkgo's own
+// output copiers are not ours and are ignored. It returns true so a suite can write var _ = suite.GuardLeaks().
 func GuardLeaks() bool {
 	var baseline goleak.Option
 	BeforeEach(func() { baseline = goleak.IgnoreCurrent() })
@@ -25,6 +25,10 @@ func GuardLeaks() bool {
 		Expect(goleak.Find(baseline,
 			goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
 			goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+			// Under ginkgo -p, Ginkgo's output interceptor restarts its
+			// copiers around the nodes of a spec.
+			goleak.IgnoreAnyFunction("github.com/onsi/ginkgo/v2/internal.(*genericOutputInterceptor).ResumeIntercepting.func1"),
+			goleak.IgnoreAnyFunction("github.com/onsi/ginkgo/v2/internal.(*genericOutputInterceptor).ResumeIntercepting.func1.1"),
 		)).To(Succeed())
 	})
 	return true
