@@ -399,7 +399,7 @@ expect:
 	}
 
 	// One run serves both: a second one would double the suite's most
-	// expensive spec (about 2 s of CPU under -race).
+	// expensive spec (about 4 s of CPU under -race).
 	It("delivers every ACK of 1000 calls, 100 at a time, in simulated time, and leaves the heap where it found it", func(ctx SpecContext) {
 		s, err := harness.Parse("load.yaml", []byte(fmt.Sprintf(load, "1s", 1000, 100)))
 		Expect(err).NotTo(HaveOccurred())
