@@ -17,7 +17,8 @@ import (
 // GuardLeaks registers, at the top level of a suite, a check after every
 // spec that it left no goroutine behind (a run's Close waits for what it
 // started). The Docker client's idle HTTP connections and Ginkgo's own
-// output copiers are not ours and are ignored. It returns true so a suite can write var _ = suite.GuardLeaks().
+// output copiers are not ours and are ignored. It returns true so a suite
+// can write var _ = suite.GuardLeaks().
 func GuardLeaks() bool {
 	var baseline goleak.Option
 	BeforeEach(func() { baseline = goleak.IgnoreCurrent() })
