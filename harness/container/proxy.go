@@ -32,6 +32,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	dnetwork "github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/network"
@@ -145,12 +146,18 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 
 	p := &Proxy{flavor: s.flavor, defines: s.defines, logs: &logBuffer{}, nw: s.network}
 	if p.nw == nil {
-		nopts := []network.NetworkCustomizer{network.WithInternal(), network.WithLabels(s.labels())}
+		// The network carries a label of its own: when the request fails,
+		// the engine may still have made it (a context that ended while
+		// the answer was on its way), and the label is how to find it.
+		labels := s.labels()
+		labels[runLabel] = randomHex(8)
+		nopts := []network.NetworkCustomizer{network.WithInternal(), network.WithLabels(labels)}
 		if s.subnet.IsValid() {
 			nopts = append(nopts, network.WithIPAM(&dnetwork.IPAM{Config: []dnetwork.IPAMConfig{{Subnet: s.subnet}}}))
 		}
 		nw, err := network.New(ctx, nopts...)
 		if err != nil {
+			err = errors.Join(err, removeNetworks(ctx, runLabel+"="+labels[runLabel]))
 			return nil, fmt.Errorf("run %s: create internal network: %w", img, err)
 		}
 		p.nw, p.ownsNW = nw, true
@@ -177,6 +184,32 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 		return p, fmt.Errorf("run %s: %w", img, err)
 	}
 	return p, nil
+}
+
+// runLabel names the network of one Run.
+const runLabel = "org.sipnatlab.run"
+
+// removeNetworks removes every network labelled label (key=value), even
+// once ctx has ended, within 30 s.
+func removeNetworks(ctx context.Context, label string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	cli, err := newClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	list, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", label)})
+	if err != nil {
+		return fmt.Errorf("list networks labelled %s: %w", label, err)
+	}
+	var errs []error
+	for _, n := range list.Items {
+		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // labels are what Run puts on its container and network.
