@@ -16,10 +16,10 @@ build:
 run: build
 	./$(BIN) run scenarios/no-nat-handling.yaml scenarios/excessive-nat-handling.yaml scenarios/correct-nat-handling.yaml
 
-## test: vet, then every spec with the race detector in three phases, each
-## running the suites at once (scripts/test.sh): simulated time (the unit
-## specs and every bundled scenario, 64*T1 timeouts included), loopback
-## sockets in real time with scaled timers, Kamailio in containers.
+## test: vet, then every spec with the race detector in three phases
+## (scripts/test.sh): simulated time (the unit specs and every bundled
+## scenario, 64*T1 timeouts included), loopback sockets in real time with
+## scaled timers, Kamailio in containers.
 ## Every package with tests is a Ginkgo suite, so the label filters apply to all.
 test: setup vet
 	./scripts/test.sh
