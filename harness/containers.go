@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"time"
 
@@ -125,10 +123,10 @@ func (w *world) startContainers(ctx context.Context, specs map[string]Container)
 		return fmt.Errorf("%w: config: %w", ErrContainer, err)
 	}
 
-	// A subnet no other run and no scenario LAN uses: 198.18.X.0/24, from
-	// the benchmarking range of RFC 2544, so the fabric treats its addresses
-	// as public (they live only on the internal network); X is picked at
-	// random and retried when Docker reports an overlap.
+	// A subnet no other run and no scenario LAN uses, from the benchmarking
+	// range of RFC 2544, so the fabric treats its addresses as public (they
+	// live only on the internal network); picked again when Docker reports
+	// an overlap.
 	var p *container.Proxy
 	var subnet netip.Prefix
 	var relocated *Scenario
@@ -136,7 +134,7 @@ func (w *world) startContainers(ctx context.Context, specs map[string]Container)
 	var aliases []netip.Addr
 	var err error
 	for attempt := 0; attempt < 8; attempt++ {
-		subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18 + byte(rand.IntN(2)), byte(rand.IntN(256)), 0}), 24)
+		subnet = container.BenchmarkingSubnet()
 		// The container's address is assigned by Docker (.2 on a fresh
 		// network); the other hosts' addresses are ours, so the next hop
 		// of the proxy is known before it starts.
@@ -165,7 +163,7 @@ func (w *world) startContainers(ctx context.Context, specs map[string]Container)
 			_ = p.Terminate(context.Background())
 			delete(w.real.proxies, name)
 		}
-		if !strings.Contains(err.Error(), "overlap") && !strings.Contains(err.Error(), "Pool") {
+		if !container.SubnetTaken(err) {
 			return fmt.Errorf("%w: %w", ErrContainer, err)
 		}
 	}

@@ -1,7 +1,9 @@
 package container
 
 import (
+	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
@@ -67,6 +69,20 @@ func WithStartupTimeout(d time.Duration) Option {
 // really unreachable. Ignored with WithNetwork.
 func WithSubnet(subnet netip.Prefix) Option {
 	return func(s *settings) { s.subnet = subnet.Masked() }
+}
+
+// BenchmarkingSubnet is a /24 of RFC 2544's benchmarking range,
+// 198.18.0.0/15, picked at random: no scenario writes it and Docker never
+// hands it out by itself. Two picks may still meet; SubnetTaken tells when
+// Run failed for that, and another pick is the answer.
+func BenchmarkingSubnet() netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18 + byte(rand.IntN(2)), byte(rand.IntN(256)), 0}), 24)
+}
+
+// SubnetTaken reports whether err is Docker refusing a subnet that
+// overlaps another network's.
+func SubnetTaken(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "overlap") || strings.Contains(err.Error(), "Pool"))
 }
 
 // WithOwner labels the container and the network Run creates with
