@@ -3,11 +3,11 @@ package container_test
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/sipnatlab/sipnatlab/harness/container"
 )
@@ -106,18 +107,17 @@ var _ = Describe("Kamailio in a container", Label("container"), Ordered, func() 
 			return broken.Terminate(ctx)
 		})
 
-		// The given subnet is a /24 of RFC 2544's benchmarking range,
-		// 198.18.0.0/15, which Docker never hands out by itself, picked at
-		// random and again while Docker reports an overlap, as harness runs
-		// pick theirs (a fixed 172.31.250.0/24 once met a network Docker had
-		// given 172.31.0.0/16). Cleanups run last-registered first: the
-		// joiners leave the network before its creator removes it.
+		// The given subnet is picked as harness runs pick theirs, again while
+		// Docker reports an overlap (a fixed 172.31.250.0/24 once met a
+		// network Docker had given 172.31.0.0/16). Cleanups run
+		// last-registered first: the joiners leave the network before its
+		// creator removes it.
 		var creator *container.Proxy
 		for attempt := 0; attempt < 8; attempt++ {
-			subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18 + byte(rand.IntN(2)), byte(rand.IntN(256)), 0}), 24)
+			subnet = container.BenchmarkingSubnet()
 			creator, err = container.Run(ctx, container.KamailioImage, container.WithConfigFile(fixture("kamailio", "correct")), container.WithSubnet(subnet))
 			DeferCleanup(creator.Terminate)
-			if err == nil || !strings.Contains(err.Error(), "overlaps") {
+			if !container.SubnetTaken(err) {
 				break
 			}
 		}
@@ -225,6 +225,32 @@ var _ = Describe("Kamailio in a container", Label("container"), Ordered, func() 
 			Expect(p.Logs()).NotTo(BeEmpty(), "logs outlive the container (%s)", name)
 		}
 	}, SpecTimeout(2*time.Minute))
+})
+
+// Run labels the network it creates with an id of its own, so that a network
+// the engine made for a request that failed (its context ended while the
+// answer was on its way) can still be found and removed.
+var _ = Describe("a network whose creation request failed", Label("container"), func() {
+	It("is found by Run's label and removed, even once the context has ended", func(ctx SpecContext) {
+		needDocker(ctx)
+		label := container.RunLabel + "=spec-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		key, value, _ := strings.Cut(label, "=")
+		nw, err := network.New(ctx, network.WithInternal(), network.WithLabels(map[string]string{"org.sipnatlab": "proxy", key: value}))
+		Expect(err).NotTo(HaveOccurred())
+		// Should the spec fail before the network is gone.
+		DeferCleanup(func(ctx context.Context) { _ = nw.Remove(ctx) })
+
+		ended, cancel := context.WithCancel(ctx)
+		cancel()
+		Expect(container.RemoveNetworks(ended, label)).To(Succeed())
+
+		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		defer cli.Close()
+		_, err = cli.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{})
+		Expect(errdefs.IsNotFound(err)).To(BeTrue(), "network %s still exists (err %v)", nw.Name, err)
+		Expect(container.RemoveNetworks(ctx, container.RunLabel+"=no-such-run")).To(Succeed(), "no network of that label is nothing to do")
+	})
 })
 
 var _ = Describe("OpenSIPS in a container", Label("container"), func() {
