@@ -51,7 +51,7 @@ while read -r dir; do
 done < <(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}' ./...)
 # The binaries of packages that no longer have tests.
 for f in "$out"/bin/*.test; do
-  [[ -e $f && -z ${names[$(basename "$f")]:-} ]] && rm -f "$f"
+  if [[ -e $f && -z ${names[$(basename "$f")]:-} ]]; then rm -f "$f"; fi
 done
 go test -race -c -o "$out/bin/" ./... >/dev/null
 for name in "${!names[@]}"; do
