@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"strconv"
 	"sync"
 	"time"
@@ -27,6 +29,11 @@ const (
 	// BindingExpired: a NAT removed a binding idle for longer than its timeout
 	// (RFC 4787 §4.3). Hop is the NAT; Src is the internal endpoint, XSrc the external one.
 	BindingExpired
+	// Noted: a host's actor said what it did with a datagram it read, or with a
+	// conversation, beyond reading it (an ACK absorbed with nowhere to forward it, a
+	// dialog given up). Hop is the host; Datagram the datagram it concerns, 0 for none;
+	// Flow the conversation (for SIP actors, the Call-ID); Cause and Reason what happened.
+	Noted
 )
 
 var kindWords = [...]string{
@@ -36,15 +43,26 @@ var kindWords = [...]string{
 	Dropped:        "dropped",
 	BindingCreated: "binding-created",
 	BindingExpired: "binding-expired",
+	Noted:          "noted",
 }
 
-// String returns "sent", "translated", "delivered", "dropped", "binding-created" or
-// "binding-expired".
+// String returns "sent", "translated", "delivered", "dropped", "binding-created",
+// "binding-expired" or "noted".
 func (k Kind) String() string {
 	if k >= 0 && int(k) < len(kindWords) {
 		return kindWords[k]
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// ParseKind parses the words String returns.
+func ParseKind(s string) (Kind, error) {
+	for k, w := range kindWords {
+		if s == w {
+			return Kind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("parse record kind %q: want one of %s", s, strings.Join(kindWords[:], ", "))
 }
 
 // Record is one event in a [Capture].
@@ -56,7 +74,9 @@ type Record struct {
 	Hop        string         // host or NAT name where it happened
 	Src, Dst   netip.AddrPort // virtual endpoints before translation
 	XSrc, XDst netip.AddrPort // after translation (Translated, BindingCreated, BindingExpired)
-	Reason     string         // why it was dropped, or a note on the translation
+	Cause      Cause          // why it was dropped (Dropped) or what the actor did (Noted); "" otherwise
+	Reason     string         // why it was dropped, or a note on the translation, in words
+	Flow       string         // Noted: the conversation it concerns (a SIP Call-ID); "" otherwise
 	Data       []byte         // the UDP payload; shared between records, never to be modified
 }
 

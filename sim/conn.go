@@ -24,6 +24,7 @@ type Conn struct {
 	local  netip.AddrPort
 	sock   socket
 	closed atomic.Bool
+	last   atomic.Int64 // the datagram c read last, for Note
 }
 
 var _ net.PacketConn = (*Conn)(nil)
@@ -70,6 +71,7 @@ func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	if c.net.kind == Loopback {
 		data = bytes.Clone(data) // f.data lives in a pooled read buffer
 	}
+	c.last.Store(int64(f.id))
 	c.net.capture.add(Record{Datagram: f.id, Kind: Delivered, Hop: c.host.name, Src: f.src, Dst: c.local, Data: data})
 	c.net.delivered.Add(1)
 	return n, f.src, nil
@@ -94,12 +96,29 @@ func (c *Conn) SetReceiver(f func(p []byte, src netip.AddrPort)) bool {
 			return
 		}
 		// fr.data is the sender's private copy, already shared by its Sent record.
+		c.last.Store(int64(fr.id))
 		c.net.capture.add(Record{Datagram: fr.id, Kind: Delivered, Hop: c.host.name, Src: fr.src, Dst: c.local, Data: fr.data})
 		c.net.delivered.Add(1)
 		f(fr.data, fr.src)
 	}
 	ms.mu.Unlock()
 	return true
+}
+
+// Note records in the capture what c's owner did with the datagram it read last (or,
+// with about false, with the conversation flow alone): a Noted record at c's host with
+// cause and reason. Owners that handle datagrams one at a time on their read goroutine
+// (or push receiver) call it while handling one, so the note names that datagram.
+// After Close it records nothing.
+func (c *Conn) Note(about bool, flow string, cause Cause, reason string) {
+	if c.closed.Load() {
+		return
+	}
+	id := 0
+	if about {
+		id = int(c.last.Load())
+	}
+	c.net.capture.add(Record{Datagram: id, Kind: Noted, Hop: c.host.name, Dst: c.local, Flow: flow, Cause: cause, Reason: reason})
 }
 
 // WriteTo sends p to the virtual destination addr: a *net.UDPAddr, or any net.Addr whose

@@ -245,7 +245,8 @@ type inResult struct {
 	OK       bool
 	Binding  Binding  // the binding used or refused, when one was found
 	Expired  *Binding // a binding found stale and removed (or that would be)
-	Reason   string   // why the datagram is dropped, when !OK
+	Cause    Cause    // why the datagram is dropped, when !OK
+	Reason   string   // the same in words
 	// Refreshed says the datagram refreshed the binding (RefreshInbound), after Idle.
 	Refreshed bool
 	Idle      time.Duration
@@ -257,7 +258,7 @@ func (t *table) inbound(now time.Time, remote netip.AddrPort, port uint16, commi
 	ext := netip.AddrPortFrom(t.cfg.Public, port)
 	b := t.byPort[port]
 	if b == nil {
-		return inResult{Reason: fmt.Sprintf("no binding for %s on %s", ext, t.cfg.Name)}
+		return inResult{Cause: CauseNoBinding, Reason: fmt.Sprintf("no binding for %s on %s", ext, t.cfg.Name)}
 	}
 	res := inResult{Binding: b.Binding}
 	if t.expired(b, now) {
@@ -266,6 +267,7 @@ func (t *table) inbound(now time.Time, remote netip.AddrPort, port uint16, commi
 		if commit {
 			t.remove(b)
 		}
+		res.Cause = CauseBindingExpired
 		res.Reason = fmt.Sprintf("binding %s -> %s on %s expired (idle %s, timeout %s)",
 			b.Internal, b.External, t.cfg.Name, now.Sub(b.LastUsed), t.cfg.BindingTimeout)
 		return res
@@ -275,6 +277,7 @@ func (t *table) inbound(now time.Time, remote netip.AddrPort, port uint16, commi
 		if t.cfg.Filtering == AddressDependent {
 			who = remote.Addr().String()
 		}
+		res.Cause = CauseFiltered
 		res.Reason = fmt.Sprintf("filtered by %s (%s filtering): %s never contacted from %s",
 			t.cfg.Name, t.cfg.Filtering, who, b.Internal)
 		return res
@@ -288,6 +291,46 @@ func (t *table) inbound(now time.Time, remote netip.AddrPort, port uint16, commi
 		}
 	}
 	return res
+}
+
+// replay applies one recorded table event: a binding created, used outbound (which also
+// makes its remote endpoint pass filtering), used inbound (a refresh with RefreshInbound)
+// or removed as expired. It allocates no port: replayed bindings hold the ports the
+// record names.
+func (t *table) replay(r Record) {
+	switch r.Kind {
+	case BindingCreated:
+		key := mapKey{internal: r.Src, remote: t.cfg.Mapping.key(r.Dst)}
+		if o := t.byPort[r.XSrc.Port()]; o != nil {
+			t.remove(o)
+		}
+		if o := t.byKey[key]; o != nil {
+			t.remove(o)
+		}
+		b := &binding{
+			Binding:   Binding{Internal: r.Src, External: r.XSrc, Remote: key.remote, Created: r.Time, LastUsed: r.Time},
+			key:       key,
+			contacted: make(map[netip.AddrPort]struct{}),
+		}
+		t.byKey[key] = b
+		t.byPort[r.XSrc.Port()] = b
+	case Translated:
+		switch {
+		case r.Src != r.XSrc: // outbound: the source was mapped
+			if b := t.byKey[mapKey{internal: r.Src, remote: t.cfg.Mapping.key(r.Dst)}]; b != nil {
+				b.LastUsed = r.Time
+				b.contacted[r.Dst] = struct{}{}
+			}
+		case r.Dst != r.XDst: // inbound, or the inbound half of a hairpin
+			if b := t.byPort[r.Dst.Port()]; b != nil && t.cfg.RefreshInbound {
+				b.LastUsed = r.Time
+			}
+		}
+	case BindingExpired:
+		if b := t.byPort[r.XSrc.Port()]; b != nil && b.Internal == r.Src {
+			t.remove(b)
+		}
+	}
 }
 
 // snapshot returns the bindings alive at now, ordered by external port.

@@ -320,11 +320,30 @@ func (n *Network) Resolve(from string, dst netip.AddrPort) (host string, port ui
 // ResolveFrom is Resolve for a datagram sent from port srcPort of host from; srcPort 0
 // means what it means to Resolve.
 func (n *Network) ResolveFrom(from string, srcPort uint16, dst netip.AddrPort) (host string, port uint16, ok bool, reason string) {
+	r := n.ResolveAt(n.clock.Now(), from, srcPort, dst)
+	return r.Host, r.Port, r.OK, r.Reason
+}
+
+// Resolution is where a datagram would go: the host and port it would reach, or the hop
+// where it would be dropped and why.
+type Resolution struct {
+	OK     bool
+	Host   string // the receiving host, when OK
+	Port   uint16 // the port it would arrive on, when OK
+	Hop    string // where it would be dropped, when !OK
+	Cause  Cause  // why, for programs, when !OK
+	Reason string // why, in words, when !OK
+}
+
+// ResolveAt is ResolveFrom at the instant now instead of the clock's, with the hop and
+// typed cause of a drop. A NAT binding idle at now for its timeout or longer counts as
+// expired. Together with [Network.Replay] it judges a capture after the fact.
+func (n *Network) ResolveAt(now time.Time, from string, srcPort uint16, dst netip.AddrPort) Resolution {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	h := n.hosts[from]
 	if h == nil {
-		return "", 0, false, fmt.Sprintf("no host named %q", from)
+		return Resolution{Hop: from, Cause: CauseNoHost, Reason: fmt.Sprintf("no host named %q", from)}
 	}
 	if srcPort == 0 {
 		for p := range h.conns {
@@ -334,11 +353,29 @@ func (n *Network) ResolveFrom(from string, srcPort uint16, dst netip.AddrPort) (
 		}
 	}
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
-	v := n.route(n.clock.Now(), h, netip.AddrPortFrom(h.addr, srcPort), dst, nil)
+	v := n.route(now, h, netip.AddrPortFrom(h.addr, srcPort), dst, nil)
 	if !v.ok {
-		return "", 0, false, v.reason
+		return Resolution{Hop: v.hop, Cause: v.cause, Reason: v.reason}
 	}
-	return v.to.host.name, v.dst.Port(), true, ""
+	return Resolution{OK: true, Host: v.to.host.name, Port: v.dst.Port()}
+}
+
+// Replay applies the NAT table records of a capture (BindingCreated, Translated,
+// BindingExpired) to the NATs of n that have the same names, so that their tables hold
+// the bindings, the remote endpoints each binding was used towards (for filtering) and
+// the instants they were last used, as the recorded network had them after those
+// records. It sends nothing and records nothing; other records and records of hops n
+// does not know are ignored. Replaying a capture on a network built from the same
+// topology, in Seq order, lets [Network.ResolveAt] answer where a datagram would have
+// gone at any instant of the run.
+func (n *Network) Replay(recs ...Record) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, r := range recs {
+		if nat := n.nats[r.Hop]; nat != nil {
+			nat.table.replay(r)
+		}
+	}
 }
 
 // datagram is one datagram being routed for real (not a dry run).
@@ -354,11 +391,12 @@ type verdict struct {
 	to       *Conn          // the receiving Conn, when ok
 	hop      string         // where it ended
 	src, dst netip.AddrPort // as seen there
-	reason   string         // why it was dropped
+	cause    Cause          // why it was dropped, for programs
+	reason   string         // why it was dropped, in words
 }
 
-func dropAt(hop string, src, dst netip.AddrPort, format string, a ...any) verdict {
-	return verdict{hop: hop, src: src, dst: dst, reason: fmt.Sprintf(format, a...)}
+func dropAt(hop string, src, dst netip.AddrPort, cause Cause, format string, a ...any) verdict {
+	return verdict{hop: hop, src: src, dst: dst, cause: cause, reason: fmt.Sprintf(format, a...)}
 }
 
 // send records a datagram written by c to dst and routes it. Routing and recording happen
@@ -380,7 +418,7 @@ func (n *Network) send(c *Conn, dst netip.AddrPort, data []byte) (verdict, int, 
 		err := c.sock.send(v.to.sock, frame{id: dg.id, src: v.src, data: data})
 		switch {
 		case errors.Is(err, errQueueFull):
-			v = dropAt(v.hop, v.src, v.dst, "receive queue full on %s:%d", v.to.host.name, v.dst.Port())
+			v = dropAt(v.hop, v.src, v.dst, CauseQueueFull, "receive queue full on %s:%d", v.to.host.name, v.dst.Port())
 		case errors.Is(err, net.ErrClosed):
 			return verdict{}, 0, ErrClosed
 		case err != nil:
@@ -391,7 +429,7 @@ func (n *Network) send(c *Conn, dst netip.AddrPort, data []byte) (verdict, int, 
 		}
 	}
 	if !v.ok {
-		n.capture.add(Record{Datagram: dg.id, Kind: Dropped, Hop: v.hop, Src: v.src, Dst: v.dst, Reason: v.reason, Data: data})
+		n.capture.add(Record{Datagram: dg.id, Kind: Dropped, Hop: v.hop, Src: v.src, Dst: v.dst, Cause: v.cause, Reason: v.reason, Data: data})
 		n.dropped.Add(1)
 	}
 	return v, dg.id, nil
@@ -414,7 +452,7 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 		n.capture.add(r)
 	}
 	if why := unicast4(dst.Addr()); why != "" {
-		return dropAt(from.name, src, dst, "no host owns %s (%s)", dst.Addr(), why)
+		return dropAt(from.name, src, dst, CauseUnroutable, "no host owns %s (%s)", dst.Addr(), why)
 	}
 	here := from.name
 	for nat := from.nat; nat != nil; nat = nat.outer {
@@ -423,7 +461,7 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 		}
 		out, err := nat.table.outbound(now, src, dst, commit)
 		if err != nil {
-			return dropAt(nat.cfg.Name, src, dst, "%v on %s for %s", err, nat.cfg.Name, src)
+			return dropAt(nat.cfg.Name, src, dst, CauseNoPort, "%v on %s for %s", err, nat.cfg.Name, src)
 		}
 		for _, e := range []*Binding{out.Expired, out.Reclaimed} {
 			if e != nil {
@@ -443,7 +481,7 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 		src, here = out.External, nat.cfg.Name
 		if dst.Addr() == nat.cfg.Public {
 			if !nat.cfg.Hairpinning {
-				return dropAt(here, src, dst, "hairpinning disabled on %s", nat.cfg.Name)
+				return dropAt(here, src, dst, CauseNoHairpin, "hairpinning disabled on %s", nat.cfg.Name)
 			}
 			return n.inbound(now, nat, src, dst, true, emit, commit)
 		}
@@ -452,14 +490,14 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 		return n.inbound(now, nat, src, dst, false, emit, commit)
 	}
 	if nat := n.lanOf(dst.Addr()); nat != nil {
-		return dropAt(here, src, dst, "no route to private address %s from %s (it lies behind %s)", dst, src.Addr(), nat.cfg.Name)
+		return dropAt(here, src, dst, CausePrivateUnreachable, "no route to private address %s from %s (it lies behind %s)", dst, src.Addr(), nat.cfg.Name)
 	}
 	if isPrivate(dst.Addr()) {
-		return dropAt(here, src, dst, "no route to private address %s from %s (no LAN holds it)", dst, src.Addr())
+		return dropAt(here, src, dst, CausePrivateUnreachable, "no route to private address %s from %s (no LAN holds it)", dst, src.Addr())
 	}
 	h := n.hostByAddr[dst.Addr()]
 	if h == nil {
-		return dropAt(here, src, dst, "no host owns %s", dst.Addr())
+		return dropAt(here, src, dst, CauseNoHost, "no host owns %s", dst.Addr())
 	}
 	return n.arrive(h, src, dst)
 }
@@ -478,7 +516,7 @@ func (n *Network) onLAN(now time.Time, nat *NAT, here string, src, dst netip.Add
 	if inner := n.natByPublic[dst.Addr()]; inner != nil && inner.outer == nat {
 		return n.inbound(now, inner, src, dst, false, emit, commit)
 	}
-	return dropAt(here, src, dst, "no host owns %s on the LAN of %s", dst.Addr(), nat.cfg.Name)
+	return dropAt(here, src, dst, CauseNoHost, "no host owns %s on the LAN of %s", dst.Addr(), nat.cfg.Name)
 }
 
 // inbound passes a datagram from src to nat's public endpoint dst through the NAT's table
@@ -489,7 +527,7 @@ func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hair
 		emit(expiredRecord(nat, e))
 	}
 	if !in.OK {
-		return dropAt(nat.cfg.Name, src, dst, "%s", in.Reason)
+		return dropAt(nat.cfg.Name, src, dst, in.Cause, "%s", in.Reason)
 	}
 	note := fmt.Sprintf("binding %s -> %s", in.Binding.External, in.Internal)
 	if in.Refreshed {
@@ -506,7 +544,7 @@ func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hair
 func (n *Network) arrive(h *Host, src, dst netip.AddrPort) verdict {
 	c := h.conns[dst.Port()]
 	if c == nil {
-		return dropAt(h.name, src, dst, "port %d unreachable on %s", dst.Port(), h.name)
+		return dropAt(h.name, src, dst, CausePortUnreachable, "port %d unreachable on %s", dst.Port(), h.name)
 	}
 	return verdict{ok: true, to: c, hop: h.name, src: src, dst: dst}
 }
