@@ -3,8 +3,8 @@ package sim
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
