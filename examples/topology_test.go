@@ -6,11 +6,12 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/match"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // run runs a scenario in simulated time: the 32 s the callee waits for its
 // ACK pass in microseconds.
-func run(ctx SpecContext, s *harness.Scenario) *harness.Result {
+func run(ctx SpecContext, s *scenario.Scenario) *harness.Result {
 	res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
 	Expect(err).NotTo(HaveOccurred())
 	return res
@@ -18,18 +19,18 @@ func run(ctx SpecContext, s *harness.Scenario) *harness.Result {
 
 // chain builds the three-proxy topology in Go; edgeHandling is the edge
 // proxy's reply-route Contact policy.
-func chain(edgeHandling string) harness.Spec {
-	return harness.Spec{
+func chain(edgeHandling string) scenario.Spec {
+	return scenario.Spec{
 		Name: "three-proxies-" + edgeHandling,
-		NATs: []harness.NATSpec{{Name: "home-nat", Public: "203.0.113.50", LAN: "192.168.1.0/24"}},
-		Hosts: []harness.HostSpec{
-			{Name: "alice", Role: harness.RoleUA, Address: "198.51.100.10"},
-			{Name: "edge", Role: harness.RoleProxy, Address: "203.0.113.1", NextHop: "core", NATHandling: edgeHandling},
-			{Name: "core", Role: harness.RoleProxy, Address: "203.0.113.2", NextHop: "registrar"},
-			{Name: "registrar", Role: harness.RoleProxy, Address: "203.0.113.3", Registrar: true, NATHandling: "correct"},
-			{Name: "bob", Role: harness.RoleUA, Address: "192.168.1.10", RegisterWith: "registrar"},
+		NATs: []scenario.NATSpec{{Name: "home-nat", Public: "203.0.113.50", LAN: "192.168.1.0/24"}},
+		Hosts: []scenario.HostSpec{
+			{Name: "alice", Role: scenario.RoleUA, Address: "198.51.100.10"},
+			{Name: "edge", Role: scenario.RoleProxy, Address: "203.0.113.1", NextHop: "core", NATHandling: edgeHandling},
+			{Name: "core", Role: scenario.RoleProxy, Address: "203.0.113.2", NextHop: "registrar"},
+			{Name: "registrar", Role: scenario.RoleProxy, Address: "203.0.113.3", Registrar: true, NATHandling: "correct"},
+			{Name: "bob", Role: scenario.RoleUA, Address: "192.168.1.10", RegisterWith: "registrar"},
 		},
-		Steps: []harness.StepSpec{{Call: &harness.CallSpec{From: "alice", To: "bob", Via: "edge", Talk: "1s"}}},
+		Steps: []scenario.StepSpec{{Call: &scenario.CallSpec{From: "alice", To: "bob", Via: "edge", Talk: "1s"}}},
 	}
 }
 
@@ -45,11 +46,11 @@ var _ = Describe("our three-proxy chain", func() {
 
 	DescribeTable("keeps the call up unless the edge proxy over-fixes (built in Go)",
 		func(ctx SpecContext, edge string, up bool) {
-			s, err := harness.Build(chain(edge))
+			s, err := scenario.Build(chain(edge))
 			Expect(err).NotTo(HaveOccurred())
 			res := run(ctx, s)
 			if up {
-				Expect(res).To(match.DeliverACKToCallee(match.Within(harness.T1)))
+				Expect(res).To(match.DeliverACKToCallee(match.Within(scenario.T1)))
 				Expect(res).To(match.BlameHost("none"))
 				Expect(res).To(match.HaveContactAtCaller("sip:bob@203.0.113.50:40000"))
 				return

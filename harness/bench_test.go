@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // benchChain is the correct-handling two-proxy chain of the bundled scenarios, with
@@ -28,7 +29,7 @@ steps:
 // benchCalls runs bounded batches of calls (count per batch, fixed) and
 // reports calls/s; every call must have its ACK delivered.
 func benchCalls(b *testing.B, mode harness.ClockMode, talk string, count, conc int) {
-	s, err := harness.Parse("bench.yaml", []byte(fmt.Sprintf(benchChain, talk, count, conc)))
+	s, err := scenario.Parse("bench.yaml", []byte(fmt.Sprintf(benchChain, talk, count, conc)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func BenchmarkCallsLoopback(b *testing.B) { benchCalls(b, harness.RealTime, "10m
 // retransmissions were against T1*2^n capped at T2: mean and worst, in
 // microseconds.
 func BenchmarkTimerAccuracyLoopback(b *testing.B) {
-	s, err := harness.Load(filepath.Join("..", "scenarios", "no-nat-handling.yaml"))
+	s, err := scenario.Load(filepath.Join("..", "scenarios", "no-nat-handling.yaml"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func BenchmarkTimerAccuracyLoopback(b *testing.B) {
 // reports the ratio of wall time to the simulated time the scenarios span
 // (their RFC timer bounds): how much faster than real time the suite runs.
 func BenchmarkSuiteSimulated(b *testing.B) {
-	scenarios, err := harness.LoadDir(filepath.Join("..", "scenarios"))
+	scenarios, err := scenario.LoadDir(filepath.Join("..", "scenarios"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/internal/suite"
 )
 
@@ -68,7 +69,7 @@ var _ = Describe("the seed scenarios with Kamailio in place of an in-process pro
 		var wg sync.WaitGroup
 		for i, a := range agreements {
 			wg.Go(func() {
-				s, err := harness.Load(filepath.Join("..", "scenarios", a.file))
+				s, err := scenario.Load(filepath.Join("..", "scenarios", a.file))
 				if err != nil {
 					results[i].err = err
 					return
@@ -112,7 +113,7 @@ var _ = Describe("the seed scenarios with Kamailio in place of an in-process pro
 var _ = Describe("a scenario that names its engine", Label("container"), func() {
 	It("runs with the real proxy in real time and with the in-process stand-in in simulated time, to the same verdict", func(ctx SpecContext) {
 		requireDocker(ctx)
-		s, err := harness.Load(filepath.Join("..", "fixtures", "kamailio", "scenarios", "excessive-with-kamailio.yaml"))
+		s, err := scenario.Load(filepath.Join("..", "fixtures", "kamailio", "scenarios", "excessive-with-kamailio.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		// Half the file's timers (T1 50 ms): the callee gives up after 3.2 s.
 		s = s.Scaled(0.5)

@@ -14,6 +14,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/sipnatlab/sipnatlab/harness/container"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
@@ -48,7 +49,7 @@ type realWorld struct {
 // subnet: each public host and each NAT's public side gets its own address
 // (added to the bridge), and each containerised host the container's own.
 // Private LAN addresses stay virtual.
-func relocate(s *Scenario, subnet netip.Prefix, containers map[string]netip.Addr) (*Scenario, map[string]string, []netip.Addr, error) {
+func relocate(s *scenario.Scenario, subnet netip.Prefix, containers map[string]netip.Addr) (*scenario.Scenario, map[string]string, []netip.Addr, error) {
 	for _, n := range s.NATs {
 		if n.LAN.Overlaps(subnet) {
 			return nil, nil, nil, fmt.Errorf("%w: nat %s lan %s overlaps the proxy network %s", ErrContainer, n.Name, n.LAN, subnet)
@@ -67,7 +68,7 @@ func relocate(s *Scenario, subnet netip.Prefix, containers map[string]netip.Addr
 		aliases = append(aliases, a)
 		return a
 	}
-	c.NATs = append([]NAT(nil), s.NATs...)
+	c.NATs = append([]scenario.NAT(nil), s.NATs...)
 	for i := range c.NATs {
 		if c.NATs[i].Outside != "" {
 			continue // its public side is inside another NAT's LAN: virtual
@@ -75,7 +76,7 @@ func relocate(s *Scenario, subnet netip.Prefix, containers map[string]netip.Addr
 		c.NATs[i].Public = take()
 		real[c.NATs[i].Name] = c.NATs[i].Public.String()
 	}
-	c.Hosts = append([]Host(nil), s.Hosts...)
+	c.Hosts = append([]scenario.Host(nil), s.Hosts...)
 	for i := range c.Hosts {
 		h := &c.Hosts[i]
 		if k, ok := containers[h.Name]; ok {
@@ -103,7 +104,7 @@ func (w *world) startContainers(ctx context.Context, specs map[string]Container)
 	for name, spec = range specs {
 	}
 	h, ok := w.s.Host(name)
-	if !ok || h.Role != RoleProxy {
+	if !ok || h.Role != scenario.RoleProxy {
 		return fmt.Errorf("%w: %q is not a proxy host of scenario %s", ErrContainer, name, w.s.Name)
 	}
 	img := spec.Image
@@ -129,7 +130,7 @@ func (w *world) startContainers(ctx context.Context, specs map[string]Container)
 	// an overlap.
 	var p *container.Proxy
 	var subnet netip.Prefix
-	var relocated *Scenario
+	var relocated *scenario.Scenario
 	var real map[string]string
 	var aliases []netip.Addr
 	var err error

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
@@ -115,7 +116,7 @@ type diagnosis struct {
 // not where and why did it stop; (2) on which hop did the 200 OK's Contact
 // stop leading to the callee (f.Blame); (3) what in that hop's handling did
 // it, and the fix in OpenSIPS/Kamailio terms.
-func diagnose(s *Scenario, f CallFacts, msgs []parsed, events []Event) diagnosis {
+func diagnose(s *scenario.Scenario, f CallFacts, msgs []parsed, events []Event) diagnosis {
 	dgs := datagrams(msgs)
 	calleeHost, _ := s.Host(f.To)
 	switch {
@@ -275,7 +276,7 @@ func calleeBYEDropped(f CallFacts, dgs []datagramEnd) *datagramEnd {
 
 // recordRouter names the proxy that should Record-Route for a NATed callee:
 // the one its NAT binding was opened to (its registrar).
-func recordRouter(s *Scenario, callee Host) string {
+func recordRouter(s *scenario.Scenario, callee scenario.Host) string {
 	if callee.RegisterWith != "" {
 		return callee.RegisterWith
 	}
@@ -288,7 +289,7 @@ func keepAliveFix(callee, nat string) string {
 
 // diagnoseUnanswered explains a call whose callee never sent a 2xx: where the
 // INVITE was lost, when the capture shows it.
-func diagnoseUnanswered(s *Scenario, f CallFacts, dgs []datagramEnd) diagnosis {
+func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []datagramEnd) diagnosis {
 	for _, dg := range dgs {
 		if !isRequest(dg.msg, sip.INVITE) || dg.end == nil || dg.end.Kind != sim.Dropped {
 			continue
@@ -315,7 +316,7 @@ func diagnoseUnanswered(s *Scenario, f CallFacts, dgs []datagramEnd) diagnosis {
 
 // diagnoseOKLost explains a call answered by the callee whose 2xx never
 // reached the caller, so that no ACK was sent.
-func diagnoseOKLost(s *Scenario, f CallFacts, dgs []datagramEnd, hungUp string) diagnosis {
+func diagnoseOKLost(s *scenario.Scenario, f CallFacts, dgs []datagramEnd, hungUp string) diagnosis {
 	d := diagnosis{class: ClassOKLost}
 	for _, dg := range dgs {
 		res, ok := isInvite2xx(dg.msg)

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // topology is the seed's chain, alice -> proxy-a -> proxy-b (bob's registrar)
@@ -47,7 +48,7 @@ type diagnosed struct {
 
 var _ = Describe("diagnosis", func() {
 	run := func(ctx SpecContext, name, yaml string) harness.CallFacts {
-		s, err := harness.Parse(name+".yaml", []byte(yaml))
+		s, err := scenario.Parse(name+".yaml", []byte(yaml))
 		Expect(err).NotTo(HaveOccurred())
 		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
 		Expect(err).NotTo(HaveOccurred())
@@ -105,7 +106,7 @@ var _ = Describe("diagnosis", func() {
 	)
 
 	It("ack-arrived, but the callee's own BYE dies on its way to the caller's private Contact: says so, with nothing to fix for the ACK", func(ctx SpecContext) {
-		s, err := harness.Load("../scenarios/caller-behind-nat.yaml")
+		s, err := scenario.Load("../scenarios/caller-behind-nat.yaml")
 		Expect(err).NotTo(HaveOccurred())
 		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
 		Expect(err).NotTo(HaveOccurred())

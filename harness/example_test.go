@@ -5,11 +5,12 @@ import (
 	"fmt"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // Run a bundled scenario in simulated time and read the judged facts.
 func ExampleRun() {
-	s, err := harness.Load("../scenarios/excessive-nat-handling.yaml")
+	s, err := scenario.Load("../scenarios/excessive-nat-handling.yaml")
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -37,16 +38,16 @@ func ExampleRun() {
 
 // Build a scenario in Go with the vocabulary of the YAML files.
 func ExampleBuild() {
-	s, err := harness.Build(harness.Spec{
+	s, err := scenario.Build(scenario.Spec{
 		Name: "direct",
-		NATs: []harness.NATSpec{{Name: "home-nat", Public: "203.0.113.50", LAN: "192.168.1.0/24"}},
-		Hosts: []harness.HostSpec{
-			{Name: "alice", Role: harness.RoleUA, Address: "198.51.100.10"},
-			{Name: "registrar", Role: harness.RoleProxy, Address: "203.0.113.2", Registrar: true, NATHandling: "none"},
-			{Name: "bob", Role: harness.RoleUA, Address: "192.168.1.10", RegisterWith: "registrar"},
+		NATs: []scenario.NATSpec{{Name: "home-nat", Public: "203.0.113.50", LAN: "192.168.1.0/24"}},
+		Hosts: []scenario.HostSpec{
+			{Name: "alice", Role: scenario.RoleUA, Address: "198.51.100.10"},
+			{Name: "registrar", Role: scenario.RoleProxy, Address: "203.0.113.2", Registrar: true, NATHandling: "none"},
+			{Name: "bob", Role: scenario.RoleUA, Address: "192.168.1.10", RegisterWith: "registrar"},
 		},
-		Steps:  []harness.StepSpec{{Call: &harness.CallSpec{From: "alice", To: "bob", Via: "registrar"}}},
-		Expect: &harness.ExpectSpec{ACKAtCallee: harness.Bool(false), Blame: "registrar"},
+		Steps:  []scenario.StepSpec{{Call: &scenario.CallSpec{From: "alice", To: "bob", Via: "registrar"}}},
+		Expect: &scenario.ExpectSpec{ACKAtCallee: scenario.Bool(false), Blame: "registrar"},
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 )
@@ -116,7 +117,7 @@ func contactOf(r *sip.Response) string {
 
 // judge derives the facts of every placed call. It asks net where Contacts
 // lead, so it runs before the network is torn down.
-func judge(net *sim.Network, s *Scenario, res *Result) []CallFacts {
+func judge(net *sim.Network, s *scenario.Scenario, res *Result) []CallFacts {
 	byCall := map[string][]parsed{}
 	for _, p := range parseCapture(res.Capture) {
 		id := msgCallID(p.msg)
@@ -129,7 +130,7 @@ func judge(net *sim.Network, s *Scenario, res *Result) []CallFacts {
 	return out
 }
 
-func judgeCall(net *sim.Network, s *Scenario, res *Result, pc CallRecord, msgs []parsed) CallFacts {
+func judgeCall(net *sim.Network, s *scenario.Scenario, res *Result, pc CallRecord, msgs []parsed) CallFacts {
 	f := CallFacts{From: pc.From, To: pc.To, CallID: pc.CallID}
 	var firstOK time.Time
 	okSent := 0
@@ -199,7 +200,7 @@ func judgeCall(net *sim.Network, s *Scenario, res *Result, pc CallRecord, msgs [
 	return f
 }
 
-func isNAT(s *Scenario, hop string) bool {
+func isNAT(s *scenario.Scenario, hop string) bool {
 	_, ok := s.NAT(hop)
 	return ok
 }
@@ -227,7 +228,7 @@ func ackFate(msgs []parsed, events []Event, last *sim.Record, callID string) str
 // asks the network, for each hop, whether the Contact it sent on still leads
 // to the callee: from the element that will send the ACK to that Contact
 // (the first Record-Route entry's host, or the caller without one).
-func replyPath(net *sim.Network, s *Scenario, pc CallRecord, msgs []parsed) ([]HopContact, string) {
+func replyPath(net *sim.Network, s *scenario.Scenario, pc CallRecord, msgs []parsed) ([]HopContact, string) {
 	callee, _ := s.Host(pc.To)
 	lost := lostACKs(msgs, pc.To)
 	var hops []HopContact
@@ -312,7 +313,7 @@ func lostACKs(msgs []parsed, callee string) map[ackSend]string {
 	return lost
 }
 
-func leads(net *sim.Network, from string, ok *sip.Response, callee Host) (bool, string) {
+func leads(net *sim.Network, from string, ok *sip.Response, callee scenario.Host) (bool, string) {
 	c := ok.Contact()
 	if c == nil {
 		return false, "no Contact"
@@ -342,7 +343,7 @@ type ExpectationResult struct {
 }
 
 // check compares the expect block with the first call's facts.
-func check(s *Scenario, calls []CallFacts) ([]ExpectationResult, bool) {
+func check(s *scenario.Scenario, calls []CallFacts) ([]ExpectationResult, bool) {
 	passed := true
 	var out []ExpectationResult
 	for _, e := range s.Expect {
@@ -352,20 +353,20 @@ func check(s *Scenario, calls []CallFacts) ([]ExpectationResult, bool) {
 		} else {
 			f := calls[0]
 			switch e.Key {
-			case ExpectACKAtCallee:
+			case scenario.ExpectACKAtCallee:
 				r.Got = fmt.Sprint(f.ACKAtCallee)
 				r.OK = e.Bool != nil && *e.Bool == f.ACKAtCallee
-			case ExpectCalleeBYE:
+			case scenario.ExpectCalleeBYE:
 				r.Got = fmt.Sprint(f.CalleeBYE)
 				r.OK = e.Bool != nil && *e.Bool == f.CalleeBYE
-			case ExpectACKWithin:
+			case scenario.ExpectACKWithin:
 				if f.ACKDelay == nil {
 					r.Got = "no ACK"
 				} else {
 					r.Got = f.ACKDelay.Round(time.Millisecond).String()
 					r.OK = *f.ACKDelay <= e.Duration
 				}
-			case ExpectBlame:
+			case scenario.ExpectBlame:
 				r.Got = f.Blame
 				if r.Got == "" {
 					r.Got = "none"

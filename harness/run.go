@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
@@ -74,7 +75,7 @@ type CallRecord struct {
 // Result is what a run produced: the capture (the single record of every
 // datagram at every hop), the actors' events, and the judged facts.
 type Result struct {
-	Scenario     *Scenario
+	Scenario     *scenario.Scenario
 	Start        time.Time
 	End          time.Time
 	Capture      []sim.Record
@@ -101,7 +102,7 @@ type Column struct {
 var ErrRun = errors.New("run scenario")
 
 type world struct {
-	s       *Scenario
+	s       *scenario.Scenario
 	net     *sim.Network
 	clock   sim.Clock
 	uas     map[string]*ua.UA
@@ -133,7 +134,7 @@ func (w *world) record(e Event) {
 // the result. A failed expectation is not an error: it shows in Result.Passed.
 // The world is torn down before Run returns, also on error; the Result
 // gathered so far is returned with the error.
-func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
+func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, error) {
 	var clock sim.Clock = sim.SystemClock{}
 	carrier := sim.Loopback
 	switch opts.Clock {
@@ -194,19 +195,19 @@ func Run(ctx context.Context, s *Scenario, opts Options) (*Result, error) {
 	return res, nil
 }
 
-func columns(s *Scenario) []Column {
+func columns(s *scenario.Scenario) []Column {
 	var cols []Column
 	seen := map[string]bool{}
 	for _, h := range s.Hosts {
 		// A host's NAT, and the NATs that NAT sits behind, outermost first.
-		var chain []NAT
+		var chain []scenario.NAT
 		for name := h.NAT; name != "" && !seen[name]; {
 			n, ok := s.NAT(name)
 			if !ok {
 				break
 			}
 			seen[name] = true
-			chain = append([]NAT{n}, chain...)
+			chain = append([]scenario.NAT{n}, chain...)
 			name = n.Outside
 		}
 		for _, n := range chain {
@@ -219,8 +220,8 @@ func columns(s *Scenario) []Column {
 
 // outerFirst orders NATs so that every NAT comes after the NAT it sits behind, as the
 // fabric needs them; otherwise in file order.
-func outerFirst(nats []NAT) []NAT {
-	var out []NAT
+func outerFirst(nats []scenario.NAT) []scenario.NAT {
+	var out []scenario.NAT
 	added := map[string]bool{}
 	for len(out) < len(nats) {
 		progress := false
@@ -297,7 +298,7 @@ func (w *world) build() error {
 		}
 		ep := endpoint.New(conn, w.clock, timers)
 		switch h.Role {
-		case RoleProxy:
+		case scenario.RoleProxy:
 			cfg := proxy.Config{
 				Name:          h.Name,
 				Registrar:     h.Registrar,
@@ -351,14 +352,14 @@ func (w *world) registerBound() time.Duration { return 64*w.s.Timers.T1 + time.S
 func (w *world) steps(ctx context.Context, res *Result) error {
 	explicit := map[string]bool{}
 	for _, st := range w.s.Steps {
-		if st.Kind == StepRegister {
+		if st.Kind == scenario.StepRegister {
 			explicit[st.UA] = true
 		}
 	}
 	// UAs with register-with register before any step, unless a register
 	// step does it for them.
 	for _, h := range w.s.Hosts {
-		if h.Role == RoleUA && h.RegisterWith != "" && !explicit[h.Name] {
+		if h.Role == scenario.RoleUA && h.RegisterWith != "" && !explicit[h.Name] {
 			if err := w.register(ctx, h.Name); err != nil {
 				return err
 			}
@@ -367,11 +368,11 @@ func (w *world) steps(ctx context.Context, res *Result) error {
 	for _, st := range w.s.Steps {
 		var err error
 		switch st.Kind {
-		case StepRegister:
+		case scenario.StepRegister:
 			err = w.register(ctx, st.UA)
-		case StepCall:
+		case scenario.StepCall:
 			err = w.call(ctx, st, res)
-		case StepWait:
+		case scenario.StepWait:
 			err = w.wait(ctx, st.Wait)
 		}
 		if err != nil {
@@ -483,7 +484,7 @@ func closed(ch <-chan struct{}) bool {
 // call places the step's calls, at most Concurrency at a time, and waits
 // until both sides have ended each, bounded by the longest the RFC timers
 // allow: talk, the callee's ACK timeout, and a BYE transaction's 64*T1 on top.
-func (w *world) call(ctx context.Context, st Step, res *Result) error {
+func (w *world) call(ctx context.Context, st scenario.Step, res *Result) error {
 	caller, callee := w.uas[st.From], w.uas[st.To]
 	callee.HangUpAfterACK(st.CalleeTalk)
 	calleeHost, _ := w.s.Host(st.To)
@@ -542,4 +543,12 @@ func (w *world) call(ctx context.Context, st Step, res *Result) error {
 		return fmt.Errorf("call %s -> %s: %d of %d calls still up: %w", st.From, st.To, len(inFlight), count, err)
 	}
 	return dialErr
+}
+
+// Call returns the facts of the i-th call (0-based) of the run, or nil.
+func (r *Result) Call(i int) *CallFacts {
+	if r == nil || i < 0 || i >= len(r.Calls) {
+		return nil
+	}
+	return &r.Calls[i]
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/match"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
@@ -27,7 +28,7 @@ type outcome struct {
 
 // runAll runs the scenarios concurrently, each in its own world, so the
 // suite waits for the longest RFC timer once, not once per scenario.
-func runAll(ctx context.Context, scenarios []*harness.Scenario, mode harness.ClockMode) map[string]outcome {
+func runAll(ctx context.Context, scenarios []*scenario.Scenario, mode harness.ClockMode) map[string]outcome {
 	out := make(map[string]outcome, len(scenarios))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -82,7 +83,7 @@ func nominalRetransmissions(t1, t2, ackTimeout time.Duration) []time.Duration {
 	return out
 }
 
-func checkExpectations(s *harness.Scenario, o outcome) {
+func checkExpectations(s *scenario.Scenario, o outcome) {
 	Expect(o.err).NotTo(HaveOccurred())
 	Expect(o.res.Expectations).To(HaveLen(len(s.Expect)))
 	for _, e := range o.res.Expectations {
@@ -100,24 +101,24 @@ func checkExpectations(s *harness.Scenario, o outcome) {
 	Expect(call.Diagnosis).NotTo(BeEmpty())
 }
 
-func calleeOf(s *harness.Scenario, o outcome) harness.Host {
+func calleeOf(s *scenario.Scenario, o outcome) scenario.Host {
 	h, ok := s.Host(o.res.Calls[0].To)
 	Expect(ok).To(BeTrue())
 	return h
 }
 
-func loadBundled() map[string]*harness.Scenario {
-	scenarios, err := harness.LoadDir("../scenarios")
+func loadBundled() map[string]*scenario.Scenario {
+	scenarios, err := scenario.LoadDir("../scenarios")
 	Expect(err).NotTo(HaveOccurred())
-	byFile := map[string]*harness.Scenario{}
+	byFile := map[string]*scenario.Scenario{}
 	for _, s := range scenarios {
 		byFile[filepath.Clean(s.File)] = s
 	}
 	return byFile
 }
 
-func values(m map[string]*harness.Scenario) []*harness.Scenario {
-	var out []*harness.Scenario
+func values(m map[string]*scenario.Scenario) []*scenario.Scenario {
+	var out []*scenario.Scenario
 	for _, s := range m {
 		out = append(out, s)
 	}
@@ -127,7 +128,7 @@ func values(m map[string]*harness.Scenario) []*harness.Scenario {
 var _ = Describe("bundled scenarios in simulated time", Ordered, func() {
 	var (
 		results map[string]outcome
-		byFile  map[string]*harness.Scenario
+		byFile  map[string]*scenario.Scenario
 	)
 
 	BeforeAll(func(ctx SpecContext) {
@@ -221,13 +222,13 @@ const loopbackScale = 0.2
 var _ = Describe(fmt.Sprintf("bundled scenarios on loopback sockets, timers scaled by %g", loopbackScale), Ordered, Label("loopback"), func() {
 	var (
 		real, simulated map[string]outcome
-		scaled          map[string]*harness.Scenario
+		scaled          map[string]*scenario.Scenario
 		leakCheck       error
 	)
 
 	BeforeAll(func(ctx SpecContext) {
 		ignore := goleak.IgnoreCurrent()
-		scaled = map[string]*harness.Scenario{}
+		scaled = map[string]*scenario.Scenario{}
 		for f, s := range loadBundled() {
 			scaled[f] = s.Scaled(loopbackScale)
 		}
@@ -269,7 +270,7 @@ var _ = Describe(fmt.Sprintf("bundled scenarios on loopback sockets, timers scal
 var _ = Describe("bundled scenarios at their own timers on loopback in real time", Ordered, Label("loopback", "realtime"), func() {
 	var (
 		results map[string]outcome
-		byFile  map[string]*harness.Scenario
+		byFile  map[string]*scenario.Scenario
 	)
 
 	BeforeAll(func(ctx SpecContext) {
@@ -326,9 +327,9 @@ var _ = Describe("proxy reply-route Contact policies", func() {
 	}
 
 	It("decide where the ACK goes for all nine combinations of proxy-a and proxy-b", func(ctx SpecContext) {
-		var scenarios []*harness.Scenario
+		var scenarios []*scenario.Scenario
 		for k := range cases {
-			s, err := harness.Parse(fmt.Sprintf("matrix-%s-%s.yaml", k[0], k[1]), []byte(fmt.Sprintf(matrixTemplate, k[0], k[1], "")))
+			s, err := scenario.Parse(fmt.Sprintf("matrix-%s-%s.yaml", k[0], k[1]), []byte(fmt.Sprintf(matrixTemplate, k[0], k[1], "")))
 			Expect(err).NotTo(HaveOccurred())
 			scenarios = append(scenarios, s)
 		}
@@ -345,7 +346,7 @@ var _ = Describe("proxy reply-route Contact policies", func() {
 	})
 
 	It("honours a callee's own ack-timeout: BYE at it, retransmissions only before it", func(ctx SpecContext) {
-		s, err := harness.Parse("ack-timeout.yaml", []byte(fmt.Sprintf(matrixTemplate, "none", "none", ", ack-timeout: 1s")))
+		s, err := scenario.Parse("ack-timeout.yaml", []byte(fmt.Sprintf(matrixTemplate, "none", "none", ", ack-timeout: 1s")))
 		Expect(err).NotTo(HaveOccurred())
 		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
 		Expect(err).NotTo(HaveOccurred())
@@ -359,7 +360,7 @@ var _ = Describe("proxy reply-route Contact policies", func() {
 
 var _ = Describe("a run", func() {
 	It("stops at once when its context is cancelled, still returning what it captured", func() {
-		s, err := harness.Parse("cancel.yaml", []byte(fmt.Sprintf(matrixTemplate, "none", "none", "")))
+		s, err := scenario.Parse("cancel.yaml", []byte(fmt.Sprintf(matrixTemplate, "none", "none", "")))
 		Expect(err).NotTo(HaveOccurred())
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -401,7 +402,7 @@ expect:
 	// One run serves both: a second one would double the suite's most
 	// expensive spec (about 4 s of CPU under -race).
 	It("delivers every ACK of 1000 calls, 100 at a time, in simulated time, and leaves the heap where it found it", func(ctx SpecContext) {
-		s, err := harness.Parse("load.yaml", []byte(fmt.Sprintf(load, "1s", 1000, 100)))
+		s, err := scenario.Parse("load.yaml", []byte(fmt.Sprintf(load, "1s", 1000, 100)))
 		Expect(err).NotTo(HaveOccurred())
 		heap := func() uint64 {
 			runtime.GC()
@@ -430,7 +431,7 @@ expect:
 
 	// Serial: its CPU would make the real-time specs running beside it late.
 	It("delivers every ACK of 200 calls, 50 at a time, on loopback", Label("loopback"), Serial, func(ctx SpecContext) {
-		s, err := harness.Parse("load.yaml", []byte(fmt.Sprintf(load, "200ms", 200, 50)))
+		s, err := scenario.Parse("load.yaml", []byte(fmt.Sprintf(load, "200ms", 200, 50)))
 		Expect(err).NotTo(HaveOccurred())
 		res, err := harness.Run(ctx, s, harness.Options{})
 		Expect(err).NotTo(HaveOccurred())

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
@@ -27,14 +28,14 @@ steps:
 %s  - call: {from: alice, to: bob, via: proxy-b, talk: 1s}
 `
 
-func parse(name, yaml string) *harness.Scenario {
+func parse(name, yaml string) *scenario.Scenario {
 	GinkgoHelper()
-	s, err := harness.Parse(name+".yaml", []byte(yaml))
+	s, err := scenario.Parse(name+".yaml", []byte(yaml))
 	Expect(err).NotTo(HaveOccurred())
 	return s
 }
 
-func simulate(ctx SpecContext, s *harness.Scenario) *harness.Result {
+func simulate(ctx SpecContext, s *scenario.Scenario) *harness.Result {
 	GinkgoHelper()
 	res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
 	Expect(err).NotTo(HaveOccurred())
@@ -96,7 +97,7 @@ var _ = Describe("topologies", func() {
 
 		DescribeTable("refuses impossible NAT chains",
 			func(nats, want string) {
-				_, err := harness.Parse("x.yaml", []byte("name: x\nnats:\n"+nats+`hosts:
+				_, err := scenario.Parse("x.yaml", []byte("name: x\nnats:\n"+nats+`hosts:
   alice: {role: ua, address: 198.51.100.10}
 steps:
   - wait: 1s
@@ -123,16 +124,16 @@ steps:
 `)
 			a, _ := s.NAT("a")
 			Expect(a.RefreshInbound).To(BeTrue())
-			Expect(a.PortAllocation).To(Equal(harness.PortRandom))
+			Expect(a.PortAllocation).To(Equal(scenario.PortRandom))
 			Expect(a.PortSeed).To(Equal(uint64(42)))
 			b, _ := s.NAT("b")
 			Expect(b.RefreshInbound).To(BeFalse())
-			Expect(b.PortAllocation).To(Equal(harness.PortSequential))
+			Expect(b.PortAllocation).To(Equal(scenario.PortSequential))
 		})
 
 		DescribeTable("rejects bad values",
 			func(keys, want string) {
-				_, err := harness.Parse("x.yaml", []byte(`name: x
+				_, err := scenario.Parse("x.yaml", []byte(`name: x
 nats:
   a: {public: 203.0.113.50, lan: 192.168.1.0/24`+keys+`}
 hosts:
@@ -167,14 +168,14 @@ expect:
 		It("loads keep-alive with its defaults and refuses it without a registrar", func() {
 			s := parse("quiet", fmt.Sprintf(quiet, ", keep-alive: {}"))
 			bob, _ := s.Host("bob")
-			Expect(*bob.KeepAlive).To(Equal(harness.KeepAlive{Method: harness.KeepAliveCRLF, Interval: 25 * time.Second}))
+			Expect(*bob.KeepAlive).To(Equal(scenario.KeepAlive{Method: scenario.KeepAliveCRLF, Interval: 25 * time.Second}))
 			Expect(s.Scaled(0.2).Hosts[2].KeepAlive.Interval).To(Equal(5 * time.Second))
 			Expect(bob.KeepAlive.Interval).To(Equal(25*time.Second), "Scaled copies")
 
-			_, err := harness.Parse("x.yaml", []byte(strings.Replace(fmt.Sprintf(quiet, ""), "alice: {role: ua, address: 198.51.100.10}",
+			_, err := scenario.Parse("x.yaml", []byte(strings.Replace(fmt.Sprintf(quiet, ""), "alice: {role: ua, address: 198.51.100.10}",
 				"alice: {role: ua, address: 198.51.100.10, keep-alive: {method: crlf}}", 1)))
 			Expect(err).To(MatchError(ContainSubstring("hosts.alice.keep-alive: alice has no register-with")))
-			_, err = harness.Parse("x.yaml", []byte(fmt.Sprintf(quiet, ", keep-alive: {method: stun}")))
+			_, err = scenario.Parse("x.yaml", []byte(fmt.Sprintf(quiet, ", keep-alive: {method: stun}")))
 			Expect(err).To(MatchError(ContainSubstring(`hosts.bob.keep-alive.method: "stun" is not one of crlf, options`)))
 		})
 

@@ -16,11 +16,11 @@ var _ = DescribeTable("every broken scenario of the golden table exits 2 with it
 		golden, err := os.ReadFile(strings.TrimSuffix(file, ".yaml") + ".golden")
 		Expect(err).NotTo(HaveOccurred())
 		// The golden names the file as the loader's spec does; the CLI names it as given.
-		want := strings.Replace(strings.TrimSpace(string(golden)), `"testdata/bad/`, `"../../harness/testdata/bad/`, 1)
+		want := strings.Replace(strings.TrimSpace(string(golden)), `"testdata/bad/`, `"../../harness/scenario/testdata/bad/`, 1)
 		code, out, stderr := runCLI(context.Background(), "run", "--clock", "simulated", file)
 		Expect(code).To(Equal(2))
 		Expect(out).To(BeEmpty())
 		Expect(strings.TrimSpace(stderr)).To(Equal("sipnatlab: " + want))
 	},
-	match.Entries("../../harness/testdata/bad"),
+	match.Entries("../../harness/scenario/testdata/bad"),
 )

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/report"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 const explainUsage = `usage: sipnatlab explain [--clock simulated|real] FILE
@@ -41,7 +42,7 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "sipnatlab explain: want exactly one scenario file\n%s", explainUsage)
 		return 2
 	}
-	s, err := harness.Load(fs.Arg(0))
+	s, err := scenario.Load(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 		return 2
@@ -59,7 +60,7 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 // writeHTML writes the HTML ladder of one run to file.
-func writeHTML(file string, s *harness.Scenario, res *harness.Result, runErr error) error {
+func writeHTML(file string, s *scenario.Scenario, res *harness.Result, runErr error) error {
 	f, err := os.Create(file)
 	if err != nil {
 		return fmt.Errorf("write html %q: %w", file, err)

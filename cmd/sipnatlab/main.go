@@ -28,6 +28,7 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/report"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
@@ -166,7 +167,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	}
 	if containers != nil {
 		for _, sc := range scenarios {
-			if h, ok := sc.Host(*as); !ok || h.Role != harness.RoleProxy {
+			if h, ok := sc.Host(*as); !ok || h.Role != scenario.RoleProxy {
 				fmt.Fprintf(stderr, "sipnatlab validate: --as %s: scenario %q (%s) has no proxy host of that name\n", *as, sc.Name, sc.File)
 				return 2
 			}
@@ -258,7 +259,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 }
 
 // usesEngine reports whether a scenario puts a real proxy in a host's place.
-func usesEngine(scenarios []*harness.Scenario) bool {
+func usesEngine(scenarios []*scenario.Scenario) bool {
 	for _, s := range scenarios {
 		for _, h := range s.Hosts {
 			if h.Engine != "" {
@@ -295,21 +296,21 @@ func writePcap(name string, res *harness.Result) error {
 }
 
 // loadAll loads every named file and every *.yaml/*.yml in named directories.
-func loadAll(paths []string) ([]*harness.Scenario, error) {
-	var out []*harness.Scenario
+func loadAll(paths []string) ([]*scenario.Scenario, error) {
+	var out []*scenario.Scenario
 	names := map[string]string{}
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
 			return nil, fmt.Errorf("load scenario %q: %w", p, err)
 		}
-		var batch []*harness.Scenario
+		var batch []*scenario.Scenario
 		if st.IsDir() {
-			batch, err = harness.LoadDir(p)
+			batch, err = scenario.LoadDir(p)
 		} else {
-			var s *harness.Scenario
-			s, err = harness.Load(p)
-			batch = []*harness.Scenario{s}
+			var s *scenario.Scenario
+			s, err = scenario.Load(p)
+			batch = []*scenario.Scenario{s}
 		}
 		if err != nil {
 			return nil, err

@@ -100,9 +100,9 @@ var _ = Describe("sipnatlab run", func() {
 			Expect(stderr).To(ContainSubstring(`load scenario "` + file + `"`))
 			Expect(stderr).To(ContainSubstring(want))
 		},
-		Entry("unknown host", "../../harness/testdata/bad/via-unknown-host.yaml", `line 24: steps[1].call.via: no host named "proxy-z"`),
-		Entry("private address outside every NAT LAN", "../../harness/testdata/bad/private-outside-lan.yaml", "hosts.bob.address"),
-		Entry("broken YAML", "../../harness/testdata/bad/broken-yaml.yaml", "invalid YAML"),
+		Entry("unknown host", "../../harness/scenario/testdata/bad/via-unknown-host.yaml", `line 24: steps[1].call.via: no host named "proxy-z"`),
+		Entry("private address outside every NAT LAN", "../../harness/scenario/testdata/bad/private-outside-lan.yaml", "hosts.bob.address"),
+		Entry("broken YAML", "../../harness/scenario/testdata/bad/broken-yaml.yaml", "invalid YAML"),
 		Entry("missing file", "testdata/no-such-file.yaml", "no such file"),
 	)
 

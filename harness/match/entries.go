@@ -4,8 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/onsi/ginkgo/v2"
-
-	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // Entries turns every scenario file in dir (*.yaml and *.yml) into a Ginkgo
@@ -31,10 +30,10 @@ func Entries(dir string) []ginkgo.TableEntry {
 	return entries
 }
 
-// Load is harness.Load for use inside a table body: it fails the spec with
+// Load is scenario.Load for use inside a table body: it fails the spec with
 // the loader's error (file, line and field) instead of returning it.
-func Load(path string) *harness.Scenario {
-	s, err := harness.Load(path)
+func Load(path string) *scenario.Scenario {
+	s, err := scenario.Load(path)
 	if err != nil {
 		ginkgo.Fail(err.Error(), 1)
 	}

@@ -4,7 +4,7 @@
 //
 //	res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
 //	Expect(err).NotTo(HaveOccurred())
-//	Expect(res).To(match.DeliverACKToCallee(match.Within(64 * harness.T1)))
+//	Expect(res).To(match.DeliverACKToCallee(match.Within(64 * scenario.T1)))
 //	Expect(res).To(match.BlameHost("none"))
 //	Expect(res.Call(0)).NotTo(match.HaveCalleeBYE())
 //
@@ -22,6 +22,7 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/report"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // subject unpacks what a matcher was given.
@@ -92,15 +93,15 @@ func (m *matcher) NegatedFailureMessage(actual any) string {
 }
 
 // Bound limits how late the ACK may reach the callee: a time.Duration, or a
-// harness.TimerMultiple such as 64*harness.T1 (taken in the scenario's T1).
+// scenario.TimerMultiple such as 64*scenario.T1 (taken in the scenario's T1).
 type Bound interface {
-	time.Duration | harness.TimerMultiple
+	time.Duration | scenario.TimerMultiple
 }
 
 // ACKOption refines DeliverACKToCallee.
 type ACKOption struct {
 	limit  time.Duration
-	t1s    harness.TimerMultiple
+	t1s    scenario.TimerMultiple
 	timers bool
 }
 
@@ -108,7 +109,7 @@ type ACKOption struct {
 // first 2xx (the contract's ack-within).
 func Within[D Bound](d D) ACKOption {
 	switch v := any(d).(type) {
-	case harness.TimerMultiple:
+	case scenario.TimerMultiple:
 		return ACKOption{t1s: v, timers: true}
 	case time.Duration:
 		return ACKOption{limit: v}
@@ -139,7 +140,7 @@ func DeliverACKToCallee(opts ...ACKOption) types.GomegaMatcher {
 				limit := o.limit
 				if o.timers {
 					if res == nil {
-						return false, fmt.Errorf("Within(N*harness.T1) needs the *harness.Result to know the scenario's T1")
+						return false, fmt.Errorf("Within(N*scenario.T1) needs the *harness.Result to know the scenario's T1")
 					}
 					limit = o.t1s.Of(res.Scenario)
 				}

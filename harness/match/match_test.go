@@ -9,6 +9,7 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/match"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 func run(file string) *harness.Result {
@@ -27,7 +28,7 @@ var _ = Describe("matchers", func() {
 
 	It("state the correct case", func() {
 		Expect(correct).To(match.DeliverACKToCallee())
-		Expect(correct).To(match.DeliverACKToCallee(match.Within(harness.T1)))
+		Expect(correct).To(match.DeliverACKToCallee(match.Within(scenario.T1)))
 		Expect(correct).To(match.DeliverACKToCallee(match.Within(10 * time.Millisecond)))
 		Expect(correct).To(match.BlameHost("none"))
 		Expect(correct.Call(0)).NotTo(match.HaveCalleeBYE())
@@ -44,7 +45,7 @@ var _ = Describe("matchers", func() {
 	})
 
 	It("explain a failure in SIP terms, with the ladder", func() {
-		m := match.DeliverACKToCallee(match.Within(64 * harness.T1))
+		m := match.DeliverACKToCallee(match.Within(64 * scenario.T1))
 		ok, err := m.Match(excessive)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ok).To(BeFalse())
@@ -64,31 +65,31 @@ var _ = Describe("matchers", func() {
 		Expect(err).To(MatchError(ContainSubstring("expected a *harness.Result or *harness.CallFacts")))
 		_, err = match.DeliverACKToCallee().Match(correct.Call(5))
 		Expect(err).To(MatchError(ContainSubstring("is there such a call?")))
-		_, err = match.DeliverACKToCallee(match.Within(harness.T1)).Match(correct.Call(0))
+		_, err = match.DeliverACKToCallee(match.Within(scenario.T1)).Match(correct.Call(0))
 		Expect(err).To(MatchError(ContainSubstring("needs the *harness.Result")))
 	})
 })
 
 var _ = Describe("Build", func() {
 	It("turns a Spec into the same scenario as its file", func() {
-		sp := harness.Spec{
+		sp := scenario.Spec{
 			Name: "correct-nat-handling",
-			NATs: []harness.NATSpec{{Name: "home-nat", Public: "203.0.113.50", LAN: "192.168.1.0/24",
+			NATs: []scenario.NATSpec{{Name: "home-nat", Public: "203.0.113.50", LAN: "192.168.1.0/24",
 				Mapping: "endpoint-independent", Filtering: "address-and-port-dependent", BindingTimeout: "120s"}},
-			Hosts: []harness.HostSpec{
-				{Name: "alice", Role: harness.RoleUA, Address: "198.51.100.10"},
-				{Name: "proxy-a", Role: harness.RoleProxy, Address: "203.0.113.1", NextHop: "proxy-b", NATHandling: "correct"},
-				{Name: "proxy-b", Role: harness.RoleProxy, Address: "203.0.113.2", Registrar: true, NATHandling: "correct"},
-				{Name: "bob", Role: harness.RoleUA, Address: "192.168.1.10", RegisterWith: "proxy-b"},
+			Hosts: []scenario.HostSpec{
+				{Name: "alice", Role: scenario.RoleUA, Address: "198.51.100.10"},
+				{Name: "proxy-a", Role: scenario.RoleProxy, Address: "203.0.113.1", NextHop: "proxy-b", NATHandling: "correct"},
+				{Name: "proxy-b", Role: scenario.RoleProxy, Address: "203.0.113.2", Registrar: true, NATHandling: "correct"},
+				{Name: "bob", Role: scenario.RoleUA, Address: "192.168.1.10", RegisterWith: "proxy-b"},
 			},
-			Steps: []harness.StepSpec{
+			Steps: []scenario.StepSpec{
 				{Register: "bob"},
-				{Call: &harness.CallSpec{From: "alice", To: "bob", Via: "proxy-a", Talk: "2s"}},
+				{Call: &scenario.CallSpec{From: "alice", To: "bob", Via: "proxy-a", Talk: "2s"}},
 				{Wait: "1s"},
 			},
-			Expect: &harness.ExpectSpec{ACKAtCallee: harness.Bool(true), ACKWithin: "1*T1", CalleeBYE: harness.Bool(false), Blame: "none"},
+			Expect: &scenario.ExpectSpec{ACKAtCallee: scenario.Bool(true), ACKWithin: "1*T1", CalleeBYE: scenario.Bool(false), Blame: "none"},
 		}
-		built, err := harness.Build(sp)
+		built, err := scenario.Build(sp)
 		Expect(err).NotTo(HaveOccurred())
 		file := match.Load("../../scenarios/correct-nat-handling.yaml")
 		Expect(built.Hosts).To(HaveLen(len(file.Hosts)))
@@ -107,12 +108,12 @@ var _ = Describe("Build", func() {
 	})
 
 	It("reports a bad Spec like a bad file, naming the field", func() {
-		_, err := harness.Build(harness.Spec{
+		_, err := scenario.Build(scenario.Spec{
 			Name:  "bad",
-			Hosts: []harness.HostSpec{{Name: "alice", Role: harness.RoleUA, Address: "192.168.300.1"}},
-			Steps: []harness.StepSpec{{Wait: "1s"}},
+			Hosts: []scenario.HostSpec{{Name: "alice", Role: scenario.RoleUA, Address: "192.168.300.1"}},
+			Steps: []scenario.StepSpec{{Wait: "1s"}},
 		})
-		Expect(err).To(MatchError(harness.ErrInvalid))
+		Expect(err).To(MatchError(scenario.ErrInvalid))
 		Expect(err).To(MatchError(ContainSubstring(`hosts.alice.address: "192.168.300.1"`)))
 	})
 })

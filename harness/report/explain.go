@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
@@ -123,7 +124,7 @@ func fate(h hop) string {
 // at every hop, the ACK's Request-URI and Route at every hop and where it
 // stopped, the callee's reaction, the scenario's lesson and the fix. Every
 // header value is quoted exactly as the capture holds it.
-func WriteExplain(w io.Writer, s *harness.Scenario, res *harness.Result) {
+func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 	fmt.Fprintf(w, "Scenario %s  (%s)\n", s.Name, s.File)
 	if s.Summary != "" {
 		fmt.Fprintf(w, "%s\n", s.Summary)
@@ -287,7 +288,7 @@ func WriteExplain(w io.Writer, s *harness.Scenario, res *harness.Result) {
 // their REGISTERs, which open the NAT bindings the call will need, their
 // keep-alives, and how long the callee's binding then stayed idle. It writes
 // nothing when nothing was sent.
-func writeBeforeCall(w io.Writer, s *harness.Scenario, hs []hop, invite hop, calleeName string, at func(sim.Record) string) {
+func writeBeforeCall(w io.Writer, s *scenario.Scenario, hs []hop, invite hop, calleeName string, at func(sim.Record) string) {
 	type pings struct {
 		n           int
 		dst         string
@@ -302,7 +303,7 @@ func writeBeforeCall(w io.Writer, s *harness.Scenario, hs []hop, invite hop, cal
 			break
 		}
 		host, ok := s.Host(h.sent.Hop)
-		if !ok || host.Role != harness.RoleUA {
+		if !ok || host.Role != scenario.RoleUA {
 			continue
 		}
 		last[host.Name] = h.sent
@@ -347,7 +348,7 @@ func writeBeforeCall(w io.Writer, s *harness.Scenario, hs []hop, invite hop, cal
 	if r, ok := last[callee.Name]; ok && callee.NAT != "" && invite.sent.Time.Sub(r.Time) >= time.Second {
 		idle := invite.sent.Time.Sub(r.Time)
 		var timeouts []string
-		var expired *harness.NAT
+		var expired *scenario.NAT
 		for n, ok := s.NAT(callee.NAT); ok; n, ok = s.NAT(n.Outside) {
 			timeouts = append(timeouts, fmt.Sprintf("%s: %s", n.Name, n.BindingTimeout))
 			if expired == nil && idle > n.BindingTimeout {
@@ -368,7 +369,7 @@ func writeBeforeCall(w io.Writer, s *harness.Scenario, hs []hop, invite hop, cal
 	fmt.Fprintln(w)
 }
 
-func writeTopology(w io.Writer, s *harness.Scenario) {
+func writeTopology(w io.Writer, s *scenario.Scenario) {
 	fmt.Fprintln(w, "The network")
 	for _, h := range s.Hosts {
 		where := "public address"
@@ -377,7 +378,7 @@ func writeTopology(w io.Writer, s *harness.Scenario) {
 		}
 		var what []string
 		switch h.Role {
-		case harness.RoleProxy:
+		case scenario.RoleProxy:
 			what = append(what, "proxy")
 			if h.Registrar {
 				what = append(what, "registrar")

@@ -12,10 +12,11 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/report"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // explain runs a scenario in simulated time and tells it.
-func explain(s *harness.Scenario) (*harness.Result, string) {
+func explain(s *scenario.Scenario) (*harness.Result, string) {
 	res, err := harness.Run(context.Background(), s, harness.Options{Clock: harness.Simulated})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(res.Calls).NotTo(BeEmpty())
@@ -45,10 +46,10 @@ type twin struct {
 	file string
 	// fixes change the host or NAT the explanation's fix names, one way
 	// each when it names several.
-	fixes map[string]func(*harness.Scenario)
+	fixes map[string]func(*scenario.Scenario)
 }
 
-func host(s *harness.Scenario, name string) *harness.Host {
+func host(s *scenario.Scenario, name string) *scenario.Host {
 	for i := range s.Hosts {
 		if s.Hosts[i].Name == name {
 			return &s.Hosts[i]
@@ -58,7 +59,7 @@ func host(s *harness.Scenario, name string) *harness.Host {
 	return nil
 }
 
-func nat(s *harness.Scenario, name string) *harness.NAT {
+func nat(s *scenario.Scenario, name string) *scenario.NAT {
 	for i := range s.NATs {
 		if s.NATs[i].Name == name {
 			return &s.NATs[i]
@@ -69,31 +70,31 @@ func nat(s *harness.Scenario, name string) *harness.NAT {
 }
 
 var twins = map[string]twin{
-	"no-nat-handling": {file: "correct-nat-handling", fixes: map[string]func(*harness.Scenario){
-		"proxy-b": func(s *harness.Scenario) { host(s, "proxy-b").NATHandling = harness.HandlingCorrect },
+	"no-nat-handling": {file: "correct-nat-handling", fixes: map[string]func(*scenario.Scenario){
+		"proxy-b": func(s *scenario.Scenario) { host(s, "proxy-b").NATHandling = scenario.HandlingCorrect },
 	}},
-	"excessive-nat-handling": {file: "correct-nat-handling", fixes: map[string]func(*harness.Scenario){
-		"proxy-a": func(s *harness.Scenario) { host(s, "proxy-a").NATHandling = harness.HandlingCorrect },
+	"excessive-nat-handling": {file: "correct-nat-handling", fixes: map[string]func(*scenario.Scenario){
+		"proxy-a": func(s *scenario.Scenario) { host(s, "proxy-a").NATHandling = scenario.HandlingCorrect },
 	}},
-	"same-nat-hairpin-off": {file: "same-nat-hairpin-on", fixes: map[string]func(*harness.Scenario){
-		"proxy":    func(s *harness.Scenario) { host(s, "proxy").RecordRoute = true },
-		"home-nat": func(s *harness.Scenario) { nat(s, "home-nat").Hairpinning = true },
+	"same-nat-hairpin-off": {file: "same-nat-hairpin-on", fixes: map[string]func(*scenario.Scenario){
+		"proxy":    func(s *scenario.Scenario) { host(s, "proxy").RecordRoute = true },
+		"home-nat": func(s *scenario.Scenario) { nat(s, "home-nat").Hairpinning = true },
 	}},
-	"no-record-route-filtering": {fixes: map[string]func(*harness.Scenario){
-		"proxy-b": func(s *harness.Scenario) { host(s, "proxy-b").RecordRoute = true },
+	"no-record-route-filtering": {fixes: map[string]func(*scenario.Scenario){
+		"proxy-b": func(s *scenario.Scenario) { host(s, "proxy-b").RecordRoute = true },
 	}},
-	"binding-expiry": {file: "binding-expiry-keep-alive", fixes: map[string]func(*harness.Scenario){
-		"bob": func(s *harness.Scenario) {
-			host(s, "bob").KeepAlive = &harness.KeepAlive{Method: harness.KeepAliveCRLF, Interval: nat(s, "home-nat").BindingTimeout / 2}
+	"binding-expiry": {file: "binding-expiry-keep-alive", fixes: map[string]func(*scenario.Scenario){
+		"bob": func(s *scenario.Scenario) {
+			host(s, "bob").KeepAlive = &scenario.KeepAlive{Method: scenario.KeepAliveCRLF, Interval: nat(s, "home-nat").BindingTimeout / 2}
 		},
 	}},
 }
 
 // copyScenario copies the slices a twin changes, so the original stays as loaded.
-func copyScenario(s *harness.Scenario) *harness.Scenario {
+func copyScenario(s *scenario.Scenario) *scenario.Scenario {
 	c := *s
-	c.Hosts = append([]harness.Host(nil), s.Hosts...)
-	c.NATs = append([]harness.NAT(nil), s.NATs...)
+	c.Hosts = append([]scenario.Host(nil), s.Hosts...)
+	c.NATs = append([]scenario.NAT(nil), s.NATs...)
 	return &c
 }
 
@@ -114,7 +115,7 @@ func bundled() []TableEntry {
 var _ = Describe("explain", func() {
 	DescribeTable("tells every bundled scenario: where the ACK stopped, who broke the Contact, the lesson and a fix that makes the correct twin pass",
 		func(file string) {
-			s, err := harness.Load(file)
+			s, err := scenario.Load(file)
 			Expect(err).NotTo(HaveOccurred())
 			res, out := explain(s)
 			c := res.Calls[0]
@@ -122,9 +123,9 @@ var _ = Describe("explain", func() {
 			// The judgement agrees with the scenario's own expect block.
 			for _, e := range s.Expect {
 				switch e.Key {
-				case harness.ExpectBlame:
+				case scenario.ExpectBlame:
 					Expect(c.Blame).To(Equal(e.Host), "expect: blame")
-				case harness.ExpectACKAtCallee:
+				case scenario.ExpectACKAtCallee:
 					Expect(c.ACKAtCallee).To(Equal(*e.Bool), "expect: ack-at-callee")
 				}
 			}
@@ -191,7 +192,7 @@ var _ = Describe("explain", func() {
 				Expect(out).To(ContainSubstring("Nothing to fix"))
 			}
 			if tw.file != "" {
-				t, err := harness.Load(filepath.Join(filepath.Dir(file), tw.file+".yaml"))
+				t, err := scenario.Load(filepath.Join(filepath.Dir(file), tw.file+".yaml"))
 				Expect(err).NotTo(HaveOccurred())
 				res, out := explain(t)
 				Expect(res.Calls[0].ACKAtCallee).To(BeTrue(), "%s, the twin of %s:\n%s", tw.file, s.Name, out)

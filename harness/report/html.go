@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
@@ -87,7 +88,7 @@ type htmlPage struct {
 // arrow per datagram (click or hover for the full SIP message), NAT
 // translations and drops, the Contact of every 200 OK with the rewritten ones
 // highlighted, then the facts, the diagnosis and the lesson.
-func WriteHTML(w io.Writer, s *harness.Scenario, res *harness.Result, runErr error) error {
+func WriteHTML(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr error) error {
 	p := htmlPage{Name: s.Name, File: s.File, Summary: s.Summary, Lesson: strings.TrimSpace(s.Lesson)}
 	if runErr != nil {
 		p.Error = runErr.Error()

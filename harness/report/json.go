@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // Verdict is the JSON document of `sipnatlab run --json`.
@@ -66,7 +67,7 @@ func millis(d *time.Duration) *int64 {
 
 // NewScenarioVerdict turns a result (nil when the run could not start) and
 // the run error into a verdict entry.
-func NewScenarioVerdict(s *harness.Scenario, res *harness.Result, err error) ScenarioVerdict {
+func NewScenarioVerdict(s *scenario.Scenario, res *harness.Result, err error) ScenarioVerdict {
 	v := ScenarioVerdict{Name: s.Name, File: s.File, Expectations: []harness.ExpectationResult{}, Calls: []CallVerdict{}}
 	if err != nil {
 		v.Error = err.Error()

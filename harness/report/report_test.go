@@ -10,11 +10,12 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/report"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // run runs a bundled scenario in simulated time.
-func run(name string) (*harness.Scenario, *harness.Result) {
-	s, err := harness.Load("../../scenarios/" + name + ".yaml")
+func run(name string) (*scenario.Scenario, *harness.Result) {
+	s, err := scenario.Load("../../scenarios/" + name + ".yaml")
 	Expect(err).NotTo(HaveOccurred())
 	res, err := harness.Run(context.Background(), s, harness.Options{Clock: harness.Simulated})
 	Expect(err).NotTo(HaveOccurred())

@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
@@ -37,7 +38,7 @@ func (p painter) dim(s string) string    { return p.wrap("2", s) }
 
 // WriteText writes the readable report of one run: the ladder of every
 // datagram at every hop, the 200 OK's Contact at each hop, the verdict.
-func WriteText(w io.Writer, s *harness.Scenario, res *harness.Result, runErr error, o TextOptions) {
+func WriteText(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr error, o TextOptions) {
 	p := painter{on: o.Color}
 	width := o.Width
 	if width <= 0 {

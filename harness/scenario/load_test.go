@@ -1,4 +1,4 @@
-package harness_test
+package scenario_test
 
 import (
 	"errors"
@@ -14,28 +14,27 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-
-	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // updateGolden rewrites testdata/bad/*.golden from the current errors:
-// go test ./harness -run TestHarness -args -update-golden
+// go test ./harness/scenario -run TestScenario -args -update-golden
 var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/bad/*.golden")
 
 var _ = Describe("Load", func() {
 	Describe("the bundled scenarios", func() {
-		topology := func(s *harness.Scenario) {
+		topology := func(s *scenario.Scenario) {
 			GinkgoHelper()
-			Expect(s.Timers).To(Equal(harness.Timers{T1: 500 * time.Millisecond, T2: 4 * time.Second}))
-			Expect(s.NATs).To(Equal([]harness.NAT{{
+			Expect(s.Timers).To(Equal(scenario.Timers{T1: 500 * time.Millisecond, T2: 4 * time.Second}))
+			Expect(s.NATs).To(Equal([]scenario.NAT{{
 				Name:           "home-nat",
 				Public:         netip.MustParseAddr("203.0.113.50"),
 				LAN:            netip.MustParsePrefix("192.168.1.0/24"),
-				Mapping:        harness.EndpointIndependent,
-				Filtering:      harness.AddressAndPortDependent,
+				Mapping:        scenario.EndpointIndependent,
+				Filtering:      scenario.AddressAndPortDependent,
 				BindingTimeout: 120 * time.Second,
 				Hairpinning:    false,
-				PortAllocation: harness.PortSequential,
+				PortAllocation: scenario.PortSequential,
 				Line:           s.NATs[0].Line,
 			}}))
 			var names []string
@@ -45,13 +44,13 @@ var _ = Describe("Load", func() {
 			Expect(names).To(Equal([]string{"alice", "proxy-a", "proxy-b", "bob"}))
 
 			alice, _ := s.Host("alice")
-			Expect(alice.Role).To(Equal(harness.RoleUA))
+			Expect(alice.Role).To(Equal(scenario.RoleUA))
 			Expect(alice.Address).To(Equal(netip.MustParseAddrPort("198.51.100.10:5060")))
 			Expect(alice.NAT).To(BeEmpty())
 			Expect(alice.AckTimeout).To(Equal(32 * time.Second))
 
 			proxyA, _ := s.Host("proxy-a")
-			Expect(proxyA.Role).To(Equal(harness.RoleProxy))
+			Expect(proxyA.Role).To(Equal(scenario.RoleProxy))
 			Expect(proxyA.Address).To(Equal(netip.MustParseAddrPort("203.0.113.1:5060")))
 			Expect(proxyA.NextHop).To(Equal("proxy-b"))
 			Expect(proxyA.Registrar).To(BeFalse())
@@ -63,17 +62,17 @@ var _ = Describe("Load", func() {
 			Expect(proxyB.Registrar).To(BeTrue())
 
 			bob, _ := s.Host("bob")
-			Expect(bob.Role).To(Equal(harness.RoleUA))
+			Expect(bob.Role).To(Equal(scenario.RoleUA))
 			Expect(bob.Address).To(Equal(netip.MustParseAddrPort("192.168.1.10:5060")))
 			Expect(bob.NAT).To(Equal("home-nat"))
 			Expect(bob.RegisterWith).To(Equal("proxy-b"))
 			Expect(bob.RegisterExpires).To(Equal(3600 * time.Second))
 
 			Expect(s.Steps).To(HaveLen(3))
-			Expect(s.Steps[0]).To(Equal(harness.Step{Kind: harness.StepRegister, UA: "bob", Line: s.Steps[0].Line}))
-			Expect(s.Steps[1]).To(Equal(harness.Step{Kind: harness.StepCall, From: "alice", To: "bob", Via: "proxy-a",
+			Expect(s.Steps[0]).To(Equal(scenario.Step{Kind: scenario.StepRegister, UA: "bob", Line: s.Steps[0].Line}))
+			Expect(s.Steps[1]).To(Equal(scenario.Step{Kind: scenario.StepCall, From: "alice", To: "bob", Via: "proxy-a",
 				Talk: 2 * time.Second, Count: 1, Concurrency: 1, Line: s.Steps[1].Line}))
-			Expect(s.Steps[2]).To(Equal(harness.Step{Kind: harness.StepWait, Wait: time.Second, Line: s.Steps[2].Line}))
+			Expect(s.Steps[2]).To(Equal(scenario.Step{Kind: scenario.StepWait, Wait: time.Second, Line: s.Steps[2].Line}))
 			Expect(s.Summary).NotTo(BeEmpty())
 			Expect(s.Lesson).NotTo(BeEmpty())
 		}
@@ -86,7 +85,7 @@ var _ = Describe("Load", func() {
 			host     string
 		}
 		yes, no := true, false
-		expectations := func(s *harness.Scenario) []want {
+		expectations := func(s *scenario.Scenario) []want {
 			var out []want
 			for _, x := range s.Expect {
 				out = append(out, want{x.Key, x.Want, x.Bool, x.Duration, x.Host})
@@ -95,8 +94,8 @@ var _ = Describe("Load", func() {
 		}
 
 		DescribeTable("load with the shared topology",
-			func(file string, handlingA, handlingB harness.NATHandling, expect []want) {
-				s, err := harness.Load(filepath.Join("..", "scenarios", file))
+			func(file string, handlingA, handlingB scenario.NATHandling, expect []want) {
+				s, err := scenario.Load(filepath.Join("..", "..", "scenarios", file))
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Name + ".yaml").To(Equal(file))
 				topology(s)
@@ -106,17 +105,17 @@ var _ = Describe("Load", func() {
 				Expect(proxyB.NATHandling).To(Equal(handlingB))
 				Expect(expectations(s)).To(Equal(expect))
 			},
-			Entry(nil, "no-nat-handling.yaml", harness.HandlingNone, harness.HandlingNone, []want{
+			Entry(nil, "no-nat-handling.yaml", scenario.HandlingNone, scenario.HandlingNone, []want{
 				{key: "ack-at-callee", value: "false", boolean: &no},
 				{key: "callee-bye", value: "true", boolean: &yes},
 				{key: "blame", value: "proxy-b", host: "proxy-b"},
 			}),
-			Entry(nil, "excessive-nat-handling.yaml", harness.HandlingExcessive, harness.HandlingCorrect, []want{
+			Entry(nil, "excessive-nat-handling.yaml", scenario.HandlingExcessive, scenario.HandlingCorrect, []want{
 				{key: "ack-at-callee", value: "false", boolean: &no},
 				{key: "callee-bye", value: "true", boolean: &yes},
 				{key: "blame", value: "proxy-a", host: "proxy-a"},
 			}),
-			Entry(nil, "correct-nat-handling.yaml", harness.HandlingCorrect, harness.HandlingCorrect, []want{
+			Entry(nil, "correct-nat-handling.yaml", scenario.HandlingCorrect, scenario.HandlingCorrect, []want{
 				{key: "ack-at-callee", value: "true", boolean: &yes},
 				{key: "ack-within", value: "1*T1", duration: 500 * time.Millisecond},
 				{key: "callee-bye", value: "false", boolean: &no},
@@ -125,7 +124,7 @@ var _ = Describe("Load", func() {
 		)
 
 		It("loads the whole directory in file-name order", func() {
-			all, err := harness.LoadDir(filepath.Join("..", "scenarios"))
+			all, err := scenario.LoadDir(filepath.Join("..", "..", "scenarios"))
 			Expect(err).NotTo(HaveOccurred())
 			var names, files []string
 			for _, s := range all {
@@ -148,23 +147,23 @@ steps:
   - call: {from: alice, to: bob, via: proxy}
 `
 		It("fills in every default", func() {
-			s, err := harness.Parse("minimal.yaml", []byte(minimal))
+			s, err := scenario.Parse("minimal.yaml", []byte(minimal))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(s.File).To(Equal("minimal.yaml"))
-			Expect(s.Timers).To(Equal(harness.Timers{T1: harness.DefaultT1, T2: harness.DefaultT2}))
+			Expect(s.Timers).To(Equal(scenario.Timers{T1: scenario.DefaultT1, T2: scenario.DefaultT2}))
 			Expect(s.NATs).To(BeEmpty())
 			Expect(s.Expect).To(BeEmpty())
 			bob, _ := s.Host("bob")
 			Expect(bob.Address).To(Equal(netip.MustParseAddrPort("198.51.100.20:5080")))
 			Expect(bob.AckTimeout).To(Equal(250 * time.Millisecond))
 			proxy, _ := s.Host("proxy")
-			Expect(proxy.NATHandling).To(Equal(harness.HandlingNone))
+			Expect(proxy.NATHandling).To(Equal(scenario.HandlingNone))
 			Expect(proxy.RecordRoute).To(BeTrue())
-			Expect(s.Steps[0].Talk).To(Equal(harness.DefaultTalk))
+			Expect(s.Steps[0].Talk).To(Equal(scenario.DefaultTalk))
 		})
 
 		It("resolves T1 multiples with the scenario's T1", func() {
-			s, err := harness.Parse("t1.yaml", []byte(strings.Replace(minimal, "name: minimal", "name: t1\ntimers: {t1: 100ms}", 1)+
+			s, err := scenario.Parse("t1.yaml", []byte(strings.Replace(minimal, "name: minimal", "name: t1\ntimers: {t1: 100ms}", 1)+
 				"expect: {ack-within: 64*T1}\n"))
 			Expect(err).NotTo(HaveOccurred())
 			alice, _ := s.Host("alice")
@@ -173,12 +172,12 @@ steps:
 		})
 
 		It("defaults via to the caller's registrar", func() {
-			s, err := harness.Load(filepath.Join("..", "scenarios", "no-nat-handling.yaml"))
+			s, err := scenario.Load(filepath.Join("..", "..", "scenarios", "no-nat-handling.yaml"))
 			Expect(err).NotTo(HaveOccurred())
 			data, err := os.ReadFile(s.File)
 			Expect(err).NotTo(HaveOccurred())
 			text := strings.Replace(string(data), "from: alice, to: bob, via: proxy-a", "from: bob, to: alice", 1)
-			s, err = harness.Parse("reverse.yaml", []byte(text))
+			s, err = scenario.Parse("reverse.yaml", []byte(text))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(s.Steps[1].Via).To(Equal("proxy-b"))
 		})
@@ -197,9 +196,9 @@ steps:
 
 		DescribeTable("are rejected with the error in their .golden file",
 			func(file string) {
-				_, err := harness.Load(file)
+				_, err := scenario.Load(file)
 				Expect(err).To(HaveOccurred())
-				Expect(errors.Is(err, harness.ErrInvalid)).To(BeTrue(), "%v does not wrap ErrInvalid", err)
+				Expect(errors.Is(err, scenario.ErrInvalid)).To(BeTrue(), "%v does not wrap ErrInvalid", err)
 				golden := strings.TrimSuffix(file, ".yaml") + ".golden"
 				if *updateGolden {
 					Expect(os.WriteFile(golden, []byte(err.Error()+"\n"), 0o644)).To(Succeed())
@@ -209,7 +208,7 @@ steps:
 				Expect(err.Error()).To(Equal(strings.TrimSuffix(string(want), "\n")))
 				Expect(err.Error()).To(HavePrefix(`load scenario "` + file + `": `))
 
-				var le *harness.LoadError
+				var le *scenario.LoadError
 				Expect(errors.As(err, &le)).To(BeTrue())
 				if le.Line > 0 {
 					lines := strings.Count(readFile(file), "\n") + 1
@@ -220,25 +219,25 @@ steps:
 		)
 
 		It("names the unreadable file without claiming it is invalid", func() {
-			_, err := harness.Load(filepath.Join("testdata", "no-such-file.yaml"))
+			_, err := scenario.Load(filepath.Join("testdata", "no-such-file.yaml"))
 			Expect(err).To(MatchError(os.ErrNotExist))
-			Expect(errors.Is(err, harness.ErrInvalid)).To(BeFalse())
+			Expect(errors.Is(err, scenario.ErrInvalid)).To(BeFalse())
 		})
 
 		It("rejects a directory whose scenarios share a name", func() {
 			dir := GinkgoT().TempDir()
-			data := readFile(filepath.Join("..", "scenarios", "no-nat-handling.yaml"))
+			data := readFile(filepath.Join("..", "..", "scenarios", "no-nat-handling.yaml"))
 			Expect(os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(data), 0o644)).To(Succeed())
 			Expect(os.WriteFile(filepath.Join(dir, "b.yml"), []byte(data), 0o644)).To(Succeed())
 			Expect(os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("ignored"), 0o644)).To(Succeed())
-			_, err := harness.LoadDir(dir)
-			Expect(err).To(MatchError(harness.ErrInvalid))
+			_, err := scenario.LoadDir(dir)
+			Expect(err).To(MatchError(scenario.ErrInvalid))
 			Expect(err.Error()).To(Equal(`load scenario "` + filepath.Join(dir, "b.yml") + `": line 10: name: "no-nat-handling" is already the name of "` +
 				filepath.Join(dir, "a.yaml") + `" (line 10); scenario names must be unique`))
 		})
 
 		It("rejects a directory without scenarios", func() {
-			_, err := harness.LoadDir(GinkgoT().TempDir())
+			_, err := scenario.LoadDir(GinkgoT().TempDir())
 			Expect(err).To(MatchError(ContainSubstring("no *.yaml or *.yml files")))
 		})
 	})
@@ -254,7 +253,7 @@ func readFile(name string) string {
 // FuzzParse checks that Parse never panics and that every error it returns wraps ErrInvalid.
 // Run it with: go test ./harness -run '^$' -fuzz FuzzParse -fuzztime 60s
 func FuzzParse(f *testing.F) {
-	for _, dir := range []string{filepath.Join("..", "scenarios"), filepath.Join("testdata", "bad")} {
+	for _, dir := range []string{filepath.Join("..", "..", "scenarios"), filepath.Join("testdata", "bad")} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
 		for _, file := range files {
 			data, err := os.ReadFile(file)
@@ -267,9 +266,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &x [*x, *x]\nname: *x\n"))
 	f.Add([]byte("hosts: {a: &h {role: ua, address: 1.2.3.4}, b: *h}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := harness.Parse("fuzz.yaml", data)
+		s, err := scenario.Parse("fuzz.yaml", data)
 		if err != nil {
-			if !errors.Is(err, harness.ErrInvalid) {
+			if !errors.Is(err, scenario.ErrInvalid) {
 				t.Fatalf("error does not wrap ErrInvalid: %v", err)
 			}
 			if !strings.HasPrefix(err.Error(), `load scenario "fuzz.yaml": `) {
@@ -281,7 +280,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("valid scenario without name, hosts or steps: %+v", s)
 		}
 		for _, st := range s.Steps {
-			if st.Kind == harness.StepCall {
+			if st.Kind == scenario.StepCall {
 				if _, ok := s.Host(st.Via); !ok {
 					t.Fatalf("call via unknown host %q", st.Via)
 				}
@@ -291,7 +290,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func ExampleParse() {
-	_, err := harness.Parse("scenarios/x.yaml", []byte(`
+	_, err := scenario.Parse("scenarios/x.yaml", []byte(`
 name: x
 hosts:
   bob: {role: ua, address: 192.168.300.1}
@@ -299,7 +298,7 @@ steps:
   - wait: 1s
 `))
 	fmt.Println(err)
-	fmt.Println(errors.Is(err, harness.ErrInvalid))
+	fmt.Println(errors.Is(err, scenario.ErrInvalid))
 	// Output:
 	// load scenario "scenarios/x.yaml": line 4: hosts.bob.address: "192.168.300.1" is not an IP address
 	// true

@@ -1,4 +1,4 @@
-package harness
+package scenario
 
 import (
 	"fmt"
@@ -167,12 +167,4 @@ const T1 TimerMultiple = 1
 // Of returns m in the scenario's time.
 func (m TimerMultiple) Of(s *Scenario) time.Duration {
 	return time.Duration(float64(m) * float64(s.Timers.T1))
-}
-
-// Call returns the facts of the i-th call (0-based) of the run, or nil.
-func (r *Result) Call(i int) *CallFacts {
-	if r == nil || i < 0 || i >= len(r.Calls) {
-		return nil
-	}
-	return &r.Calls[i]
 }

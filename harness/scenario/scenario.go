@@ -1,6 +1,6 @@
 // Package harness turns scenario files into runs of the simulated world and judges the
 // result. It owns the scenario model, its loader and validator, the runner and the verdict.
-package harness
+package scenario
 
 import (
 	"net/netip"
