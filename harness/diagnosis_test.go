@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sipnatlab/sipnatlab/harness/judge"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -40,14 +42,14 @@ func (c chain) yaml(name string) string {
 }
 
 type diagnosed struct {
-	class         harness.Class
+	class         judge.Class
 	lostAt, blame string
 	says          []string // substrings of the diagnosis
 	fix           string   // substring of CallFacts.Fix
 }
 
 var _ = Describe("diagnosis", func() {
-	run := func(ctx SpecContext, name, yaml string) harness.CallFacts {
+	run := func(ctx SpecContext, name, yaml string) judge.CallFacts {
 		s, err := scenario.Parse(name+".yaml", []byte(yaml))
 		Expect(err).NotTo(HaveOccurred())
 		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
@@ -72,35 +74,35 @@ var _ = Describe("diagnosis", func() {
 		},
 		Entry("correct handling: the ACK arrives, nothing to fix",
 			chain{aHandling: "correct", bHandling: "correct"},
-			diagnosed{class: harness.ClassACKArrived, says: []string{"The ACK reached bob", "sip:bob@203.0.113.50:40000", "stayed up"}}),
+			diagnosed{class: judge.ClassACKArrived, says: []string{"The ACK reached bob", "sip:bob@203.0.113.50:40000", "stayed up"}}),
 		Entry("no NAT handling: proxy-b relays bob's private Contact and the ACK has no route",
 			chain{aHandling: "none", bHandling: "none"},
-			diagnosed{class: harness.ClassPrivateContact, lostAt: "proxy-b", blame: "proxy-b",
+			diagnosed{class: judge.ClassPrivateContact, lostAt: "proxy-b", blame: "proxy-b",
 				says: []string{"private Contact sip:bob@192.168.1.10:5060", "no route to private address 192.168.1.10:5060", "the proxy next to the NATed bob"},
 				fix:  "in proxy-b's reply route, call fix_nated_contact()"}),
 		Entry("excessive handling: proxy-a rewrites the relayed Contact to proxy-b, whose own address ends the ACK",
 			chain{aHandling: "excessive", bHandling: "correct"},
-			diagnosed{class: harness.ClassContactNamesProxy, lostAt: "proxy-b", blame: "proxy-a",
+			diagnosed{class: judge.ClassContactNamesProxy, lostAt: "proxy-b", blame: "proxy-a",
 				says: []string{"Request-URI sip:bob@203.0.113.2:5060 names proxy-b itself", "relayed by proxy-b from sip:bob@203.0.113.50:40000 to sip:bob@203.0.113.2:5060"},
 				fix:  "never to replies relayed by another proxy"}),
 		Entry("two faults: proxy-b relays the private Contact, then proxy-a rewrites it to proxy-b",
 			chain{aHandling: "excessive", bHandling: "none"},
-			diagnosed{class: harness.ClassContactNamesProxy, lostAt: "proxy-b", blame: "proxy-b",
+			diagnosed{class: judge.ClassContactNamesProxy, lostAt: "proxy-b", blame: "proxy-b",
 				says: []string{"proxy-b, the proxy next to the NATed bob, relayed its Contact sip:bob@192.168.1.10:5060 unchanged", "proxy-a then rewrote the relayed Contact again"},
 				fix:  "and on proxy-a, apply fix_nated_contact() only to replies straight from a NATed end-point"}),
 		Entry("no Record-Route in front of an address-and-port-dependent filtering NAT: alice's ACK goes straight to the mapping",
 			chain{nat: ", filtering: address-and-port-dependent", aHandling: "none", aExtra: ", record-route: false", bHandling: "correct", bExtra: ", record-route: false"},
-			diagnosed{class: harness.ClassFilteredByNAT, lostAt: "alice", blame: "proxy-b",
+			diagnosed{class: judge.ClassFilteredByNAT, lostAt: "alice", blame: "proxy-b",
 				says: []string{"alice sent it straight to bob's NAT mapping sip:bob@203.0.113.50:40000", "filtered by home-nat (address-and-port-dependent filtering)"},
 				fix:  "make proxy-b Record-Route (record_route())"}),
 		Entry("caller and callee behind the same NAT without hairpinning and no Record-Route",
 			chain{alice: "192.168.1.11", aHandling: "none", aExtra: ", record-route: false", bHandling: "correct", bExtra: ", record-route: false"},
-			diagnosed{class: harness.ClassNoHairpin, lostAt: "alice", blame: "proxy-b",
+			diagnosed{class: judge.ClassNoHairpin, lostAt: "alice", blame: "proxy-b",
 				says: []string{"inside home-nat's LAN", "does not hairpin"},
 				fix:  "enable hairpinning on home-nat"}),
 		Entry("the NAT binding bob registered through expires before the call: no keep-alives",
 			chain{nat: ", binding-timeout: 30s", aHandling: "none", bHandling: "correct", before: "  - wait: 60s\n"},
-			diagnosed{class: harness.ClassBindingExpired, lostAt: "alice",
+			diagnosed{class: judge.ClassBindingExpired, lostAt: "alice",
 				says: []string{"bob never answered", "expired (idle 1m0s, timeout 30s)"},
 				fix:  "keep-alives"}),
 	)
@@ -111,7 +113,7 @@ var _ = Describe("diagnosis", func() {
 		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
 		Expect(err).NotTo(HaveOccurred())
 		f := res.Calls[0]
-		Expect(f.Class).To(Equal(harness.ClassACKArrived))
+		Expect(f.Class).To(Equal(judge.ClassACKArrived))
 		Expect(f.Fix).To(BeEmpty())
 		Expect(f.Diagnosis).To(HavePrefix("The ACK reached bob"))
 		Expect(f.Diagnosis).To(ContainSubstring("But when bob hung up, its BYE to alice's Contact sip:alice@192.168.1.20:5060 was dropped at proxy, no route to private address 192.168.1.20:5060"))
@@ -135,7 +137,7 @@ steps:
 `)
 		Expect(f.Answered).To(BeTrue())
 		Expect(f.ContactAtCaller).To(BeEmpty())
-		Expect(f.Class).To(Equal(harness.ClassOKLost))
+		Expect(f.Class).To(Equal(judge.ClassOKLost))
 		Expect(f.ACKLostAt).To(Equal("alice"))
 		Expect(f.Diagnosis).To(ContainSubstring("bob's 200 OK never reached alice, so alice sent no ACK"))
 		Expect(f.Diagnosis).To(ContainSubstring("dropped at office-nat"))

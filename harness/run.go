@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/harness/trace"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
@@ -75,14 +77,17 @@ type CallRecord struct {
 // Result is what a run produced: the capture (the single record of every
 // datagram at every hop), the actors' events, and the judged facts.
 type Result struct {
-	Scenario     *scenario.Scenario
-	Start        time.Time
-	End          time.Time
-	Capture      []sim.Record
-	Events       []Event
-	Placed       []CallRecord
-	Calls        []CallFacts
-	Expectations []ExpectationResult
+	Scenario *scenario.Scenario
+	Start    time.Time
+	End      time.Time
+	Capture  []sim.Record
+	Events   []Event
+	Placed   []CallRecord
+	// Trace is the capture grouped by datagram and call, what the judge and the
+	// reports read.
+	Trace        *trace.Trace
+	Calls        []judge.CallFacts
+	Expectations []judge.ExpectationResult
 	Passed       bool
 	Columns      []Column // hosts and NATs in ladder order
 	// Real maps each host and NAT that took a real address in a run with a
@@ -183,16 +188,20 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 	res.Events = slices.Clone(w.events)
 	w.mu.Unlock()
 	slices.SortStableFunc(res.Events, func(a, b Event) int { return a.Time.Compare(b.Time) })
-	// Judge before tear-down: whether a Contact leads to the callee is asked
-	// of the network as it stands at the end of the run (its NAT bindings).
-	res.Calls = judge(w.net, w.s, res)
 	w.close()
-	res.Expectations, res.Passed = check(s, res.Calls)
+	res.judge()
 	if err != nil {
 		res.Passed = false
 		return res, fmt.Errorf("%w %q: %w", ErrRun, s.Name, err)
 	}
 	return res, nil
+}
+
+// judge builds the trace of the capture and judges it.
+func (res *Result) judge() {
+	res.Trace = trace.New(res.Capture)
+	res.Calls = judge.Calls(res.Scenario, res.Trace)
+	res.Expectations, res.Passed = judge.Check(res.Scenario, res.Calls)
 }
 
 func columns(s *scenario.Scenario) []Column {
@@ -218,58 +227,10 @@ func columns(s *scenario.Scenario) []Column {
 	return cols
 }
 
-// outerFirst orders NATs so that every NAT comes after the NAT it sits behind, as the
-// fabric needs them; otherwise in file order.
-func outerFirst(nats []scenario.NAT) []scenario.NAT {
-	var out []scenario.NAT
-	added := map[string]bool{}
-	for len(out) < len(nats) {
-		progress := false
-		for _, n := range nats {
-			if !added[n.Name] && (n.Outside == "" || added[n.Outside]) {
-				out = append(out, n)
-				added[n.Name] = true
-				progress = true
-			}
-		}
-		if !progress { // a loop, which Load refuses: let AddNAT report it
-			for _, n := range nats {
-				if !added[n.Name] {
-					out = append(out, n)
-					added[n.Name] = true
-				}
-			}
-		}
-	}
-	return out
-}
-
 func (w *world) build() error {
 	s := w.s
-	for _, n := range outerFirst(s.NATs) {
-		mapping, err := sim.ParseBehavior(n.Mapping)
-		if err != nil {
-			return fmt.Errorf("nat %s: %w", n.Name, err)
-		}
-		filtering, err := sim.ParseBehavior(n.Filtering)
-		if err != nil {
-			return fmt.Errorf("nat %s: %w", n.Name, err)
-		}
-		ports, err := sim.ParsePortAllocation(n.PortAllocation)
-		if n.PortAllocation == "" {
-			ports, err = sim.SequentialPorts, nil
-		}
-		if err != nil {
-			return fmt.Errorf("nat %s: %w", n.Name, err)
-		}
-		if _, err := w.net.AddNAT(sim.NATConfig{
-			Name: n.Name, Public: n.Public, LAN: n.LAN,
-			Mapping: mapping, Filtering: filtering,
-			BindingTimeout: n.BindingTimeout, Hairpinning: n.Hairpinning,
-			RefreshInbound: n.RefreshInbound, PortAllocation: ports, PortSeed: n.PortSeed,
-		}); err != nil {
-			return err
-		}
+	if err := s.AddTo(w.net); err != nil {
+		return err
 	}
 	timers := endpoint.Timers{T1: s.Timers.T1, T2: s.Timers.T2}
 	addrOf := func(name string) netip.AddrPort {
@@ -277,11 +238,7 @@ func (w *world) build() error {
 		return h.Address
 	}
 	for _, h := range s.Hosts {
-		host, err := w.net.AddHost(h.Name, h.Address.Addr())
-		if err != nil {
-			return err
-		}
-		conn, err := host.ListenPacket(h.Address.Port())
+		conn, err := w.net.Host(h.Name).ListenPacket(h.Address.Port())
 		if err != nil {
 			return err
 		}
@@ -546,7 +503,7 @@ func (w *world) call(ctx context.Context, st scenario.Step, res *Result) error {
 }
 
 // Call returns the facts of the i-th call (0-based) of the run, or nil.
-func (r *Result) Call(i int) *CallFacts {
+func (r *Result) Call(i int) *judge.CallFacts {
 	if r == nil || i < 0 || i >= len(r.Calls) {
 		return nil
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipnatlab/sipnatlab/harness/judge"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -183,7 +185,7 @@ expect:
 			res := simulate(ctx, parse("quiet", fmt.Sprintf(quiet, "")))
 			Expect(res.Calls[0].Answered).To(BeFalse())
 			Expect(res.Passed).To(BeFalse())
-			Expect(res.Calls[0].Class).To(Equal(harness.ClassBindingExpired))
+			Expect(res.Calls[0].Class).To(Equal(judge.ClassBindingExpired))
 		})
 
 		DescribeTable("keeps bob reachable through a quiet 50 s",

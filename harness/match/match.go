@@ -9,7 +9,7 @@
 //	Expect(res.Call(0)).NotTo(match.HaveCalleeBYE())
 //
 // A matcher takes a *harness.Result (it looks at the first call) or a
-// *harness.CallFacts. A failed match explains itself with the call's facts,
+// *judge.CallFacts. A failed match explains itself with the call's facts,
 // its diagnosis and the ladder of the run.
 package match
 
@@ -17,6 +17,8 @@ import (
 	"bytes"
 	"fmt"
 	"time"
+
+	"github.com/sipnatlab/sipnatlab/harness/judge"
 
 	"github.com/onsi/gomega/types"
 
@@ -26,7 +28,7 @@ import (
 )
 
 // subject unpacks what a matcher was given.
-func subject(actual any) (*harness.Result, *harness.CallFacts, error) {
+func subject(actual any) (*harness.Result, *judge.CallFacts, error) {
 	switch v := actual.(type) {
 	case *harness.Result:
 		if v == nil {
@@ -37,20 +39,20 @@ func subject(actual any) (*harness.Result, *harness.CallFacts, error) {
 			return v, nil, fmt.Errorf("the run %q placed no call", v.Scenario.Name)
 		}
 		return v, c, nil
-	case *harness.CallFacts:
+	case *judge.CallFacts:
 		if v == nil {
 			return nil, nil, fmt.Errorf("expected a call, got nil (is there such a call?)")
 		}
 		return nil, v, nil
-	case harness.CallFacts:
+	case judge.CallFacts:
 		return nil, &v, nil
 	}
-	return nil, nil, fmt.Errorf("expected a *harness.Result or *harness.CallFacts, got %T", actual)
+	return nil, nil, fmt.Errorf("expected a *harness.Result or *judge.CallFacts, got %T", actual)
 }
 
 // explain describes a call for a failure message: facts, diagnosis and,
 // when the whole result is at hand, the ladder.
-func explain(res *harness.Result, c *harness.CallFacts) string {
+func explain(res *harness.Result, c *judge.CallFacts) string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "call %s -> %s: ACK at callee %v, 200 OK retransmitted %d times, callee BYE %v, Contact at caller %s, ACK lost at %q, blame %q\n",
 		c.From, c.To, c.ACKAtCallee, c.OKRetransmissions, c.CalleeBYE, c.ContactAtCaller, c.ACKLostAt, c.Blame)
@@ -63,7 +65,7 @@ func explain(res *harness.Result, c *harness.CallFacts) string {
 }
 
 type matcher struct {
-	match    func(res *harness.Result, c *harness.CallFacts) (bool, error)
+	match    func(res *harness.Result, c *judge.CallFacts) (bool, error)
 	positive string // what was expected, e.g. "the ACK for the 2xx to reach the callee"
 	negative string
 }
@@ -132,7 +134,7 @@ func DeliverACKToCallee(opts ...ACKOption) types.GomegaMatcher {
 	return &matcher{
 		positive: what,
 		negative: "the ACK for the 2xx never to reach the callee",
-		match: func(res *harness.Result, c *harness.CallFacts) (bool, error) {
+		match: func(res *harness.Result, c *judge.CallFacts) (bool, error) {
 			if !c.ACKAtCallee {
 				return false, nil
 			}
@@ -168,7 +170,7 @@ func BlameHost(host string) types.GomegaMatcher {
 	return &matcher{
 		positive: fmt.Sprintf("%s to be blamed for the Contact of the 200 OK", label),
 		negative: fmt.Sprintf("%s not to be blamed for the Contact of the 200 OK", label),
-		match: func(_ *harness.Result, c *harness.CallFacts) (bool, error) {
+		match: func(_ *harness.Result, c *judge.CallFacts) (bool, error) {
 			return c.Blame == want, nil
 		},
 	}
@@ -179,7 +181,7 @@ func LoseACKAt(host string) types.GomegaMatcher {
 	return &matcher{
 		positive: fmt.Sprintf("the ACK to be lost at %s", host),
 		negative: fmt.Sprintf("the ACK not to be lost at %s", host),
-		match: func(_ *harness.Result, c *harness.CallFacts) (bool, error) {
+		match: func(_ *harness.Result, c *judge.CallFacts) (bool, error) {
 			return !c.ACKAtCallee && c.ACKLostAt == host, nil
 		},
 	}
@@ -191,7 +193,7 @@ func HaveCalleeBYE() types.GomegaMatcher {
 	return &matcher{
 		positive: "the callee to hang up with BYE after waiting in vain for the ACK",
 		negative: "the callee to keep the call (no BYE of its own)",
-		match: func(_ *harness.Result, c *harness.CallFacts) (bool, error) {
+		match: func(_ *harness.Result, c *judge.CallFacts) (bool, error) {
 			return c.CalleeBYE, nil
 		},
 	}
@@ -203,7 +205,7 @@ func HaveContactAtCaller(uri string) types.GomegaMatcher {
 	return &matcher{
 		positive: fmt.Sprintf("the caller to see the Contact %s", uri),
 		negative: fmt.Sprintf("the caller not to see the Contact %s", uri),
-		match: func(_ *harness.Result, c *harness.CallFacts) (bool, error) {
+		match: func(_ *harness.Result, c *judge.CallFacts) (bool, error) {
 			return c.ContactAtCaller == uri, nil
 		},
 	}

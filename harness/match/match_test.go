@@ -62,7 +62,7 @@ var _ = Describe("matchers", func() {
 
 	It("reject what they cannot judge", func() {
 		_, err := match.DeliverACKToCallee().Match("a string")
-		Expect(err).To(MatchError(ContainSubstring("expected a *harness.Result or *harness.CallFacts")))
+		Expect(err).To(MatchError(ContainSubstring("expected a *harness.Result or *judge.CallFacts")))
 		_, err = match.DeliverACKToCallee().Match(correct.Call(5))
 		Expect(err).To(MatchError(ContainSubstring("is there such a call?")))
 		_, err = match.DeliverACKToCallee(match.Within(scenario.T1)).Match(correct.Call(0))

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sipnatlab/sipnatlab/harness/judge"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -27,15 +29,15 @@ func explain(s *scenario.Scenario) (*harness.Result, string) {
 
 // fixSays is, per diagnosis class, what the fix sentence must say: the
 // OpenSIPS/Kamailio change of the class (README, "Teaching").
-var fixSays = map[harness.Class][]string{
-	harness.ClassACKArrived:        {"Nothing to fix"},
-	harness.ClassPrivateContact:    {"fix_nated_contact()", "reply route"},
-	harness.ClassContactNamesProxy: {"fix_nated_contact() only to replies straight from a NATed end-point", "never to replies relayed by another proxy"},
-	harness.ClassFilteredByNAT:     {"Record-Route (record_route())"},
-	harness.ClassNoHairpin:         {"Record-Route (record_route())", "enable hairpinning"},
-	harness.ClassBindingExpired:    {"keep-alives more often than", "binding timeout", "re-register"},
-	harness.ClassOKLost:            {"force_rport()"},
-	harness.ClassNotAnswered:       {"INVITE reach"},
+var fixSays = map[judge.Class][]string{
+	judge.ClassACKArrived:        {"Nothing to fix"},
+	judge.ClassPrivateContact:    {"fix_nated_contact()", "reply route"},
+	judge.ClassContactNamesProxy: {"fix_nated_contact() only to replies straight from a NATed end-point", "never to replies relayed by another proxy"},
+	judge.ClassFilteredByNAT:     {"Record-Route (record_route())"},
+	judge.ClassNoHairpin:         {"Record-Route (record_route())", "enable hairpinning"},
+	judge.ClassBindingExpired:    {"keep-alives more often than", "binding timeout", "re-register"},
+	judge.ClassOKLost:            {"force_rport()"},
+	judge.ClassNotAnswered:       {"INVITE reach"},
 }
 
 // twin is the correct twin of a bundled scenario whose ACK is lost: the
@@ -188,7 +190,7 @@ var _ = Describe("explain", func() {
 				apply(fixed)
 				res, out := explain(fixed)
 				Expect(res.Calls[0].ACKAtCallee).To(BeTrue(), "%s with %s fixed:\n%s", s.Name, name, out)
-				Expect(res.Calls[0].Class).To(Equal(harness.ClassACKArrived))
+				Expect(res.Calls[0].Class).To(Equal(judge.ClassACKArrived))
 				Expect(out).To(ContainSubstring("Nothing to fix"))
 			}
 			if tw.file != "" {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/sipnatlab/sipnatlab/harness/judge"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/harness"
@@ -66,7 +68,7 @@ type htmlHop struct {
 }
 
 type htmlCall struct {
-	harness.CallFacts
+	judge.CallFacts
 	HopRows []htmlHop
 }
 
@@ -80,7 +82,7 @@ type htmlPage struct {
 	Gutter                      int
 	Rows                        []htmlRow
 	Calls                       []htmlCall
-	Expectations                []harness.ExpectationResult
+	Expectations                []judge.ExpectationResult
 }
 
 // WriteHTML writes one self-contained HTML page for one run (res nil when

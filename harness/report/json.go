@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/sipnatlab/sipnatlab/harness/judge"
+
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
@@ -24,9 +26,9 @@ type ScenarioVerdict struct {
 	Error  string `json:"error,omitempty"`
 	// RealAddresses maps hosts and NATs to the real addresses they took in
 	// a run with a real proxy (sipnatlab validate); absent otherwise.
-	RealAddresses map[string]string           `json:"real_addresses,omitempty"`
-	Expectations  []harness.ExpectationResult `json:"expectations"`
-	Calls         []CallVerdict               `json:"calls"`
+	RealAddresses map[string]string         `json:"real_addresses,omitempty"`
+	Expectations  []judge.ExpectationResult `json:"expectations"`
+	Calls         []CallVerdict             `json:"calls"`
 }
 
 // CallVerdict is one call's facts.
@@ -44,7 +46,7 @@ type CallVerdict struct {
 	ACKLostAt         string       `json:"ack_lost_at"`
 	Blame             string       `json:"blame"`
 	Diagnosis         string       `json:"diagnosis"`
-	DiagnosisClass    string       `json:"diagnosis_class"` // harness.Class: ack-arrived, private-contact, contact-names-proxy, ...
+	DiagnosisClass    string       `json:"diagnosis_class"` // judge.Class: ack-arrived, private-contact, contact-names-proxy, ...
 	Hops              []HopVerdict `json:"contact_per_hop"`
 }
 
@@ -68,7 +70,7 @@ func millis(d *time.Duration) *int64 {
 // NewScenarioVerdict turns a result (nil when the run could not start) and
 // the run error into a verdict entry.
 func NewScenarioVerdict(s *scenario.Scenario, res *harness.Result, err error) ScenarioVerdict {
-	v := ScenarioVerdict{Name: s.Name, File: s.File, Expectations: []harness.ExpectationResult{}, Calls: []CallVerdict{}}
+	v := ScenarioVerdict{Name: s.Name, File: s.File, Expectations: []judge.ExpectationResult{}, Calls: []CallVerdict{}}
 	if err != nil {
 		v.Error = err.Error()
 	}

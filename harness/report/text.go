@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipnatlab/sipnatlab/harness/judge"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/harness"
@@ -236,7 +238,7 @@ func label(m sip.Message) string {
 // maxDetailedCalls is how many calls get a ladder and details each.
 const maxDetailedCalls = 3
 
-func writeSummary(w io.Writer, calls []harness.CallFacts, p painter) {
+func writeSummary(w io.Writer, calls []judge.CallFacts, p painter) {
 	answered, acked, byes := 0, 0, 0
 	blamed := map[string]int{}
 	for _, c := range calls {
@@ -386,7 +388,7 @@ func ms(d *time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
 }
 
-func writeCall(w io.Writer, c harness.CallFacts, p painter) {
+func writeCall(w io.Writer, c judge.CallFacts, p painter) {
 	fmt.Fprintf(w, "%s %s -> %s (Call-ID %s)\n", p.bold("Call"), c.From, c.To, c.CallID)
 	fmt.Fprintln(w, "  Contact of the 200 OK at each hop:")
 	for _, h := range c.Hops {

@@ -1,5 +1,6 @@
-// Package harness turns scenario files into runs of the simulated world and judges the
-// result. It owns the scenario model, its loader and validator, the runner and the verdict.
+// Package scenario is the scenario file format and its Go twin: the model, the loader
+// with line-exact errors, and the Spec that builds a scenario in Go. It has no side
+// effects; the format is documented in docs/scenario-format.md.
 package scenario
 
 import (

@@ -1,4 +1,4 @@
-package harness
+package judge
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/harness/trace"
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
@@ -58,47 +59,16 @@ func hopOf(f CallFacts, host string) (HopContact, int) {
 	return HopContact{}, -1
 }
 
-// datagramEnd is what became of one datagram: who sent it where, and where it
-// was delivered or dropped.
-type datagramEnd struct {
-	sent *sim.Record
-	msg  sip.Message
-	end  *sim.Record // Delivered or Dropped; nil when neither was recorded
-}
-
-// datagrams groups a call's records by datagram, in the order they were sent.
-func datagrams(msgs []parsed) []datagramEnd {
-	var out []datagramEnd
-	index := map[int]int{}
-	for i := range msgs {
-		r := msgs[i].rec
-		j, ok := index[r.Datagram]
-		if !ok {
-			if r.Kind != sim.Sent {
-				continue
-			}
-			index[r.Datagram] = len(out)
-			out = append(out, datagramEnd{sent: r, msg: msgs[i].msg})
-			continue
-		}
-		if r.Kind == sim.Delivered || r.Kind == sim.Dropped {
-			out[j].end = r
-		}
-	}
-	return out
-}
-
-// reasonClass sorts a drop reason of the simulated network into a class.
-// The words are those of package sim (network.go, nat.go).
-func reasonClass(reason string) Class {
-	switch {
-	case strings.HasPrefix(reason, "no route to private address"):
+// causeClass sorts the cause of a drop into a class.
+func causeClass(c sim.Cause) Class {
+	switch c {
+	case sim.CausePrivateUnreachable:
 		return ClassPrivateContact
-	case strings.HasPrefix(reason, "filtered by"):
+	case sim.CauseFiltered:
 		return ClassFilteredByNAT
-	case strings.HasPrefix(reason, "hairpinning disabled"):
+	case sim.CauseNoHairpin:
 		return ClassNoHairpin
-	case strings.Contains(reason, "expired"), strings.HasPrefix(reason, "no binding for"):
+	case sim.CauseBindingExpired, sim.CauseNoBinding:
 		return ClassBindingExpired
 	}
 	return ClassACKLost
@@ -116,8 +86,13 @@ type diagnosis struct {
 // not where and why did it stop; (2) on which hop did the 200 OK's Contact
 // stop leading to the callee (f.Blame); (3) what in that hop's handling did
 // it, and the fix in OpenSIPS/Kamailio terms.
-func diagnose(s *scenario.Scenario, f CallFacts, msgs []parsed, events []Event) diagnosis {
-	dgs := datagrams(msgs)
+func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
+	var dgs []*trace.Datagram // the call's datagrams whose sending the capture holds
+	for _, d := range tr.Call(f.CallID) {
+		if d.Sent != nil {
+			dgs = append(dgs, d)
+		}
+	}
 	calleeHost, _ := s.Host(f.To)
 	switch {
 	case !f.Answered:
@@ -133,7 +108,7 @@ func diagnose(s *scenario.Scenario, f CallFacts, msgs []parsed, events []Event) 
 			// The other direction: the caller's Contact, which nobody checks
 			// on the ACK's way, is the Request-URI of the callee's BYE.
 			fix := fmt.Sprintf("%s's Contact must lead to %s too", f.From, f.From)
-			switch reasonClass(bye.end.Reason) {
+			switch causeClass(bye.End.Cause) {
 			case ClassPrivateContact:
 				fix = fmt.Sprintf("fix %s's Contact in the request route too (fix_nated_contact() after nat_uac_test())", f.From)
 			case ClassFilteredByNAT, ClassNoHairpin:
@@ -141,7 +116,7 @@ func diagnose(s *scenario.Scenario, f CallFacts, msgs []parsed, events []Event) 
 			}
 			text = fmt.Sprintf("The ACK reached %s %s after its first 200 OK%s: the Contact %s that %s saw leads to %s. But when %s hung up, its BYE to %s's Contact %s was dropped at %s, %s, so %s never heard of it: %s.",
 				f.To, msText(f.ACKDelay), late, f.ContactAtCaller, f.From, f.To,
-				f.To, f.From, bye.msg.(*sip.Request).Recipient.String(), bye.end.Hop, bye.end.Reason, f.From, fix)
+				f.To, f.From, bye.Msg.(*sip.Request).Recipient.String(), bye.End.Hop, bye.End.Reason, f.From, fix)
 		}
 		return diagnosis{class: ClassACKArrived, text: text}
 	}
@@ -155,31 +130,31 @@ func diagnose(s *scenario.Scenario, f CallFacts, msgs []parsed, events []Event) 
 	// The ACK for the callee's 2xx (its To tag), not one for a proxy's 408.
 	tag := ""
 	for i := range dgs {
-		if ok, isOK := isInvite2xx(dgs[i].msg); isOK && dgs[i].sent.Hop == f.To {
-			tag = toTag(ok)
+		if ok, isOK := trace.Invite2xx(dgs[i].Msg); isOK && dgs[i].Sent.Hop == f.To {
+			tag = trace.ToTag(ok)
 			break
 		}
 	}
-	var ack *datagramEnd
+	var ack *trace.Datagram
 	for i := range dgs {
-		if isRequest(dgs[i].msg, sip.ACK) && toTag(dgs[i].msg) == tag {
-			ack = &dgs[i]
+		if trace.IsRequest(dgs[i].Msg, sip.ACK) && trace.ToTag(dgs[i].Msg) == tag {
+			ack = dgs[i]
 		}
 	}
 	if ack == nil {
 		return diagnoseOKLost(s, f, dgs, hungUp)
 	}
-	ruri := ack.msg.(*sip.Request).Recipient.String()
+	ruri := ack.Msg.(*sip.Request).Recipient.String()
 	absorbed := false
-	for _, e := range events {
-		if e.Host == f.ACKLostAt && e.Kind == "absorbed" && e.CallID == f.CallID {
+	for _, n := range tr.Notes(f.CallID) {
+		if n.Hop == f.ACKLostAt && n.Cause == causeNothingToForward {
 			absorbed = true
 		}
 	}
 	class := ClassACKLost
 	reason := f.ACKFate
-	if ack.end != nil && ack.end.Kind == sim.Dropped {
-		class, reason = reasonClass(ack.end.Reason), ack.end.Reason
+	if ack.End != nil && ack.End.Kind == sim.Dropped {
+		class, reason = causeClass(ack.End.Cause), ack.End.Reason
 	}
 	if absorbed {
 		class = ClassContactNamesProxy
@@ -189,19 +164,19 @@ func diagnose(s *scenario.Scenario, f CallFacts, msgs []parsed, events []Event) 
 	switch class {
 	case ClassPrivateContact:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to the private Contact %s and it was dropped: %s%s.",
-			f.To, f.To, ack.sent.Hop, ruri, reason, hungUp)
+			f.To, f.To, ack.Sent.Hop, ruri, reason, hungUp)
 	case ClassContactNamesProxy:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: its Request-URI %s names %s itself and no Route was left, so %s had nowhere to forward it%s.",
 			f.To, f.To, ruri, f.ACKLostAt, f.ACKLostAt, hungUp)
 	case ClassFilteredByNAT:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it straight to %s's NAT mapping %s and it was dropped, %s%s.",
-			f.To, f.To, ack.sent.Hop, f.To, ruri, reason, hungUp)
+			f.To, f.To, ack.Sent.Hop, f.To, ruri, reason, hungUp)
 	case ClassNoHairpin:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s, inside %s's LAN, sent it to the public mapping %s of its own NAT, and %s does not hairpin%s.",
-			f.To, f.To, ack.sent.Hop, ack.end.Hop, ruri, ack.end.Hop, hungUp)
+			f.To, f.To, ack.Sent.Hop, ack.End.Hop, ruri, ack.End.Hop, hungUp)
 	case ClassBindingExpired:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to %s but %s no longer had the binding (%s)%s.",
-			f.To, f.To, ack.sent.Hop, ruri, ack.end.Hop, reason, hungUp)
+			f.To, f.To, ack.Sent.Hop, ruri, ack.End.Hop, reason, hungUp)
 	default:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: it was lost at %s (%s)%s.",
 			f.To, f.To, f.ACKLostAt, strings.TrimPrefix(reason, "dropped: "), hungUp)
@@ -215,13 +190,13 @@ func diagnose(s *scenario.Scenario, f CallFacts, msgs []parsed, events []Event) 
 	case class == ClassFilteredByNAT:
 		rr := recordRouter(s, calleeHost)
 		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK and every in-dialog request reach %s through the peer its NAT binding was opened to", rr, f.To)
-		second = fmt.Sprintf("The Contact %s is %s's public mapping, but %s only lets in peers %s has sent to: %s.", ruri, f.To, ack.end.Hop, f.To, d.fix)
+		second = fmt.Sprintf("The Contact %s is %s's public mapping, but %s only lets in peers %s has sent to: %s.", ruri, f.To, ack.End.Hop, f.To, d.fix)
 	case class == ClassNoHairpin:
 		rr := recordRouter(s, calleeHost)
-		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK goes through it, or enable hairpinning on %s (RFC 4787 REQ-9)", rr, ack.end.Hop)
-		second = fmt.Sprintf("%s's public Contact %s is right from outside but leads nowhere from inside %s: %s.", f.To, ruri, ack.end.Hop, d.fix)
+		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK goes through it, or enable hairpinning on %s (RFC 4787 REQ-9)", rr, ack.End.Hop)
+		second = fmt.Sprintf("%s's public Contact %s is right from outside but leads nowhere from inside %s: %s.", f.To, ruri, ack.End.Hop, d.fix)
 	case class == ClassBindingExpired:
-		d.fix = keepAliveFix(f.To, ack.end.Hop)
+		d.fix = keepAliveFix(f.To, ack.End.Hop)
 		second = fmt.Sprintf("Nothing kept %s's NAT binding open: %s.", f.To, d.fix)
 	case at < 0:
 		d.fix = "look at the ACK's route (Record-Route) and at NAT filtering on the way"
@@ -258,17 +233,17 @@ func diagnose(s *scenario.Scenario, f CallFacts, msgs []parsed, events []Event) 
 // calleeBYEDropped returns the first datagram of a BYE the callee sent in the
 // dialog (hanging up itself, not for want of an ACK) that was dropped on its
 // way to the caller; nil when there is none.
-func calleeBYEDropped(f CallFacts, dgs []datagramEnd) *datagramEnd {
+func calleeBYEDropped(f CallFacts, dgs []*trace.Datagram) *trace.Datagram {
 	sent := false
 	for i := range dgs {
-		if !isRequest(dgs[i].msg, sip.BYE) {
+		if !trace.IsRequest(dgs[i].Msg, sip.BYE) {
 			continue
 		}
-		if dgs[i].sent.Hop == f.To {
+		if dgs[i].Sent.Hop == f.To {
 			sent = true
 		}
-		if sent && dgs[i].end != nil && dgs[i].end.Kind == sim.Dropped {
-			return &dgs[i]
+		if sent && dgs[i].End != nil && dgs[i].End.Kind == sim.Dropped {
+			return dgs[i]
 		}
 	}
 	return nil
@@ -289,22 +264,22 @@ func keepAliveFix(callee, nat string) string {
 
 // diagnoseUnanswered explains a call whose callee never sent a 2xx: where the
 // INVITE was lost, when the capture shows it.
-func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []datagramEnd) diagnosis {
+func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram) diagnosis {
 	for _, dg := range dgs {
-		if !isRequest(dg.msg, sip.INVITE) || dg.end == nil || dg.end.Kind != sim.Dropped {
+		if !trace.IsRequest(dg.Msg, sip.INVITE) || dg.End == nil || dg.End.Kind != sim.Dropped {
 			continue
 		}
-		class := reasonClass(dg.end.Reason)
+		class := causeClass(dg.End.Cause)
 		d := diagnosis{class: class}
 		first := fmt.Sprintf("%s never answered, so there was no 200 OK to acknowledge: %s sent the INVITE to %s and it was dropped at %s: %s.",
-			f.To, dg.sent.Hop, dg.sent.Dst, dg.end.Hop, dg.end.Reason)
+			f.To, dg.Sent.Hop, dg.Sent.Dst, dg.End.Hop, dg.End.Reason)
 		switch class {
 		case ClassBindingExpired:
-			d.fix = keepAliveFix(f.To, dg.end.Hop)
+			d.fix = keepAliveFix(f.To, dg.End.Hop)
 			d.text = first + fmt.Sprintf(" Nothing kept %s's NAT binding open after it registered: %s.", f.To, d.fix)
 		default:
 			d.class = ClassNotAnswered
-			d.fix = fmt.Sprintf("make the INVITE reach %s: check %s's location table and the route to it", f.To, dg.sent.Hop)
+			d.fix = fmt.Sprintf("make the INVITE reach %s: check %s's location table and the route to it", f.To, dg.Sent.Hop)
 			d.text = first + " " + strings.ToUpper(d.fix[:1]) + d.fix[1:] + "."
 		}
 		return d
@@ -316,22 +291,22 @@ func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []datagramEnd) di
 
 // diagnoseOKLost explains a call answered by the callee whose 2xx never
 // reached the caller, so that no ACK was sent.
-func diagnoseOKLost(s *scenario.Scenario, f CallFacts, dgs []datagramEnd, hungUp string) diagnosis {
+func diagnoseOKLost(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram, hungUp string) diagnosis {
 	d := diagnosis{class: ClassOKLost}
 	for _, dg := range dgs {
-		res, ok := isInvite2xx(dg.msg)
-		if !ok || dg.end == nil || dg.end.Kind != sim.Dropped {
+		res, ok := trace.Invite2xx(dg.Msg)
+		if !ok || dg.End == nil || dg.End.Kind != sim.Dropped {
 			continue
 		}
 		first := fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s.",
-			f.To, f.From, f.From, dg.sent.Hop, dg.sent.Dst, dg.end.Hop, dg.end.Reason, hungUp)
+			f.To, f.From, f.From, dg.Sent.Hop, dg.Sent.Dst, dg.End.Hop, dg.End.Reason, hungUp)
 		via := res.Via()
 		if via != nil && !via.Params.Has("rport") {
-			if _, isNAT := s.NAT(dg.end.Hop); isNAT {
-				d.fix = fmt.Sprintf("call force_rport() on %s so it answers to the source address and port of the request (RFC 3581), or have the element behind %s add rport to its Via", dg.sent.Hop, dg.end.Hop)
+			if _, isNAT := s.NAT(dg.End.Hop); isNAT {
+				d.fix = fmt.Sprintf("call force_rport() on %s so it answers to the source address and port of the request (RFC 3581), or have the element behind %s add rport to its Via", dg.Sent.Hop, dg.End.Hop)
 				return diagnosis{class: ClassOKLost, fix: d.fix, text: first + fmt.Sprintf(
 					" The Via %s:%d carries no rport, so %s replied to port %d of %s instead of the port the request came from: %s.",
-					via.Host, via.Port, dg.sent.Hop, dg.sent.Dst.Port(), dg.end.Hop, d.fix)}
+					via.Host, via.Port, dg.Sent.Hop, dg.Sent.Dst.Port(), dg.End.Hop, d.fix)}
 			}
 		}
 		d.fix = fmt.Sprintf("make %s's replies reach %s (the Via path of the INVITE back through every NAT)", f.To, f.From)
@@ -349,3 +324,7 @@ func msText(d *time.Duration) string {
 	}
 	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
 }
+
+// causeNothingToForward is the cause of a proxy's note that it absorbed an ACK whose
+// Request-URI named itself with no Route left (sim/proxy).
+const causeNothingToForward sim.Cause = "nothing-to-forward"

@@ -1,0 +1,193 @@
+package judge
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/harness/trace"
+	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+)
+
+// replyPath follows the callee's first 2xx towards the caller and says, for each hop,
+// whether the Contact it sent on leads to the callee from the element that sends the
+// ACK to that Contact (the host of the first Record-Route entry, or the caller without
+// one). What an ACK sent that way met decides it; otherwise a question added to qs asks
+// the NAT state of that instant, replayed from the capture. f must not move until the
+// questions are answered.
+func replyPath(s *scenario.Scenario, tr *trace.Trace, f *CallFacts, calleeTag string, qs []*question) ([]HopContact, []*question) {
+	callee, _ := s.Host(f.To)
+	acks := ackOutcomes(tr, f.CallID, f.To, calleeTag)
+	var hops []HopContact
+	seen := map[string]bool{}
+	inContact := map[string]string{}
+	for _, st := range tr.Steps(f.CallID) {
+		ok, isOK := trace.Invite2xx(st.D.Msg)
+		if !isOK || trace.ToTag(ok) != calleeTag {
+			continue
+		}
+		if st.Kind == sim.Delivered && inContact[st.Hop] == "" {
+			inContact[st.Hop] = trace.Contact(ok)
+		}
+		if st.Kind != sim.Sent || seen[st.Hop] {
+			continue
+		}
+		seen[st.Hop] = true
+		h := HopContact{Host: st.Hop, In: inContact[st.Hop], Out: trace.Contact(ok)}
+		sender := f.From
+		if rr := ok.GetHeaders("Record-Route"); len(rr) > 0 {
+			if a, err := endpoint.URIAddr(rr[0].(*sip.RecordRouteHeader).Address); err == nil {
+				if hh, ok := s.HostByAddr(a.Addr()); ok {
+					sender = hh.Name
+				}
+			}
+		}
+		if q := leads(acks, sender, ok, callee, st.Record, &h); q != nil {
+			q.owner, q.idx = f, len(hops)
+			qs = append(qs, q)
+		}
+		hops = append(hops, h)
+	}
+	return hops, qs
+}
+
+// ackSend is an ACK's sender and destination.
+type ackSend struct {
+	from string
+	dst  netip.AddrPort
+}
+
+// ackOutcome is what became of the ACKs one host sent to one destination: the first
+// Sent record, whether one of them reached the callee, and where the first one ended.
+type ackOutcome struct {
+	first   *sim.Record
+	arrived bool
+	end     *sim.Record
+}
+
+// ackOutcomes maps each sender and destination of the call's ACKs for the callee's 2xx
+// to what became of them.
+func ackOutcomes(tr *trace.Trace, callID, callee, calleeTag string) map[ackSend]*ackOutcome {
+	out := map[ackSend]*ackOutcome{}
+	for _, d := range tr.Call(callID) {
+		if d.Sent == nil || !trace.IsRequest(d.Msg, sip.ACK) || trace.ToTag(d.Msg) != calleeTag {
+			continue
+		}
+		k := ackSend{d.Sent.Hop, d.Sent.Dst}
+		o := out[k]
+		if o == nil {
+			o = &ackOutcome{first: d.Sent, end: d.End}
+			out[k] = o
+		}
+		if d.Delivered() && d.End.Hop == callee {
+			o.arrived = true
+		}
+	}
+	return out
+}
+
+// leads says, into h, whether the Contact of ok, as sender would send an ACK to it,
+// leads to callee. An ACK that sender really sent there answers it; else leads returns
+// the question for the replayed network at the instant that ACK was sent (or the 2xx
+// was, when no ACK went that way).
+func leads(acks map[ackSend]*ackOutcome, sender string, ok *sip.Response, callee scenario.Host, okSent *sim.Record, h *HopContact) *question {
+	c := ok.Contact()
+	if c == nil {
+		h.Resolves = "no Contact"
+		return nil
+	}
+	dst, err := endpoint.URIAddr(c.Address)
+	if err != nil {
+		h.Resolves = err.Error()
+		return nil
+	}
+	at := okSent
+	if o := acks[ackSend{sender, dst}]; o != nil {
+		switch {
+		case o.arrived:
+			h.Leads, h.Resolves = true, fmt.Sprintf("leads to %s", callee.Name)
+			return nil
+		case o.end != nil && o.end.Kind == sim.Dropped:
+			h.Resolves = "leads nowhere: " + o.end.Reason
+			return nil
+		case o.end != nil && o.end.Kind == sim.Delivered:
+			h.Resolves = fmt.Sprintf("leads to %s, not %s", o.end.Hop, callee.Name)
+			return nil
+		}
+		at = o.first
+	}
+	return &question{at: at, sender: sender, dst: dst, callee: callee}
+}
+
+// question asks where a datagram that sender sent to dst just before the record at
+// would have gone, for the Contact of hop idx of owner.
+type question struct {
+	at     *sim.Record
+	sender string
+	dst    netip.AddrPort
+	callee scenario.Host
+	owner  *CallFacts
+	idx    int
+}
+
+func (q *question) answer(res sim.Resolution) {
+	h := &q.owner.Hops[q.idx]
+	switch {
+	case !res.OK:
+		h.Leads, h.Resolves = false, "leads nowhere: "+res.Reason
+	case res.Host == q.callee.Name && res.Port == q.callee.Address.Port():
+		h.Leads, h.Resolves = true, fmt.Sprintf("leads to %s", q.callee.Name)
+	default:
+		h.Leads, h.Resolves = false, fmt.Sprintf("leads to %s, not %s", res.Host, q.callee.Name)
+	}
+}
+
+// resolver answers where a datagram would have gone at an instant of the run: a replica
+// of the scenario's topology on the memory carrier whose NAT tables replay the capture
+// up to that instant. Questions come in Seq order, so the capture is replayed once.
+type resolver struct {
+	net  *sim.Network
+	recs []sim.Record
+	next int // index in recs of the first record not replayed
+	err  error
+	port map[string]uint16 // each host's port, the source of what it sends
+}
+
+func newResolver(s *scenario.Scenario, tr *trace.Trace) *resolver {
+	var t0 time.Time
+	if len(tr.Records) > 0 {
+		t0 = tr.Records[0].Time
+	}
+	r := &resolver{recs: tr.Records, port: map[string]uint16{}}
+	r.net = sim.NewNetwork(sim.Config{Clock: sim.NewVirtualClock(t0), Carrier: sim.Memory})
+	if r.err = s.AddTo(r.net); r.err != nil {
+		return r
+	}
+	for _, h := range s.Hosts {
+		if _, err := r.net.Host(h.Name).ListenPacket(h.Address.Port()); err != nil {
+			r.err = err
+			return r
+		}
+		r.port[h.Name] = h.Address.Port()
+	}
+	return r
+}
+
+// resolve answers for a datagram sender would send to dst just before the record at.
+func (r *resolver) resolve(at *sim.Record, sender string, dst netip.AddrPort) sim.Resolution {
+	if r.err != nil {
+		return sim.Resolution{Reason: "topology: " + r.err.Error()}
+	}
+	i, _ := slices.BinarySearchFunc(r.recs[r.next:], at.Seq, func(x sim.Record, seq int) int { return x.Seq - seq })
+	i += r.next
+	r.net.Replay(r.recs[r.next:i]...)
+	r.next = i
+	return r.net.ResolveAt(at.Time, sender, r.port[sender], dst)
+}
+
+func (r *resolver) close() { _ = r.net.Close() }
