@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -54,6 +55,11 @@ type Options struct {
 	// InProcess keeps every proxy in process even where the scenario names
 	// an engine (real proxies run only in real time, so Simulated implies it).
 	InProcess bool
+	// Seed seeds every identifier the actors make (Call-IDs, tags, branches), so
+	// a simulated run with the same scenario and seed repeats byte for byte.
+	// Zero means 1 in simulated time and a random seed in real time; the seed
+	// used is Result.Seed.
+	Seed uint64
 }
 
 // Event is one thing an actor did, in the run's clock: a UA event (2xx sent,
@@ -78,6 +84,8 @@ type CallRecord struct {
 // datagram at every hop), the actors' events, and the judged facts.
 type Result struct {
 	Scenario *scenario.Scenario
+	Clock    ClockMode // RealTime or Simulated
+	Seed     uint64    // the seed of the run's identifiers (Options.Seed)
 	Start    time.Time
 	End      time.Time
 	Capture  []sim.Record
@@ -113,6 +121,7 @@ type world struct {
 	uas     map[string]*ua.UA
 	proxies map[string]*proxy.Proxy
 	closers []func() error
+	seed    uint64
 
 	mu     sync.Mutex
 	events []Event
@@ -152,6 +161,13 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 		return nil, fmt.Errorf("%w %q: unknown clock mode %q", ErrRun, s.Name, opts.Clock)
 	}
 	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock, Carrier: carrier}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}, wake: make(chan struct{}, 1), observe: opts.Observe}
+	w.seed = opts.Seed
+	if w.seed == 0 {
+		w.seed = 1
+		if opts.Clock != Simulated {
+			w.seed = rand.Uint64()
+		}
+	}
 	var err error
 	if opts.Containers == nil && !opts.InProcess && opts.Clock != Simulated {
 		for _, h := range s.Hosts {
@@ -169,7 +185,10 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 		}
 		err = w.startContainers(ctx, opts.Containers)
 	}
-	res := &Result{Scenario: w.s, Start: clock.Now(), Columns: columns(w.s)}
+	res := &Result{Scenario: w.s, Clock: opts.Clock, Seed: w.seed, Start: clock.Now(), Columns: columns(w.s)}
+	if res.Clock == "" {
+		res.Clock = RealTime
+	}
 	if w.real != nil {
 		res.Real = w.real.real
 	}
@@ -189,7 +208,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 	w.mu.Unlock()
 	slices.SortStableFunc(res.Events, func(a, b Event) int { return a.Time.Compare(b.Time) })
 	w.close()
-	res.judge()
+	res.Judge()
 	if err != nil {
 		res.Passed = false
 		return res, fmt.Errorf("%w %q: %w", ErrRun, s.Name, err)
@@ -197,8 +216,13 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 	return res, nil
 }
 
-// judge builds the trace of the capture and judges it.
-func (res *Result) judge() {
+// Judge builds Trace from Capture and judges it into Calls, Expectations and Passed,
+// with Scenario as the topology; it fills Columns when they are missing. Run calls it;
+// call it on a Result read back from a capture.
+func (res *Result) Judge() {
+	if res.Columns == nil {
+		res.Columns = columns(res.Scenario)
+	}
 	res.Trace = trace.New(res.Capture)
 	res.Calls = judge.Calls(res.Scenario, res.Trace)
 	res.Expectations, res.Passed = judge.Check(res.Scenario, res.Calls)

@@ -6,6 +6,7 @@
 //	sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] FILE|DIR...
 //	sipnatlab explain [--clock simulated|real] FILE
 //	sipnatlab lint [--json] CONFIG...
+//	sipnatlab judge [--json] [--html FILE] CAPTURE.pcapng...
 //
 // Exit codes: 0 every expectation held, 1 some expectation failed, 2 bad
 // input or usage.
@@ -32,10 +33,11 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
-const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] [-v] [--in-process] FILE|DIR...
+const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] [--seed N] [-v] [--in-process] FILE|DIR...
        sipnatlab validate [--engine kamailio|opensips] --config FILE --as HOST [--image IMAGE] [run flags] FILE|DIR...
        sipnatlab explain [--clock simulated|real] FILE
        sipnatlab lint [--json] CONFIG...
+       sipnatlab judge [--json] [--html FILE] CAPTURE.pcapng...
 
 Runs each scenario on virtual hosts, NAT boxes and proxies, prints a ladder
 of every hop and the verdict.
@@ -54,6 +56,10 @@ of every hop and the verdict.
   -v         print every UA and proxy event to stderr as it happens
   --in-process  keep every proxy in process even where the scenario names
              an engine (simulated time always does)
+  --seed N   seed of every Call-ID, tag and branch, printed in the report:
+             a simulated run with the same scenario and seed gives the same
+             report, JSON and pcapng byte for byte (default: 1 in simulated
+             time, random in real time)
 
 validate runs the scenarios with a real proxy in a container (built
 locally, on an internal Docker network) in place of the in-process proxy
@@ -62,6 +68,9 @@ an image: --image or SIPNATLAB_OPENSIPS_IMAGE (Debian does not package it).
 
 explain tells one scenario's first call step by step for learners, in
 simulated time unless --clock real is given.
+
+judge judges again a capture that run --pcap wrote, from the capture alone,
+and prints the same report or JSON verdict as the run.
 
 lint reads Kamailio or OpenSIPS scripts and flags reply routes that never
 fix a NATed callee's Contact or fix every reply's Contact; exit code 1 when
@@ -94,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdExplain(ctx, args[1:], stdout, stderr)
 	case "lint":
 		return cmdLint(args[1:], stdout, stderr)
+	case "judge":
+		return cmdJudge(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "sipnatlab: unknown command %q\n%s", args[0], usage)
 		return 2
@@ -118,6 +129,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	inProcess := fs.Bool("in-process", false, "keep every proxy in process, even where the scenario names an engine")
 	pcapFile := fs.String("pcap", "", "write the capture as pcapng to `FILE`")
 	htmlFile := fs.String("html", "", "write the HTML ladder to `FILE`")
+	seed := fs.Uint64("seed", 0, "seed of the Call-IDs, tags and branches (0: 1 in simulated time, random in real time)")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -192,7 +204,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	var progress sync.Mutex
 	for i, s := range scenarios {
 		wg.Go(func() {
-			opts := harness.Options{Clock: mode, Containers: containers, InProcess: *inProcess}
+			opts := harness.Options{Clock: mode, Containers: containers, InProcess: *inProcess, Seed: *seed}
 			if *verbose {
 				start := time.Now()
 				opts.Observe = func(e harness.Event) {
@@ -237,7 +249,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 			if outcomes[i].res == nil {
 				continue
 			}
-			if err := writePcap(pcapName(*pcapFile, s.Name, len(scenarios)), outcomes[i].res); err != nil {
+			if err := writePcap(pcapName(*pcapFile, s.Name, len(scenarios)), outcomes[i].res, outcomes[i].err); err != nil {
 				fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 				return 2
 			}
@@ -280,12 +292,12 @@ func pcapName(file, scenario string, scenarios int) string {
 	return strings.TrimSuffix(file, ext) + "-" + scenario + ext
 }
 
-func writePcap(name string, res *harness.Result) error {
+func writePcap(name string, res *harness.Result, runErr error) error {
 	f, err := os.Create(name)
 	if err != nil {
 		return fmt.Errorf("--pcap: %w", err)
 	}
-	if err := report.WritePcap(f, res); err != nil {
+	if err := report.WritePcap(f, res, runErr); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("--pcap %s: %w", name, err)
 	}

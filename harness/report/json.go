@@ -24,6 +24,9 @@ type ScenarioVerdict struct {
 	File   string `json:"file"`
 	Passed bool   `json:"passed"`
 	Error  string `json:"error,omitempty"`
+	// Clock and Seed say how to repeat the run: sipnatlab run --clock CLOCK --seed SEED.
+	Clock string `json:"clock,omitempty"`
+	Seed  uint64 `json:"seed,omitempty"`
 	// RealAddresses maps hosts and NATs to the real addresses they took in
 	// a run with a real proxy (sipnatlab validate); absent otherwise.
 	RealAddresses map[string]string         `json:"real_addresses,omitempty"`
@@ -78,6 +81,7 @@ func NewScenarioVerdict(s *scenario.Scenario, res *harness.Result, err error) Sc
 		return v
 	}
 	v.Passed = res.Passed && err == nil
+	v.Clock, v.Seed = string(res.Clock), res.Seed
 	v.RealAddresses = res.Real
 	if res.Expectations != nil {
 		v.Expectations = res.Expectations

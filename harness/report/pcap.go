@@ -47,9 +47,18 @@ const maxUDPPayload = 65535 - 20 - 8
 // 1.10 (Debian 12) rejects a pcapng file with more than one LINKTYPE_RAW interface,
 // so sngrep and tcpdump could not read it, and sngrep does not know LINKTYPE_IPV4.
 //
-// res must not be nil. WritePcap stops at the first error; what it wrote before is
-// then an incomplete file.
-func WritePcap(w io.Writer, res *harness.Result) error {
+// The file also carries what `sipnatlab judge` needs to judge it again exactly like the
+// run that wrote it: the section header's comment holds, after its first line, a
+// "sipnatlab-run" line with the run as JSON (the scenario with its topology, clock,
+// seed, start and end, real addresses, the run's error), and every packet a second
+// comment, a "sipnatlab-records" line with the capture records it stands for as JSON
+// (kind, hop, endpoints, typed cause, reason), together with the records that are no
+// packet of their own (binding events, actors' notes, drops at the sender) since the
+// packet before. [ReadPcap] reads it back.
+//
+// res must not be nil; runErr is the run's error, nil when it ended normally.
+// WritePcap stops at the first error; what it wrote before is then an incomplete file.
+func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 	name := "run"
 	if res.Scenario != nil {
 		name = res.Scenario.Name
@@ -98,11 +107,35 @@ func WritePcap(w io.Writer, res *harness.Result) error {
 		}
 	}
 
+	// Which records become packets, and which ride along with the next packet.
+	packetOf := make([]bool, len(res.Capture))
+	for i, r := range res.Capture {
+		switch r.Kind {
+		case sim.Sent, sim.Translated, sim.Delivered:
+			packetOf[i] = r.Datagram != 0
+		case sim.Dropped:
+			packetOf[i] = r.Datagram != 0 && r.Hop != sender[r.Datagram] && !xlatHops[r.Datagram][r.Hop]
+		}
+	}
+	last := -1 // the last record that is a packet
+	for i := range packetOf {
+		if packetOf[i] {
+			last = i
+		}
+	}
+	var tail []sim.Record // records after the last packet, carried by the section header
+	for i := last + 1; i < len(res.Capture); i++ {
+		tail = append(tail, res.Capture[i])
+	}
+	meta, err := runMetadata(res, runErr, tail)
+	if err != nil {
+		return fail(err)
+	}
 	section := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
 		Hardware:    runtime.GOARCH,
 		OS:          runtime.GOOS,
 		Application: "sipnatlab",
-		Comment:     "sipnatlab scenario " + name + ": virtual addresses, one interface per host and NAT",
+		Comment:     "sipnatlab scenario " + name + ": virtual addresses, one interface per host and NAT\n" + meta,
 	}}
 	intf := func(h string) pcapgo.NgInterface {
 		return pcapgo.NgInterface{Name: h, Description: desc[h], LinkType: layers.LinkTypeEthernet, OS: "sipnatlab"}
@@ -125,8 +158,12 @@ func WritePcap(w io.Writer, res *harness.Result) error {
 
 	ttl := map[int]uint8{} // datagram -> TTL at its latest hop
 	buf := gopacket.NewSerializeBuffer()
-	for _, r := range res.Capture {
-		if r.Datagram == 0 {
+	var pending []sim.Record // records that ride along with the next packet
+	for i, r := range res.Capture {
+		if !packetOf[i] {
+			if i < last {
+				pending = append(pending, r)
+			}
 			continue
 		}
 		id := fmt.Sprintf("datagram %d", r.Datagram)
@@ -157,13 +194,8 @@ func WritePcap(w io.Writer, res *harness.Result) error {
 			src, dst = r.Src, r.Dst
 			comment = fmt.Sprintf("delivered to %s (%s)", r.Hop, id)
 		case sim.Dropped:
-			if r.Hop == sender[r.Datagram] || xlatHops[r.Datagram][r.Hop] {
-				continue // already annotated on this hop's packet
-			}
 			src, dst = r.Src, r.Dst
 			comment = fmt.Sprintf("dropped at %s: %s (%s)", r.Hop, r.Reason, id)
-		default:
-			continue
 		}
 		if _, ok := ttl[r.Datagram]; !ok {
 			ttl[r.Datagram] = 64 // a datagram whose Sent record is missing
@@ -171,9 +203,14 @@ func WritePcap(w io.Writer, res *harness.Result) error {
 		if err := packet(buf, src, dst, uint16(r.Datagram), ttl[r.Datagram], r.Data); err != nil {
 			return fail(fmt.Errorf("record %d (%s at %s): %w", r.Seq, r.Kind, r.Hop, err))
 		}
+		recs, err := recordsComment(append(pending, r))
+		if err != nil {
+			return fail(err)
+		}
+		pending = pending[:0]
 		data := buf.Bytes()
 		ci := gopacket.CaptureInfo{Timestamp: r.Time, CaptureLength: len(data), Length: len(data), InterfaceIndex: index[r.Hop]}
-		if err := nw.WritePacketWithOptions(ci, data, pcapgo.NgPacketOptions{Comments: []string{comment}}); err != nil {
+		if err := nw.WritePacketWithOptions(ci, data, pcapgo.NgPacketOptions{Comments: []string{comment, recs}}); err != nil {
 			return fail(err)
 		}
 	}

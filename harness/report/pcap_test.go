@@ -85,7 +85,7 @@ func writePcapFile(res *harness.Result) string {
 	file := filepath.Join(GinkgoT().TempDir(), res.Scenario.Name+".pcapng")
 	f, err := os.Create(file)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(report.WritePcap(f, res)).To(Succeed())
+	Expect(report.WritePcap(f, res, nil)).To(Succeed())
 	Expect(f.Close()).To(Succeed())
 	return file
 }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/report"
+)
+
+const judgeUsage = `usage: sipnatlab judge [--json] [--html FILE] CAPTURE.pcapng...
+
+Judges again a capture that "sipnatlab run --pcap" wrote, from the capture
+alone: the same report (or, with --json, the same JSON verdict) as the run
+that wrote it. The file carries the scenario's topology, host names and the
+typed cause of every drop.
+
+  --json     print the JSON verdict instead of the text report
+  --html     write the HTML ladder to FILE (several captures: one page
+             each, named FILE with -SCENARIO inserted before the extension)
+
+Exit codes: 0 every expectation held, 1 an expectation failed (or the run
+had failed), 2 bad input (unreadable file, not a sipnatlab capture).
+`
+
+func cmdJudge(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("judge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the JSON verdict")
+	htmlFile := fs.String("html", "", "write the HTML ladder to `FILE`")
+	fs.Usage = func() { fmt.Fprint(stderr, judgeUsage) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintf(stderr, "sipnatlab judge: no capture file given\n%s", judgeUsage)
+		return 2
+	}
+	type judged struct {
+		res    *harness.Result
+		runErr error
+	}
+	var all []judged
+	for _, name := range fs.Args() {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
+			return 2
+		}
+		res, runErr, err := report.ReadPcap(f)
+		_ = f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "sipnatlab judge: %s: %v\n", name, err)
+			return 2
+		}
+		all = append(all, judged{res, runErr})
+	}
+	code := 0
+	verdict := report.Verdict{Scenarios: []report.ScenarioVerdict{}}
+	color := !*asJSON && isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
+	for _, j := range all {
+		if j.runErr != nil || !j.res.Passed {
+			code = 1
+		}
+		if *asJSON {
+			verdict.Scenarios = append(verdict.Scenarios, report.NewScenarioVerdict(j.res.Scenario, j.res, j.runErr))
+		} else {
+			report.WriteText(stdout, j.res.Scenario, j.res, j.runErr, report.TextOptions{Color: color})
+		}
+	}
+	if *asJSON {
+		if err := report.WriteJSON(stdout, verdict); err != nil {
+			fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
+			return 2
+		}
+	}
+	if *htmlFile != "" {
+		for _, j := range all {
+			if err := writeHTML(pcapName(*htmlFile, j.res.Scenario.Name, len(all)), j.res.Scenario, j.res, j.runErr); err != nil {
+				fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
+				return 2
+			}
+		}
+	}
+	return code
+}
