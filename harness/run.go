@@ -50,8 +50,14 @@ type Options struct {
 	// Containers puts real proxies in place of in-process proxy hosts (by
 	// host name). The run then happens in real time on an internal Docker
 	// network, with every public address of the scenario mapped to a real
-	// one there (Result.Real says which).
+	// one there (Result.Real says which). It needs Proxies.
 	Containers map[string]Container
+	// Proxies starts the real proxies of Containers, and of hosts whose
+	// scenario names an engine: realproxy.Docker{} (package
+	// harness/realproxy, the only one with Docker code). Nil: a run that
+	// needs a real proxy fails, and one whose scenario names an engine
+	// keeps its in-process stand-in.
+	Proxies Proxies
 	// InProcess keeps every proxy in process even where the scenario names
 	// an engine (real proxies run only in real time, so Simulated implies it).
 	InProcess bool
@@ -61,6 +67,40 @@ type Options struct {
 	// used is Result.Seed.
 	Seed uint64
 }
+
+// Container puts a real proxy (Kamailio, or OpenSIPS) in place of an in-process proxy
+// host.
+type Container struct {
+	Engine string // "kamailio" (default) or "opensips"
+	Config string // path of the proxy's config file
+	Image  string // "" means the locally built Kamailio image for kamailio; required for opensips
+}
+
+// Proxies starts real proxies in place of in-process proxy hosts.
+type Proxies interface {
+	// Start starts a real proxy for each host named in specs. On error, what it
+	// started is in the Started it returns (if not nil), whose Close removes it.
+	Start(ctx context.Context, s *scenario.Scenario, specs map[string]Container) (Started, error)
+}
+
+// Started is the real proxies of one run.
+type Started interface {
+	// Scenario is s with its public addresses moved to the real ones the proxies
+	// reach.
+	Scenario() *scenario.Scenario
+	// Real maps each host and NAT that took a real address to it.
+	Real() map[string]string
+	// Attach hands the fabric's Conn of host to the real proxy standing there,
+	// reporting false when host is in process.
+	Attach(host string, conn *sim.Conn) (bool, error)
+	// Close stops the proxies and removes what they needed; it waits for the
+	// goroutines of Attach.
+	Close()
+}
+
+// ErrNoProxies is returned by Run when the run needs a real proxy and
+// Options.Proxies is nil.
+var ErrNoProxies = errors.New("a real proxy needs Options.Proxies (realproxy.Docker{} from package harness/realproxy)")
 
 // Event is one thing an actor did, in the run's clock: a UA event (2xx sent,
 // retransmitted, ACK received, BYE sent ...) or a proxy's routing decision.
@@ -128,7 +168,7 @@ type world struct {
 	wake   chan struct{} // signalled after every actor event (real time)
 
 	observe func(Event) // Options.Observe
-	real    *realWorld  // the real proxies of a run with Options.Containers
+	real    Started     // the real proxies of a run with Options.Containers
 }
 
 func (w *world) record(e Event) {
@@ -169,7 +209,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 		}
 	}
 	var err error
-	if opts.Containers == nil && !opts.InProcess && opts.Clock != Simulated {
+	if opts.Containers == nil && !opts.InProcess && opts.Clock != Simulated && opts.Proxies != nil {
 		for _, h := range s.Hosts {
 			if h.Engine != "" {
 				if opts.Containers == nil {
@@ -183,14 +223,20 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 		if opts.Clock == Simulated {
 			return nil, fmt.Errorf("%w %q: a real proxy runs in real time only", ErrRun, s.Name)
 		}
-		err = w.startContainers(ctx, opts.Containers)
+		if opts.Proxies == nil {
+			return nil, fmt.Errorf("%w %q: %w", ErrRun, s.Name, ErrNoProxies)
+		}
+		w.real, err = opts.Proxies.Start(ctx, s, opts.Containers)
+		if err == nil {
+			w.s = w.real.Scenario()
+		}
 	}
 	res := &Result{Scenario: w.s, Clock: opts.Clock, Seed: w.seed, Start: clock.Now(), Columns: columns(w.s)}
 	if res.Clock == "" {
 		res.Clock = RealTime
 	}
-	if w.real != nil {
-		res.Real = w.real.real
+	if w.real != nil && err == nil {
+		res.Real = w.real.Real()
 	}
 	if err == nil {
 		err = w.build()
@@ -267,13 +313,12 @@ func (w *world) build() error {
 			return err
 		}
 		if w.real != nil {
-			if p, ok := w.real.proxies[h.Name]; ok {
-				r, err := newRelay(conn, p.Addr(), w.realEndpoints())
-				if err != nil {
-					_ = conn.Close()
-					return err
-				}
-				w.real.relays[h.Name] = r
+			attached, err := w.real.Attach(h.Name, conn)
+			if err != nil {
+				_ = conn.Close()
+				return err
+			}
+			if attached {
 				continue
 			}
 		}
@@ -323,7 +368,9 @@ func (w *world) close() {
 	for i := len(w.closers) - 1; i >= 0; i-- {
 		_ = w.closers[i]()
 	}
-	w.stopContainers()
+	if w.real != nil {
+		w.real.Close()
+	}
 	_ = w.net.Close()
 }
 

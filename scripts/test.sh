@@ -12,7 +12,7 @@
 #
 # The label realtime (the scenarios at their own RFC timers) is left to
 # make test-realtime. Within the other phases the suites run at once, each
-# as its own process, and harness's container specs, which mostly wait,
+# as its own process, and realproxy's container specs, which mostly wait,
 # are split over two Ginkgo processes. The test binaries are built with
 # `go test -c` into .cache/test/bin, where go leaves an up-to-date binary
 # alone, so a run with nothing changed relinks nothing.
@@ -66,7 +66,7 @@ echo "built ${#suites[@]} suites in $(since "$start") s"
 # The container specs mostly wait on Docker.
 procs() {
   case "$1:$2" in
-    container:harness) echo 2 ;;
+    container:realproxy) echo 2 ;;
     *) echo 1 ;;
   esac
 }

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/realproxy"
 	"github.com/sipnatlab/sipnatlab/harness/report"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	tclog "github.com/testcontainers/testcontainers-go/log"
@@ -204,7 +205,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	var progress sync.Mutex
 	for i, s := range scenarios {
 		wg.Go(func() {
-			opts := harness.Options{Clock: mode, Containers: containers, InProcess: *inProcess, Seed: *seed}
+			opts := harness.Options{Clock: mode, Containers: containers, InProcess: *inProcess, Seed: *seed, Proxies: realproxy.Docker{}}
 			if *verbose {
 				start := time.Now()
 				opts.Observe = func(e harness.Event) {

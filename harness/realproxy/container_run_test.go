@@ -1,4 +1,4 @@
-package harness_test
+package realproxy_test
 
 import (
 	"context"
@@ -13,12 +13,13 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/realproxy"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/internal/suite"
 )
 
 func requireDocker(ctx context.Context) {
-	suite.RequireKamailio(ctx, filepath.Join("..", "scripts", "build-kamailio-image.sh"))
+	suite.RequireKamailio(ctx, filepath.Join("..", "..", "scripts", "build-kamailio-image.sh"))
 }
 
 // facts is what must agree between an in-process proxy and a real one.
@@ -69,7 +70,7 @@ var _ = Describe("the seed scenarios with Kamailio in place of an in-process pro
 		var wg sync.WaitGroup
 		for i, a := range agreements {
 			wg.Go(func() {
-				s, err := scenario.Load(filepath.Join("..", "scenarios", a.file))
+				s, err := scenario.Load(filepath.Join("..", "..", "scenarios", a.file))
 				if err != nil {
 					results[i].err = err
 					return
@@ -79,8 +80,8 @@ var _ = Describe("the seed scenarios with Kamailio in place of an in-process pro
 					results[i].err = err
 					return
 				}
-				results[i].kamailio, results[i].err = harness.Run(ctx, s, harness.Options{Containers: map[string]harness.Container{
-					a.host: {Engine: "kamailio", Config: filepath.Join("..", "fixtures", "kamailio", a.config)},
+				results[i].kamailio, results[i].err = harness.Run(ctx, s, harness.Options{Proxies: realproxy.Docker{}, Containers: map[string]harness.Container{
+					a.host: {Engine: "kamailio", Config: filepath.Join("..", "..", "fixtures", "kamailio", a.config)},
 				}})
 			})
 		}
@@ -99,7 +100,7 @@ var _ = Describe("the seed scenarios with Kamailio in place of an in-process pro
 
 	It("leaves no container or network (and so no bridge address) behind", func(ctx SpecContext) {
 		// Only this process's: other test packages may run proxies meanwhile.
-		mine := "label=org.sipnatlab.owner=" + harness.Owner()
+		mine := "label=org.sipnatlab.owner=" + realproxy.Owner()
 		out, err := exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", mine).Output()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(strings.TrimSpace(string(out))).To(BeEmpty())
@@ -113,11 +114,11 @@ var _ = Describe("the seed scenarios with Kamailio in place of an in-process pro
 var _ = Describe("a scenario that names its engine", Label("container"), func() {
 	It("runs with the real proxy in real time and with the in-process stand-in in simulated time, to the same verdict", func(ctx SpecContext) {
 		requireDocker(ctx)
-		s, err := scenario.Load(filepath.Join("..", "fixtures", "kamailio", "scenarios", "excessive-with-kamailio.yaml"))
+		s, err := scenario.Load(filepath.Join("..", "..", "fixtures", "kamailio", "scenarios", "excessive-with-kamailio.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		// Half the file's timers (T1 50 ms): the callee gives up after 3.2 s.
 		s = s.Scaled(0.5)
-		real, err := harness.Run(ctx, s, harness.Options{})
+		real, err := harness.Run(ctx, s, harness.Options{Proxies: realproxy.Docker{}})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(real.Real).To(HaveKey("proxy-b"))
 		simulated, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})

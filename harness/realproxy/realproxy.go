@@ -1,4 +1,8 @@
-package harness
+// Package realproxy puts real proxies (Kamailio, OpenSIPS) in containers in place of
+// in-process proxy hosts of a run: harness.Options{Proxies: realproxy.Docker{}}. It is
+// the only part of the runner that imports Docker code, so a simulated-time user of
+// package harness pulls none.
+package realproxy
 
 import (
 	"context"
@@ -13,19 +17,11 @@ import (
 
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/container"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 )
-
-// Container puts a real proxy (Kamailio, or OpenSIPS from a user-supplied
-// image) in place of an in-process proxy host, started by testcontainers-go
-// on an internal Docker network.
-type Container struct {
-	Engine string // "kamailio" (default) or "opensips"
-	Config string // path of the proxy's config file
-	Image  string // "" means container.KamailioImage for kamailio; required for opensips
-}
 
 // Owner is the org.sipnatlab.owner label value of the real proxies (and
 // their networks) this process starts: "pid-" and the process id.
@@ -34,10 +30,15 @@ func Owner() string { return fmt.Sprintf("pid-%d", os.Getpid()) }
 // ErrContainer wraps failures to set up or reach a real proxy.
 var ErrContainer = errors.New("real proxy")
 
-// realWorld is what a run with containers adds: the internal network, the
-// real addresses the in-process hosts take on it, the proxies and the relays
-// that carry datagrams between the fabric and them.
-type realWorld struct {
+// Docker starts real proxies in containers with testcontainers-go, on an internal
+// Docker network (no route out), from locally built images. Its zero value is ready.
+type Docker struct{}
+
+// world is what a run with containers adds: the internal network, the real
+// addresses the in-process hosts take on it, the proxies and the relays that carry
+// datagrams between the fabric and them. It implements harness.Started.
+type world struct {
+	s       *scenario.Scenario          // relocated
 	proxies map[string]*container.Proxy // by host name
 	relays  map[string]*relay
 	bridge  string       // the network's Linux bridge
@@ -91,16 +92,20 @@ func relocate(s *scenario.Scenario, subnet netip.Prefix, containers map[string]n
 	return &c, real, aliases, nil
 }
 
-// startContainers starts the scenario's real proxies on one internal network
-// and relocates the scenario onto it. On error, whatever was started is
-// still recorded in w.real so teardown removes it.
-func (w *world) startContainers(ctx context.Context, specs map[string]Container) error {
+// Start starts the scenario's real proxies on one internal network and relocates the
+// scenario onto it. On error, what was started is in the returned Started, whose Close
+// removes it.
+func (Docker) Start(ctx context.Context, s *scenario.Scenario, specs map[string]harness.Container) (harness.Started, error) {
+	w := &world{s: s, proxies: map[string]*container.Proxy{}, relays: map[string]*relay{}}
+	return w, w.start(ctx, specs)
+}
+
+func (w *world) start(ctx context.Context, specs map[string]harness.Container) error {
 	if len(specs) != 1 {
 		return fmt.Errorf("%w: one real proxy per run is supported, got %d", ErrContainer, len(specs))
 	}
-	w.real = &realWorld{proxies: map[string]*container.Proxy{}, relays: map[string]*relay{}}
 	var name string
-	var spec Container
+	var spec harness.Container
 	for name, spec = range specs {
 	}
 	h, ok := w.s.Host(name)
@@ -152,7 +157,7 @@ func (w *world) startContainers(ctx context.Context, specs map[string]Container)
 		}
 		p, err = runProxy(ctx, img, opts)
 		if p != nil {
-			w.real.proxies[name] = p
+			w.proxies[name] = p
 		}
 		if err == nil {
 			if p.Addr().Addr() != k {
@@ -162,7 +167,7 @@ func (w *world) startContainers(ctx context.Context, specs map[string]Container)
 		}
 		if p != nil {
 			_ = p.Terminate(context.Background())
-			delete(w.real.proxies, name)
+			delete(w.proxies, name)
 		}
 		if !container.SubnetTaken(err) {
 			return fmt.Errorf("%w: %w", ErrContainer, err)
@@ -171,14 +176,14 @@ func (w *world) startContainers(ctx context.Context, specs map[string]Container)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrContainer, err)
 	}
-	w.real.bridge = "br-" + p.Network().ID[:12]
+	w.bridge = "br-" + p.Network().ID[:12]
 	for _, a := range aliases {
-		if out, err := exec.CommandContext(ctx, "ip", "-4", "addr", "add", a.String()+"/32", "dev", w.real.bridge).CombinedOutput(); err != nil {
-			return fmt.Errorf("%w: add %s to %s: %v: %s", ErrContainer, a, w.real.bridge, err, out)
+		if out, err := exec.CommandContext(ctx, "ip", "-4", "addr", "add", a.String()+"/32", "dev", w.bridge).CombinedOutput(); err != nil {
+			return fmt.Errorf("%w: add %s to %s: %v: %s", ErrContainer, a, w.bridge, err, out)
 		}
-		w.real.aliases = append(w.real.aliases, a)
+		w.aliases = append(w.aliases, a)
 	}
-	w.real.real = real
+	w.real = real
 	w.s = relocated
 	return nil
 }
@@ -192,22 +197,40 @@ func runProxy(ctx context.Context, img string, opts []container.Option) (*contai
 	return container.Run(ctx, img, cs...)
 }
 
-// stopContainers removes relays, proxies and bridge addresses; it is safe
-// to call after a failed start.
-func (w *world) stopContainers() {
-	if w.real == nil {
-		return
+// Scenario returns the scenario relocated onto the real addresses.
+func (w *world) Scenario() *scenario.Scenario { return w.s }
+
+// Real maps each host and NAT that took a real address to it.
+func (w *world) Real() map[string]string { return w.real }
+
+// Attach makes a relay carry what the fabric delivers to host's conn to the container
+// standing in for host, and back; false when host is no real proxy.
+func (w *world) Attach(host string, conn *sim.Conn) (bool, error) {
+	p, ok := w.proxies[host]
+	if !ok {
+		return false, nil
 	}
-	for _, r := range w.real.relays {
+	r, err := newRelay(conn, p.Addr(), w.realEndpoints())
+	if err != nil {
+		return true, err
+	}
+	w.relays[host] = r
+	return true, nil
+}
+
+// Close removes relays, proxies and bridge addresses; it is safe to call after a
+// failed start.
+func (w *world) Close() {
+	for _, r := range w.relays {
 		r.close()
 	}
-	for _, p := range w.real.proxies {
+	for _, p := range w.proxies {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_ = p.Terminate(ctx)
 		cancel()
 	}
-	for _, a := range w.real.aliases {
-		_ = exec.Command("ip", "-4", "addr", "del", a.String()+"/32", "dev", w.real.bridge).Run()
+	for _, a := range w.aliases {
+		_ = exec.Command("ip", "-4", "addr", "del", a.String()+"/32", "dev", w.bridge).Run()
 	}
 }
 
@@ -216,7 +239,7 @@ func (w *world) stopContainers() {
 func (w *world) realEndpoints() []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, h := range w.s.Hosts {
-		if _, isReal := w.real.proxies[h.Name]; !isReal && h.NAT == "" {
+		if _, isReal := w.proxies[h.Name]; !isReal && h.NAT == "" {
 			out = append(out, h.Address)
 		}
 	}
