@@ -322,7 +322,7 @@ func (w *world) build() error {
 				continue
 			}
 		}
-		ep := endpoint.New(conn, w.clock, timers)
+		ep := endpoint.New(conn, endpoint.Config{Clock: w.clock, Timers: timers, IDs: nil})
 		switch h.Role {
 		case scenario.RoleProxy:
 			cfg := proxy.Config{

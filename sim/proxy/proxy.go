@@ -13,8 +13,14 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 )
+
+// CauseNothingToForward is the cause of the note the proxy records when it
+// absorbs an in-dialog ACK whose Request-URI names the proxy itself and that
+// has no Route left (RFC 3261 §16.4): there is no next hop to forward it to.
+const CauseNothingToForward sim.Cause = "nothing-to-forward"
 
 // Handling is the Contact policy of the proxy's reply route.
 type Handling string
@@ -129,8 +135,7 @@ func (p *Proxy) reply(req *sip.Request, tx *endpoint.ServerTx, code int, reason 
 	if tx == nil {
 		return
 	}
-	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	_ = tx.Respond(res)
+	_ = tx.Respond(p.ep.NewResponse(req, code, reason, nil))
 }
 
 func (p *Proxy) onRequest(req *sip.Request, tx *endpoint.ServerTx) {
@@ -178,7 +183,9 @@ func (p *Proxy) route(in, req *sip.Request, tx *endpoint.ServerTx) {
 			// nothing to route it to (the Contact it followed was rewritten to
 			// point here). Kamailio and OpenSIPS drop such an ACK too.
 			if req.IsAck() {
-				p.observe("absorbed", cid, "ACK's Request-URI %s names %s itself and no Route is left: nothing to forward it to", req.Recipient.String(), p.cfg.Name)
+				why := fmt.Sprintf("ACK's Request-URI %s names %s itself and no Route is left: nothing to forward it to", req.Recipient.String(), p.cfg.Name)
+				p.observe("absorbed", cid, "%s", why)
+				p.ep.Note(true, cid, CauseNothingToForward, why)
 				return
 			}
 			p.observe("rejected", cid, "%s's Request-URI %s names %s itself: 404", req.Method, req.Recipient.String(), p.cfg.Name)
@@ -221,7 +228,7 @@ func (p *Proxy) route(in, req *sip.Request, tx *endpoint.ServerTx) {
 func (p *Proxy) forward(in, req *sip.Request, tx *endpoint.ServerTx, dst netip.AddrPort, inDialog bool) {
 	cid := callID(req)
 	if req.IsInvite() && tx != nil {
-		_ = tx.Respond(sip.NewResponseFromRequest(in, 100, "Trying", nil)) // §16.2
+		_ = tx.Respond(p.ep.NewResponse(in, 100, "Trying", nil)) // §16.2
 	}
 	if req.IsInvite() && !inDialog && !p.cfg.NoRecordRoute {
 		rr := sip.Uri{Scheme: "sip", Host: p.ep.Addr().Addr().String(), Port: int(p.ep.Addr().Port()), UriParams: sip.NewParams()}
@@ -367,7 +374,7 @@ func (p *Proxy) register(req *sip.Request, tx *endpoint.ServerTx) {
 		}
 		p.observe("registered", callID(req), "%s Contact %s received %s expires %s%s", user, c.Address.String(), src, expires, nat)
 	}
-	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res := p.ep.NewResponse(req, 200, "OK", nil)
 	if c != nil && expires > 0 {
 		rc := c.Clone()
 		rc.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))

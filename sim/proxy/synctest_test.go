@@ -37,7 +37,7 @@ func TestLostACKInABubble(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return endpoint.New(c, sim.SystemClock{}, endpoint.Timers{})
+			return endpoint.New(c, endpoint.Config{Clock: sim.SystemClock{}, IDs: endpoint.NewIDs(1, name)})
 		}
 		px := proxy.New(open("proxy", "203.0.113.2"), proxy.Config{Name: "proxy", Registrar: true, Handling: proxy.HandlingNone})
 		defer px.Close()

@@ -30,7 +30,10 @@ var (
 	proberAddr = netip.MustParseAddrPort("198.51.100.66:5060")
 )
 
-func newWorld(handling proxy.Handling) (*world, error) {
+func newWorld(handling proxy.Handling) (*world, error) { return newSeededWorld(handling, 1) }
+
+// newSeededWorld is newWorld with the actors' identifiers drawn from seed.
+func newSeededWorld(handling proxy.Handling, seed uint64) (*world, error) {
 	w := &world{clock: sim.NewVirtualClock(time.Unix(1e9, 0))}
 	w.net = sim.NewNetwork(sim.Config{Clock: w.clock, Carrier: sim.Memory})
 	open := func(name string, a netip.AddrPort) (*sim.Conn, error) {
@@ -45,13 +48,13 @@ func newWorld(handling proxy.Handling) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.proxy = proxy.New(endpoint.New(pc, w.clock, timers), proxy.Config{Name: "proxy", Registrar: true, Handling: handling,
+	w.proxy = proxy.New(endpoint.New(pc, endpoint.Config{Clock: w.clock, Timers: timers, IDs: endpoint.NewIDs(seed, "proxy")}), proxy.Config{Name: "proxy", Registrar: true, Handling: handling,
 		Observe: func(e proxy.Event) { w.events = append(w.events, e.Kind+": "+e.Detail) }})
 	uc, err := open("ua", uaAddr)
 	if err != nil {
 		return nil, err
 	}
-	w.ua = ua.New(endpoint.New(uc, w.clock, timers), ua.Config{Name: "bob",
+	w.ua = ua.New(endpoint.New(uc, endpoint.Config{Clock: w.clock, Timers: timers, IDs: endpoint.NewIDs(seed, "ua")}), ua.Config{Name: "bob",
 		Observe: func(e ua.Event) { w.events = append(w.events, string(e.Kind)+": "+e.Detail) }})
 	if w.prober, err = open("prober", proberAddr); err != nil {
 		return nil, err

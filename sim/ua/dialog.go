@@ -1,0 +1,130 @@
+package ua
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+)
+
+// dialog is one call of the UA, caller or callee side: the dialog state of
+// RFC 3261 §12 and the timers of its 2xx/ACK exchange. Its fields are guarded
+// by the UA's mu.
+type dialog struct {
+	callID       string
+	caller       bool
+	localTag     string
+	remoteTag    string
+	localURI     sip.Uri
+	remoteURI    sip.Uri
+	remoteTarget sip.Uri
+	routeSet     []sip.Uri
+	cseq         uint32
+	established  bool
+	ended        bool
+	done         chan struct{}
+
+	// caller side
+	ack       *sip.Request
+	ackDst    netip.AddrPort
+	talkTimer sim.Timer
+
+	// callee side
+	ok         *sip.Response
+	okTx       *endpoint.ServerTx
+	okFirst    time.Time
+	okInterval time.Duration // current retransmission interval
+	okNext     time.Duration // offset of the next retransmission from okFirst
+	okTimer    sim.Timer
+	ackTimer   sim.Timer
+	acked      bool
+	gaveUp     bool // the ACK timeout passed: no more 2xx retransmissions
+}
+
+// inDialogRequest builds a request within d (RFC 3261 §12.2.1.1). Caller
+// holds u.mu.
+func (u *UA) inDialogRequest(d *dialog, method sip.RequestMethod, seq uint32) *sip.Request {
+	req := u.newRequest(method, d.remoteTarget, d.callID, seq, d.localURI, d.remoteURI, d.localTag, d.remoteTag)
+	for _, r := range d.routeSet {
+		req.AppendHeader(&sip.RouteHeader{Address: *r.Clone()})
+	}
+	if method != sip.ACK {
+		req.AppendHeader(u.contactHeader())
+	}
+	req.SetBody(nil)
+	return req
+}
+
+// nextHop is where an in-dialog request goes: the first route (loose
+// routing) or the remote target. Caller holds u.mu.
+func (u *UA) nextHop(d *dialog) (netip.AddrPort, error) {
+	if len(d.routeSet) > 0 {
+		return endpoint.URIAddr(d.routeSet[0])
+	}
+	return endpoint.URIAddr(d.remoteTarget)
+}
+
+// hangUp sends BYE within d and ends the dialog on its final response or
+// timeout.
+func (u *UA) hangUp(d *dialog) {
+	u.mu.Lock()
+	if d.ended || u.closed {
+		u.mu.Unlock()
+		return
+	}
+	d.cseq++
+	bye := u.inDialogRequest(d, sip.BYE, d.cseq)
+	dst, err := u.nextHop(d)
+	u.mu.Unlock()
+	if err != nil {
+		u.endDialog(d, CallEnded, "BYE cannot be routed: %v", err)
+		return
+	}
+	u.emit(BYESent, d.callID, "BYE %s to %s", bye.Recipient.String(), dst)
+	_, err = u.ep.Request(bye, dst, func(res *sip.Response) {
+		switch {
+		case res == nil:
+			u.endDialog(d, CallEnded, "BYE got no response (Timer F)")
+		case res.StatusCode >= 200:
+			u.endDialog(d, CallEnded, "BYE answered %d %s", res.StatusCode, res.Reason)
+		}
+	})
+	if err != nil {
+		u.endDialog(d, CallEnded, "BYE not sent: %v", err)
+	}
+}
+
+func (u *UA) stopDialogTimers(d *dialog) {
+	for _, t := range []sim.Timer{d.talkTimer, d.okTimer, d.ackTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+func (u *UA) endDialog(d *dialog, kind EventKind, format string, args ...any) {
+	u.mu.Lock()
+	if d.ended {
+		u.mu.Unlock()
+		return
+	}
+	d.ended = true
+	u.stopDialogTimers(d)
+	close(d.done)
+	u.mu.Unlock()
+	u.emit(kind, d.callID, format, args...)
+}
+
+// Done returns a channel closed when this UA's side of the call ended. It
+// returns nil when the UA has no such call.
+func (u *UA) Done(callID string) <-chan struct{} {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if d, ok := u.dialogs[callID]; ok {
+		return d.done
+	}
+	return nil
+}
