@@ -322,7 +322,7 @@ func (w *world) build() error {
 				continue
 			}
 		}
-		ep := endpoint.New(conn, endpoint.Config{Clock: w.clock, Timers: timers, IDs: nil})
+		ep := endpoint.New(conn, endpoint.Config{Clock: w.clock, Timers: timers, IDs: endpoint.NewIDs(w.seed, h.Name)})
 		switch h.Role {
 		case scenario.RoleProxy:
 			cfg := proxy.Config{

@@ -10,6 +10,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/harness/trace"
 	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/proxy"
 )
 
 // Class names what became of a call's ACK, the first of the three
@@ -147,7 +148,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	ruri := ack.Msg.(*sip.Request).Recipient.String()
 	absorbed := false
 	for _, n := range tr.Notes(f.CallID) {
-		if n.Hop == f.ACKLostAt && n.Cause == causeNothingToForward {
+		if n.Hop == f.ACKLostAt && n.Cause == proxy.CauseNothingToForward {
 			absorbed = true
 		}
 	}
@@ -324,7 +325,3 @@ func msText(d *time.Duration) string {
 	}
 	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
 }
-
-// causeNothingToForward is the cause of a proxy's note that it absorbed an ACK whose
-// Request-URI named itself with no Route left (sim/proxy).
-const causeNothingToForward sim.Cause = "nothing-to-forward"
