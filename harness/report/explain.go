@@ -10,93 +10,38 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/harness/trace"
 	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/proxy"
 )
 
-// hop is one datagram of a capture as a ladder shows it: who sent it where,
-// the NAT translations on its way, and where it was delivered or dropped.
-type hop struct {
-	id    int
-	sent  sim.Record
-	xlats []sim.Record
-	end   *sim.Record // Delivered or Dropped; nil when neither was recorded
-	msg   sip.Message // nil when the payload is not SIP
-}
-
-func (h hop) dropped() bool { return h.end == nil || h.end.Kind == sim.Dropped }
-
-func (h hop) callID() string {
-	type hasCallID interface{ CallID() *sip.CallIDHeader }
-	if m, ok := h.msg.(hasCallID); ok && m.CallID() != nil {
-		return m.CallID().Value()
-	}
-	return ""
-}
-
-// hops groups a capture by datagram, in the order the datagrams were sent.
-func hops(capture []sim.Record) []hop {
-	parser := sip.NewParser()
-	var out []hop
-	index := map[int]int{}
-	for _, r := range capture {
-		if r.Datagram == 0 {
+// wave is the first journey of a message through the network: the datagrams of a
+// call that match, from the first one origin sent up to (not including) origin's
+// next one.
+func wave(tr *trace.Trace, callID, origin string, match func(sip.Message) bool) []*trace.Datagram {
+	var out []*trace.Datagram
+	for _, d := range tr.Call(callID) {
+		if d.Sent == nil || !match(d.Msg) {
 			continue
 		}
-		i, ok := index[r.Datagram]
-		if !ok {
-			if r.Kind != sim.Sent {
-				continue
-			}
-			h := hop{id: r.Datagram, sent: r}
-			if m, err := parser.ParseSIP(append([]byte(nil), r.Data...)); err == nil {
-				h.msg = m
-			}
-			index[r.Datagram] = len(out)
-			out = append(out, h)
-			continue
-		}
-		switch r.Kind {
-		case sim.Translated:
-			out[i].xlats = append(out[i].xlats, r)
-		case sim.Delivered, sim.Dropped:
-			r := r
-			out[i].end = &r
-		}
-	}
-	return out
-}
-
-func invite2xx(m sip.Message) (*sip.Response, bool) {
-	r, ok := m.(*sip.Response)
-	if !ok || !r.IsSuccess() || r.CSeq() == nil || r.CSeq().MethodName != sip.INVITE {
-		return nil, false
-	}
-	return r, true
-}
-
-func isACK(m sip.Message) (*sip.Request, bool) {
-	r, ok := m.(*sip.Request)
-	return r, ok && r.Method == sip.ACK
-}
-
-// wave is the first journey of a message through the network: the datagrams
-// of a call that match, from the first one origin sent up to (not including)
-// origin's next one.
-func wave(hs []hop, callID, origin string, match func(sip.Message) bool) []hop {
-	var out []hop
-	for _, h := range hs {
-		if h.msg == nil || h.callID() != callID || !match(h.msg) {
-			continue
-		}
-		if h.sent.Hop == origin && len(out) > 0 {
+		if d.Sender() == origin && len(out) > 0 {
 			break
 		}
-		if len(out) == 0 && h.sent.Hop != origin {
+		if len(out) == 0 && d.Sender() != origin {
 			continue
 		}
-		out = append(out, h)
+		out = append(out, d)
 	}
 	return out
+}
+
+func isMethod(method sip.RequestMethod) func(sip.Message) bool {
+	return func(m sip.Message) bool { return trace.IsRequest(m, method) }
+}
+
+func is2xxForInvite(m sip.Message) bool {
+	_, ok := trace.Invite2xx(m)
+	return ok
 }
 
 func headerValues(m sip.Message, name string) []string {
@@ -108,14 +53,21 @@ func headerValues(m sip.Message, name string) []string {
 }
 
 // fate says in plain words where a datagram ended.
-func fate(h hop) string {
+func fate(d *trace.Datagram) string {
 	switch {
-	case h.end == nil:
+	case d.End == nil:
 		return "it was never delivered"
-	case h.end.Kind == sim.Delivered:
-		return "delivered to " + h.end.Hop
+	case d.Delivered():
+		return "delivered to " + d.End.Hop
 	default:
-		return fmt.Sprintf("DROPPED at %s: %s", h.end.Hop, h.end.Reason)
+		return fmt.Sprintf("DROPPED at %s: %s", d.End.Hop, d.End.Reason)
+	}
+}
+
+// writeXlat tells d's NAT translations, each on a line of its own.
+func writeXlat(w io.Writer, d *trace.Datagram) {
+	for _, x := range d.Xlat {
+		fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
 	}
 }
 
@@ -139,27 +91,28 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 	if len(res.Calls) > 1 {
 		fmt.Fprintf(w, "The run placed %d calls; this follows the first one.\n\n", len(res.Calls))
 	}
-	hs := hops(res.Capture)
+	tr := res.Trace
+	if tr == nil {
+		tr = trace.New(res.Capture)
+	}
 	t0 := res.Start
-	at := func(r sim.Record) string { return fmt.Sprintf("%.3f s", r.Time.Sub(t0).Seconds()) }
+	at := func(r *sim.Record) string { return fmt.Sprintf("%.3f s", r.Time.Sub(t0).Seconds()) }
 	step := 0
 	next := func(title string) {
 		step++
 		fmt.Fprintf(w, "Step %d. %s\n", step, title)
 	}
 
-	invites := wave(hs, c.CallID, c.From, func(m sip.Message) bool { r, ok := m.(*sip.Request); return ok && r.Method == sip.INVITE })
+	invites := wave(tr, c.CallID, c.From, isMethod(sip.INVITE))
 	if len(invites) > 0 {
-		writeBeforeCall(w, s, hs, invites[0], c.To, at)
+		writeBeforeCall(w, s, tr, invites[0], c.To, at)
 	}
 
 	next(fmt.Sprintf("%s calls %s: the INVITE", c.From, c.To))
 	for _, h := range invites {
-		r := h.msg.(*sip.Request)
-		fmt.Fprintf(w, "  %s  %s sends INVITE %s to %s: %s\n", at(h.sent), h.sent.Hop, r.Recipient.String(), h.sent.Dst, fate(h))
-		for _, x := range h.xlats {
-			fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
-		}
+		r := h.Msg.(*sip.Request)
+		fmt.Fprintf(w, "  %s  %s sends INVITE %s to %s: %s\n", at(h.Sent), h.Sent.Hop, r.Recipient.String(), h.Sent.Dst, fate(h))
+		writeXlat(w, h)
 	}
 	if !c.Answered {
 		fmt.Fprintf(w, "  %s never answered.\n\n", c.To)
@@ -170,16 +123,14 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 	if c.Answered {
 		next(fmt.Sprintf("%s answers with 200 OK: its Contact at every hop", c.To))
 		fmt.Fprintf(w, "  The Contact of the 200 OK is where %s will send the ACK; it must lead to %s on every hop.\n", c.From, c.To)
-		oks := wave(hs, c.CallID, c.To, func(m sip.Message) bool { _, ok := invite2xx(m); return ok })
-		for _, h := range oks {
-			r, _ := invite2xx(h.msg)
-			contact := "(none)"
-			if ct := r.Contact(); ct != nil {
-				contact = ct.Address.String()
+		for _, h := range wave(tr, c.CallID, c.To, is2xxForInvite) {
+			contact := trace.Contact(h.Msg)
+			if contact == "" {
+				contact = "(none)"
 			}
-			fmt.Fprintf(w, "  %s  %s sends 200 OK to %s with Contact: %s\n", at(h.sent), h.sent.Hop, h.sent.Dst, contact)
+			fmt.Fprintf(w, "  %s  %s sends 200 OK to %s with Contact: %s\n", at(h.Sent), h.Sent.Hop, h.Sent.Dst, contact)
 			for _, hc := range c.Hops {
-				if hc.Host != h.sent.Hop {
+				if hc.Host != h.Sent.Hop {
 					continue
 				}
 				if hc.In != "" && hc.In != hc.Out {
@@ -191,14 +142,12 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 				}
 				fmt.Fprintf(w, "           seen from where the ACK will be sent, %s\n", verdict)
 			}
-			for _, x := range h.xlats {
-				fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
-			}
-			if h.end != nil && h.end.Kind == sim.Dropped {
+			writeXlat(w, h)
+			if h.Dropped() {
 				fmt.Fprintf(w, "           %s\n", fate(h))
 			}
-			if h.end != nil && h.end.Hop == c.From {
-				if rr := headerValues(r, "Record-Route"); len(rr) > 0 {
+			if h.End != nil && h.End.Hop == c.From {
+				if rr := headerValues(h.Msg, "Record-Route"); len(rr) > 0 {
 					fmt.Fprintf(w, "           with Record-Route: %s\n", strings.Join(rr, ", "))
 				}
 			}
@@ -210,27 +159,25 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 		}
 
 		next(fmt.Sprintf("%s acknowledges: the ACK", c.From))
-		acks := wave(hs, c.CallID, c.From, func(m sip.Message) bool { _, ok := isACK(m); return ok })
+		acks := wave(tr, c.CallID, c.From, isMethod(sip.ACK))
 		if len(acks) == 0 {
 			fmt.Fprintf(w, "  %s never received the 200 OK, so it never sent an ACK.\n", c.From)
 		} else {
 			fmt.Fprintf(w, "  The ACK for a 200 OK is a new request: its Request-URI is the Contact %s received, its\n  Route set the Record-Route headers in reverse.\n", c.From)
 		}
 		for _, h := range acks {
-			r, _ := isACK(h.msg)
+			r := h.Msg.(*sip.Request)
 			route := headerValues(r, "Route")
 			rs := "no Route"
 			if len(route) > 0 {
 				rs = "Route: " + strings.Join(route, ", ")
 			}
-			fmt.Fprintf(w, "  %s  %s sends ACK %s (%s) to %s: %s\n", at(h.sent), h.sent.Hop, r.Recipient.String(), rs, h.sent.Dst, fate(h))
-			for _, x := range h.xlats {
-				fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
-			}
+			fmt.Fprintf(w, "  %s  %s sends ACK %s (%s) to %s: %s\n", at(h.Sent), h.Sent.Hop, r.Recipient.String(), rs, h.Sent.Dst, fate(h))
+			writeXlat(w, h)
 		}
-		for _, e := range res.Events {
-			if e.CallID == c.CallID && e.Kind == "absorbed" && e.Host == c.ACKLostAt {
-				fmt.Fprintf(w, "  %s  %s: %s\n", fmt.Sprintf("%.3f s", e.Time.Sub(t0).Seconds()), e.Host, e.Detail)
+		for _, n := range tr.Notes(c.CallID) {
+			if n.Cause == proxy.CauseNothingToForward && n.Hop == c.ACKLostAt {
+				fmt.Fprintf(w, "  %s  %s: %s\n", at(n), n.Hop, n.Reason)
 				break
 			}
 		}
@@ -246,20 +193,18 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			fmt.Fprintf(w, "  %s retransmitted its 200 OK %d times (T1, 2*T1, ... up to T2) waiting for the ACK, then\n  gave up after %.1f s and hung up with BYE: the call \"drops by itself\" (RFC 3261 §13.3.1.4).\n\n",
 				c.To, c.OKRetransmissions, c.CalleeBYEAfter.Seconds())
 		case c.ACKAtCallee:
-			byes := wave(hs, c.CallID, c.To, func(m sip.Message) bool { r, ok := m.(*sip.Request); return ok && r.Method == sip.BYE })
+			byes := wave(tr, c.CallID, c.To, isMethod(sip.BYE))
 			if len(byes) == 0 {
 				fmt.Fprintf(w, "  %s stopped retransmitting its 200 OK and the call stayed up until %s hung up.\n\n", c.To, c.From)
 				break
 			}
 			fmt.Fprintf(w, "  %s stopped retransmitting its 200 OK, and later hung up itself. Its BYE is a request too:\n  its Request-URI is the Contact of %s's INVITE, so it must lead to %s.\n", c.To, c.From, c.From)
 			for _, h := range byes {
-				r := h.msg.(*sip.Request)
-				fmt.Fprintf(w, "  %s  %s sends BYE %s to %s: %s\n", at(h.sent), h.sent.Hop, r.Recipient.String(), h.sent.Dst, fate(h))
-				for _, x := range h.xlats {
-					fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
-				}
+				r := h.Msg.(*sip.Request)
+				fmt.Fprintf(w, "  %s  %s sends BYE %s to %s: %s\n", at(h.Sent), h.Sent.Hop, r.Recipient.String(), h.Sent.Dst, fate(h))
+				writeXlat(w, h)
 			}
-			if last := byes[len(byes)-1]; last.dropped() {
+			if last := byes[len(byes)-1]; !last.Delivered() {
 				fmt.Fprintf(w, "  %s never heard that %s hung up, and talked to dead air until hanging up.\n\n", c.From, c.To)
 			} else {
 				fmt.Fprintf(w, "  The BYE reached %s and the call ended.\n\n", c.From)
@@ -288,52 +233,50 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 // their REGISTERs, which open the NAT bindings the call will need, their
 // keep-alives, and how long the callee's binding then stayed idle. It writes
 // nothing when nothing was sent.
-func writeBeforeCall(w io.Writer, s *scenario.Scenario, hs []hop, invite hop, calleeName string, at func(sim.Record) string) {
+func writeBeforeCall(w io.Writer, s *scenario.Scenario, tr *trace.Trace, invite *trace.Datagram, calleeName string, at func(*sim.Record) string) {
 	type pings struct {
 		n           int
 		dst         string
-		first, last sim.Record
+		first, last *sim.Record
 	}
 	keepAlives := map[string]*pings{}
 	var order []string
-	last := map[string]sim.Record{} // the last datagram each UA sent
-	var lines []string
-	for _, h := range hs {
-		if h.id == invite.id {
+	last := map[string]*sim.Record{} // the last datagram each UA sent
+	var registers strings.Builder
+	for _, h := range tr.Datagrams {
+		if h == invite {
 			break
 		}
-		host, ok := s.Host(h.sent.Hop)
+		if h.Sent == nil {
+			continue
+		}
+		host, ok := s.Host(h.Sent.Hop)
 		if !ok || host.Role != scenario.RoleUA {
 			continue
 		}
-		last[host.Name] = h.sent
-		r, isReq := h.msg.(*sip.Request)
+		last[host.Name] = h.Sent
 		switch {
-		case isReq && r.Method == sip.REGISTER:
-			lines = append(lines, fmt.Sprintf("  %s  %s sends REGISTER to %s: %s", at(h.sent), h.sent.Hop, h.sent.Dst, fate(h)))
-			for _, x := range h.xlats {
-				lines = append(lines, fmt.Sprintf("           %s translates %s -> %s into %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst))
-			}
-		case h.msg == nil && rawLabel(h.sent.Data) != "(not SIP)", isReq && r.Method == sip.OPTIONS:
+		case trace.IsRequest(h.Msg, sip.REGISTER):
+			fmt.Fprintf(&registers, "  %s  %s sends REGISTER to %s: %s\n", at(h.Sent), h.Sent.Hop, h.Sent.Dst, fate(h))
+			writeXlat(&registers, h)
+		case h.Msg == nil && rawLabel(h.Sent.Data) != "(not SIP)", trace.IsRequest(h.Msg, sip.OPTIONS):
 			p := keepAlives[host.Name]
 			if p == nil {
-				p = &pings{dst: h.sent.Dst.String(), first: h.sent}
+				p = &pings{dst: h.Sent.Dst.String(), first: h.Sent}
 				keepAlives[host.Name] = p
 				order = append(order, host.Name)
 			}
 			p.n++
-			p.last = h.sent
+			p.last = h.Sent
 		}
 	}
-	if len(lines) == 0 && len(order) == 0 {
+	if registers.Len() == 0 && len(order) == 0 {
 		return
 	}
 	fmt.Fprintln(w, "Before the call")
-	if len(lines) > 0 {
+	if registers.Len() > 0 {
 		fmt.Fprintln(w, "  A phone behind NAT opens its binding by sending: its REGISTER leaves through the NAT, and\n  the registrar stores the public address and port it came from.")
-		for _, l := range lines {
-			fmt.Fprintln(w, l)
-		}
+		fmt.Fprint(w, registers.String())
 	}
 	for _, name := range order {
 		p := keepAlives[name]
@@ -345,8 +288,8 @@ func writeBeforeCall(w io.Writer, s *scenario.Scenario, hs []hop, invite hop, ca
 	}
 	// The callee's idle time against the binding timeouts on its way out.
 	callee, _ := s.Host(calleeName)
-	if r, ok := last[callee.Name]; ok && callee.NAT != "" && invite.sent.Time.Sub(r.Time) >= time.Second {
-		idle := invite.sent.Time.Sub(r.Time)
+	if r, ok := last[callee.Name]; ok && callee.NAT != "" && invite.Sent.Time.Sub(r.Time) >= time.Second {
+		idle := invite.Sent.Time.Sub(r.Time)
 		var timeouts []string
 		var expired *scenario.NAT
 		for n, ok := s.NAT(callee.NAT); ok; n, ok = s.NAT(n.Outside) {

@@ -6,14 +6,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/sipnatlab/sipnatlab/harness/judge"
-
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
-	"github.com/sipnatlab/sipnatlab/sim"
-	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
 
 // The HTML ladder: one self-contained page per run. Everything it needs
@@ -110,100 +105,62 @@ func WriteHTML(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 	return pageTemplate.Execute(w, p)
 }
 
+// buildLadder lays the ladder of res out on the page: a column per host and NAT, an
+// arrow per datagram row, a mark and a line of words per note row.
 func buildLadder(p *htmlPage, res *harness.Result) {
-	colX := map[string]int{}
-	addrX := map[string]int{}
-	for i, c := range res.Columns {
-		x := htmlGutter + htmlColW*i + htmlColW/2
-		p.Cols = append(p.Cols, htmlCol{X: x, Name: c.Name, Addr: c.Addr.String(), NAT: c.IsNAT, Private: c.Private})
-		colX[c.Name] = x
-		addrX[c.Addr.String()] = x
+	l := NewLadder(res)
+	colX := func(i int) int {
+		if i < 0 {
+			return 0
+		}
+		return htmlGutter + htmlColW*i + htmlColW/2
+	}
+	for i, c := range l.Columns {
+		p.Cols = append(p.Cols, htmlCol{X: colX(i), Name: c.Name, Addr: c.Addr.String(), NAT: c.IsNAT, Private: c.Private})
 	}
 	p.Gutter = htmlGutter
-	p.Width = htmlGutter + htmlColW*max(len(res.Columns), 1) + 20
-	var notes []harness.Event
-	for _, e := range res.Events {
-		if e.Kind == "absorbed" || e.Kind == string(ua.ACKTimeout) {
-			notes = append(notes, e)
-		}
-	}
-	// The Contact each host last received in a 2xx for INVITE, per call, to
-	// tell a rewritten Contact from a relayed one.
-	received := map[[2]string]string{}
+	p.Width = htmlGutter + htmlColW*max(len(l.Columns), 1) + 20
 	y := htmlTop
-	addNote := func(e harness.Event) {
-		// The host's mark on the first line, the words across the ladder below.
-		p.Rows = append(p.Rows, htmlRow{Note: true, Y: y + htmlRowH, Time: fmt.Sprintf("%.3f", e.Time.Sub(res.Start).Seconds()),
-			X1: colX[e.Host], LabelX: htmlGutter, Label: e.Host + ": " + e.Detail})
-		y += htmlRowH + 18
-	}
-	for _, h := range hops(res.Capture) {
-		for len(notes) > 0 && notes[0].Time.Before(h.sent.Time) {
-			addNote(notes[0])
-			notes = notes[1:]
-		}
-		x1, ok := colX[h.sent.Hop]
-		if !ok {
+	for _, lr := range l.Rows {
+		t := fmt.Sprintf("%.3f", lr.At.Seconds())
+		if lr.IsNote() {
+			// The host's mark on the first line, the words across the ladder below.
+			p.Rows = append(p.Rows, htmlRow{Note: true, Y: y + htmlRowH, Time: t, X1: colX(lr.From), LabelX: htmlGutter, Label: lr.NoteText()})
+			y += htmlRowH + 18
 			continue
 		}
-		r := htmlRow{ID: h.id, Time: fmt.Sprintf("%.3f", h.sent.Time.Sub(res.Start).Seconds()), X1: x1, Class: "other"}
-		r.Label = rawLabel(h.sent.Data)
-		if h.msg != nil {
-			r.Label = label(h.msg)
-			r.Message = h.msg.String()
-			r.Class = msgClass(h.msg)
-		} else {
-			r.Message = string(h.sent.Data)
+		d := lr.D
+		r := htmlRow{ID: d.ID, Time: t, X1: colX(lr.From), Label: lr.Label, Class: lr.Class, Message: string(d.Sent.Data)}
+		if d.Msg != nil {
+			r.Message = d.Msg.String()
 		}
-		switch {
-		case h.end != nil && h.end.Hop != h.sent.Hop:
-			r.X2 = colX[h.end.Hop]
-		default:
+		if lr.To >= 0 && lr.To != lr.From {
+			r.X2 = colX(lr.To)
+		} else {
 			// Dropped by the sender's own routing: a short arrow towards the
 			// destination's column, or the next column.
-			dir := 1
-			if dx, ok := addrX[h.sent.Dst.Addr().String()]; ok && dx < x1 {
-				dir = -1
-			}
-			r.X2 = x1 + dir*htmlColW/2
+			r.X2 = r.X1 + lr.Toward*htmlColW/2
 		}
-		r.Dropped = h.dropped()
-		if r.Dropped {
-			r.DropX = r.X2
-			if h.end != nil {
-				r.DropText = fmt.Sprintf("dropped at %s: %s", h.end.Hop, h.end.Reason)
-			} else {
-				r.DropText = "never delivered"
-			}
+		if r.Dropped = lr.Dropped; r.Dropped {
+			r.DropX, r.DropText = r.X2, lr.DropText()
 		}
 		r.LabelX = (r.X1 + r.X2) / 2
 		r.Y = y + htmlRowH
 		y += htmlRowH
-		for _, x := range h.xlats {
-			r.Xlats = append(r.Xlats, htmlXlat{X: colX[x.Hop], Y: r.Y, Text: fmt.Sprintf("%s: %s -> %s becomes %s -> %s (%s)", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst, x.Reason)})
+		for _, x := range lr.Xlat {
+			r.Xlats = append(r.Xlats, htmlXlat{X: colX(l.Column(x.Hop)), Y: r.Y, Text: fmt.Sprintf("%s: %s -> %s becomes %s -> %s (%s)", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst, x.Reason)})
 		}
-		r.Title = fmt.Sprintf("%s  %s -> %s", firstLine(r.Message), h.sent.Src, h.sent.Dst)
-		if ok, isOK := invite2xx(h.msg); isOK {
+		r.Title = fmt.Sprintf("%s  %s -> %s", firstLine(r.Message), d.Sent.Src, d.Sent.Dst)
+		if lr.Class == "ok" {
 			y += htmlOKRowH - htmlRowH
-			if c := ok.Contact(); c != nil {
-				r.Contact = c.Address.String()
-				key := [2]string{h.callID(), h.sent.Hop}
-				if in := received[key]; in != "" && in != r.Contact {
-					r.Rewritten, r.RewrittenFrom = true, in
-				}
-				if h.end != nil && h.end.Kind == sim.Delivered {
-					received[[2]string{h.callID(), h.end.Hop}] = r.Contact
-				}
-			}
+			r.Contact = lr.Contact
+			r.Rewritten, r.RewrittenFrom = lr.RewrittenFrom != "", lr.RewrittenFrom
 		}
 		if r.Dropped {
 			r.DropY = y + 14
 			y += 18
 		}
 		p.Rows = append(p.Rows, r)
-	}
-	for _, e := range notes {
-		addNote(e)
 	}
 	p.Height = y + 30
 	if len(res.Calls) > 1 {
@@ -214,37 +171,6 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\r\n")
 	return line
-}
-
-// rawLabel names a datagram that is not SIP on a ladder: the double-CRLF
-// keep-alive of RFC 5626 §3.5.1, or "(not SIP)".
-func rawLabel(data []byte) string {
-	if len(data) > 0 && strings.Trim(string(data), "\r\n") == "" {
-		return "CRLF keep-alive"
-	}
-	return "(not SIP)"
-}
-
-func msgClass(m sip.Message) string {
-	switch v := m.(type) {
-	case *sip.Request:
-		switch v.Method {
-		case sip.INVITE:
-			return "invite"
-		case sip.ACK:
-			return "ack"
-		case sip.BYE:
-			return "bye"
-		case sip.REGISTER:
-			return "register"
-		}
-	case *sip.Response:
-		if _, ok := invite2xx(v); ok {
-			return "ok"
-		}
-		return "response"
-	}
-	return "other"
 }
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{

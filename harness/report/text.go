@@ -3,19 +3,16 @@ package report
 import (
 	"fmt"
 	"io"
-	"net/netip"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
-
-	"github.com/sipnatlab/sipnatlab/harness/judge"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
-	"github.com/sipnatlab/sipnatlab/sim"
-	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
 
 // TextOptions tune the text report.
@@ -51,13 +48,8 @@ func WriteText(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 		fmt.Fprintf(w, "  %s\n", s.Summary)
 	}
 	if res != nil && len(res.Real) > 0 {
-		names := make([]string, 0, len(res.Real))
-		for n := range res.Real {
-			names = append(names, n)
-		}
-		sort.Strings(names)
 		var parts []string
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(res.Real)) {
 			parts = append(parts, n+" "+res.Real[n])
 		}
 		fmt.Fprintf(w, "  real addresses on the internal Docker network: %s\n", strings.Join(parts, ", "))
@@ -72,7 +64,7 @@ func WriteText(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 			calls = calls[:1]
 			fmt.Fprintf(w, "  (ladder of the first of %d calls)\n", len(res.Calls))
 		}
-		writeLadder(w, res, p, width, only)
+		writeLadder(w, NewLadder(res), p, width, only)
 		for _, c := range calls {
 			writeCall(w, c, p)
 		}
@@ -101,31 +93,28 @@ func WriteText(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 	}
 }
 
-type ladder struct {
+// grid lays a Ladder's columns out on a terminal line.
+type grid struct {
 	cols    []harness.Column
-	byName  map[string]int
-	byAddr  map[netip.Addr]int
 	centers []int
 	width   int
 }
 
-func newLadder(cols []harness.Column, width int) *ladder {
-	l := &ladder{cols: cols, byName: map[string]int{}, byAddr: map[netip.Addr]int{}, width: width}
+func newGrid(cols []harness.Column, width int) *grid {
+	g := &grid{cols: cols}
 	const left = 9
 	n := max(len(cols), 1)
 	colW := min(max((width-left)/n, 10), 22)
-	for i, c := range cols {
-		l.byName[c.Name] = i
-		l.byAddr[c.Addr] = i
-		l.centers = append(l.centers, left+colW*i+colW/2)
+	for i := range cols {
+		g.centers = append(g.centers, left+colW*i+colW/2)
 	}
-	l.width = left + colW*n
-	return l
+	g.width = left + colW*n
+	return g
 }
 
-func (l *ladder) blank() []rune {
-	row := []rune(strings.Repeat(" ", l.width))
-	for _, c := range l.centers {
+func (g *grid) blank() []rune {
+	row := []rune(strings.Repeat(" ", g.width))
+	for _, c := range g.centers {
 		row[c] = '|'
 	}
 	return row
@@ -139,32 +128,22 @@ func put(row []rune, at int, s string) {
 	}
 }
 
-func (l *ladder) header() (string, string) {
-	names, addrs := []rune(strings.Repeat(" ", l.width)), []rune(strings.Repeat(" ", l.width))
+func (g *grid) header() (string, string) {
+	names, addrs := []rune(strings.Repeat(" ", g.width)), []rune(strings.Repeat(" ", g.width))
 	put(names, 0, "  time s")
-	for i, c := range l.cols {
-		put(names, l.centers[i]-len(c.Name)/2, c.Name)
+	for i, c := range g.cols {
+		put(names, g.centers[i]-len(c.Name)/2, c.Name)
 		a := c.Addr.String()
-		put(addrs, l.centers[i]-len(a)/2, a)
+		put(addrs, g.centers[i]-len(a)/2, a)
 	}
 	return strings.TrimRight(string(names), " "), strings.TrimRight(string(addrs), " ")
 }
 
-// arrow draws from column a towards column b; dropped arrows end in X at
-// column b (or half-way when b is -1).
-func (l *ladder) arrow(t string, a, b int, label string, dropped bool) string {
-	row := l.blank()
+// arrow draws from column a to column b, ending in X at b when dropped.
+func (g *grid) arrow(t string, a, b int, label string, dropped bool) string {
+	row := g.blank()
 	put(row, 0, t)
-	from := l.centers[a]
-	var to int
-	switch {
-	case b >= 0:
-		to = l.centers[b]
-	case a+1 < len(l.centers):
-		to = (l.centers[a] + l.centers[a+1]) / 2
-	default:
-		to = l.centers[a] + 6
-	}
+	from, to := g.centers[a], g.centers[b]
 	if to == from {
 		put(row, from+1, "<> "+label)
 		return strings.TrimRight(string(row), " ")
@@ -196,14 +175,14 @@ func (l *ladder) arrow(t string, a, b int, label string, dropped bool) string {
 
 // stub draws a short arrow from column a that ends in X half-way to the
 // next column in direction dir.
-func (l *ladder) stub(t string, a, dir int, label string) string {
-	row := l.blank()
+func (g *grid) stub(t string, a, dir int, label string) string {
+	row := g.blank()
 	put(row, 0, t)
 	half := 8
-	if len(l.centers) > 1 {
-		half = (l.centers[1] - l.centers[0]) / 2
+	if len(g.centers) > 1 {
+		half = (g.centers[1] - g.centers[0]) / 2
 	}
-	from, to := l.centers[a], l.centers[a]+dir*half
+	from, to := g.centers[a], g.centers[a]+dir*half
 	lo, hi := min(from, to), max(from, to)
 	for i := lo + 1; i <= hi && i < len(row); i++ {
 		row[i] = '-'
@@ -214,25 +193,6 @@ func (l *ladder) stub(t string, a, dir int, label string) string {
 		put(row, lo-len(label)-1, label+" X")
 	}
 	return strings.TrimRight(string(row), " ")
-}
-
-func isRegister(m sip.Message) bool {
-	cs := m.CSeq()
-	return cs != nil && cs.MethodName == sip.REGISTER
-}
-
-func label(m sip.Message) string {
-	switch v := m.(type) {
-	case *sip.Request:
-		return string(v.Method)
-	case *sip.Response:
-		s := fmt.Sprintf("%d %s", v.StatusCode, v.Reason)
-		if v.CSeq() != nil && v.CSeq().MethodName != sip.INVITE {
-			s = fmt.Sprintf("%d/%s", v.StatusCode, v.CSeq().MethodName)
-		}
-		return s
-	}
-	return "?"
 }
 
 // maxDetailedCalls is how many calls get a ladder and details each.
@@ -256,129 +216,68 @@ func writeSummary(w io.Writer, calls []judge.CallFacts, p painter) {
 		}
 	}
 	fmt.Fprintf(w, "%s %d calls: %d answered, %d with the ACK at the callee, %d ended by the callee's BYE", p.bold("All calls:"), len(calls), answered, acked, byes)
-	for h, n := range blamed {
-		fmt.Fprintf(w, "; %d blame %s", n, h)
+	for _, h := range slices.Sorted(maps.Keys(blamed)) {
+		fmt.Fprintf(w, "; %d blame %s", blamed[h], h)
 	}
 	fmt.Fprintln(w)
 }
 
-func writeLadder(w io.Writer, res *harness.Result, p painter, width int, onlyCallID string) {
-	l := newLadder(res.Columns, width)
-	h1, h2 := l.header()
+// writeLadder renders the ladder as text: with onlyCallID set, only that call's
+// datagrams and notes, and every REGISTER and non-SIP datagram.
+func writeLadder(w io.Writer, l *Ladder, p painter, width int, onlyCallID string) {
+	g := newGrid(l.Columns, width)
+	h1, h2 := g.header()
 	fmt.Fprintln(w, p.bold(h1))
 	fmt.Fprintln(w, p.dim(h2))
-	parser := sip.NewParser()
-	type dg struct {
-		sent  *sim.Record
-		end   *sim.Record
-		xlats []sim.Record
-	}
-	groups := map[int]*dg{}
-	var order []int
-	for i := range res.Capture {
-		r := &res.Capture[i]
-		if r.Datagram == 0 {
+	indent := strings.Repeat(" ", 9)
+	for _, r := range l.Rows {
+		if onlyCallID != "" && !shownWith(&r, onlyCallID) {
 			continue
 		}
-		g, ok := groups[r.Datagram]
-		if !ok {
-			g = &dg{}
-			groups[r.Datagram] = g
-			order = append(order, r.Datagram)
-		}
-		switch r.Kind {
-		case sim.Sent:
-			g.sent = r
-		case sim.Delivered, sim.Dropped:
-			g.end = r
-		case sim.Translated:
-			g.xlats = append(g.xlats, *r)
-		}
-	}
-	// Actor notes that explain a gap in the ladder, shown in time order.
-	var notes []harness.Event
-	for _, e := range res.Events {
-		if (e.Kind == "absorbed" || e.Kind == string(ua.ACKTimeout)) && (onlyCallID == "" || e.CallID == onlyCallID) {
-			notes = append(notes, e)
-		}
-	}
-	flush := func(until time.Time, all bool) {
-		for len(notes) > 0 && (all || notes[0].Time.Before(until)) {
-			e := notes[0]
-			notes = notes[1:]
-			fmt.Fprintf(w, "%8.3f %s\n", e.Time.Sub(res.Start).Seconds(), p.red(fmt.Sprintf("%s: %s", e.Host, e.Detail)))
-		}
-	}
-	// (Call-ID, host) -> Contact of the last 2xx for INVITE the host received,
-	// to tell a rewritten Contact from a relayed one.
-	received := map[[2]string]string{}
-	for _, id := range order {
-		g := groups[id]
-		if g.sent == nil {
+		t := fmt.Sprintf("%8.3f", r.At.Seconds())
+		if r.IsNote() {
+			fmt.Fprintf(w, "%s %s\n", t, p.red(r.NoteText()))
 			continue
-		}
-		flush(g.sent.Time, false)
-		msg, err := parser.ParseSIP(append([]byte(nil), g.sent.Data...))
-		lbl := rawLabel(g.sent.Data)
-		if err == nil {
-			lbl = label(msg)
-			if onlyCallID != "" && msg.CallID() != nil && msg.CallID().Value() != onlyCallID && !isRegister(msg) {
-				continue
-			}
-		}
-		a, ok := l.byName[g.sent.Hop]
-		if !ok {
-			continue
-		}
-		t := fmt.Sprintf("%8.3f", g.sent.Time.Sub(res.Start).Seconds())
-		dropped := g.end == nil || g.end.Kind == sim.Dropped
-		b := -1
-		switch {
-		case g.end != nil && g.end.Kind == sim.Delivered:
-			b = l.byName[g.end.Hop]
-		case g.end != nil && g.end.Hop != g.sent.Hop:
-			b = l.byName[g.end.Hop]
 		}
 		var line string
-		if b < 0 {
-			// Dropped by the sender's own routing: a short arrow towards the
-			// destination's column, if it has one.
-			dir := 1
-			if i, ok := l.byAddr[g.sent.Dst.Addr()]; ok && i < a {
-				dir = -1
-			}
-			line = l.stub(t, a, dir, lbl)
+		if r.To < 0 {
+			line = g.stub(t, r.From, r.Toward, r.Label)
 		} else {
-			line = l.arrow(t, a, b, lbl, dropped)
+			line = g.arrow(t, r.From, r.To, r.Label, r.Dropped)
 		}
-		if dropped {
+		if r.Dropped {
 			line = p.red(line)
 		}
 		fmt.Fprintln(w, line)
-		if res, ok := msg.(*sip.Response); ok && err == nil && res.IsSuccess() && res.CSeq() != nil && res.CSeq().MethodName == sip.INVITE {
-			if c := res.Contact(); c != nil {
-				contact, note := c.Address.String(), ""
-				cid := ""
-				if res.CallID() != nil {
-					cid = res.CallID().Value()
-				}
-				if in := received[[2]string{cid, g.sent.Hop}]; in != "" && in != contact {
-					note = " (rewritten, was " + in + ")"
-				}
-				if g.end != nil && g.end.Kind == sim.Delivered {
-					received[[2]string{cid, g.end.Hop}] = contact
-				}
-				fmt.Fprintf(w, "%s %s\n", strings.Repeat(" ", 9), p.yellow("» Contact: "+contact+note))
+		if r.Contact != "" {
+			note := ""
+			if r.RewrittenFrom != "" {
+				note = " (rewritten, was " + r.RewrittenFrom + ")"
 			}
+			fmt.Fprintf(w, "%s %s\n", indent, p.yellow("» Contact: "+r.Contact+note))
 		}
-		for _, x := range g.xlats {
-			fmt.Fprintf(w, "%s %s\n", strings.Repeat(" ", 9), p.dim(fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)))
+		for _, x := range r.Xlat {
+			fmt.Fprintf(w, "%s %s\n", indent, p.dim(fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)))
 		}
-		if dropped && g.end != nil {
-			fmt.Fprintf(w, "%s %s\n", strings.Repeat(" ", 9), p.red(fmt.Sprintf("dropped at %s: %s", g.end.Hop, g.end.Reason)))
+		if r.Dropped && r.DropAt != "" {
+			fmt.Fprintf(w, "%s %s\n", indent, p.red(r.DropText()))
 		}
 	}
-	flush(time.Time{}, true)
+}
+
+// shownWith reports whether a ladder of one call shows r: a note of the call, a
+// datagram of the call, a REGISTER or its response, or a datagram of no call.
+func shownWith(r *Row, callID string) bool {
+	switch {
+	case r.CallID == callID:
+		return true
+	case r.IsNote():
+		return false
+	case r.CallID == "":
+		return true
+	}
+	cs := r.D.Msg.CSeq()
+	return cs != nil && cs.MethodName == sip.REGISTER
 }
 
 func ms(d *time.Duration) string {
