@@ -113,7 +113,8 @@ var _ = Describe("the pcap export", func() {
 				break
 			}
 			Expect(err).NotTo(HaveOccurred())
-			Expect(opts.Comments).To(HaveLen(1))
+			Expect(opts.Comments).To(HaveLen(2))
+			Expect(opts.Comments[1]).To(HavePrefix("sipnatlab-records "))
 			comments = append(comments, opts.Comments[0])
 		}
 		var names []string

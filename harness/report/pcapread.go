@@ -135,6 +135,7 @@ func ReadPcap(r io.Reader) (res *harness.Result, runErr error, err error) {
 		return nil, nil, fmt.Errorf("read pcapng: %w (format %d, want %d)", ErrNotOurs, meta.Format, pcapFormat)
 	}
 	var recs []sim.Record
+	payloads := map[int][]byte{} // datagram -> its payload
 	for n := 1; ; n++ {
 		data, _, opts, err := ng.ReadPacketDataWithOptions()
 		if errors.Is(err, io.EOF) {
@@ -158,13 +159,18 @@ func ReadPcap(r io.Reader) (res *harness.Result, runErr error, err error) {
 		if js == nil {
 			return nil, nil, fmt.Errorf("read pcapng: packet %d: %w (no %q comment)", n, ErrNotOurs, strings.TrimSpace(recordsPrefix))
 		}
+		// The packet is its last record; the others ride along, and those of a
+		// datagram carry the payload of that datagram's packets.
+		if len(js) > 0 {
+			payloads[js[len(js)-1].Datagram] = payload
+		}
 		for _, j := range js {
 			rec, err := j.record()
 			if err != nil {
 				return nil, nil, fmt.Errorf("read pcapng: packet %d: %w", n, err)
 			}
 			if rec.Datagram != 0 && (rec.Kind == sim.Sent || rec.Kind == sim.Translated || rec.Kind == sim.Delivered || rec.Kind == sim.Dropped) {
-				rec.Data = payload
+				rec.Data = payloads[rec.Datagram]
 			}
 			recs = append(recs, rec)
 		}
@@ -173,6 +179,9 @@ func ReadPcap(r io.Reader) (res *harness.Result, runErr error, err error) {
 		rec, err := j.record()
 		if err != nil {
 			return nil, nil, fmt.Errorf("read pcapng: %w", err)
+		}
+		if rec.Datagram != 0 && rec.Kind == sim.Dropped {
+			rec.Data = payloads[rec.Datagram]
 		}
 		recs = append(recs, rec)
 	}
