@@ -205,41 +205,41 @@ var _ = Describe("Network", func() {
 	Describe("safety: nothing unroutable touches a socket", func() {
 		for _, kind := range carriers {
 			Context("over "+kind.String(), func() {
-				DescribeTable("drops with a reason and writes nothing",
-					func(from string, dst string, hop string, reason string) {
+				DescribeTable("drops with a typed cause and a reason and writes nothing",
+					func(from string, dst string, hop string, cause sim.Cause, reason string) {
 						w := newWorldOn(kind, sim.NATConfig{})
 						listen(w.alice, 5060)
 						c := listen(w.net.Host(from), 5060)
 						before := w.net.Stats()
 						send(c, ap(dst), "x")
 						Expect(last(w.net)).To(MatchFields(IgnoreExtras, Fields{
-							"Kind": Equal(sim.Dropped), "Hop": Equal(hop), "Reason": Equal(reason),
+							"Kind": Equal(sim.Dropped), "Hop": Equal(hop), "Cause": Equal(cause), "Reason": Equal(reason),
 						}))
 						after := w.net.Stats()
 						Expect(carried(after)).To(Equal(carried(before)))
 						Expect(after.Dropped).To(Equal(before.Dropped + 1))
 					},
-					Entry("unowned RFC 1918 address", "proxy", "10.1.2.3:5060", "proxy",
+					Entry("unowned RFC 1918 address", "proxy", "10.1.2.3:5060", "proxy", sim.CausePrivateUnreachable,
 						"no route to private address 10.1.2.3:5060 from 203.0.113.2 (no LAN holds it)"),
-					Entry("a LAN address from the public side", "proxy", "192.168.1.99:5060", "proxy",
+					Entry("a LAN address from the public side", "proxy", "192.168.1.99:5060", "proxy", sim.CausePrivateUnreachable,
 						"no route to private address 192.168.1.99:5060 from 203.0.113.2 (it lies behind home-nat)"),
-					Entry("a LAN host's own address from the public side", "proxy", "192.168.1.10:5060", "proxy",
+					Entry("a LAN host's own address from the public side", "proxy", "192.168.1.10:5060", "proxy", sim.CausePrivateUnreachable,
 						"no route to private address 192.168.1.10:5060 from 203.0.113.2 (it lies behind home-nat)"),
-					Entry("CGN space", "proxy", "100.64.0.1:5060", "proxy",
+					Entry("CGN space", "proxy", "100.64.0.1:5060", "proxy", sim.CausePrivateUnreachable,
 						"no route to private address 100.64.0.1:5060 from 203.0.113.2 (no LAN holds it)"),
-					Entry("a public address no host owns", "proxy", "8.8.8.8:53", "proxy", "no host owns 8.8.8.8"),
-					Entry("multicast", "proxy", "224.0.0.1:5060", "proxy", "no host owns 224.0.0.1 (multicast is not routed)"),
-					Entry("broadcast", "proxy", "255.255.255.255:5060", "proxy", "no host owns 255.255.255.255 (broadcast is not routed)"),
-					Entry("unspecified", "proxy", "0.0.0.0:5060", "proxy", "no host owns 0.0.0.0 (the unspecified address is not routed)"),
-					Entry("loopback", "proxy", "127.0.0.1:5060", "proxy", "no host owns 127.0.0.1 (loopback is not routed)"),
-					Entry("IPv6", "proxy", "[2001:db8::1]:5060", "proxy", "no host owns 2001:db8::1 (IPv6 is not routed)"),
-					Entry("broadcast from a LAN host", "bob", "255.255.255.255:5060", "bob", "no host owns 255.255.255.255 (broadcast is not routed)"),
-					Entry("an empty LAN address", "bob", "192.168.1.99:5060", "bob", "no host owns 192.168.1.99 on the LAN of home-nat"),
-					Entry("a public address no host owns, via the NAT", "bob", "8.8.8.8:53", "home-nat", "no host owns 8.8.8.8"),
-					Entry("another private network, via the NAT", "bob", "10.1.2.3:5060", "home-nat",
+					Entry("a public address no host owns", "proxy", "8.8.8.8:53", "proxy", sim.CauseNoHost, "no host owns 8.8.8.8"),
+					Entry("multicast", "proxy", "224.0.0.1:5060", "proxy", sim.CauseUnroutable, "no host owns 224.0.0.1 (multicast is not routed)"),
+					Entry("broadcast", "proxy", "255.255.255.255:5060", "proxy", sim.CauseUnroutable, "no host owns 255.255.255.255 (broadcast is not routed)"),
+					Entry("unspecified", "proxy", "0.0.0.0:5060", "proxy", sim.CauseUnroutable, "no host owns 0.0.0.0 (the unspecified address is not routed)"),
+					Entry("loopback", "proxy", "127.0.0.1:5060", "proxy", sim.CauseUnroutable, "no host owns 127.0.0.1 (loopback is not routed)"),
+					Entry("IPv6", "proxy", "[2001:db8::1]:5060", "proxy", sim.CauseUnroutable, "no host owns 2001:db8::1 (IPv6 is not routed)"),
+					Entry("broadcast from a LAN host", "bob", "255.255.255.255:5060", "bob", sim.CauseUnroutable, "no host owns 255.255.255.255 (broadcast is not routed)"),
+					Entry("an empty LAN address", "bob", "192.168.1.99:5060", "bob", sim.CauseNoHost, "no host owns 192.168.1.99 on the LAN of home-nat"),
+					Entry("a public address no host owns, via the NAT", "bob", "8.8.8.8:53", "home-nat", sim.CauseNoHost, "no host owns 8.8.8.8"),
+					Entry("another private network, via the NAT", "bob", "10.1.2.3:5060", "home-nat", sim.CausePrivateUnreachable,
 						"no route to private address 10.1.2.3:5060 from 203.0.113.50 (no LAN holds it)"),
-					Entry("a closed port", "proxy", "198.51.100.10:5070", "carrier", "port 5070 unreachable on carrier"),
-					Entry("a NAT port without binding", "proxy", "203.0.113.50:40001", "home-nat", "no binding for 203.0.113.50:40001 on home-nat"),
+					Entry("a closed port", "proxy", "198.51.100.10:5070", "carrier", sim.CausePortUnreachable, "port 5070 unreachable on carrier"),
+					Entry("a NAT port without binding", "proxy", "203.0.113.50:40001", "home-nat", sim.CauseNoBinding, "no binding for 203.0.113.50:40001 on home-nat"),
 				)
 			})
 		}
