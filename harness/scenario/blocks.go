@@ -1,0 +1,562 @@
+package scenario
+
+// This file reads the blocks of a scenario: timers, nats, hosts, steps and expect.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Keys of each block, in the order the errors list them.
+var (
+	topKeys    = []string{"name", "summary", "lesson", "timers", "nats", "hosts", "steps", "expect"}
+	timerKeys  = []string{"t1", "t2"}
+	natKeys    = []string{"public", "lan", "mapping", "filtering", "binding-timeout", "refresh-inbound", "hairpinning", "port-allocation", "port-seed"}
+	hostKeys   = []string{"role", "address"}
+	proxyKeys  = []string{"next-hop", "nat-handling", "registrar", "record-route", "engine", "config", "image"}
+	uaKeys     = []string{"register-with", "ack-timeout", "register-expires", "keep-alive"}
+	keepKeys   = []string{"method", "interval"}
+	stepKeys   = []string{"register", "call", "wait"}
+	callKeys   = []string{"from", "to", "via", "talk", "callee-talk", "count", "concurrency"}
+	expectKeys = []string{ExpectACKAtCallee, ExpectACKWithin, ExpectCalleeBYE, ExpectBlame}
+	behaviours = []string{EndpointIndependent, AddressDependent, AddressAndPortDependent}
+)
+
+func (p *parser) timers(e entry) error {
+	t := Timers{T1: DefaultT1, T2: DefaultT2}
+	var t2Line int
+	if e.val != nil {
+		entries, err := p.mapping(e.val, "timers", "a mapping such as {t1: 500ms, t2: 4s}")
+		if err != nil {
+			return err
+		}
+		for _, f := range entries {
+			path := join("timers", f.key.Value)
+			var err error
+			switch f.key.Value {
+			case "t1":
+				t.T1, err = p.duration(f.val, path)
+			case "t2":
+				t.T2, err = p.duration(f.val, path)
+				t2Line = f.key.Line
+			default:
+				err = p.unknownKey(f.key, "timers", timerKeys)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if t.T2 < t.T1 {
+			if t2Line == 0 {
+				return p.errf(e.key, "timers.t2", "the default t2 (%s) is shorter than t1 (%s); set t2 to at least t1", t.T2, t.T1)
+			}
+			return p.errAt(t2Line, "timers.t2", "%s is shorter than t1 (%s); RFC 3261 needs t2 >= t1", t.T2, t.T1)
+		}
+	}
+	p.s.Timers = t
+	p.t1 = t.T1
+	return nil
+}
+
+func (p *parser) nats(e entry) error {
+	if e.val == nil {
+		return nil
+	}
+	entries, err := p.mapping(e.val, "nats", "a mapping from NAT names to NATs")
+	if err != nil {
+		return err
+	}
+	var publics []*yaml.Node // each NAT's public node, by index
+	for _, f := range entries {
+		path := join("nats", f.key.Value)
+		if err := p.name(f.key, path, "NAT name"); err != nil {
+			return err
+		}
+		n := NAT{
+			Name:           f.key.Value,
+			PortAllocation: PortSequential,
+			Mapping:        EndpointIndependent,
+			Filtering:      AddressAndPortDependent,
+			BindingTimeout: DefaultBindingTimeout,
+			Line:           f.key.Line,
+		}
+		fields, err := p.mapping(f.val, path, "a mapping with the keys "+strings.Join(natKeys, ", "))
+		if err != nil {
+			return err
+		}
+		var publicNode, lanNode, seedNode *yaml.Node
+		for _, g := range fields {
+			fp := join(path, g.key.Value)
+			var err error
+			switch g.key.Value {
+			case "public":
+				var v string
+				if v, publicNode, err = p.scalar(g.val, fp); err == nil {
+					n.Public, err = p.addr(publicNode, fp, v)
+				}
+			case "lan":
+				var v string
+				if v, lanNode, err = p.scalar(g.val, fp); err == nil {
+					n.LAN, err = p.lan(lanNode, fp, v)
+				}
+			case "mapping":
+				n.Mapping, err = p.word(g.val, fp, behaviours...)
+			case "filtering":
+				n.Filtering, err = p.word(g.val, fp, behaviours...)
+			case "binding-timeout":
+				n.BindingTimeout, err = p.duration(g.val, fp)
+			case "hairpinning":
+				n.Hairpinning, err = p.boolean(g.val, fp)
+			case "refresh-inbound":
+				n.RefreshInbound, err = p.boolean(g.val, fp)
+			case "port-allocation":
+				n.PortAllocation, err = p.word(g.val, fp, PortSequential, PortPreserve, PortRandom)
+			case "port-seed":
+				n.PortSeed, err = p.seed(g.val, fp)
+				seedNode = g.key
+			default:
+				err = p.unknownKey(g.key, path, natKeys)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if publicNode == nil {
+			return p.errf(f.key, join(path, "public"), "missing; a NAT needs its public address")
+		}
+		if lanNode == nil {
+			return p.errf(f.key, join(path, "lan"), "missing; a NAT needs the private network behind it, such as 192.168.1.0/24")
+		}
+		if seedNode != nil && n.PortAllocation != PortRandom {
+			return p.errf(seedNode, join(path, "port-seed"), "only random port allocation uses a seed; add port-allocation: random or remove port-seed")
+		}
+		for _, o := range p.s.NATs {
+			switch {
+			case o.Public == n.Public:
+				return p.errf(publicNode, join(path, "public"), "%s is already the public address of NAT %s (line %d)", n.Public, o.Name, o.Line)
+			case n.LAN.Overlaps(o.LAN):
+				return p.errf(lanNode, join(path, "lan"), "%s overlaps the lan %s of NAT %s (line %d); lans must be disjoint", n.LAN, o.LAN, o.Name, o.Line)
+			}
+		}
+		if n.LAN.Contains(n.Public) {
+			return p.errf(publicNode, join(path, "public"), "%s lies inside the NAT's own lan %s; a NAT's public address must be outside every lan", n.Public, n.LAN)
+		}
+		publics = append(publics, publicNode)
+		p.s.NATs = append(p.s.NATs, n)
+	}
+	// A NAT whose public address lies in another NAT's lan sits behind it (a home router
+	// behind a carrier-grade NAT); a private public address must lie in some lan.
+	for i := range p.s.NATs {
+		n := &p.s.NATs[i]
+		for _, o := range p.s.NATs {
+			if o.LAN.Contains(n.Public) {
+				n.Outside = o.Name
+			}
+		}
+		if r := private(n.Public); r != "" && n.Outside == "" {
+			return p.errf(publics[i], join(join("nats", n.Name), "public"), "%s is a private (%s) address; a NAT's public address must be public, or lie in the lan of another NAT it sits behind", n.Public, r)
+		}
+	}
+	for i, n := range p.s.NATs {
+		chain := []string{n.Name}
+		for o := n; o.Outside != ""; {
+			o, _ = p.s.NAT(o.Outside)
+			chain = append(chain, o.Name)
+			if o.Name == n.Name {
+				return p.errf(publics[i], join(join("nats", n.Name), "public"), "impossible topology: the NATs sit behind each other in a loop %s", strings.Join(chain, " → "))
+			}
+		}
+	}
+	return nil
+}
+
+// keepAlive reads a UA's keep-alive block: {method: crlf | options, interval: 25s}.
+func (p *parser) keepAlive(n *yaml.Node, path string) (KeepAlive, error) {
+	k := KeepAlive{Method: KeepAliveCRLF, Interval: DefaultKeepAliveInterval}
+	fields, err := p.mapping(n, path, "a mapping such as {method: crlf, interval: 25s}")
+	if err != nil {
+		return k, err
+	}
+	for _, g := range fields {
+		fp := join(path, g.key.Value)
+		var err error
+		switch g.key.Value {
+		case "method":
+			var v string
+			v, err = p.word(g.val, fp, KeepAliveCRLF, KeepAliveOptions)
+			k.Method = v
+		case "interval":
+			k.Interval, err = p.duration(g.val, fp)
+		default:
+			err = p.unknownKey(g.key, path, keepKeys)
+		}
+		if err != nil {
+			return k, err
+		}
+	}
+	return k, nil
+}
+
+func (p *parser) hosts(e entry) error {
+	entries, err := p.mapping(e.val, "hosts", "a mapping from host names to hosts")
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		return p.errf(e.key, "hosts", "no hosts; a scenario needs at least one")
+	}
+	refs := map[int]map[string]hostRef{} // host index → key → reference
+	owners := map[netip.AddrPort]Host{}
+	for _, f := range entries {
+		path := join("hosts", f.key.Value)
+		if err := p.name(f.key, path, "host name"); err != nil {
+			return err
+		}
+		if f.key.Value == "none" {
+			return p.errf(f.key, path, `"none" cannot be a host name: it means "no host" in expect.blame`)
+		}
+		h, r, err := p.host(f)
+		if err != nil {
+			return err
+		}
+		if o, ok := owners[h.Address]; ok {
+			return p.errAt(r["address"].node.Line, join(path, "address"), "%s is already the address of %s (line %d)", h.Address, o.Name, o.Line)
+		}
+		owners[h.Address] = h
+		refs[len(p.s.Hosts)] = r
+		p.s.Hosts = append(p.s.Hosts, h)
+	}
+	for i, h := range p.s.Hosts {
+		r := refs[i]
+		if ref, ok := r["next-hop"]; ok {
+			if _, err := p.hostOf(ref, RoleProxy, "next-hop"); err != nil {
+				return err
+			}
+			if h.NextHop == h.Name {
+				return p.errf(ref.node, ref.path, "%s cannot be its own next-hop", h.Name)
+			}
+		}
+		if ref, ok := r["keep-alive"]; ok && h.RegisterWith == "" {
+			return p.errf(ref.node, ref.path, "%s has no register-with: keep-alives go to the registrar over the flow REGISTER opened; add register-with to %s", h.Name, h.Name)
+		}
+		if ref, ok := r["register-with"]; ok {
+			reg, err := p.hostOf(ref, RoleProxy, "register-with")
+			if err != nil {
+				return err
+			}
+			if !reg.Registrar {
+				return p.errf(ref.node, ref.path, "%s is not a registrar; set registrar: true on %s (line %d) or register with another proxy", reg.Name, reg.Name, reg.Line)
+			}
+		}
+	}
+	return nil
+}
+
+// host reads one host; it returns the host-name references to check once all hosts are known.
+func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
+	path := join("hosts", f.key.Value)
+	h := Host{Name: f.key.Value, NATHandling: HandlingNone, RecordRoute: true,
+		AckTimeout: 64 * p.t1, RegisterExpires: DefaultRegisterExpires, Line: f.key.Line}
+	refs := map[string]hostRef{}
+	fields, err := p.mapping(f.val, path, "a mapping with at least role and address")
+	if err != nil {
+		return h, nil, err
+	}
+	for _, g := range fields {
+		if g.key.Value == "role" {
+			v, err := p.word(g.val, join(path, "role"), string(RoleUA), string(RoleProxy))
+			if err != nil {
+				return h, nil, err
+			}
+			h.Role = Role(v)
+		}
+	}
+	if h.Role == "" {
+		return h, nil, p.errf(f.key, join(path, "role"), "missing; a host needs role: ua or role: proxy")
+	}
+	own, other := uaKeys, proxyKeys
+	if h.Role == RoleProxy {
+		own, other = proxyKeys, uaKeys
+	}
+	allowed := append(slices.Clip(hostKeys), own...)
+	for _, g := range fields {
+		fp := join(path, g.key.Value)
+		var err error
+		switch key := g.key.Value; {
+		case key == "role":
+		case slices.Contains(other, key):
+			err = p.errf(g.key, fp, "%s is a %s key, but %s has role %s; allowed keys: %s",
+				key, map[Role]string{RoleUA: "proxy", RoleProxy: "ua"}[h.Role], h.Name, h.Role, strings.Join(allowed, ", "))
+		case key == "address":
+			if h.Address, err = p.addrPort(g.val, fp); err == nil {
+				refs["address"] = hostRef{deref(g.val), fp}
+			}
+		case key == "next-hop" || key == "register-with":
+			var v string
+			var n *yaml.Node
+			if v, n, err = p.scalar(g.val, fp); err == nil {
+				refs[key] = hostRef{n, fp}
+				if key == "next-hop" {
+					h.NextHop = v
+				} else {
+					h.RegisterWith = v
+				}
+			}
+		case key == "engine":
+			h.Engine, err = p.word(g.val, fp, "kamailio", "opensips")
+			refs["engine"] = hostRef{deref(g.val), fp}
+		case key == "config":
+			var v string
+			var n *yaml.Node
+			if v, n, err = p.scalar(g.val, fp); err == nil {
+				h.Config = v
+				if !filepath.IsAbs(v) {
+					h.Config = filepath.Join(filepath.Dir(p.s.File), v)
+				}
+				refs["config"] = hostRef{n, fp}
+				if _, serr := os.Stat(h.Config); serr != nil {
+					err = p.errf(n, fp, "%q: %v (a path relative to the scenario file)", v, errors.Unwrap(serr))
+				}
+			}
+		case key == "image":
+			h.Image, _, err = p.scalar(g.val, fp)
+		case key == "nat-handling":
+			var v string
+			v, err = p.word(g.val, fp, string(HandlingNone), string(HandlingExcessive), string(HandlingCorrect))
+			h.NATHandling = NATHandling(v)
+		case key == "registrar":
+			h.Registrar, err = p.boolean(g.val, fp)
+		case key == "record-route":
+			h.RecordRoute, err = p.boolean(g.val, fp)
+		case key == "ack-timeout":
+			h.AckTimeout, err = p.duration(g.val, fp)
+		case key == "keep-alive":
+			var k KeepAlive
+			if k, err = p.keepAlive(g.val, fp); err == nil {
+				h.KeepAlive = &k
+				refs["keep-alive"] = hostRef{deref(g.val), fp}
+			}
+		case key == "register-expires":
+			if h.RegisterExpires, err = p.duration(g.val, fp); err == nil && h.RegisterExpires%time.Second != 0 {
+				err = p.errf(deref(g.val), fp, "%s is not a whole number of seconds, as the Expires header needs (RFC 3261 §20.19)", h.RegisterExpires)
+			}
+		default:
+			err = p.unknownKey(g.key, path, allowed)
+		}
+		if err != nil {
+			return h, nil, err
+		}
+	}
+	addr, ok := refs["address"]
+	if !ok {
+		return h, nil, p.errf(f.key, join(path, "address"), "missing; a host needs an IPv4 address, optionally with a port (default %d)", DefaultPort)
+	}
+	a := h.Address.Addr()
+	for _, n := range p.s.NATs {
+		if n.Public == a {
+			return h, nil, p.errf(addr.node, addr.path, "%s is the public address of NAT %s (line %d); give the host its own address", a, n.Name, n.Line)
+		}
+		if n.LAN.Contains(a) {
+			h.NAT = n.Name
+		}
+	}
+	if r := private(a); r != "" && h.NAT == "" {
+		return h, nil, p.errf(addr.node, addr.path, "%s is a private (%s) address outside every NAT's lan; put it in a NAT's lan or use a public address", a, r)
+	}
+	if e, ok := refs["engine"]; ok && h.Config == "" {
+		return h, nil, p.errf(e.node, join(path, "config"), "missing; engine %s needs the proxy's config file", h.Engine)
+	}
+	if c, ok := refs["config"]; ok && h.Engine == "" {
+		return h, nil, p.errf(c.node, join(path, "engine"), "missing; a config needs its engine: kamailio or opensips")
+	}
+	if h.Engine != "" && h.NAT != "" {
+		return h, nil, p.errf(addr.node, addr.path, "a real proxy (engine %s) cannot sit behind NAT %s", h.Engine, h.NAT)
+	}
+	return h, refs, nil
+}
+
+func (p *parser) steps(e entry) error {
+	val := deref(e.val)
+	if val.Kind != yaml.SequenceNode {
+		return p.errf(val, "steps", "must be a list of steps such as - call: {from: alice, to: bob}, not %s", kind(val))
+	}
+	if len(val.Content) == 0 {
+		return p.errf(val, "steps", "no steps; a scenario needs at least one")
+	}
+	for i, item := range val.Content {
+		path := fmt.Sprintf("steps[%d]", i)
+		item = deref(item)
+		fields, err := p.mapping(item, path, "a mapping with one of the keys register, call, wait")
+		if err != nil {
+			return err
+		}
+		if len(fields) != 1 {
+			var keys []string
+			for _, f := range fields {
+				keys = append(keys, f.key.Value)
+			}
+			got := "none"
+			if len(keys) > 0 {
+				got = strings.Join(keys, ", ")
+			}
+			return p.errf(item, path, "a step needs exactly one of register, call, wait; got %s", got)
+		}
+		f := fields[0]
+		st := Step{Kind: StepKind(f.key.Value), Line: item.Line}
+		fp := join(path, f.key.Value)
+		switch st.Kind {
+		case StepRegister:
+			ua, err := p.hostName(f.val, fp, RoleUA, "register")
+			if err != nil {
+				return err
+			}
+			if ua.RegisterWith == "" {
+				return p.errf(deref(f.val), fp, "%s has no register-with, so it cannot register; add register-with to %s (line %d)", ua.Name, ua.Name, ua.Line)
+			}
+			st.UA = ua.Name
+		case StepCall:
+			if err := p.call(&st, f, fp); err != nil {
+				return err
+			}
+		case StepWait:
+			if st.Wait, err = p.duration(f.val, fp); err != nil {
+				return err
+			}
+		default:
+			return p.unknownKey(f.key, path, stepKeys)
+		}
+		p.s.Steps = append(p.s.Steps, st)
+	}
+	return nil
+}
+
+func (p *parser) call(st *Step, f entry, path string) error {
+	st.Talk = DefaultTalk
+	fields, err := p.mapping(f.val, path, "a mapping such as {from: alice, to: bob, via: proxy-a}")
+	if err != nil {
+		return err
+	}
+	var from, to, via Host
+	var viaNode *yaml.Node
+	for _, g := range fields {
+		fp := join(path, g.key.Value)
+		var err error
+		switch g.key.Value {
+		case "from":
+			from, err = p.hostName(g.val, fp, RoleUA, "from")
+		case "to":
+			to, err = p.hostName(g.val, fp, RoleUA, "to")
+		case "via":
+			via, err = p.hostName(g.val, fp, RoleProxy, "via")
+			viaNode = deref(g.val)
+		case "talk":
+			st.Talk, err = p.duration(g.val, fp)
+		case "callee-talk":
+			st.CalleeTalk, err = p.duration(g.val, fp)
+		case "count":
+			st.Count, err = p.positiveInt(g.val, fp, MaxCalls)
+		case "concurrency":
+			st.Concurrency, err = p.positiveInt(g.val, fp, MaxConcurrency)
+		default:
+			err = p.unknownKey(g.key, path, callKeys)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	at := deref(f.val)
+	if at.Kind == yaml.ScalarNode { // null
+		at = f.key
+	}
+	for _, m := range []struct{ key, name string }{{"from", from.Name}, {"to", to.Name}} {
+		if m.name == "" {
+			return p.errf(at, join(path, m.key), "missing; a call needs from and to, both UAs: %s", strings.Join(p.names(RoleUA), ", "))
+		}
+	}
+	if from.Name == to.Name {
+		return p.errf(at, path, "%s cannot call itself", from.Name)
+	}
+	if via.Name == "" {
+		if from.RegisterWith == "" {
+			return p.errf(at, join(path, "via"), "missing, and %s has no register-with to default to; name the caller's outbound proxy (proxies: %s)", from.Name, strings.Join(p.names(RoleProxy), ", "))
+		}
+		via, _ = p.s.Host(from.RegisterWith)
+		viaNode = at
+	}
+	if st.Count == 0 {
+		st.Count = 1
+	}
+	if st.Concurrency == 0 {
+		st.Concurrency = 1
+	}
+	if st.Concurrency > st.Count {
+		return p.errf(at, join(path, "concurrency"), "%d exceeds count %d", st.Concurrency, st.Count)
+	}
+	st.From, st.To, st.Via = from.Name, to.Name, via.Name
+	if to.RegisterWith == "" && to.NAT != "" {
+		return p.errf(at, join(path, "to"), "impossible topology: %s is behind NAT %s and has no register-with, so no proxy can reach it; give %s a register-with (line %d)", to.Name, to.NAT, to.Name, to.Line)
+	}
+	return p.route(viaNode, path, via, to)
+}
+
+func (p *parser) expect(e entry) error {
+	if e.val == nil {
+		return nil
+	}
+	entries, err := p.mapping(e.val, "expect", "a mapping with the keys "+strings.Join(expectKeys, ", "))
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 && !slices.ContainsFunc(p.s.Steps, func(s Step) bool { return s.Kind == StepCall }) {
+		return p.errf(e.key, "expect", "there is no call step to check it against; add a call step or remove expect")
+	}
+	var ackAt *bool
+	var within *yaml.Node
+	for _, f := range entries {
+		path := join("expect", f.key.Value)
+		x := Expectation{Key: f.key.Value, Line: f.key.Line}
+		switch x.Key {
+		case ExpectACKAtCallee, ExpectCalleeBYE:
+			b, err := p.boolean(f.val, path)
+			if err != nil {
+				return err
+			}
+			x.Bool = &b
+			if x.Key == ExpectACKAtCallee {
+				ackAt = x.Bool
+			}
+		case ExpectACKWithin:
+			if x.Duration, err = p.duration(f.val, path); err != nil {
+				return err
+			}
+			within = f.key
+		case ExpectBlame:
+			v, n, err := p.scalar(f.val, path)
+			if err != nil {
+				return err
+			}
+			if v != "none" {
+				if _, err := p.hostOf(hostRef{n, path}, RoleProxy, "blame"); err != nil {
+					return err
+				}
+				x.Host = v
+			}
+		default:
+			return p.unknownKey(f.key, "expect", expectKeys)
+		}
+		x.Want = deref(f.val).Value
+		p.s.Expect = append(p.s.Expect, x)
+	}
+	if within != nil && ackAt != nil && !*ackAt {
+		return p.errf(within, "expect.ack-within", "contradicts ack-at-callee: false; remove one of them")
+	}
+	return nil
+}
