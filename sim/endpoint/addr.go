@@ -28,7 +28,7 @@ func AddReceived(req *sip.Request, src netip.AddrPort) {
 
 // ResponseTarget is where a response goes according to its top Via
 // (RFC 3261 §18.2.2 and RFC 3581 §4): received/rport when present, else the
-// sent-by host and port (5060 by default).
+// sent-by host and port (DefaultPort by default).
 func ResponseTarget(res *sip.Response) (netip.AddrPort, error) {
 	via := res.Via()
 	if via == nil {
@@ -40,7 +40,7 @@ func ResponseTarget(res *sip.Response) (netip.AddrPort, error) {
 	}
 	port := via.Port
 	if port == 0 {
-		port = 5060
+		port = DefaultPort
 	}
 	if rp, ok := via.Params.Get("rport"); ok && rp != "" {
 		if p, err := strconv.Atoi(rp); err == nil {
@@ -50,14 +50,14 @@ func ResponseTarget(res *sip.Response) (netip.AddrPort, error) {
 	return HostPort(host, port)
 }
 
-// HostPort turns an IP literal and a port (0 meaning 5060) into an address.
+// HostPort turns an IP literal and a port (0 meaning DefaultPort) into an address.
 func HostPort(host string, port int) (netip.AddrPort, error) {
 	a, err := netip.ParseAddr(host)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("host %q is not an IP address", host)
 	}
 	if port == 0 {
-		port = 5060
+		port = DefaultPort
 	}
 	if port < 0 || port > 65535 {
 		return netip.AddrPort{}, fmt.Errorf("port %d out of range", port)

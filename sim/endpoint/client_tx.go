@@ -50,8 +50,8 @@ func (e *Endpoint) Request(req *sip.Request, dst netip.AddrPort, onResp func(res
 	}
 	e.clients[tx.key] = tx
 	tx.mu.Lock()
-	tx.retrans = e.AfterFunc(tx.interval, tx.retransmit) // Timer A or E
-	tx.timeout = e.AfterFunc(64*e.timers.T1, tx.expire)  // Timer B or F
+	tx.retrans = e.AfterFunc(tx.interval, tx.retransmit)               // Timer A or E
+	tx.timeout = e.AfterFunc(e.timers.TransactionTimeout(), tx.expire) // Timer B or F
 	tx.mu.Unlock()
 	e.mu.Unlock()
 	if err := e.Send(req, dst); err != nil {
@@ -129,11 +129,11 @@ func (tx *ClientTx) receive(res *sip.Response) bool {
 			linger = t.T4
 		case res.IsSuccess():
 			// RFC 6026 §7.2 Accepted: Timer M passes 2xx retransmissions up for 64*T1.
-			linger = 64 * t.T1
+			linger = t.TransactionTimeout()
 		default:
 			// Completed: Timer D, at least 32 s over UDP (§17.1.1.2, Table 4), and no
 			// shorter than the server's Timer H (64*T1), re-ACKing each retransmission.
-			linger = max(32*time.Second, 64*t.T1)
+			linger = max(32*time.Second, t.TransactionTimeout())
 			tx.ack = nonSuccessACK(tx.req, res)
 			ack := tx.ack
 			defer func() { _ = tx.ep.Send(ack, tx.dst) }()

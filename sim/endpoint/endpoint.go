@@ -25,23 +25,40 @@ type Conn interface {
 	Close() error
 }
 
+// Default RFC 3261 timers (§17.1.1.1, Table 4): the values of a zero field of
+// Timers, and of a scenario without a "timers" block.
+const (
+	DefaultT1 = 500 * time.Millisecond
+	DefaultT2 = 4 * time.Second
+	DefaultT4 = 5 * time.Second
+)
+
+// DefaultPort is the SIP port of an address or URI written without one
+// (RFC 3261 §19.1.2).
+const DefaultPort = 5060
+
 // Timers are the RFC 3261 §17.1.1.1 timer values of one run (Table 4).
 type Timers struct {
-	T1 time.Duration // round-trip estimate; zero means 500ms
-	T2 time.Duration // maximum retransmit interval for non-INVITE requests and 2xx; zero means 4s
-	T4 time.Duration // maximum time a message stays in the network (Timer K); zero means 5s
+	T1 time.Duration // round-trip estimate; zero means DefaultT1
+	T2 time.Duration // maximum retransmit interval for non-INVITE requests and 2xx; zero means DefaultT2
+	T4 time.Duration // maximum time a message stays in the network (Timer K); zero means DefaultT4
 }
+
+// TransactionTimeout is 64*T1: how long a client transaction waits for a
+// final response (Timers B and F) and a server transaction lingers after its
+// final response (Timers H and J), RFC 3261 §17.1.1.2, §17.1.2.2, §17.2.1.
+func (t Timers) TransactionTimeout() time.Duration { return 64 * t.T1 }
 
 // WithDefaults returns t with zero fields replaced by RFC 3261 defaults.
 func (t Timers) WithDefaults() Timers {
 	if t.T1 <= 0 {
-		t.T1 = 500 * time.Millisecond
+		t.T1 = DefaultT1
 	}
 	if t.T2 <= 0 {
-		t.T2 = 4 * time.Second
+		t.T2 = DefaultT2
 	}
 	if t.T4 <= 0 {
-		t.T4 = 5 * time.Second
+		t.T4 = DefaultT4
 	}
 	return t
 }

@@ -35,7 +35,7 @@ func (tx *ServerTx) Respond(res *sip.Response) error {
 	tx.mu.Lock()
 	tx.last = res
 	if res.StatusCode >= 200 && tx.timer == nil {
-		tx.timer = tx.ep.AfterFunc(64*tx.ep.timers.T1, tx.remove)
+		tx.timer = tx.ep.AfterFunc(tx.ep.timers.TransactionTimeout(), tx.remove)
 	}
 	tx.mu.Unlock()
 	return tx.ep.Send(res, dst)

@@ -22,7 +22,8 @@ import (
 // has no Route left (RFC 3261 §16.4): there is no next hop to forward it to.
 const CauseNothingToForward sim.Cause = "nothing-to-forward"
 
-// Handling is the Contact policy of the proxy's reply route.
+// Handling is the Contact policy of the proxy's reply route, the words of a
+// scenario's "nat-handling" key.
 type Handling string
 
 const (
@@ -36,6 +37,15 @@ const (
 	// nathelper's fix_nated_contact() applied after nat_uac_test().
 	HandlingCorrect Handling = "correct"
 )
+
+// ParseHandling parses "none", "excessive" or "correct".
+func ParseHandling(s string) (Handling, error) {
+	switch h := Handling(s); h {
+	case HandlingNone, HandlingExcessive, HandlingCorrect:
+		return h, nil
+	}
+	return "", fmt.Errorf("parse nat-handling %q: want none, excessive or correct", s)
+}
 
 // Config describes one proxy. The zero value of each field is its default.
 type Config struct {

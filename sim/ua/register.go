@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 )
 
 // Register sends REGISTER to the registrar through whatever NAT is in front
@@ -41,7 +43,7 @@ func (u *UA) StartRegister(done func(error)) error {
 	u.mu.Unlock()
 	reg := u.cfg.Registrar
 	target := sip.Uri{Scheme: "sip", Host: reg.Addr().String()}
-	if reg.Port() != 5060 {
+	if reg.Port() != endpoint.DefaultPort {
 		target.Port = int(reg.Port())
 	}
 	aor := u.AOR()
@@ -106,7 +108,7 @@ func (u *UA) keepAlive() {
 		return
 	}
 	target := sip.Uri{Scheme: "sip", Host: reg.Addr().String()}
-	if reg.Port() != 5060 {
+	if reg.Port() != endpoint.DefaultPort {
 		target.Port = int(reg.Port())
 	}
 	aor := u.AOR()

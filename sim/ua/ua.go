@@ -21,10 +21,10 @@ import (
 // Config describes one UA. The zero value of each field is its default.
 type Config struct {
 	Name            string         // user part of the AOR and Contact
-	Domain          netip.AddrPort // host (and port, unless 5060) of the AOR; zero means the UA's own address
+	Domain          netip.AddrPort // host (and port, unless endpoint.DefaultPort) of the AOR; zero means the UA's own address
 	Registrar       netip.AddrPort // zero: the UA does not register
-	RegisterExpires time.Duration  // zero: 3600s
-	AckTimeout      time.Duration  // how long the callee waits for the ACK of its 2xx; zero: 64*T1
+	RegisterExpires time.Duration  // zero: DefaultRegisterExpires
+	AckTimeout      time.Duration  // how long the callee waits for the ACK of its 2xx; zero: DefaultAckTimeout(T1)
 	// KeepAlive is what the UA sends its registrar, every KeepAliveInterval once it has
 	// registered, to keep its NAT binding open (RFC 5626 §3.5.1, RFC 6314 §5); zero: nothing.
 	KeepAlive         KeepAlive
@@ -32,7 +32,8 @@ type Config struct {
 	Observe           func(Event)   // optional; called for every event, in order
 }
 
-// KeepAlive is a keep-alive method.
+// KeepAlive is a keep-alive method (RFC 5626 §3.5.1, RFC 6314 §5), the words of a
+// scenario's keep-alive "method" key.
 type KeepAlive string
 
 // Keep-alive methods.
@@ -42,8 +43,26 @@ const (
 	KeepAliveOptions KeepAlive = "options" // an OPTIONS request, answered 200 by the registrar
 )
 
-// DefaultKeepAliveInterval is the keep-alive interval when Config gives none.
+// ParseKeepAlive parses "crlf" or "options".
+func ParseKeepAlive(s string) (KeepAlive, error) {
+	switch k := KeepAlive(s); k {
+	case KeepAliveCRLF, KeepAliveOptions:
+		return k, nil
+	}
+	return NoKeepAlive, fmt.Errorf("parse keep-alive method %q: want crlf or options", s)
+}
+
+// DefaultKeepAliveInterval is the keep-alive interval when Config gives none: well
+// inside the shortest common UDP binding timeouts (30 s and more).
 const DefaultKeepAliveInterval = 25 * time.Second
+
+// DefaultRegisterExpires is the Expires of a REGISTER when Config gives none.
+const DefaultRegisterExpires = 3600 * time.Second
+
+// DefaultAckTimeout is how long a callee waits for the ACK of its 2xx when Config
+// gives no AckTimeout: 64*T1, after which it gives up on the dialog and sends BYE
+// (RFC 3261 §13.3.1.4).
+func DefaultAckTimeout(t1 time.Duration) time.Duration { return 64 * t1 }
 
 // EventKind names what a UA did or saw.
 type EventKind string
@@ -104,10 +123,10 @@ type UA struct {
 func New(ep *endpoint.Endpoint, cfg Config) *UA {
 	t := ep.Timers()
 	if cfg.RegisterExpires <= 0 {
-		cfg.RegisterExpires = 3600 * time.Second
+		cfg.RegisterExpires = DefaultRegisterExpires
 	}
 	if cfg.AckTimeout <= 0 {
-		cfg.AckTimeout = 64 * t.T1
+		cfg.AckTimeout = DefaultAckTimeout(t.T1)
 	}
 	if cfg.KeepAliveInterval <= 0 {
 		cfg.KeepAliveInterval = DefaultKeepAliveInterval
@@ -132,7 +151,7 @@ func (u *UA) AOR() sip.Uri {
 		d = u.ep.Addr()
 	}
 	uri := sip.Uri{Scheme: "sip", User: u.cfg.Name, Host: d.Addr().String()}
-	if d.Port() != 5060 {
+	if d.Port() != endpoint.DefaultPort {
 		uri.Port = int(d.Port())
 	}
 	return uri
