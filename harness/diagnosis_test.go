@@ -48,15 +48,19 @@ type diagnosed struct {
 	fix           string   // substring of CallFacts.Fix
 }
 
+// runYAML runs a scenario written inline in simulated time and returns its one call.
+func runYAML(ctx SpecContext, name, yaml string) judge.CallFacts {
+	GinkgoHelper()
+	s, err := scenario.Parse(name+".yaml", []byte(yaml))
+	Expect(err).NotTo(HaveOccurred())
+	res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(res.Calls).To(HaveLen(1))
+	return res.Calls[0]
+}
+
 var _ = Describe("diagnosis", func() {
-	run := func(ctx SpecContext, name, yaml string) judge.CallFacts {
-		s, err := scenario.Parse(name+".yaml", []byte(yaml))
-		Expect(err).NotTo(HaveOccurred())
-		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(res.Calls).To(HaveLen(1))
-		return res.Calls[0]
-	}
+	run := runYAML
 
 	DescribeTable("follows the three troubleshooting steps to one class, one sentence and one fix per failure",
 		func(ctx SpecContext, c chain, want diagnosed) {
