@@ -7,6 +7,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/match"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/sim/proxy"
 )
 
 // run runs a scenario in simulated time: the 32 s the callee waits for its
@@ -19,15 +20,15 @@ func run(ctx SpecContext, s *scenario.Scenario) *harness.Result {
 
 // chain builds the three-proxy topology in Go; edgeHandling is the edge
 // proxy's reply-route Contact policy.
-func chain(edgeHandling string) scenario.Spec {
+func chain(edgeHandling proxy.Handling) scenario.Spec {
 	return scenario.Spec{
-		Name: "three-proxies-" + edgeHandling,
+		Name: "three-proxies-" + string(edgeHandling),
 		NATs: []scenario.NATSpec{{Name: "home-nat", Public: "203.0.113.50", LAN: "192.168.1.0/24"}},
 		Hosts: []scenario.HostSpec{
 			{Name: "alice", Role: scenario.RoleUA, Address: "198.51.100.10"},
 			{Name: "edge", Role: scenario.RoleProxy, Address: "203.0.113.1", NextHop: "core", NATHandling: edgeHandling},
 			{Name: "core", Role: scenario.RoleProxy, Address: "203.0.113.2", NextHop: "registrar"},
-			{Name: "registrar", Role: scenario.RoleProxy, Address: "203.0.113.3", Registrar: true, NATHandling: "correct"},
+			{Name: "registrar", Role: scenario.RoleProxy, Address: "203.0.113.3", Registrar: true, NATHandling: proxy.HandlingCorrect},
 			{Name: "bob", Role: scenario.RoleUA, Address: "192.168.1.10", RegisterWith: "registrar"},
 		},
 		Steps: []scenario.StepSpec{{Call: &scenario.CallSpec{From: "alice", To: "bob", Via: "edge", Talk: "1s"}}},
@@ -45,7 +46,7 @@ var _ = Describe("our three-proxy chain", func() {
 	})
 
 	DescribeTable("keeps the call up unless the edge proxy over-fixes (built in Go)",
-		func(ctx SpecContext, edge string, up bool) {
+		func(ctx SpecContext, edge proxy.Handling, up bool) {
 			s, err := scenario.Build(chain(edge))
 			Expect(err).NotTo(HaveOccurred())
 			res := run(ctx, s)
@@ -58,9 +59,9 @@ var _ = Describe("our three-proxy chain", func() {
 			Expect(res).NotTo(match.DeliverACKToCallee())
 			Expect(res).To(match.BlameHost("edge"))
 		},
-		Entry("none", "none", true),
-		Entry("correct", "correct", true),
-		Entry("excessive", "excessive", false),
+		Entry("none", proxy.HandlingNone, true),
+		Entry("correct", proxy.HandlingCorrect, true),
+		Entry("excessive", proxy.HandlingExcessive, false),
 	)
 })
 

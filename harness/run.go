@@ -71,9 +71,9 @@ type Options struct {
 // Container puts a real proxy (Kamailio, or OpenSIPS) in place of an in-process proxy
 // host.
 type Container struct {
-	Engine string // "kamailio" (default) or "opensips"
-	Config string // path of the proxy's config file
-	Image  string // "" means the locally built Kamailio image for kamailio; required for opensips
+	Engine scenario.Engine // "" means scenario.EngineKamailio
+	Config string          // path of the proxy's config file
+	Image  string          // "" means the locally built Kamailio image for kamailio; required for opensips
 }
 
 // Proxies starts real proxies in place of in-process proxy hosts.
@@ -302,7 +302,7 @@ func (w *world) build() error {
 	if err := s.AddTo(w.net); err != nil {
 		return err
 	}
-	timers := endpoint.Timers{T1: s.Timers.T1, T2: s.Timers.T2}
+	timers := s.Timers.Endpoint()
 	addrOf := func(name string) netip.AddrPort {
 		h, _ := s.Host(name)
 		return h.Address
@@ -329,7 +329,7 @@ func (w *world) build() error {
 				Name:          h.Name,
 				Registrar:     h.Registrar,
 				NoRecordRoute: !h.RecordRoute,
-				Handling:      proxy.Handling(h.NATHandling),
+				Handling:      h.NATHandling,
 				Observe: func(e proxy.Event) {
 					w.record(Event{Time: e.Time, Host: e.Proxy, Kind: e.Kind, CallID: e.CallID, Detail: e.Detail})
 				},
@@ -354,7 +354,7 @@ func (w *world) build() error {
 				cfg.Domain = cfg.Registrar
 			}
 			if k := h.KeepAlive; k != nil {
-				cfg.KeepAlive, cfg.KeepAliveInterval = ua.KeepAlive(k.Method), k.Interval
+				cfg.KeepAlive, cfg.KeepAliveInterval = k.Method, k.Interval
 			}
 			u := ua.New(ep, cfg)
 			w.uas[h.Name] = u
@@ -375,7 +375,9 @@ func (w *world) close() {
 }
 
 // registerBound is how long a REGISTER may take: its transaction's Timer F.
-func (w *world) registerBound() time.Duration { return 64*w.s.Timers.T1 + time.Second }
+func (w *world) registerBound() time.Duration {
+	return w.s.Timers.Endpoint().TransactionTimeout() + time.Second
+}
 
 func (w *world) steps(ctx context.Context, res *Result) error {
 	explicit := map[string]bool{}
@@ -516,12 +518,11 @@ func (w *world) call(ctx context.Context, st scenario.Step, res *Result) error {
 	caller, callee := w.uas[st.From], w.uas[st.To]
 	callee.HangUpAfterACK(st.CalleeTalk)
 	calleeHost, _ := w.s.Host(st.To)
-	t1 := w.s.Timers.T1
 	ackTimeout := calleeHost.AckTimeout
 	if ackTimeout <= 0 {
-		ackTimeout = 64 * t1
+		ackTimeout = ua.DefaultAckTimeout(w.s.Timers.T1)
 	}
-	perCall := st.Talk + ackTimeout + 3*64*t1 + 5*time.Second
+	perCall := st.Talk + ackTimeout + 3*w.s.Timers.Endpoint().TransactionTimeout() + 5*time.Second
 	count, conc := max(st.Count, 1), max(st.Concurrency, 1)
 	bound := perCall * time.Duration((count+conc-1)/conc)
 	via, _ := w.s.Host(st.Via)

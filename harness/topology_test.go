@@ -126,11 +126,11 @@ steps:
 `)
 			a, _ := s.NAT("a")
 			Expect(a.RefreshInbound).To(BeTrue())
-			Expect(a.PortAllocation).To(Equal(scenario.PortRandom))
+			Expect(a.PortAllocation).To(Equal(sim.RandomPorts))
 			Expect(a.PortSeed).To(Equal(uint64(42)))
 			b, _ := s.NAT("b")
 			Expect(b.RefreshInbound).To(BeFalse())
-			Expect(b.PortAllocation).To(Equal(scenario.PortSequential))
+			Expect(b.PortAllocation).To(Equal(sim.SequentialPorts))
 		})
 
 		DescribeTable("rejects bad values",
@@ -170,7 +170,7 @@ expect:
 		It("loads keep-alive with its defaults and refuses it without a registrar", func() {
 			s := parse("quiet", fmt.Sprintf(quiet, ", keep-alive: {}"))
 			bob, _ := s.Host("bob")
-			Expect(*bob.KeepAlive).To(Equal(scenario.KeepAlive{Method: scenario.KeepAliveCRLF, Interval: 25 * time.Second}))
+			Expect(*bob.KeepAlive).To(Equal(scenario.KeepAlive{Method: ua.KeepAliveCRLF, Interval: 25 * time.Second}))
 			Expect(s.Scaled(0.2).Hosts[2].KeepAlive.Interval).To(Equal(5 * time.Second))
 			Expect(bob.KeepAlive.Interval).To(Equal(25*time.Second), "Scaled copies")
 

@@ -118,7 +118,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var engine, config, as, image *string
 	if name == "validate" {
-		engine = fs.String("engine", "kamailio", "kamailio or opensips")
+		engine = fs.String("engine", string(scenario.EngineKamailio), "kamailio or opensips")
 		config = fs.String("config", "", "the proxy's config `FILE`")
 		as = fs.String("as", "", "the proxy `HOST` of the scenario the container replaces")
 		image = fs.String("image", "", "the container `IMAGE` (default sipnatlab/kamailio:5.6; for opensips $SIPNATLAB_OPENSIPS_IMAGE)")
@@ -146,7 +146,8 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 			fmt.Fprintf(stderr, "sipnatlab validate: --config and --as are required\n%s", usage)
 			return 2
 		}
-		if *engine != "kamailio" && *engine != "opensips" {
+		eng, err := scenario.ParseEngine(*engine)
+		if err != nil {
 			fmt.Fprintf(stderr, "sipnatlab validate: --engine %q: want kamailio or opensips\n%s", *engine, usage)
 			return 2
 		}
@@ -155,10 +156,10 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 			return 2
 		}
 		img := *image
-		if img == "" && *engine == "opensips" {
+		if img == "" && eng == scenario.EngineOpenSIPS {
 			img = os.Getenv("SIPNATLAB_OPENSIPS_IMAGE")
 		}
-		containers = map[string]harness.Container{*as: {Engine: *engine, Config: *config, Image: img}}
+		containers = map[string]harness.Container{*as: {Engine: eng, Config: *config, Image: img}}
 	}
 	// Real proxies (validate, or engine keys in a scenario) start with
 	// testcontainers-go: no registry here, so no reaper image, and its log

@@ -15,17 +15,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
-// Dialect is the proxy a script was written for, as far as its text shows.
-type Dialect string
-
-// Dialects.
-const (
-	Kamailio Dialect = "kamailio"
-	OpenSIPS Dialect = "opensips"
-	Unknown  Dialect = "unknown"
-)
+// Unknown is the Report.Dialect of a script whose text shows neither engine; it is not
+// an engine scenario.ParseEngine accepts.
+const Unknown scenario.Engine = "unknown"
 
 // Rule names one pitfall.
 type Rule string
@@ -58,9 +54,9 @@ func (f Finding) String() string {
 
 // Report is what Check found in one script.
 type Report struct {
-	File     string    `json:"file"`
-	Dialect  Dialect   `json:"dialect"`
-	Findings []Finding `json:"findings"` // in line order; empty when clean
+	File     string          `json:"file"`
+	Dialect  scenario.Engine `json:"dialect"`  // the engine the script was written for, as far as its text shows; Unknown otherwise
+	Findings []Finding       `json:"findings"` // in line order; empty when clean
 }
 
 // contactFixers rewrite a message's Contact to its source address.
@@ -308,17 +304,17 @@ func blockName(b *block) string {
 }
 
 // dialect guesses the proxy from the script's own markers.
-func dialect(src []byte, blocks []block) Dialect {
+func dialect(src []byte, blocks []block) scenario.Engine {
 	text := string(src)
 	if strings.HasPrefix(text, "#!KAMAILIO") || strings.HasPrefix(text, "#!SER") ||
 		strings.Contains(text, "\n#!define") || strings.Contains(text, "\n#!ifdef") ||
 		slices.ContainsFunc(blocks, func(b block) bool { return b.kind == "request_route" || b.kind == "reply_route" }) {
-		return Kamailio
+		return scenario.EngineKamailio
 	}
 	if strings.Contains(text, "proto_udp.so") || strings.Contains(text, "signaling.so") ||
 		strings.Contains(text, "stderror_enabled") || strings.Contains(text, "udp_workers") ||
 		strings.Contains(text, "/opensips/") {
-		return OpenSIPS
+		return scenario.EngineOpenSIPS
 	}
 	return Unknown
 }

@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/harness/lint"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // lineOf returns the 1-based line of the first line of file that, once
@@ -34,7 +35,7 @@ var _ = Describe("lint over the fixtures", func() {
 	fixture := func(proxy, name string) string { return filepath.Join("..", "..", "fixtures", proxy, name+".cfg") }
 
 	DescribeTable("finds each fixture's pitfall at its line",
-		func(proxy, name string, dialect lint.Dialect, rule lint.Rule, at string) {
+		func(proxy, name string, dialect scenario.Engine, rule lint.Rule, at string) {
 			file := fixture(proxy, name)
 			r, err := lint.CheckFile(file)
 			Expect(err).NotTo(HaveOccurred())
@@ -50,12 +51,12 @@ var _ = Describe("lint over the fixtures", func() {
 			Expect(f.File).To(Equal(file))
 			Expect(f.String()).To(HavePrefix(file + ":"))
 		},
-		Entry("kamailio none: no reply route fixes the Contact", "kamailio", "none", lint.Kamailio, lint.MissingReplyFix, "onreply_route[REPLY] {"),
-		Entry("kamailio excessive: unconditional fix", "kamailio", "excessive", lint.Kamailio, lint.UnconditionalReplyFix, "fix_nated_contact();"),
-		Entry("kamailio correct: clean", "kamailio", "correct", lint.Kamailio, lint.Rule(""), ""),
-		Entry("opensips none: no reply route fixes the Contact", "opensips", "none", lint.OpenSIPS, lint.MissingReplyFix, "onreply_route[reply] {"),
-		Entry("opensips excessive: unconditional fix", "opensips", "excessive", lint.OpenSIPS, lint.UnconditionalReplyFix, "fix_nated_contact();"),
-		Entry("opensips correct: clean", "opensips", "correct", lint.OpenSIPS, lint.Rule(""), ""),
+		Entry("kamailio none: no reply route fixes the Contact", "kamailio", "none", scenario.EngineKamailio, lint.MissingReplyFix, "onreply_route[REPLY] {"),
+		Entry("kamailio excessive: unconditional fix", "kamailio", "excessive", scenario.EngineKamailio, lint.UnconditionalReplyFix, "fix_nated_contact();"),
+		Entry("kamailio correct: clean", "kamailio", "correct", scenario.EngineKamailio, lint.Rule(""), ""),
+		Entry("opensips none: no reply route fixes the Contact", "opensips", "none", scenario.EngineOpenSIPS, lint.MissingReplyFix, "onreply_route[reply] {"),
+		Entry("opensips excessive: unconditional fix", "opensips", "excessive", scenario.EngineOpenSIPS, lint.UnconditionalReplyFix, "fix_nated_contact();"),
+		Entry("opensips correct: clean", "opensips", "correct", scenario.EngineOpenSIPS, lint.Rule(""), ""),
 	)
 
 	It("names NAT handling on requests in the missing-fix message", func() {

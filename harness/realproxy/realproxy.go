@@ -114,11 +114,11 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 	}
 	img := spec.Image
 	switch spec.Engine {
-	case "", "kamailio":
+	case "", scenario.EngineKamailio:
 		if img == "" {
 			img = container.KamailioImage
 		}
-	case "opensips":
+	case scenario.EngineOpenSIPS:
 		if img == "" {
 			return fmt.Errorf("%w: opensips needs an image (set SIPNATLAB_OPENSIPS_IMAGE or --image); Debian does not package OpenSIPS", ErrContainer)
 		}
@@ -151,7 +151,7 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 		}
 		opts := []container.Option{container.WithConfigFile(spec.Config), container.WithSubnet(subnet), container.WithOwner(Owner())}
 		if h.NextHop != "" {
-			if nh, ok := relocated.Host(h.NextHop); ok && spec.Engine != "opensips" {
+			if nh, ok := relocated.Host(h.NextHop); ok && spec.Engine != scenario.EngineOpenSIPS {
 				opts = append(opts, container.WithDefine(fmt.Sprintf(`NEXT_HOP="sip:%s"`, nh.Address)))
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/sipnatlab/sipnatlab/harness/judge"
+	"github.com/sipnatlab/sipnatlab/sim/proxy"
+	"github.com/sipnatlab/sipnatlab/sim/ua"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -73,10 +75,10 @@ func nat(s *scenario.Scenario, name string) *scenario.NAT {
 
 var twins = map[string]twin{
 	"no-nat-handling": {file: "correct-nat-handling", fixes: map[string]func(*scenario.Scenario){
-		"proxy-b": func(s *scenario.Scenario) { host(s, "proxy-b").NATHandling = scenario.HandlingCorrect },
+		"proxy-b": func(s *scenario.Scenario) { host(s, "proxy-b").NATHandling = proxy.HandlingCorrect },
 	}},
 	"excessive-nat-handling": {file: "correct-nat-handling", fixes: map[string]func(*scenario.Scenario){
-		"proxy-a": func(s *scenario.Scenario) { host(s, "proxy-a").NATHandling = scenario.HandlingCorrect },
+		"proxy-a": func(s *scenario.Scenario) { host(s, "proxy-a").NATHandling = proxy.HandlingCorrect },
 	}},
 	"same-nat-hairpin-off": {file: "same-nat-hairpin-on", fixes: map[string]func(*scenario.Scenario){
 		"proxy":    func(s *scenario.Scenario) { host(s, "proxy").RecordRoute = true },
@@ -87,7 +89,7 @@ var twins = map[string]twin{
 	}},
 	"binding-expiry": {file: "binding-expiry-keep-alive", fixes: map[string]func(*scenario.Scenario){
 		"bob": func(s *scenario.Scenario) {
-			host(s, "bob").KeepAlive = &scenario.KeepAlive{Method: scenario.KeepAliveCRLF, Interval: nat(s, "home-nat").BindingTimeout / 2}
+			host(s, "bob").KeepAlive = &scenario.KeepAlive{Method: ua.KeepAliveCRLF, Interval: nat(s, "home-nat").BindingTimeout / 2}
 		},
 	}},
 }

@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+	"github.com/sipnatlab/sipnatlab/sim/proxy"
+	"github.com/sipnatlab/sipnatlab/sim/ua"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -27,11 +31,20 @@ var (
 	stepKeys   = []string{"register", "call", "wait"}
 	callKeys   = []string{"from", "to", "via", "talk", "callee-talk", "count", "concurrency"}
 	expectKeys = []string{ExpectACKAtCallee, ExpectACKWithin, ExpectCalleeBYE, ExpectBlame}
-	behaviours = []string{EndpointIndependent, AddressDependent, AddressAndPortDependent}
+)
+
+// Words of the typed values, in the order the errors list them; each type's Parse
+// function decides what it accepts.
+var (
+	behaviours      = []string{sim.EndpointIndependent.String(), sim.AddressDependent.String(), sim.AddressAndPortDependent.String()}
+	portAllocations = []string{sim.SequentialPorts.String(), sim.PreservePorts.String(), sim.RandomPorts.String()}
+	handlings       = []string{string(proxy.HandlingNone), string(proxy.HandlingExcessive), string(proxy.HandlingCorrect)}
+	keepAlives      = []string{string(ua.KeepAliveCRLF), string(ua.KeepAliveOptions)}
+	engines         = []string{string(EngineKamailio), string(EngineOpenSIPS)}
 )
 
 func (p *parser) timers(e entry) error {
-	t := Timers{T1: DefaultT1, T2: DefaultT2}
+	t := Timers{T1: endpoint.DefaultT1, T2: endpoint.DefaultT2}
 	var t2Line int
 	if e.val != nil {
 		entries, err := p.mapping(e.val, "timers", "a mapping such as {t1: 500ms, t2: 4s}")
@@ -82,10 +95,10 @@ func (p *parser) nats(e entry) error {
 		}
 		n := NAT{
 			Name:           f.key.Value,
-			PortAllocation: PortSequential,
-			Mapping:        EndpointIndependent,
-			Filtering:      AddressAndPortDependent,
-			BindingTimeout: DefaultBindingTimeout,
+			PortAllocation: sim.SequentialPorts,
+			Mapping:        sim.EndpointIndependent,
+			Filtering:      sim.AddressAndPortDependent,
+			BindingTimeout: sim.DefaultBindingTimeout,
 			Line:           f.key.Line,
 		}
 		fields, err := p.mapping(f.val, path, "a mapping with the keys "+strings.Join(natKeys, ", "))
@@ -108,9 +121,9 @@ func (p *parser) nats(e entry) error {
 					n.LAN, err = p.lan(lanNode, fp, v)
 				}
 			case "mapping":
-				n.Mapping, err = p.word(g.val, fp, behaviours...)
+				n.Mapping, err = wordOf(p, g.val, fp, sim.ParseBehavior, behaviours)
 			case "filtering":
-				n.Filtering, err = p.word(g.val, fp, behaviours...)
+				n.Filtering, err = wordOf(p, g.val, fp, sim.ParseBehavior, behaviours)
 			case "binding-timeout":
 				n.BindingTimeout, err = p.duration(g.val, fp)
 			case "hairpinning":
@@ -118,7 +131,7 @@ func (p *parser) nats(e entry) error {
 			case "refresh-inbound":
 				n.RefreshInbound, err = p.boolean(g.val, fp)
 			case "port-allocation":
-				n.PortAllocation, err = p.word(g.val, fp, PortSequential, PortPreserve, PortRandom)
+				n.PortAllocation, err = wordOf(p, g.val, fp, sim.ParsePortAllocation, portAllocations)
 			case "port-seed":
 				n.PortSeed, err = p.seed(g.val, fp)
 				seedNode = g.key
@@ -135,7 +148,7 @@ func (p *parser) nats(e entry) error {
 		if lanNode == nil {
 			return p.errf(f.key, join(path, "lan"), "missing; a NAT needs the private network behind it, such as 192.168.1.0/24")
 		}
-		if seedNode != nil && n.PortAllocation != PortRandom {
+		if seedNode != nil && n.PortAllocation != sim.RandomPorts {
 			return p.errf(seedNode, join(path, "port-seed"), "only random port allocation uses a seed; add port-allocation: random or remove port-seed")
 		}
 		for _, o := range p.s.NATs {
@@ -180,7 +193,7 @@ func (p *parser) nats(e entry) error {
 
 // keepAlive reads a UA's keep-alive block: {method: crlf | options, interval: 25s}.
 func (p *parser) keepAlive(n *yaml.Node, path string) (KeepAlive, error) {
-	k := KeepAlive{Method: KeepAliveCRLF, Interval: DefaultKeepAliveInterval}
+	k := KeepAlive{Method: ua.KeepAliveCRLF, Interval: ua.DefaultKeepAliveInterval}
 	fields, err := p.mapping(n, path, "a mapping such as {method: crlf, interval: 25s}")
 	if err != nil {
 		return k, err
@@ -190,9 +203,7 @@ func (p *parser) keepAlive(n *yaml.Node, path string) (KeepAlive, error) {
 		var err error
 		switch g.key.Value {
 		case "method":
-			var v string
-			v, err = p.word(g.val, fp, KeepAliveCRLF, KeepAliveOptions)
-			k.Method = v
+			k.Method, err = wordOf(p, g.val, fp, ua.ParseKeepAlive, keepAlives)
 		case "interval":
 			k.Interval, err = p.duration(g.val, fp)
 		default:
@@ -263,8 +274,8 @@ func (p *parser) hosts(e entry) error {
 // host reads one host; it returns the host-name references to check once all hosts are known.
 func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 	path := join("hosts", f.key.Value)
-	h := Host{Name: f.key.Value, NATHandling: HandlingNone, RecordRoute: true,
-		AckTimeout: 64 * p.t1, RegisterExpires: DefaultRegisterExpires, Line: f.key.Line}
+	h := Host{Name: f.key.Value, NATHandling: proxy.HandlingNone, RecordRoute: true,
+		AckTimeout: ua.DefaultAckTimeout(p.t1), RegisterExpires: ua.DefaultRegisterExpires, Line: f.key.Line}
 	refs := map[string]hostRef{}
 	fields, err := p.mapping(f.val, path, "a mapping with at least role and address")
 	if err != nil {
@@ -311,7 +322,7 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 				}
 			}
 		case key == "engine":
-			h.Engine, err = p.word(g.val, fp, "kamailio", "opensips")
+			h.Engine, err = wordOf(p, g.val, fp, ParseEngine, engines)
 			refs["engine"] = hostRef{deref(g.val), fp}
 		case key == "config":
 			var v string
@@ -329,9 +340,7 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 		case key == "image":
 			h.Image, _, err = p.scalar(g.val, fp)
 		case key == "nat-handling":
-			var v string
-			v, err = p.word(g.val, fp, string(HandlingNone), string(HandlingExcessive), string(HandlingCorrect))
-			h.NATHandling = NATHandling(v)
+			h.NATHandling, err = wordOf(p, g.val, fp, proxy.ParseHandling, handlings)
 		case key == "registrar":
 			h.Registrar, err = p.boolean(g.val, fp)
 		case key == "record-route":
@@ -357,7 +366,7 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 	}
 	addr, ok := refs["address"]
 	if !ok {
-		return h, nil, p.errf(f.key, join(path, "address"), "missing; a host needs an IPv4 address, optionally with a port (default %d)", DefaultPort)
+		return h, nil, p.errf(f.key, join(path, "address"), "missing; a host needs an IPv4 address, optionally with a port (default %d)", endpoint.DefaultPort)
 	}
 	a := h.Address.Addr()
 	for _, n := range p.s.NATs {

@@ -1,34 +1,19 @@
 package scenario
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
 // NATConfig returns the simulator's configuration of the NAT box n.
-func (n NAT) NATConfig() (sim.NATConfig, error) {
-	mapping, err := sim.ParseBehavior(n.Mapping)
-	if err != nil {
-		return sim.NATConfig{}, fmt.Errorf("nat %s: %w", n.Name, err)
-	}
-	filtering, err := sim.ParseBehavior(n.Filtering)
-	if err != nil {
-		return sim.NATConfig{}, fmt.Errorf("nat %s: %w", n.Name, err)
-	}
-	ports := sim.SequentialPorts
-	if n.PortAllocation != "" {
-		if ports, err = sim.ParsePortAllocation(n.PortAllocation); err != nil {
-			return sim.NATConfig{}, fmt.Errorf("nat %s: %w", n.Name, err)
-		}
-	}
+func (n NAT) NATConfig() sim.NATConfig {
 	return sim.NATConfig{
 		Name: n.Name, Public: n.Public, LAN: n.LAN,
-		Mapping: mapping, Filtering: filtering,
+		Mapping: n.Mapping, Filtering: n.Filtering,
 		BindingTimeout: n.BindingTimeout, Hairpinning: n.Hairpinning,
-		RefreshInbound: n.RefreshInbound, PortAllocation: ports, PortSeed: n.PortSeed,
-	}, nil
+		RefreshInbound: n.RefreshInbound, PortAllocation: n.PortAllocation, PortSeed: n.PortSeed,
+	}
 }
 
 // AddTo adds the scenario's NAT boxes (every NAT after the NAT it sits behind) and
@@ -36,11 +21,7 @@ func (n NAT) NATConfig() (sim.NATConfig, error) {
 // host's port, and the judge builds a replica of the topology the same way.
 func (s *Scenario) AddTo(net *sim.Network) error {
 	for _, n := range outerFirst(s.NATs) {
-		cfg, err := n.NATConfig()
-		if err != nil {
-			return err
-		}
-		if _, err := net.AddNAT(cfg); err != nil {
+		if _, err := net.AddNAT(n.NATConfig()); err != nil {
 			return err
 		}
 	}

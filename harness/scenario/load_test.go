@@ -15,6 +15,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+	"github.com/sipnatlab/sipnatlab/sim/proxy"
 )
 
 // updateGolden rewrites testdata/bad/*.golden from the current errors:
@@ -30,11 +33,11 @@ var _ = Describe("Load", func() {
 				Name:           "home-nat",
 				Public:         netip.MustParseAddr("203.0.113.50"),
 				LAN:            netip.MustParsePrefix("192.168.1.0/24"),
-				Mapping:        scenario.EndpointIndependent,
-				Filtering:      scenario.AddressAndPortDependent,
+				Mapping:        sim.EndpointIndependent,
+				Filtering:      sim.AddressAndPortDependent,
 				BindingTimeout: 120 * time.Second,
 				Hairpinning:    false,
-				PortAllocation: scenario.PortSequential,
+				PortAllocation: sim.SequentialPorts,
 				Line:           s.NATs[0].Line,
 			}}))
 			var names []string
@@ -94,7 +97,7 @@ var _ = Describe("Load", func() {
 		}
 
 		DescribeTable("load with the shared topology",
-			func(file string, handlingA, handlingB scenario.NATHandling, expect []want) {
+			func(file string, handlingA, handlingB proxy.Handling, expect []want) {
 				s, err := scenario.Load(filepath.Join("..", "..", "scenarios", file))
 				Expect(err).NotTo(HaveOccurred())
 				Expect(s.Name + ".yaml").To(Equal(file))
@@ -105,17 +108,17 @@ var _ = Describe("Load", func() {
 				Expect(proxyB.NATHandling).To(Equal(handlingB))
 				Expect(expectations(s)).To(Equal(expect))
 			},
-			Entry(nil, "no-nat-handling.yaml", scenario.HandlingNone, scenario.HandlingNone, []want{
+			Entry(nil, "no-nat-handling.yaml", proxy.HandlingNone, proxy.HandlingNone, []want{
 				{key: "ack-at-callee", value: "false", boolean: &no},
 				{key: "callee-bye", value: "true", boolean: &yes},
 				{key: "blame", value: "proxy-b", host: "proxy-b"},
 			}),
-			Entry(nil, "excessive-nat-handling.yaml", scenario.HandlingExcessive, scenario.HandlingCorrect, []want{
+			Entry(nil, "excessive-nat-handling.yaml", proxy.HandlingExcessive, proxy.HandlingCorrect, []want{
 				{key: "ack-at-callee", value: "false", boolean: &no},
 				{key: "callee-bye", value: "true", boolean: &yes},
 				{key: "blame", value: "proxy-a", host: "proxy-a"},
 			}),
-			Entry(nil, "correct-nat-handling.yaml", scenario.HandlingCorrect, scenario.HandlingCorrect, []want{
+			Entry(nil, "correct-nat-handling.yaml", proxy.HandlingCorrect, proxy.HandlingCorrect, []want{
 				{key: "ack-at-callee", value: "true", boolean: &yes},
 				{key: "ack-within", value: "1*T1", duration: 500 * time.Millisecond},
 				{key: "callee-bye", value: "false", boolean: &no},
@@ -150,15 +153,15 @@ steps:
 			s, err := scenario.Parse("minimal.yaml", []byte(minimal))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(s.File).To(Equal("minimal.yaml"))
-			Expect(s.Timers).To(Equal(scenario.Timers{T1: scenario.DefaultT1, T2: scenario.DefaultT2}))
+			Expect(s.Timers).To(Equal(scenario.Timers{T1: endpoint.DefaultT1, T2: endpoint.DefaultT2}))
 			Expect(s.NATs).To(BeEmpty())
 			Expect(s.Expect).To(BeEmpty())
 			bob, _ := s.Host("bob")
 			Expect(bob.Address).To(Equal(netip.MustParseAddrPort("198.51.100.20:5080")))
 			Expect(bob.AckTimeout).To(Equal(250 * time.Millisecond))
-			proxy, _ := s.Host("proxy")
-			Expect(proxy.NATHandling).To(Equal(scenario.HandlingNone))
-			Expect(proxy.RecordRoute).To(BeTrue())
+			p, _ := s.Host("proxy")
+			Expect(p.NATHandling).To(Equal(proxy.HandlingNone))
+			Expect(p.RecordRoute).To(BeTrue())
 			Expect(s.Steps[0].Talk).To(Equal(scenario.DefaultTalk))
 		})
 

@@ -4,8 +4,14 @@
 package scenario
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+	"github.com/sipnatlab/sipnatlab/sim/proxy"
+	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
 
 // Scenario is one parsed and validated scenario file (see CONTRACT.md). Every name it
@@ -45,71 +51,40 @@ func (s *Scenario) NAT(name string) (NAT, bool) {
 	return NAT{}, false
 }
 
-// Default SIP timers, RFC 3261 §17.1.1.1.
-const (
-	DefaultT1 = 500 * time.Millisecond
-	DefaultT2 = 4 * time.Second
-)
-
 // Timers are the RFC 3261 timers of one run, from the optional "timers" block. Both are
-// positive and T2 >= T1; the loader fills in DefaultT1 and DefaultT2 for missing keys.
+// positive and T2 >= T1; the loader fills in endpoint.DefaultT1 and endpoint.DefaultT2 for
+// missing keys.
 type Timers struct {
 	T1 time.Duration // RTT estimate; 2xx retransmissions start at T1 (RFC 3261 §13.3.1.4)
 	T2 time.Duration // cap of the retransmission interval (RFC 3261 §17.2.1)
 }
 
-// Words accepted for NAT.Mapping and NAT.Filtering (RFC 4787 §4.1, §5). The runner turns them
-// into the simulator's behaviour values.
-const (
-	EndpointIndependent     = "endpoint-independent"
-	AddressDependent        = "address-dependent"
-	AddressAndPortDependent = "address-and-port-dependent"
-)
-
-// DefaultBindingTimeout is the NAT binding timeout when the file gives none: the 2 minutes
-// RFC 4787 §4.3 (REQ-5) recommends as a minimum.
-const DefaultBindingTimeout = 120 * time.Second
+// Endpoint returns t as the timers of the SIP endpoints of a run (T4 keeps its default).
+func (t Timers) Endpoint() endpoint.Timers { return endpoint.Timers{T1: t.T1, T2: t.T2} }
 
 // NAT is a NAT box in front of one private LAN (RFC 4787 vocabulary).
 type NAT struct {
 	Name           string
-	Public         netip.Addr    // the NAT's public address: a public IPv4 address outside every LAN
-	LAN            netip.Prefix  // the private network behind it; masked, never overlapping another LAN
-	Mapping        string        // EndpointIndependent (default), AddressDependent or AddressAndPortDependent
-	Filtering      string        // same words; default AddressAndPortDependent
-	BindingTimeout time.Duration // an idle mapping is removed after this long; default DefaultBindingTimeout
-	RefreshInbound bool          // inbound datagrams refresh a binding too (RFC 4787 REQ-6); default false
-	Hairpinning    bool          // default false
-	PortAllocation string        // PortSequential (default), PortPreserve or PortRandom (RFC 4787 §4.2)
-	PortSeed       uint64        // seeds PortRandom; default 0
+	Public         netip.Addr         // the NAT's public address: a public IPv4 address outside every LAN
+	LAN            netip.Prefix       // the private network behind it; masked, never overlapping another LAN
+	Mapping        sim.Behavior       // default sim.EndpointIndependent (RFC 4787 §4.1)
+	Filtering      sim.Behavior       // default sim.AddressAndPortDependent (RFC 4787 §5)
+	BindingTimeout time.Duration      // an idle mapping is removed after this long; default sim.DefaultBindingTimeout
+	RefreshInbound bool               // inbound datagrams refresh a binding too (RFC 4787 REQ-6); default false
+	Hairpinning    bool               // default false
+	PortAllocation sim.PortAllocation // default sim.SequentialPorts (RFC 4787 §4.2)
+	PortSeed       uint64             // seeds sim.RandomPorts; default 0
 	// Outside is the NAT whose lan holds Public (a NAT behind a NAT, such as a home router
 	// on a carrier-grade NAT's 100.64.0.0/10); "" when Public is public (computed).
 	Outside string
 	Line    int // line of the NAT's name in the file
 }
 
-// Words accepted for NAT.PortAllocation.
-const (
-	PortSequential = "sequential" // from 40000 up, skipping ports in use
-	PortPreserve   = "preserve"   // the internal port when free, else sequential
-	PortRandom     = "random"     // uniformly from 40000-65535, repeatable with port-seed
-)
-
-// Keep-alive methods of a UA (RFC 5626 §3.5.1, RFC 6314 §5).
-const (
-	KeepAliveCRLF    = "crlf"    // a datagram of "\r\n\r\n", ignored by the receiver
-	KeepAliveOptions = "options" // an OPTIONS request to the registrar, answered 200
-)
-
-// DefaultKeepAliveInterval is the keep-alive interval when the block gives none: well
-// inside the shortest common UDP binding timeouts (30 s and more).
-const DefaultKeepAliveInterval = 25 * time.Second
-
 // KeepAlive is a UA's keep-alive block: what it sends to its registrar, and how often,
 // to keep its NAT binding open.
 type KeepAlive struct {
-	Method   string        // KeepAliveCRLF (default) or KeepAliveOptions
-	Interval time.Duration // default DefaultKeepAliveInterval
+	Method   ua.KeepAlive  // default ua.KeepAliveCRLF
+	Interval time.Duration // default ua.DefaultKeepAliveInterval
 }
 
 // Role says what a host is.
@@ -121,50 +96,50 @@ const (
 	RoleProxy Role = "proxy"
 )
 
-// NATHandling is a proxy's Contact policy in its reply route (CONTRACT.md, BACKGROUND.md).
-type NATHandling string
+// Engine is a real SIP proxy that can stand in a proxy host's place: the words of the
+// "engine" key, of sipnatlab validate --engine, and of the dialect sipnatlab lint reports.
+type Engine string
 
-// Contact policies of a proxy.
+// Engines.
 const (
-	// HandlingNone never rewrites a reply's Contact.
-	HandlingNone NATHandling = "none"
-	// HandlingExcessive rewrites the Contact of every reply to the reply's source address.
-	HandlingExcessive NATHandling = "excessive"
-	// HandlingCorrect rewrites the Contact only of replies that come straight from a UA the
-	// proxy saw behind NAT, as OpenSIPS/Kamailio fix_nated_contact() should be used.
-	HandlingCorrect NATHandling = "correct"
+	EngineKamailio Engine = "kamailio"
+	EngineOpenSIPS Engine = "opensips"
 )
 
-// DefaultPort is the port of an address written without one (RFC 3261 §19.1.2).
-const DefaultPort = 5060
-
-// DefaultRegisterExpires is the Expires of a REGISTER when the file gives none.
-const DefaultRegisterExpires = 3600 * time.Second
+// ParseEngine parses "kamailio" or "opensips".
+func ParseEngine(s string) (Engine, error) {
+	switch e := Engine(s); e {
+	case EngineKamailio, EngineOpenSIPS:
+		return e, nil
+	}
+	return "", fmt.Errorf("parse engine %q: want kamailio or opensips", s)
+}
 
 // Host is a UA or a proxy. Keys of the other role are rejected by the loader, so the
 // fields of the other role keep their zero values.
 type Host struct {
 	Name    string
 	Role    Role
-	Address netip.AddrPort // virtual address; the port defaults to DefaultPort
+	Address netip.AddrPort // virtual address; the port defaults to endpoint.DefaultPort
 	NAT     string         // the NAT whose LAN contains Address; "" for a public host (computed)
 
 	// Proxy keys.
-	NextHop     string      // proxy that gets the requests this one is not the registrar for; "" for none
-	NATHandling NATHandling // default HandlingNone
-	Registrar   bool        // keeps a location table filled by REGISTER; default false
-	RecordRoute bool        // default true
+	NextHop     string         // proxy that gets the requests this one is not the registrar for; "" for none
+	NATHandling proxy.Handling // default proxy.HandlingNone
+	Registrar   bool           // keeps a location table filled by REGISTER; default false
+	RecordRoute bool           // default true
 	// Engine, Config and Image put a real proxy (sipnatlab validate's
-	// container) in this host's place in real-time runs: engine kamailio or
-	// opensips, its config file (a path relative to the scenario file,
-	// resolved by the loader) and optionally the image. NATHandling says what
-	// the in-process stand-in does in simulated time.
-	Engine, Config, Image string
+	// container) in this host's place in real-time runs: the engine ("" for
+	// none), its config file (a path relative to the scenario file, resolved
+	// by the loader) and optionally the image. NATHandling says what the
+	// in-process stand-in does in simulated time.
+	Engine        Engine
+	Config, Image string
 
 	// UA keys.
 	RegisterWith    string        // registrar proxy the UA registers with before any call; "" for none
-	AckTimeout      time.Duration // how long a UAS waits for the ACK of its 2xx; default 64*T1 (RFC 3261 §13.3.1.4)
-	RegisterExpires time.Duration // Expires of its REGISTER, whole seconds; default DefaultRegisterExpires
+	AckTimeout      time.Duration // how long a UAS waits for the ACK of its 2xx; default ua.DefaultAckTimeout(T1)
+	RegisterExpires time.Duration // Expires of its REGISTER, whole seconds; default ua.DefaultRegisterExpires
 	KeepAlive       *KeepAlive    // nil: no keep-alives (the key "keep-alive" is absent)
 
 	Line int // line of the host's name in the file

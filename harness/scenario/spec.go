@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sipnatlab/sipnatlab/sim/proxy"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -44,15 +45,20 @@ type NATSpec struct {
 	PortSeed       uint64 `yaml:"port-seed,omitempty"`
 }
 
-// HostSpec is one entry of the "hosts" block; Name is its key.
+// HostSpec is one entry of the "hosts" block; Name is its key. NATHandling and Engine
+// take the typed words (proxy.HandlingExcessive, EngineKamailio); a relative Config is
+// resolved against the directory "<go>", so give an absolute path.
 type HostSpec struct {
 	Name            string         `yaml:"-"`
 	Role            Role           `yaml:"role"`
 	Address         string         `yaml:"address"`
 	NextHop         string         `yaml:"next-hop,omitempty"`
-	NATHandling     string         `yaml:"nat-handling,omitempty"`
+	NATHandling     proxy.Handling `yaml:"nat-handling,omitempty"`
 	Registrar       bool           `yaml:"registrar,omitempty"`
 	RecordRoute     *bool          `yaml:"record-route,omitempty"`
+	Engine          Engine         `yaml:"engine,omitempty"`
+	Config          string         `yaml:"config,omitempty"`
+	Image           string         `yaml:"image,omitempty"`
 	RegisterWith    string         `yaml:"register-with,omitempty"`
 	AckTimeout      string         `yaml:"ack-timeout,omitempty"`
 	RegisterExpires string         `yaml:"register-expires,omitempty"`

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -126,7 +127,7 @@ func (p *parser) addr(n *yaml.Node, path, v string) (netip.Addr, error) {
 	return a, nil
 }
 
-// addrPort parses "a.b.c.d" or "a.b.c.d:port"; the port defaults to DefaultPort.
+// addrPort parses "a.b.c.d" or "a.b.c.d:port"; the port defaults to endpoint.DefaultPort.
 func (p *parser) addrPort(n *yaml.Node, path string) (netip.AddrPort, error) {
 	v, n, err := p.scalar(n, path)
 	if err != nil {
@@ -141,7 +142,7 @@ func (p *parser) addrPort(n *yaml.Node, path string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, err
 	}
 	if host == v {
-		return netip.AddrPortFrom(a, DefaultPort), nil
+		return netip.AddrPortFrom(a, endpoint.DefaultPort), nil
 	}
 	num, err := strconv.ParseUint(port, 10, 64)
 	if err != nil {
@@ -178,6 +179,21 @@ func (p *parser) word(n *yaml.Node, path string, words ...string) (string, error
 		return "", p.errf(n, path, "%q is not one of %s", v, strings.Join(words, ", "))
 	}
 	return v, nil
+}
+
+// wordOf reads a word and parses it with parse, the Parse function of the type that owns
+// the word; a word parse refuses is reported with the accepted words, in their order.
+func wordOf[T any](p *parser, n *yaml.Node, path string, parse func(string) (T, error), words []string) (T, error) {
+	v, n, err := p.scalar(n, path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	t, err := parse(v)
+	if err != nil {
+		return t, p.errf(n, path, "%q is not one of %s", v, strings.Join(words, ", "))
+	}
+	return t, nil
 }
 
 // seed reads a whole number from 0 to 2^64-1.
