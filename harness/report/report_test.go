@@ -9,8 +9,10 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/match"
 	"github.com/sipnatlab/sipnatlab/harness/report"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
 
 // run runs a bundled scenario in simulated time.
@@ -21,6 +23,44 @@ func run(name string) (*scenario.Scenario, *harness.Result) {
 	Expect(err).NotTo(HaveOccurred())
 	return s, res
 }
+
+// reports renders the text, HTML and explain reports of res.
+func reports(s *scenario.Scenario, res *harness.Result, runErr error) (text, page, explain string) {
+	GinkgoHelper()
+	var t, h, e bytes.Buffer
+	report.WriteText(&t, s, res, runErr, report.TextOptions{})
+	Expect(report.WriteHTML(&h, s, res, runErr)).To(Succeed())
+	report.WriteExplain(&e, s, res)
+	return t.String(), h.String(), e.String()
+}
+
+var _ = Describe("the text, HTML and explain reports", func() {
+	DescribeTable("are byte for byte the same for two simulated runs, and for the run judged again from its pcapng",
+		func(ctx SpecContext, file string) {
+			s := match.Load(file)
+			a, errA := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+			b, errB := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+			Expect(errA).NotTo(HaveOccurred())
+			Expect(errB).NotTo(HaveOccurred())
+			textA, pageA, explainA := reports(s, a, nil)
+			textB, pageB, explainB := reports(s, b, nil)
+			Expect(textB).To(Equal(textA))
+			Expect(pageB).To(Equal(pageA))
+			Expect(explainB).To(Equal(explainA))
+
+			var pcap bytes.Buffer
+			Expect(report.WritePcap(&pcap, a, nil)).To(Succeed())
+			back, runErr, err := report.ReadPcap(&pcap)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(back.Events).To(BeEmpty(), "a saved capture has no actor events")
+			textC, pageC, explainC := reports(back.Scenario, back, runErr)
+			Expect(textC).To(Equal(textA))
+			Expect(pageC).To(Equal(pageA))
+			Expect(explainC).To(Equal(explainA))
+		},
+		match.Entries("../../scenarios"),
+	)
+})
 
 var _ = Describe("the text report", func() {
 	It("fits 100 columns and shows every hop, the Contacts, the drop and the verdict", func() {
@@ -39,7 +79,12 @@ var _ = Describe("the text report", func() {
 		Expect(out).To(ContainSubstring("» Contact: sip:bob@192.168.1.10:5060"))
 		Expect(out).To(MatchRegexp(`-X ACK`))
 		Expect(out).To(ContainSubstring("dropped at proxy-b: no route to private address 192.168.1.10:5060"))
-		Expect(out).To(ContainSubstring("bob: no ACK for the 200 OK within 32s"))
+		for _, n := range res.Trace.AllNotes() {
+			if n.Cause == ua.CauseACKTimeout {
+				Expect(out).To(ContainSubstring(" 32.000 bob: " + n.Reason + "\n"))
+			}
+		}
+		Expect(out).To(ContainSubstring("bob: no ACK for the 2xx within 32s"))
 		Expect(out).To(ContainSubstring("ACK lost at: proxy-b   blame: proxy-b"))
 		Expect(out).To(ContainSubstring("PASS no-nat-handling"))
 		Expect(strings.Count(out, "200 OK------")).To(BeNumerically(">=", 11))
