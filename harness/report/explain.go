@@ -35,10 +35,12 @@ func wave(tr *trace.Trace, callID, origin string, match func(sip.Message) bool) 
 	return out
 }
 
+// isMethod matches the requests with the method, for wave.
 func isMethod(method sip.RequestMethod) func(sip.Message) bool {
 	return func(m sip.Message) bool { return trace.IsRequest(m, method) }
 }
 
+// is2xxForInvite matches the 2xx responses to INVITE, for wave.
 func is2xxForInvite(m sip.Message) bool {
 	_, ok := trace.Invite2xx(m)
 	return ok
