@@ -5,7 +5,6 @@ package scenario
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,7 +112,7 @@ func (p *parser) nats(e entry) error {
 			case "public":
 				var v string
 				if v, publicNode, err = p.scalar(g.val, fp); err == nil {
-					n.Public, err = p.addr(publicNode, fp, v)
+					n.Public, err = p.public(publicNode, fp, v)
 				}
 			case "lan":
 				var v string
@@ -151,44 +150,13 @@ func (p *parser) nats(e entry) error {
 		if seedNode != nil && n.PortAllocation != sim.RandomPorts {
 			return p.errf(seedNode, join(path, "port-seed"), "only random port allocation uses a seed; add port-allocation: random or remove port-seed")
 		}
-		for _, o := range p.s.NATs {
-			switch {
-			case o.Public == n.Public:
-				return p.errf(publicNode, join(path, "public"), "%s is already the public address of NAT %s (line %d)", n.Public, o.Name, o.Line)
-			case n.LAN.Overlaps(o.LAN):
-				return p.errf(lanNode, join(path, "lan"), "%s overlaps the lan %s of NAT %s (line %d); lans must be disjoint", n.LAN, o.LAN, o.Name, o.Line)
-			}
-		}
-		if n.LAN.Contains(n.Public) {
-			return p.errf(publicNode, join(path, "public"), "%s lies inside the NAT's own lan %s; a NAT's public address must be outside every lan", n.Public, n.LAN)
+		if err := p.placeNAT(n, path, publicNode, lanNode); err != nil {
+			return err
 		}
 		publics = append(publics, publicNode)
 		p.s.NATs = append(p.s.NATs, n)
 	}
-	// A NAT whose public address lies in another NAT's lan sits behind it (a home router
-	// behind a carrier-grade NAT); a private public address must lie in some lan.
-	for i := range p.s.NATs {
-		n := &p.s.NATs[i]
-		for _, o := range p.s.NATs {
-			if o.LAN.Contains(n.Public) {
-				n.Outside = o.Name
-			}
-		}
-		if r := private(n.Public); r != "" && n.Outside == "" {
-			return p.errf(publics[i], join(join("nats", n.Name), "public"), "%s is a private (%s) address; a NAT's public address must be public, or lie in the lan of another NAT it sits behind", n.Public, r)
-		}
-	}
-	for i, n := range p.s.NATs {
-		chain := []string{n.Name}
-		for o := n; o.Outside != ""; {
-			o, _ = p.s.NAT(o.Outside)
-			chain = append(chain, o.Name)
-			if o.Name == n.Name {
-				return p.errf(publics[i], join(join("nats", n.Name), "public"), "impossible topology: the NATs sit behind each other in a loop %s", strings.Join(chain, " → "))
-			}
-		}
-	}
-	return nil
+	return p.nestNATs(publics)
 }
 
 // keepAlive reads a UA's keep-alive block: {method: crlf | options, interval: 25s}.
@@ -225,7 +193,6 @@ func (p *parser) hosts(e entry) error {
 		return p.errf(e.key, "hosts", "no hosts; a scenario needs at least one")
 	}
 	refs := map[int]map[string]hostRef{} // host index → key → reference
-	owners := map[netip.AddrPort]Host{}
 	for _, f := range entries {
 		path := join("hosts", f.key.Value)
 		if err := p.name(f.key, path, "host name"); err != nil {
@@ -234,41 +201,20 @@ func (p *parser) hosts(e entry) error {
 		if f.key.Value == "none" {
 			return p.errf(f.key, path, `"none" cannot be a host name: it means "no host" in expect.blame`)
 		}
+		if err := p.claimHost(f.key, path); err != nil {
+			return err
+		}
 		h, r, err := p.host(f)
 		if err != nil {
 			return err
 		}
-		if o, ok := owners[h.Address]; ok {
-			return p.errAt(r["address"].node.Line, join(path, "address"), "%s is already the address of %s (line %d)", h.Address, o.Name, o.Line)
+		if err := p.claimAddress(h, r["address"]); err != nil {
+			return err
 		}
-		owners[h.Address] = h
 		refs[len(p.s.Hosts)] = r
 		p.s.Hosts = append(p.s.Hosts, h)
 	}
-	for i, h := range p.s.Hosts {
-		r := refs[i]
-		if ref, ok := r["next-hop"]; ok {
-			if _, err := p.hostOf(ref, RoleProxy, "next-hop"); err != nil {
-				return err
-			}
-			if h.NextHop == h.Name {
-				return p.errf(ref.node, ref.path, "%s cannot be its own next-hop", h.Name)
-			}
-		}
-		if ref, ok := r["keep-alive"]; ok && h.RegisterWith == "" {
-			return p.errf(ref.node, ref.path, "%s has no register-with: keep-alives go to the registrar over the flow REGISTER opened; add register-with to %s", h.Name, h.Name)
-		}
-		if ref, ok := r["register-with"]; ok {
-			reg, err := p.hostOf(ref, RoleProxy, "register-with")
-			if err != nil {
-				return err
-			}
-			if !reg.Registrar {
-				return p.errf(ref.node, ref.path, "%s is not a registrar; set registrar: true on %s (line %d) or register with another proxy", reg.Name, reg.Name, reg.Line)
-			}
-		}
-	}
-	return nil
+	return p.hostRefs(refs)
 }
 
 // host reads one host; it returns the host-name references to check once all hosts are known.
@@ -368,17 +314,8 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 	if !ok {
 		return h, nil, p.errf(f.key, join(path, "address"), "missing; a host needs an IPv4 address, optionally with a port (default %d)", endpoint.DefaultPort)
 	}
-	a := h.Address.Addr()
-	for _, n := range p.s.NATs {
-		if n.Public == a {
-			return h, nil, p.errf(addr.node, addr.path, "%s is the public address of NAT %s (line %d); give the host its own address", a, n.Name, n.Line)
-		}
-		if n.LAN.Contains(a) {
-			h.NAT = n.Name
-		}
-	}
-	if r := private(a); r != "" && h.NAT == "" {
-		return h, nil, p.errf(addr.node, addr.path, "%s is a private (%s) address outside every NAT's lan; put it in a NAT's lan or use a public address", a, r)
+	if err := p.placeHost(&h, addr); err != nil {
+		return h, nil, err
 	}
 	if e, ok := refs["engine"]; ok && h.Config == "" {
 		return h, nil, p.errf(e.node, join(path, "config"), "missing; engine %s needs the proxy's config file", h.Engine)

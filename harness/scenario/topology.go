@@ -16,6 +16,127 @@ type hostRef struct {
 	path string
 }
 
+// placeNAT checks the NAT n, read at path, against the NATs read before it: its public
+// address is its own, its lan is disjoint from theirs, and it does not hold its own
+// public address.
+func (p *parser) placeNAT(n NAT, path string, publicNode, lanNode *yaml.Node) error {
+	for _, o := range p.s.NATs {
+		switch {
+		case o.Public == n.Public:
+			return p.errf(publicNode, join(path, "public"), "%s is already the public address of NAT %s (line %d)", n.Public, o.Name, o.Line)
+		case n.LAN.Overlaps(o.LAN):
+			return p.errf(lanNode, join(path, "lan"), "%s overlaps the lan %s of NAT %s (line %d); lans must be disjoint", n.LAN, o.LAN, o.Name, o.Line)
+		}
+	}
+	if n.LAN.Contains(n.Public) {
+		return p.errf(publicNode, join(path, "public"), "%s lies inside the NAT's own lan %s; a NAT's public address must be outside every lan", n.Public, n.LAN)
+	}
+	return nil
+}
+
+// nestNATs sets each NAT's Outside once every NAT is read, and refuses private public
+// addresses outside every lan and NATs behind each other in a loop. publics holds each
+// NAT's public node, by index.
+func (p *parser) nestNATs(publics []*yaml.Node) error {
+	// A NAT whose public address lies in another NAT's lan sits behind it (a home router
+	// behind a carrier-grade NAT); a private public address must lie in some lan.
+	for i := range p.s.NATs {
+		n := &p.s.NATs[i]
+		for _, o := range p.s.NATs {
+			if o.LAN.Contains(n.Public) {
+				n.Outside = o.Name
+			}
+		}
+		if r := private(n.Public); r != "" && n.Outside == "" {
+			return p.errf(publics[i], join(join("nats", n.Name), "public"), "%s is a private (%s) address; a NAT's public address must be public, or lie in the lan of another NAT it sits behind", n.Public, r)
+		}
+	}
+	for i, n := range p.s.NATs {
+		chain := []string{n.Name}
+		for o := n; o.Outside != ""; {
+			o, _ = p.s.NAT(o.Outside)
+			chain = append(chain, o.Name)
+			if o.Name == n.Name {
+				return p.errf(publics[i], join(join("nats", n.Name), "public"), "impossible topology: the NATs sit behind each other in a loop %s", strings.Join(chain, " → "))
+			}
+		}
+	}
+	return nil
+}
+
+// claimHost checks, before the host called k is read, that no NAT has its name: hosts
+// and NATs share one namespace in the network.
+func (p *parser) claimHost(k *yaml.Node, path string) error {
+	if n, ok := p.s.NAT(k.Value); ok {
+		return p.errf(k, path, "%q is already the name of NAT %s (line %d); hosts and NATs need different names", k.Value, n.Name, n.Line)
+	}
+	return nil
+}
+
+// claimAddress checks that h, whose address was written at addr, has an IP address no
+// host read before it has, whatever the ports: each host is one machine.
+func (p *parser) claimAddress(h Host, addr hostRef) error {
+	for _, o := range p.s.Hosts {
+		switch {
+		case o.Address == h.Address:
+			return p.errAt(addr.node.Line, addr.path, "%s is already the address of %s (line %d)", h.Address, o.Name, o.Line)
+		case o.Address.Addr() == h.Address.Addr():
+			return p.errAt(addr.node.Line, addr.path, "%s is already the IP address of %s (line %d, port %d); each host needs an IP address of its own, whatever its port",
+				h.Address.Addr(), o.Name, o.Line, o.Address.Port())
+		}
+	}
+	return nil
+}
+
+// placeHost finds the NAT whose lan holds the address of h, written at addr, and refuses
+// a NAT's public address and a private address outside every lan.
+func (p *parser) placeHost(h *Host, addr hostRef) error {
+	a := h.Address.Addr()
+	for _, n := range p.s.NATs {
+		if n.Public == a {
+			return p.errf(addr.node, addr.path, "%s is the public address of NAT %s (line %d); give the host its own address", a, n.Name, n.Line)
+		}
+		if n.LAN.Contains(a) {
+			h.NAT = n.Name
+		}
+	}
+	if r := private(a); r != "" && h.NAT == "" {
+		return p.errf(addr.node, addr.path, "%s is a private (%s) address outside every NAT's lan; put it in a NAT's lan or use a public address", a, r)
+	}
+	return nil
+}
+
+// hostRefs checks the host names that hosts refer to, once every host is read: a
+// next-hop names another proxy, a register-with names a registrar, and a UA with
+// keep-alives has a registrar to send them to. refs holds each host's references, by
+// host index and key.
+func (p *parser) hostRefs(refs map[int]map[string]hostRef) error {
+	for i, h := range p.s.Hosts {
+		r := refs[i]
+		if ref, ok := r["next-hop"]; ok {
+			if _, err := p.hostOf(ref, RoleProxy, "next-hop"); err != nil {
+				return err
+			}
+			if h.NextHop == h.Name {
+				return p.errf(ref.node, ref.path, "%s cannot be its own next-hop", h.Name)
+			}
+		}
+		if ref, ok := r["keep-alive"]; ok && h.RegisterWith == "" {
+			return p.errf(ref.node, ref.path, "%s has no register-with: keep-alives go to the registrar over the flow REGISTER opened; add register-with to %s", h.Name, h.Name)
+		}
+		if ref, ok := r["register-with"]; ok {
+			reg, err := p.hostOf(ref, RoleProxy, "register-with")
+			if err != nil {
+				return err
+			}
+			if !reg.Registrar {
+				return p.errf(ref.node, ref.path, "%s is not a registrar; set registrar: true on %s (line %d) or register with another proxy", reg.Name, reg.Name, reg.Line)
+			}
+		}
+	}
+	return nil
+}
+
 // hostOf resolves a reference to a host of the given role.
 func (p *parser) hostOf(ref hostRef, role Role, key string) (Host, error) {
 	name := ref.node.Value

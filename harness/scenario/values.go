@@ -127,6 +127,16 @@ func (p *parser) addr(n *yaml.Node, path, v string) (netip.Addr, error) {
 	return a, nil
 }
 
+// public parses a NAT's public address: an IPv4 unicast address without a port.
+func (p *parser) public(n *yaml.Node, path, v string) (netip.Addr, error) {
+	if i := strings.LastIndexByte(v, ':'); i >= 0 && strings.Count(v, ":") == 1 {
+		if a, err := netip.ParseAddr(v[:i]); err == nil && a.Is4() {
+			return netip.Addr{}, p.errf(n, path, "%q: a NAT's public address takes no port; write %s", v, a)
+		}
+	}
+	return p.addr(n, path, v)
+}
+
 // addrPort parses "a.b.c.d" or "a.b.c.d:port"; the port defaults to endpoint.DefaultPort.
 func (p *parser) addrPort(n *yaml.Node, path string) (netip.AddrPort, error) {
 	v, n, err := p.scalar(n, path)
