@@ -47,6 +47,10 @@ func WriteText(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 	if s.Summary != "" {
 		fmt.Fprintf(w, "  %s\n", s.Summary)
 	}
+	if res != nil && res.Clock != "" {
+		// How to repeat the run: in simulated time, byte for byte.
+		fmt.Fprintf(w, "  %s time, seed %d (sipnatlab run --clock %s --seed %d)\n", res.Clock, res.Seed, res.Clock, res.Seed)
+	}
 	if res != nil && len(res.Real) > 0 {
 		var parts []string
 		for _, n := range slices.Sorted(maps.Keys(res.Real)) {
