@@ -33,6 +33,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	dnetwork "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/network"
@@ -41,8 +43,8 @@ import (
 // KamailioImage is the tag scripts/build-kamailio-image.sh builds.
 const KamailioImage = "sipnatlab/kamailio:5.6"
 
-// SIPPort is the UDP port the proxies listen on inside their container.
-const SIPPort = 5060
+// SIPPort is the UDP port the proxies listen on inside their container: SIP's own.
+const SIPPort = endpoint.DefaultPort
 
 // Sentinel errors callers branch on.
 var (
@@ -53,43 +55,44 @@ var (
 	ErrImageNotFound = errors.New("image not found locally (images are built here, never pulled)")
 )
 
-// Flavor is the proxy software inside the image; it decides where the
-// config goes and how the proxy is started and checked.
-type Flavor string
+// Flavor is the proxy software inside the image, in the scenario's vocabulary (its
+// engine key); it decides where the config goes and how the proxy is started and
+// checked.
+type Flavor = scenario.Engine
 
 // Flavors.
 const (
-	Kamailio Flavor = "kamailio"
-	OpenSIPS Flavor = "opensips"
+	Kamailio = scenario.EngineKamailio
+	OpenSIPS = scenario.EngineOpenSIPS
 )
 
-// ConfigPath is where the flavor reads its config inside the container.
-func (f Flavor) ConfigPath() string {
+// ConfigPath is where a proxy of flavor f reads its config inside the container.
+func ConfigPath(f Flavor) string {
 	if f == OpenSIPS {
 		return "/etc/opensips/opensips.cfg"
 	}
 	return "/etc/kamailio/kamailio.cfg"
 }
 
-// run is the command line that starts the proxy in the foreground, logging
+// runCommand is the command line that starts the proxy in the foreground, logging
 // to stderr.
-func (f Flavor) run(defines []string) []string {
+func runCommand(f Flavor, defines []string) []string {
 	if f == OpenSIPS {
-		return []string{"opensips", "-F", "-f", f.ConfigPath()}
+		return []string{"opensips", "-F", "-f", ConfigPath(f)}
 	}
-	cmd := []string{"kamailio", "-DD", "-E", "-m", "64", "-M", "8", "-f", f.ConfigPath()}
+	cmd := []string{"kamailio", "-DD", "-E", "-m", "64", "-M", "8", "-f", ConfigPath(f)}
 	for _, d := range defines {
 		cmd = append(cmd, "-A", d)
 	}
 	return cmd
 }
 
-// check is the command line that parses the config and exits.
-func (f Flavor) check(defines []string) []string {
+// checkCommand is the command line that parses the config and exits.
+func checkCommand(f Flavor, defines []string) []string {
 	if f == OpenSIPS {
-		return []string{"opensips", "-c", "-f", f.ConfigPath()}
+		return []string{"opensips", "-c", "-f", ConfigPath(f)}
 	}
-	cmd := []string{"kamailio", "-c", "-f", f.ConfigPath()}
+	cmd := []string{"kamailio", "-c", "-f", ConfigPath(f)}
 	for _, d := range defines {
 		cmd = append(cmd, "-A", d)
 	}
@@ -163,10 +166,10 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 		p.nw, p.ownsNW = nw, true
 	}
 
-	cmd := s.flavor.run(s.defines)
+	cmd := runCommand(s.flavor, s.defines)
 	own := []testcontainers.ContainerCustomizer{
 		testcontainers.WithFiles(testcontainers.ContainerFile{
-			HostFilePath: s.config, ContainerFilePath: s.flavor.ConfigPath(), FileMode: 0o644,
+			HostFilePath: s.config, ContainerFilePath: ConfigPath(s.flavor), FileMode: 0o644,
 		}),
 		testcontainers.WithEntrypoint(cmd[0]),
 		testcontainers.WithCmd(cmd[1:]...),
@@ -285,7 +288,7 @@ func (p *Proxy) Options(ctx context.Context) (int, error) {
 // on the config inside the container, with the same defines, and returns its
 // output; the error is non-nil when the check fails.
 func (p *Proxy) CheckConfig(ctx context.Context) (string, error) {
-	cmd := p.flavor.check(p.defines)
+	cmd := checkCommand(p.flavor, p.defines)
 	code, r, err := p.ctr.Exec(ctx, cmd, tcexec.Multiplexed())
 	if err != nil {
 		return "", fmt.Errorf("config check %q: %w", strings.Join(cmd, " "), err)

@@ -149,7 +149,11 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 		if err != nil {
 			return err
 		}
-		opts := []container.Option{container.WithConfigFile(spec.Config), container.WithSubnet(subnet), container.WithOwner(Owner())}
+		engine := spec.Engine
+		if engine == "" {
+			engine = scenario.EngineKamailio
+		}
+		opts := []container.Option{container.WithConfigFile(spec.Config), container.WithSubnet(subnet), container.WithOwner(Owner()), container.WithFlavor(engine)}
 		if h.NextHop != "" {
 			if nh, ok := relocated.Host(h.NextHop); ok && spec.Engine != scenario.EngineOpenSIPS {
 				opts = append(opts, container.WithDefine(fmt.Sprintf(`NEXT_HOP="sip:%s"`, nh.Address)))
