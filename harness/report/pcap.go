@@ -13,6 +13,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/trace"
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
@@ -65,10 +66,28 @@ func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 	}
 	fail := func(err error) error { return fmt.Errorf("write pcap of %q: %w", name, err) }
 
-	// The records of one datagram, for annotations that need later records.
-	drops := map[int]sim.Record{}         // datagram -> its Dropped record
-	sender := map[int]string{}            // datagram -> sending hop
-	xlatHops := map[int]map[string]bool{} // datagram -> NATs that translated it
+	// The datagrams of the capture, for annotations that need later records.
+	tr := res.Trace
+	if tr == nil {
+		tr = trace.New(res.Capture)
+	}
+	// annotated reports whether the Dropped record r is already told on a packet of
+	// its hop: the one its sender wrote, or the one the NAT that dropped it translated.
+	annotated := func(r sim.Record) bool {
+		d := tr.Datagram(r.Datagram)
+		if d == nil {
+			return false
+		}
+		if r.Hop == d.Sender() {
+			return true
+		}
+		for _, x := range d.Xlat {
+			if x.Hop == r.Hop {
+				return true
+			}
+		}
+		return false
+	}
 	hops := []string{}
 	seen := map[string]bool{}
 	addHop := func(h string) {
@@ -90,20 +109,8 @@ func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 		desc[c.Name] = fmt.Sprintf("%s %s (%s)", c.Name, c.Addr, role)
 	}
 	for _, r := range res.Capture {
-		if r.Datagram == 0 {
-			continue
-		}
-		addHop(r.Hop)
-		switch r.Kind {
-		case sim.Sent:
-			sender[r.Datagram] = r.Hop
-		case sim.Translated:
-			if xlatHops[r.Datagram] == nil {
-				xlatHops[r.Datagram] = map[string]bool{}
-			}
-			xlatHops[r.Datagram][r.Hop] = true
-		case sim.Dropped:
-			drops[r.Datagram] = r
+		if r.Datagram != 0 {
+			addHop(r.Hop)
 		}
 	}
 
@@ -114,7 +121,7 @@ func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 		case sim.Sent, sim.Translated, sim.Delivered:
 			packetOf[i] = r.Datagram != 0
 		case sim.Dropped:
-			packetOf[i] = r.Datagram != 0 && r.Hop != sender[r.Datagram] && !xlatHops[r.Datagram][r.Hop]
+			packetOf[i] = r.Datagram != 0 && !annotated(r)
 		}
 	}
 	last := -1 // the last record that is a packet
@@ -167,9 +174,12 @@ func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 			continue
 		}
 		id := fmt.Sprintf("datagram %d", r.Datagram)
-		drop, dropped := drops[r.Datagram]
+		var drop *sim.Record
+		if d := tr.Datagram(r.Datagram); d != nil && d.Dropped() {
+			drop = d.End
+		}
 		dropNote := ""
-		if dropped {
+		if drop != nil {
 			dropNote = fmt.Sprintf("; dropped at %s: %s", drop.Hop, drop.Reason)
 		}
 		var src, dst netip.AddrPort
@@ -187,7 +197,7 @@ func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 				comment += "; " + r.Reason
 			}
 			comment += ")"
-			if dropped && drop.Hop == r.Hop {
+			if drop != nil && drop.Hop == r.Hop {
 				comment += dropNote
 			}
 		case sim.Delivered:
