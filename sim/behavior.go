@@ -63,3 +63,21 @@ func (b Behavior) key(remote netip.AddrPort) netip.AddrPort {
 		return remote
 	}
 }
+
+// MarshalText returns the RFC 4787 word for b.
+func (b Behavior) MarshalText() ([]byte, error) {
+	if !b.valid() {
+		return nil, fmt.Errorf("marshal NAT behavior %d: invalid", int(b))
+	}
+	return []byte(b.String()), nil
+}
+
+// UnmarshalText parses the words ParseBehavior accepts.
+func (b *Behavior) UnmarshalText(text []byte) error {
+	v, err := ParseBehavior(string(text))
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}

@@ -150,3 +150,21 @@ func (r *randomPorts) next(_ netip.AddrPort, inUse func(uint16) bool) (uint16, b
 }
 
 func (r *randomPorts) take(netip.AddrPort, uint16) { r.rng = r.pending }
+
+// MarshalText returns the word for p, as ParsePortAllocation accepts it.
+func (p PortAllocation) MarshalText() ([]byte, error) {
+	if !p.valid() {
+		return nil, fmt.Errorf("marshal port allocation %d: invalid", int(p))
+	}
+	return []byte(p.String()), nil
+}
+
+// UnmarshalText parses the words ParsePortAllocation accepts.
+func (p *PortAllocation) UnmarshalText(text []byte) error {
+	v, err := ParsePortAllocation(string(text))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
