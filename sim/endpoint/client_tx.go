@@ -49,11 +49,11 @@ func (e *Endpoint) Request(req *sip.Request, dst netip.AddrPort, onResp func(res
 		return nil, net.ErrClosed
 	}
 	e.clients[tx.key] = tx
+	e.mu.Unlock()
 	tx.mu.Lock()
 	tx.retrans = e.AfterFunc(tx.interval, tx.retransmit)               // Timer A or E
 	tx.timeout = e.AfterFunc(e.timers.TransactionTimeout(), tx.expire) // Timer B or F
 	tx.mu.Unlock()
-	e.mu.Unlock()
 	if err := e.Send(req, dst); err != nil {
 		tx.terminate()
 		return nil, err

@@ -7,8 +7,10 @@ package endpoint
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -97,12 +99,15 @@ type Endpoint struct {
 	parser *sip.Parser
 	addr   netip.AddrPort
 
-	mu      sync.Mutex           // guards the fields below
+	// mu guards the fields below. A transaction's or an actor's own lock may
+	// be held when taking it, never the other way round.
+	mu      sync.Mutex
 	closed  bool                 // Close has begun: no reader or timer callback starts any more
 	serving bool                 // Serve has chosen how datagrams arrive
 	servers map[string]*ServerTx // by txKey
 	clients map[string]*ClientTx // by txKey
 	handler Handler
+	pending map[*timer]struct{} // AfterFunc timers that have neither fired nor been stopped
 
 	// running counts the goroutines Close waits for: the read goroutine, and
 	// timer callbacks under a clock that runs them in goroutines of their
@@ -128,6 +133,7 @@ func New(conn Conn, cfg Config) *Endpoint {
 		addr:    addr,
 		servers: make(map[string]*ServerTx),
 		clients: make(map[string]*ClientTx),
+		pending: make(map[*timer]struct{}),
 	}
 }
 
@@ -175,9 +181,9 @@ func (e *Endpoint) Serve(h Handler) {
 	go e.readLoop()
 }
 
-// Close closes the connection, stops every transaction timer and waits for
-// the read goroutine and any timer callback still running; nothing is sent
-// after it returns. It is idempotent. It must not be called from a Handler
+// Close closes the connection, stops every timer scheduled with AfterFunc
+// (the transactions' and the actor's) and waits for the read goroutine and
+// any timer callback still running; nothing is sent after it returns. It is idempotent. It must not be called from a Handler
 // or a timer callback of the endpoint, which it would wait for.
 func (e *Endpoint) Close() error {
 	e.mu.Lock()
@@ -187,24 +193,41 @@ func (e *Endpoint) Close() error {
 		return nil
 	}
 	e.closed = true
-	for _, tx := range e.clients {
+	for t := range e.pending {
+		t.t.Stop()
+	}
+	clear(e.pending)
+	clients := slices.Collect(maps.Values(e.clients))
+	servers := slices.Collect(maps.Values(e.servers))
+	e.mu.Unlock()
+	// A transaction's lock comes before the endpoint's (its timers take
+	// both), so the transactions are marked ended without the latter.
+	for _, tx := range clients {
 		tx.stopTimers()
 	}
-	for _, tx := range e.servers {
+	for _, tx := range servers {
 		tx.stopTimer()
 	}
-	e.mu.Unlock()
 	err := e.conn.Close()
 	e.running.Wait()
 	return err
 }
 
-// AfterFunc schedules f on the run's clock like sim.Clock.AfterFunc, but f
-// does not run once Close has begun, and Close waits for an f that is
-// running. Actors on the endpoint schedule their timers with it.
+// AfterFunc schedules f on the run's clock like sim.Clock.AfterFunc, but
+// Close stops the timer, f does not run once Close has begun, and Close
+// waits for an f that is running. Actors on the endpoint schedule their
+// timers with it. It must not be called with the endpoint's lock held.
 func (e *Endpoint) AfterFunc(d time.Duration, f func()) sim.Timer {
-	return e.clock.AfterFunc(d, func() {
+	t := &timer{ep: e}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return t // never fires; Stop reports false
+	}
+	e.pending[t] = struct{}{}
+	t.t = e.clock.AfterFunc(d, func() {
 		e.mu.Lock()
+		delete(e.pending, t)
 		if e.closed {
 			e.mu.Unlock()
 			return
@@ -214,6 +237,25 @@ func (e *Endpoint) AfterFunc(d time.Duration, f func()) sim.Timer {
 		defer e.running.Done()
 		f()
 	})
+	return t
+}
+
+// timer is a timer of AfterFunc. Its t is set, under the endpoint's lock,
+// before anyone else sees the timer; nil means it never fires.
+type timer struct {
+	ep *Endpoint
+	t  sim.Timer
+}
+
+// Stop prevents f from running; it reports whether it did so before f ran.
+func (t *timer) Stop() bool {
+	t.ep.mu.Lock()
+	defer t.ep.mu.Unlock()
+	if t.t == nil {
+		return false
+	}
+	delete(t.ep.pending, t)
+	return t.t.Stop()
 }
 
 func (e *Endpoint) readLoop() {

@@ -1,6 +1,6 @@
 // Package proxy is a stateful SIP proxy and registrar for the simulated
 // network, with the reply-route Contact handling whose mistakes lose the ACK
-// for a 2xx: none, excessive or correct (see CONTRACT.md).
+// for a 2xx: none, excessive or correct (see docs/scenario-format.md, "nat-handling").
 package proxy
 
 import (

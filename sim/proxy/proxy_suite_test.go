@@ -5,9 +5,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/sipnatlab/sipnatlab/internal/suite"
 )
 
 func TestProxy(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "sim/proxy")
 }
+
+var _ = suite.GuardLeaks()

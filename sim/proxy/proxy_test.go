@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/proxy"
 )
 
 var _ = Describe("the proxy", func() {
@@ -44,6 +45,24 @@ var _ = Describe("the proxy", func() {
 		send("testdata/seed-ack.sip")
 		Expect(w.got).To(BeEmpty())
 		Expect(w.events).To(ContainElement(ContainSubstring("names proxy itself and no Route is left")))
+
+		// The capture says so too, about the ACK's own datagram, with a typed cause.
+		var ack int
+		var notes []sim.Record
+		for _, r := range w.net.Capture().Records() {
+			switch {
+			case r.Kind == sim.Delivered && r.Hop == "proxy" && strings.HasPrefix(string(r.Data), "ACK "):
+				ack = r.Datagram
+			case r.Kind == sim.Noted:
+				notes = append(notes, r)
+			}
+		}
+		Expect(ack).NotTo(BeZero())
+		Expect(notes).To(ConsistOf(And(
+			HaveField("Hop", "proxy"), HaveField("Datagram", ack), HaveField("Flow", "seed-ack"),
+			HaveField("Cause", proxy.CauseNothingToForward),
+			HaveField("Reason", "ACK's Request-URI sip:bob@203.0.113.2:5060 names proxy itself and no Route is left: nothing to forward it to"),
+		)))
 	})
 
 	It("answers 400 to a request missing mandatory headers, and records garbage as discarded", func() {
