@@ -6,8 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-
-	"github.com/sipnatlab/sipnatlab/internal/suite"
+	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
 )
 
 var _ = Describe("sipnatlab validate", func() {
@@ -25,7 +24,7 @@ var _ = Describe("sipnatlab validate", func() {
 	)
 
 	It("runs a scenario with Kamailio as proxy-b and prints the usual verdict with the real addresses", Label("container"), func(ctx SpecContext) {
-		suite.RequireKamailio(ctx, "../../scripts/build-kamailio-image.sh")
+		dockersuite.RequireKamailio(ctx, "../../scripts/build-kamailio-image.sh")
 		code, out, stderr := runCLI(ctx, "validate", "--json", "--config", "../../fixtures/kamailio/correct.cfg", "--as", "proxy-b", "../../scenarios/correct-nat-handling.yaml")
 		Expect(code).To(Equal(0), stderr)
 		var doc struct {

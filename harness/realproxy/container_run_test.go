@@ -15,11 +15,11 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/realproxy"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
-	"github.com/sipnatlab/sipnatlab/internal/suite"
+	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
 )
 
 func requireDocker(ctx context.Context) {
-	suite.RequireKamailio(ctx, filepath.Join("..", "..", "scripts", "build-kamailio-image.sh"))
+	dockersuite.RequireKamailio(ctx, filepath.Join("..", "..", "scripts", "build-kamailio-image.sh"))
 }
 
 // facts is what must agree between an in-process proxy and a real one.

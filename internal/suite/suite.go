@@ -1,17 +1,12 @@
-// Package suite holds what the project's own Ginkgo suites share: the leak
-// guard every suite installs, and the gate of the specs that need Docker and
-// the locally built Kamailio image.
+// Package suite holds what every one of the project's own Ginkgo suites
+// installs: the leak guard. It imports no Docker code, so the simulated-time
+// suites link none (internal/dockersuite gates the specs that need Docker).
 package suite
 
 import (
-	"context"
-	"os"
-
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"go.uber.org/goleak"
-
-	"github.com/sipnatlab/sipnatlab/harness/container"
 )
 
 // GuardLeaks registers, at the top level of a suite, a check after every
@@ -33,23 +28,4 @@ func GuardLeaks() bool {
 		)).To(Succeed())
 	})
 	return true
-}
-
-// RequireKamailio lets a spec go on only with a Docker engine and the
-// Kamailio image (built with script when missing). Without Docker the spec
-// is skipped, or fails when CI=true; a failed build always fails. It also
-// disables the testcontainers reaper, whose image no registry here serves.
-func RequireKamailio(ctx context.Context, script string) {
-	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
-		GinkgoT().Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-	}
-	if err := container.DockerAvailable(ctx); err != nil {
-		if os.Getenv("CI") == "true" {
-			Fail("CI=true and Docker is not available: " + err.Error())
-		}
-		Skip("Docker is not available: " + err.Error())
-	}
-	if _, err := container.EnsureKamailioImage(ctx, container.KamailioImage, script, GinkgoWriter); err != nil {
-		Fail("building the Kamailio image: " + err.Error())
-	}
 }
