@@ -308,7 +308,7 @@ steps:
 
 var _ = Describe("proxy reply-route Contact policies", func() {
 	// Only the proxy next to the NATed callee may fix the Contact; the other
-	// must leave a relayed reply alone (BACKGROUND.md).
+	// must leave a relayed reply alone (docs/lessons.md).
 	type want struct {
 		arrives bool
 		blame   string

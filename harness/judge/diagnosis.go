@@ -14,7 +14,7 @@ import (
 )
 
 // Class names what became of a call's ACK, the first of the three
-// troubleshooting steps of BACKGROUND.md: the ACK arrived, or where and why it
+// troubleshooting steps of docs/lessons.md: the ACK arrived, or where and why it
 // went no further. It is the "diagnosis_class" of the JSON verdict.
 type Class string
 
@@ -82,7 +82,7 @@ type diagnosis struct {
 	fix   string // the change that makes the ACK arrive; "" when none is needed
 }
 
-// diagnose follows the three troubleshooting steps of BACKGROUND.md on the
+// diagnose follows the three troubleshooting steps of docs/lessons.md on the
 // capture of one call: (1) did the ACK for the 2xx reach the callee, and if
 // not where and why did it stop; (2) on which hop did the 200 OK's Contact
 // stop leading to the callee (f.Blame); (3) what in that hop's handling did

@@ -1,5 +1,5 @@
 // Package report renders run results for people (a text ladder of every hop)
-// and for programs (the JSON verdict of CONTRACT.md).
+// and for programs (the JSON verdict, README.md "JSON verdict").
 package report
 
 import (

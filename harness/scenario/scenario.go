@@ -14,7 +14,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
 
-// Scenario is one parsed and validated scenario file (see CONTRACT.md). Every name it
+// Scenario is one parsed and validated scenario file (docs/scenario-format.md). Every name it
 // holds (a NAT of a host, a proxy of a step, a blamed host) refers to an entry of NATs or
 // Hosts; Load and Parse guarantee that. A Scenario is a plain value: callers may read it
 // from several goroutines as long as nobody modifies it.

@@ -176,7 +176,7 @@ func (p *parser) hostName(n *yaml.Node, path string, role Role, key string) (Hos
 }
 
 // route follows the next-hop chain from via and checks that the INVITE reaches the callee's
-// registrar (CONTRACT.md: a proxy forwards to its next-hop or, as the callee's registrar, to
+// registrar (docs/scenario-format.md: a proxy forwards to its next-hop or, as the callee's registrar, to
 // the callee's registered location).
 func (p *parser) route(n *yaml.Node, path string, via, to Host) error {
 	chain := []string{via.Name}
