@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -101,7 +103,7 @@ func leads(acks map[ackSend]*ackOutcome, sender string, ok *sip.Response, callee
 		h.Resolves = "no Contact"
 		return nil
 	}
-	dst, err := endpoint.URIAddr(c.Address)
+	dst, alias, err := contactTarget(c.Address)
 	if err != nil {
 		h.Resolves = err.Error()
 		return nil
@@ -111,6 +113,9 @@ func leads(acks map[ackSend]*ackOutcome, sender string, ok *sip.Response, callee
 		switch {
 		case o.arrived:
 			h.Leads, h.Resolves = true, fmt.Sprintf("leads to %s", callee.Name)
+			if alias {
+				h.Resolves += fmt.Sprintf(" (through its alias %s)", dst)
+			}
 			return nil
 		case o.end != nil && o.end.Kind == sim.Dropped:
 			h.Resolves = "leads nowhere: " + o.end.Reason
@@ -121,7 +126,27 @@ func leads(acks map[ackSend]*ackOutcome, sender string, ok *sip.Response, callee
 		}
 		at = o.first
 	}
-	return &question{at: at, sender: sender, dst: dst, callee: callee}
+	return &question{at: at, sender: sender, dst: dst, callee: callee, alias: alias}
+}
+
+// contactTarget is where an ACK for the Contact u goes: u's host and port or, for a
+// Contact a proxy marked with nathelper's set_contact_alias() (";alias=ip~port~proto"),
+// the address of the alias, where that proxy's handle_ruri_alias() sends it. alias says
+// which.
+func contactTarget(u sip.Uri) (dst netip.AddrPort, alias bool, err error) {
+	if v, ok := u.UriParams.Get("alias"); ok {
+		parts := strings.Split(v, "~")
+		if len(parts) >= 2 {
+			if port, perr := strconv.ParseUint(parts[1], 10, 16); perr == nil {
+				if a, perr := netip.ParseAddr(parts[0]); perr == nil {
+					return netip.AddrPortFrom(a.Unmap(), uint16(port)), true, nil
+				}
+			}
+		}
+		return netip.AddrPort{}, false, fmt.Errorf("Contact alias %q is not ip~port~proto", v)
+	}
+	dst, err = endpoint.URIAddr(u)
+	return dst, false, err
 }
 
 // question asks where a datagram that sender sent to dst just before the record at
@@ -131,6 +156,7 @@ type question struct {
 	sender string
 	dst    netip.AddrPort
 	callee scenario.Host
+	alias  bool // dst came from the Contact's alias parameter
 	owner  *CallFacts
 	idx    int
 }
@@ -142,6 +168,9 @@ func (q *question) answer(res sim.Resolution) {
 		h.Leads, h.Resolves = false, "leads nowhere: "+res.Reason
 	case res.Host == q.callee.Name && res.Port == q.callee.Address.Port():
 		h.Leads, h.Resolves = true, fmt.Sprintf("leads to %s", q.callee.Name)
+		if q.alias {
+			h.Resolves += fmt.Sprintf(" (through its alias %s)", q.dst)
+		}
 	default:
 		h.Leads, h.Resolves = false, fmt.Sprintf("leads to %s, not %s", res.Host, q.callee.Name)
 	}
