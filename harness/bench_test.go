@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,3 +120,43 @@ func BenchmarkSuiteSimulated(b *testing.B) {
 	b.ReportMetric(float64(simulated)/float64(wall), "x-realtime")
 	b.ReportMetric(math.Round(simulated.Seconds()/float64(b.N)), "simulated-s/op")
 }
+
+// benchJudge runs one batch of calls through the chain with the proxies' handling
+// written in, once, then judges its capture again and again: the judge alone, from the
+// records (a trace built anew each time), as `sipnatlab judge` does. It reports calls
+// judged per second and the judge's time as a share of the run that made the capture.
+func benchJudge(b *testing.B, handlingA, handlingB string, wantACK bool) {
+	yaml := strings.Replace(fmt.Sprintf(benchChain, "1s", 200, 50), "nat-handling: correct}", "nat-handling: "+handlingA+"}", 1)
+	yaml = strings.Replace(yaml, "registrar: true, nat-handling: correct}", "registrar: true, nat-handling: "+handlingB+"}", 1)
+	s, err := scenario.Parse("bench.yaml", []byte(yaml))
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	res, err := harness.Run(context.Background(), s, harness.Options{Clock: harness.Simulated})
+	run := time.Since(t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		again := &harness.Result{Scenario: s, Capture: res.Capture}
+		again.Judge()
+		if len(again.Calls) != 200 || again.Calls[199].ACKAtCallee != wantACK || again.Calls[0].Blame != res.Calls[0].Blame {
+			b.Fatalf("judged %d calls, the last with ACK %v, blame %q", len(again.Calls), again.Calls[199].ACKAtCallee, again.Calls[0].Blame)
+		}
+	}
+	per := time.Since(start) / time.Duration(b.N)
+	b.ReportMetric(200/per.Seconds(), "calls-judged/s")
+	b.ReportMetric(float64(per)/float64(run), "judge/run")
+}
+
+// BenchmarkJudgeArrived judges 200 calls whose ACKs arrived: every Contact is answered
+// by where the ACKs went.
+func BenchmarkJudgeArrived(b *testing.B) { benchJudge(b, "correct", "correct", true) }
+
+// BenchmarkJudgeLost judges 200 calls whose ACKs proxy-a's excessive handling lost:
+// the Contact proxy-b sent on, where no ACK went, is asked of the NAT state replayed
+// from the capture.
+func BenchmarkJudgeLost(b *testing.B) { benchJudge(b, "excessive", "correct", false) }

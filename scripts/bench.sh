@@ -8,7 +8,7 @@ count="${BENCH_COUNT:-5}"
 out="${BENCH_OUT:-bench.out}"
 
 go test -run '^$' -bench 'Raw|Fabric' -benchmem -count "$count" ./sim/ | tee "$out"
-go test -run '^$' -bench 'Calls|Suite' -benchmem -count "$count" ./harness/ | tee -a "$out"
+go test -run '^$' -bench 'Calls|Suite|Judge' -benchmem -count "$count" ./harness/ | tee -a "$out"
 go test -run '^$' -bench 'TimerAccuracy' -benchtime 2x -count 1 ./harness/ | tee -a "$out"
 
 # Means over the runs of each benchmark, then the ratios.
@@ -31,5 +31,7 @@ END {
   printf "calls through two proxies, simulated:    %.0f calls/s, 0 lost\n", mean("BenchmarkCallsSimulated", "calls/s")
   printf "calls through two proxies, loopback:     %.0f calls/s, 0 lost\n", mean("BenchmarkCallsLoopback", "calls/s")
   printf "2xx retransmission lateness, loopback:   mean %.0f us, worst %.0f us (T1 = 50 ms)\n", mean("BenchmarkTimerAccuracyLoopback", "mean-late-µs"), mean("BenchmarkTimerAccuracyLoopback", "worst-late-µs")
+  printf "judging 200 calls again from records:   %.0f calls/s (ACKs arrived), %.0f calls/s (lost, NAT state replayed)\n", mean("BenchmarkJudgeArrived", "calls-judged/s"), mean("BenchmarkJudgeLost", "calls-judged/s")
+  printf "  the judge vs the run that made it:      %.2f and %.2f of the run's time (most of it parsing SIP once)\n", mean("BenchmarkJudgeArrived", "judge/run"), mean("BenchmarkJudgeLost", "judge/run")
   printf "bundled suite, simulated vs real time:   %.0fx faster than the %.0f s its timers span\n", mean("BenchmarkSuiteSimulated", "x-realtime"), mean("BenchmarkSuiteSimulated", "simulated-s/op")
 }' "$out"
