@@ -1,6 +1,7 @@
 package harness_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"runtime"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/match"
+	"github.com/sipnatlab/sipnatlab/harness/report"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/ua"
@@ -254,6 +256,14 @@ var _ = Describe(fmt.Sprintf("bundled scenarios on loopback sockets, timers scal
 			Expect(a.CalleeBYE).To(Equal(b.CalleeBYE))
 			Expect(a.ContactAtCaller).To(Equal(b.ContactAtCaller))
 			Expect(a.Hops).To(Equal(b.Hops))
+
+			// Judged again from its pcapng, the real-time run gives the same facts.
+			var pcap bytes.Buffer
+			Expect(report.WritePcap(&pcap, o.res, o.err)).To(Succeed())
+			back, _, err := report.ReadPcap(&pcap)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(back.Calls).To(Equal(o.res.Calls))
+			Expect(back.Expectations).To(Equal(o.res.Expectations))
 
 			sends := okSendTimes(o.res, a.To)
 			want := okSendTimes(sim.res, b.To)

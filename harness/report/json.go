@@ -92,7 +92,7 @@ func NewScenarioVerdict(s *scenario.Scenario, res *harness.Result, err error) Sc
 			ACKAtCallee: c.ACKAtCallee, ACKDelayMS: millis(c.ACKDelay),
 			OKRetransmissions: c.OKRetransmissions, CalleeBYE: c.CalleeBYE,
 			CalleeBYEAfterMS: millis(c.CalleeBYEAfter), ContactAtCaller: c.ContactAtCaller,
-			ACKLostAt: c.ACKLostAt, Blame: c.Blame, Diagnosis: c.Diagnosis, DiagnosisClass: string(c.Class), Hops: []HopVerdict{},
+			ACKLostAt: c.ACKLostAt, Blame: c.Blame, Diagnosis: c.Diagnosis, DiagnosisClass: string(c.Class), Fix: c.Fix, Hops: []HopVerdict{},
 		}
 		for _, h := range c.Hops {
 			cv.Hops = append(cv.Hops, HopVerdict{Host: h.Host, ContactIn: h.In, ContactOut: h.Out, LeadsToCallee: h.Leads, Resolves: h.Resolves})
