@@ -50,6 +50,7 @@ type CallVerdict struct {
 	Blame             string       `json:"blame"`
 	Diagnosis         string       `json:"diagnosis"`
 	DiagnosisClass    string       `json:"diagnosis_class"` // judge.Class: ack-arrived, private-contact, contact-names-proxy, ...
+	Fix               string       `json:"fix"`             // the change that makes the ACK arrive; "" when none is needed
 	Hops              []HopVerdict `json:"contact_per_hop"`
 }
 
