@@ -194,6 +194,16 @@ func (c *Conn) Close() error {
 // LocalAddrPort returns the virtual endpoint of c.
 func (c *Conn) LocalAddrPort() netip.AddrPort { return c.local }
 
+// RealAddr returns the real UDP socket on 127.0.0.1 behind c with the loopback carrier
+// (what tshark on lo shows for this endpoint), or the zero AddrPort with the memory
+// carrier.
+func (c *Conn) RealAddr() netip.AddrPort {
+	if s, ok := c.sock.(*udpSocket); ok {
+		return s.addr
+	}
+	return netip.AddrPort{}
+}
+
 // LocalAddr returns the virtual endpoint of c as a *net.UDPAddr.
 func (c *Conn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.local) }
 

@@ -18,15 +18,6 @@ func (n *Network) RealAddrs() []netip.AddrPort {
 	return out
 }
 
-// RealAddr returns the real local address of c's socket, or the zero AddrPort for the
-// memory carrier.
-func (c *Conn) RealAddr() netip.AddrPort {
-	if s, ok := c.sock.(*udpSocket); ok {
-		return s.addr
-	}
-	return netip.AddrPort{}
-}
-
 // MemoryQueueLen is the bound of a memory carrier's receive queue.
 const MemoryQueueLen = memoryQueueLen
 
