@@ -46,6 +46,9 @@ type Stats struct {
 	MemorySent int64 // datagrams queued for a receiving Conn by the memory carrier
 	Delivered  int64 // datagrams read by a receiving Conn
 	Dropped    int64 // datagrams dropped by the routing, or at a full receive queue
+	// Forged counts the frames the loopback carrier's receivers refused as not sent to
+	// them by this run's fabric, whether recorded one by one or not ([CauseForged]).
+	Forged int64
 }
 
 // Network is a simulated IPv4 network: hosts, NAT boxes with their LANs, and the capture
@@ -58,7 +61,7 @@ type Network struct {
 	capture *Capture
 	bufs    sync.Pool // *[]byte receive buffers of the loopback carrier
 
-	realSent, memorySent, delivered, dropped atomic.Int64
+	realSent, memorySent, delivered, dropped, forged atomic.Int64
 
 	mu           sync.Mutex // guards the fields below, every NAT table and every Host.conns
 	closed       bool
@@ -79,7 +82,8 @@ func NewNetwork(cfg Config) *Network {
 	var car carrier
 	switch cfg.Carrier {
 	case Loopback:
-		car = loopback{}
+		key := newSecret()
+		car = loopback{key: &key}
 	case Memory:
 		car = memory{}
 	default:
@@ -114,6 +118,7 @@ func (n *Network) Stats() Stats {
 		MemorySent: n.memorySent.Load(),
 		Delivered:  n.delivered.Load(),
 		Dropped:    n.dropped.Load(),
+		Forged:     n.forged.Load(),
 	}
 }
 
