@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -110,14 +111,12 @@ func newSecret() secret {
 	return s
 }
 
-func (f frame) encode(key *secret) []byte {
-	b := make([]byte, headerLen, headerLen+len(f.data))
-	copy(b, frameMagic)
-	copy(b[4:], key[:])
-	binary.BigEndian.PutUint64(b[20:], uint64(f.id))
+// encode appends f, as the loopback carrier writes it with the secret key, to b[:0].
+func (f frame) encode(b []byte, key *secret) []byte {
+	b = append(append(b[:0], frameMagic...), key[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(f.id))
 	a := f.src.Addr().As4()
-	copy(b[28:], a[:])
-	binary.BigEndian.PutUint16(b[32:], f.src.Port())
+	b = binary.BigEndian.AppendUint16(append(b, a[:]...), f.src.Port())
 	return append(b, f.data...)
 }
 
@@ -151,20 +150,24 @@ var errNotLoopback = errors.New("refusing to write outside 127.0.0.0/8")
 // loopback is the default carrier: one real UDP socket on 127.0.0.1 per virtual endpoint,
 // so datagrams really cross the kernel's loopback interface. Every frame carries the
 // network's secret.
-type loopback struct{ key *secret }
+type loopback struct {
+	key  *secret
+	bufs *sync.Pool // the network's *[]byte buffers of maxDatagram+headerLen bytes
+}
 
 func (l loopback) open() (socket, error) {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
-	return &udpSocket{conn: c, addr: c.LocalAddr().(*net.UDPAddr).AddrPort(), key: l.key}, nil
+	return &udpSocket{conn: c, addr: c.LocalAddr().(*net.UDPAddr).AddrPort(), key: l.key, bufs: l.bufs}, nil
 }
 
 type udpSocket struct {
 	conn *net.UDPConn
 	addr netip.AddrPort // the real local address, on 127.0.0.1
 	key  *secret        // the network's frame secret
+	bufs *sync.Pool     // where send takes the buffer it encodes a frame into
 }
 
 func (s *udpSocket) send(to socket, f frame) error {
@@ -175,7 +178,9 @@ func (s *udpSocket) send(to socket, f frame) error {
 	if !loopbackNet.Contains(dst.addr.Addr().Unmap()) {
 		return fmt.Errorf("loopback carrier: write to %s: %w", dst.addr, errNotLoopback)
 	}
-	_, err := s.conn.WriteToUDPAddrPort(f.encode(s.key), dst.addr)
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	_, err := s.conn.WriteToUDPAddrPort(f.encode(*bp, s.key), dst.addr)
 	return err
 }
 

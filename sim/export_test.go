@@ -57,13 +57,13 @@ const MaxForgedRecords = maxForgedRecords
 // Frame encodes a frame of n's loopback carrier, with n's secret, as its own sockets
 // write them.
 func (n *Network) Frame(id int, src netip.AddrPort, data []byte) []byte {
-	return frame{id: id, src: src, data: data}.encode(n.carrier.(loopback).key)
+	return frame{id: id, src: src, data: data}.encode(nil, n.carrier.(loopback).key)
 }
 
 // GuessedFrame encodes a frame in the loopback carrier's format with the secret guess.
 func GuessedFrame(id int, src netip.AddrPort, data []byte, guess [16]byte) []byte {
 	key := secret(guess)
-	return frame{id: id, src: src, data: data}.encode(&key)
+	return frame{id: id, src: src, data: data}.encode(nil, &key)
 }
 
 // WriteRaw writes b as it is from c's own real socket to the real address to.

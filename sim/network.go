@@ -59,7 +59,7 @@ type Network struct {
 	kind    CarrierKind
 	carrier carrier
 	capture *Capture
-	bufs    sync.Pool // *[]byte receive buffers of the loopback carrier
+	bufs    sync.Pool // *[]byte buffers of the loopback carrier, to read and write frames in
 
 	realSent, memorySent, delivered, dropped, forged atomic.Int64
 
@@ -79,20 +79,9 @@ func NewNetwork(cfg Config) *Network {
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
 	}
-	var car carrier
-	switch cfg.Carrier {
-	case Loopback:
-		key := newSecret()
-		car = loopback{key: &key}
-	case Memory:
-		car = memory{}
-	default:
-		panic(fmt.Sprintf("sim: NewNetwork: invalid carrier %s", cfg.Carrier))
-	}
-	return &Network{
+	n := &Network{
 		clock:       cfg.Clock,
 		kind:        cfg.Carrier,
-		carrier:     car,
 		capture:     newCapture(cfg.Clock),
 		bufs:        sync.Pool{New: func() any { b := make([]byte, maxDatagram+headerLen); return &b }},
 		hosts:       make(map[string]*Host),
@@ -100,6 +89,16 @@ func NewNetwork(cfg Config) *Network {
 		nats:        make(map[string]*NAT),
 		natByPublic: make(map[netip.Addr]*NAT),
 	}
+	switch cfg.Carrier {
+	case Loopback:
+		key := newSecret()
+		n.carrier = loopback{key: &key, bufs: &n.bufs}
+	case Memory:
+		n.carrier = memory{}
+	default:
+		panic(fmt.Sprintf("sim: NewNetwork: invalid carrier %s", cfg.Carrier))
+	}
+	return n
 }
 
 // Capture returns the network's capture.
