@@ -29,7 +29,7 @@ import (
 //
 // A flood costs bounded memory: the first maxForgedRecords refused frames of a network are
 // recorded one by one; after that only Stats.Forged counts them, and one summary record is
-// added each time the count doubles (so 200,000 forged frames leave 256 + 10 records). A
+// added each time the count doubles (so 200,000 forged frames leave 64 + 11 records). A
 // refused frame is read into the receiving Conn's pooled read buffer, and refusing it past
 // the first records allocates nothing.
 //
@@ -38,8 +38,9 @@ import (
 // it is smaller than the capture's own records of that datagram.
 
 // maxForgedRecords is the number of refused frames a Network records one by one; a power
-// of two.
-const maxForgedRecords = 256
+// of two. It is kept small because the records of a flood between two datagrams travel
+// together in one pcapng comment of at most 64 KiB when a report writes the capture.
+const maxForgedRecords = 64
 
 // refusal says why a frame read from a loopback socket was refused; 0 for admitted.
 type refusal uint8
