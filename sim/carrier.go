@@ -87,13 +87,16 @@ type frame struct {
 //
 // The secret is 16 random bytes drawn once per Network (crypto/rand) and held only in this
 // process's memory. It proves that a frame was written by the carrier of this very run, so
-// another process, or another run, cannot speak the protocol: it can no more guess the
-// secret than a 128-bit key. It is carried in clear rather than as a MAC over the frame
-// because reading it off the wire takes what tampering with a frame takes anyway (capturing
-// on lo and writing from a socket the run owns, i.e. privileges that also reach into this
-// process's memory); a MAC would cost a hash of every payload on both sides. What a frame
-// must also satisfy to be delivered (its real source, its datagram id) is checked by the
-// receiving Conn (forgery.go).
+// another process, or another run, cannot speak the protocol: it would have to guess 128
+// random bits. What a frame must also satisfy to be delivered (its real source, its
+// datagram id) is checked by the receiving Conn (forgery.go).
+//
+// The secret travels in clear rather than as a MAC over the frame. The threat is an
+// unprivileged local process, which can neither read lo nor write from a port the run
+// holds. A process that can capture on lo and send raw packets (CAP_NET_RAW) could read
+// the secret and race a datagram in flight with a spoofed frame; a MAC over id, source and
+// payload would keep it from altering a payload (not from replaying one first), at the
+// price of hashing every payload on both sides.
 const (
 	frameMagic  = "SNL2"
 	secretLen   = 16
