@@ -105,13 +105,13 @@ var _ = Describe("a run on loopback attacked by another process", Label("loopbac
 		}
 		proxyB := netip.MustParseAddrPort("203.0.113.2:5060")
 		sent := 0
-		done := make(chan struct{})
+		done, ended := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer GinkgoRecover()
 			defer close(done)
 			select {
 			case <-retransmitting:
-			case <-ctx.Done():
+			case <-ended:
 				return
 			}
 			bob, pb := spy.socket("bob"), spy.socket("proxy-b")
@@ -132,6 +132,7 @@ var _ = Describe("a run on loopback attacked by another process", Label("loopbac
 			Clock: harness.RealTime, Observe: observe, Proxies: spy,
 			Containers: map[string]harness.Container{"proxy-b": {}},
 		})
+		close(ended)
 		<-done
 		Expect(err).NotTo(HaveOccurred())
 		Expect(sent).To(Equal(241), "the attack ran during the run")
