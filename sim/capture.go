@@ -22,6 +22,8 @@ const (
 	// Dst are as the receiver sees them.
 	Delivered
 	// Dropped: the datagram died here. Hop is the host or NAT where; Reason says why.
+	// With Cause CauseForged and Datagram 0 it is no datagram of the network but a frame
+	// another process wrote to the socket of a Conn of host Hop, refused.
 	Dropped
 	// BindingCreated: a NAT added a binding (RFC 4787 §4.1). Hop is the NAT; Src is the
 	// internal endpoint, XSrc the external one, Dst the remote endpoint that caused it.

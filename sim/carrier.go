@@ -1,12 +1,15 @@
 package sim
 
 import (
+	"crypto/rand"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -54,7 +57,8 @@ type carrier interface {
 }
 
 // socket is one carrier endpoint. send and recv carry a frame: the datagram id and the
-// virtual source as the receiver must see it, plus the payload.
+// virtual source as the receiver must see it, plus the payload. The loopback carrier's
+// recv also returns what it read that is no frame of its run, marked refused.
 type socket interface {
 	// send hands f to the socket to. The memory carrier's send never blocks; it fails with
 	// errQueueFull when to's receive queue is full.
@@ -71,34 +75,72 @@ type frame struct {
 	id   int
 	src  netip.AddrPort // virtual source after NAT
 	data []byte
+
+	// Set by the loopback carrier on receipt, for the receiving Conn to judge the frame.
+	from    netip.AddrPort // the real socket it came from
+	size    int            // its length on the wire, header included
+	refused refusal        // why it is no frame of this run's carrier; 0 when well formed
 }
 
-// The loopback frame header: magic, datagram id, virtual source IPv4 address and port.
+// The loopback frame header: magic, the network's secret, datagram id, virtual source IPv4
+// address and port.
+//
+// The secret is 16 random bytes drawn once per Network (crypto/rand) and held only in this
+// process's memory. It proves that a frame was written by the carrier of this very run, so
+// another process, or another run, cannot speak the protocol: it would have to guess 128
+// random bits. What a frame must also satisfy to be delivered (its real source, its
+// datagram id) is checked by the receiving Conn (forgery.go).
+//
+// The secret travels in clear rather than as a MAC over the frame. The threat is an
+// unprivileged local process, which can neither read lo nor write from a port the run
+// holds. A process that can capture on lo and send raw packets (CAP_NET_RAW) could read
+// the secret and race a datagram in flight with a spoofed frame; a MAC over id, source and
+// payload would keep it from altering a payload (not from replaying one first), at the
+// price of hashing every payload on both sides.
 const (
-	frameMagic  = "SNL1"
-	headerLen   = len(frameMagic) + 8 + 4 + 2
+	frameMagic  = "SNL2"
+	secretLen   = 16
+	headerLen   = len(frameMagic) + secretLen + 8 + 4 + 2
 	maxDatagram = 65535
 )
 
-func (f frame) encode() []byte {
-	b := make([]byte, headerLen, headerLen+len(f.data))
-	copy(b, frameMagic)
-	binary.BigEndian.PutUint64(b[4:], uint64(f.id))
+// secret is a Network's frame secret.
+type secret [secretLen]byte
+
+// newSecret draws a fresh secret from crypto/rand, which never fails (Go 1.24).
+func newSecret() secret {
+	var s secret
+	_, _ = rand.Read(s[:])
+	return s
+}
+
+// encode appends f, as the loopback carrier writes it with the secret key, to b[:0].
+func (f frame) encode(b []byte, key *secret) []byte {
+	b = append(append(b[:0], frameMagic...), key[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(f.id))
 	a := f.src.Addr().As4()
-	copy(b[12:], a[:])
-	binary.BigEndian.PutUint16(b[16:], f.src.Port())
+	b = binary.BigEndian.AppendUint16(append(b, a[:]...), f.src.Port())
 	return append(b, f.data...)
 }
 
-func decodeFrame(b []byte) (frame, bool) {
-	if len(b) < headerLen || string(b[:4]) != frameMagic {
-		return frame{}, false
+// decodeFrame reads b as a frame of the carrier whose secret is key. A frame it refuses
+// has refused set and, when its header was readable, its id and virtual source.
+func decodeFrame(b []byte, key *secret) frame {
+	f := frame{size: len(b)}
+	switch {
+	case len(b) < headerLen:
+		f.refused = refusedShort
+	case string(b[:4]) != frameMagic:
+		f.refused = refusedMagic
+	default:
+		f.id = int(binary.BigEndian.Uint64(b[20:]))
+		f.src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[28:32])), binary.BigEndian.Uint16(b[32:]))
+		f.data = b[headerLen:]
+		if subtle.ConstantTimeCompare(b[4:20], key[:]) != 1 {
+			f.refused = refusedSecret
+		}
 	}
-	return frame{
-		id:   int(binary.BigEndian.Uint64(b[4:])),
-		src:  netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[12:16])), binary.BigEndian.Uint16(b[16:])),
-		data: b[headerLen:],
-	}, true
+	return f
 }
 
 // loopbackNet is the only network the loopback carrier ever writes to.
@@ -109,20 +151,26 @@ var loopbackNet = netip.MustParsePrefix("127.0.0.0/8")
 var errNotLoopback = errors.New("refusing to write outside 127.0.0.0/8")
 
 // loopback is the default carrier: one real UDP socket on 127.0.0.1 per virtual endpoint,
-// so datagrams really cross the kernel's loopback interface.
-type loopback struct{}
+// so datagrams really cross the kernel's loopback interface. Every frame carries the
+// network's secret.
+type loopback struct {
+	key  *secret
+	bufs *sync.Pool // the network's *[]byte buffers of maxDatagram+headerLen bytes
+}
 
-func (loopback) open() (socket, error) {
+func (l loopback) open() (socket, error) {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
-	return &udpSocket{conn: c, addr: c.LocalAddr().(*net.UDPAddr).AddrPort()}, nil
+	return &udpSocket{conn: c, addr: c.LocalAddr().(*net.UDPAddr).AddrPort(), key: l.key, bufs: l.bufs}, nil
 }
 
 type udpSocket struct {
 	conn *net.UDPConn
 	addr netip.AddrPort // the real local address, on 127.0.0.1
+	key  *secret        // the network's frame secret
+	bufs *sync.Pool     // where send takes the buffer it encodes a frame into
 }
 
 func (s *udpSocket) send(to socket, f frame) error {
@@ -133,23 +181,26 @@ func (s *udpSocket) send(to socket, f frame) error {
 	if !loopbackNet.Contains(dst.addr.Addr().Unmap()) {
 		return fmt.Errorf("loopback carrier: write to %s: %w", dst.addr, errNotLoopback)
 	}
-	_, err := s.conn.WriteToUDPAddrPort(f.encode(), dst.addr)
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	_, err := s.conn.WriteToUDPAddrPort(f.encode(*bp, s.key), dst.addr)
 	return err
 }
 
+// recv reads the next datagram into p and returns it as a frame with its real source,
+// refused or not: the receiving Conn judges it. It allocates nothing.
 func (s *udpSocket) recv(p []byte) (frame, error) {
-	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(p)
-		if err != nil {
-			return frame{}, err
-		}
-		if !loopbackNet.Contains(from.Addr().Unmap()) {
-			continue
-		}
-		if f, ok := decodeFrame(p[:n]); ok {
-			return f, nil
-		}
+	n, from, err := s.conn.ReadFromUDPAddrPort(p)
+	if err != nil {
+		return frame{}, err
 	}
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	f := decodeFrame(p[:n], s.key)
+	f.from = from
+	if f.refused == 0 && !loopbackNet.Contains(from.Addr()) {
+		f.refused = refusedNotLoopback
+	}
+	return f, nil
 }
 
 func (s *udpSocket) close() error                       { return s.conn.Close() }

@@ -33,6 +33,11 @@ const (
 	CausePortUnreachable Cause = "port-unreachable"
 	// CauseQueueFull: the receiving Conn's queue was full (memory carrier only).
 	CauseQueueFull Cause = "queue-full"
+	// CauseForged: a frame that reached an endpoint's real socket but was not sent by the
+	// run's own fabric (a foreign socket, a wrong run secret, a datagram id not in flight
+	// to that endpoint, or a repeated one). It was refused, never delivered; the record has
+	// Datagram 0 and its Reason names the real source it came from.
+	CauseForged Cause = "forged"
 )
 
 // ByNAT reports whether a NAT's table or hairpin decided the drop (filtering, a missing

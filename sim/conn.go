@@ -22,9 +22,13 @@ type Conn struct {
 	net    *Network
 	host   *Host
 	local  netip.AddrPort
+	real   netip.AddrPort // the real socket behind c (loopback carrier); zero for memory
 	sock   socket
 	closed atomic.Bool
 	last   atomic.Int64 // the datagram c read last, for Note
+	// pending holds the datagrams handed to the loopback carrier for c and not yet read:
+	// the only frames c admits (forgery.go).
+	pending inflight
 }
 
 var _ net.PacketConn = (*Conn)(nil)
@@ -36,6 +40,9 @@ func (c *Conn) opError(op string, err error) error {
 // ReadFrom reads the next datagram delivered to c, records it as Delivered and returns its
 // virtual source as the receiver sees it (after any NAT). A payload longer than p is
 // truncated. After Close it returns an error for which errors.Is(err, net.ErrClosed) holds.
+// With the loopback carrier, a frame that the run's fabric did not send to c (written by
+// another process, or replayed) is never returned: ReadFrom records it as forged and reads
+// on (see [CauseForged]).
 func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
 	n, src, err := c.ReadFromAddrPort(p)
 	if err != nil {
@@ -55,16 +62,31 @@ func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 		defer c.net.bufs.Put(bp)
 		scratch = *bp
 	}
-	f, err := c.sock.recv(scratch)
-	if err != nil {
-		if c.closed.Load() || errors.Is(err, net.ErrClosed) {
+	var f frame
+	for {
+		var err error
+		f, err = c.sock.recv(scratch)
+		if err != nil {
+			if c.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return 0, netip.AddrPort{}, c.opError("read", ErrClosed)
+			}
+			var oe *net.OpError
+			if errors.As(err, &oe) {
+				err = oe.Err
+			}
+			return 0, netip.AddrPort{}, c.opError("read", err)
+		}
+		if c.net.kind != Loopback {
+			break
+		}
+		if c.closed.Load() {
 			return 0, netip.AddrPort{}, c.opError("read", ErrClosed)
 		}
-		var oe *net.OpError
-		if errors.As(err, &oe) {
-			err = oe.Err
+		why, e := c.pending.admit(f)
+		if why == 0 {
+			break
 		}
-		return 0, netip.AddrPort{}, c.opError("read", err)
+		c.net.refuse(c, f, why, e)
 	}
 	n := copy(p, f.data)
 	data := f.data
@@ -163,7 +185,9 @@ func (c *Conn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 	if !v.ok || v.queued {
 		return len(p), nil
 	}
+	v.to.pending.expect(id, c.real, v.src)
 	if err := c.sock.send(v.to.sock, frame{id: id, src: v.src, data: data}); err != nil {
+		v.to.pending.forget(id)
 		if c.closed.Load() || errors.Is(err, net.ErrClosed) {
 			return 0, c.opError("write", ErrClosed)
 		}
@@ -188,11 +212,17 @@ func (c *Conn) Close() error {
 		delete(c.host.conns, c.local.Port())
 	}
 	n.mu.Unlock()
+	c.pending.close()
 	return c.sock.close()
 }
 
 // LocalAddrPort returns the virtual endpoint of c.
 func (c *Conn) LocalAddrPort() netip.AddrPort { return c.local }
+
+// RealAddr returns the real UDP socket on 127.0.0.1 behind c with the loopback carrier
+// (what tshark on lo shows for this endpoint), or the zero AddrPort with the memory
+// carrier.
+func (c *Conn) RealAddr() netip.AddrPort { return c.real }
 
 // LocalAddr returns the virtual endpoint of c as a *net.UDPAddr.
 func (c *Conn) LocalAddr() net.Addr { return net.UDPAddrFromAddrPort(c.local) }

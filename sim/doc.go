@@ -28,6 +28,13 @@
 // inwards. Every step lands in the network's [Capture]: Sent, Translated, Delivered,
 // Dropped, BindingCreated and BindingExpired records.
 //
+// Only the run itself can deliver into a loopback run, though any process can write to
+// 127.0.0.1: every frame carries a random secret of its Network, held only in memory, and a
+// Conn admits a frame only if the fabric routed that datagram to it and it comes from the
+// real socket that wrote it, once. Whatever else reaches a socket is never delivered; it is
+// recorded as Dropped with Datagram 0 and [CauseForged], its real source in the Reason, and
+// past the first 64 only counted ([Stats].Forged). forgery.go says how.
+//
 // Time comes from the [Clock] given in [Config]; NAT binding expiry is evaluated lazily
 // against it, so the package owns no goroutines and no timers (a read deadline of the memory
 // carrier is a timer in the reading goroutine, stopped when the read returns).

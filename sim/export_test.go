@@ -18,15 +18,6 @@ func (n *Network) RealAddrs() []netip.AddrPort {
 	return out
 }
 
-// RealAddr returns the real local address of c's socket, or the zero AddrPort for the
-// memory carrier.
-func (c *Conn) RealAddr() netip.AddrPort {
-	if s, ok := c.sock.(*udpSocket); ok {
-		return s.addr
-	}
-	return netip.AddrPort{}
-}
-
 // MemoryQueueLen is the bound of a memory carrier's receive queue.
 const MemoryQueueLen = memoryQueueLen
 
@@ -59,3 +50,28 @@ func (t *Table) Bindings(now time.Time) []Binding { return t.t.snapshot(now) }
 
 // Size counts all bindings, expired or not.
 func (t *Table) Size() int { return len(t.t.byPort) }
+
+// MaxForgedRecords is the number of refused frames a Network records one by one.
+const MaxForgedRecords = maxForgedRecords
+
+// Frame encodes a frame of n's loopback carrier, with n's secret, as its own sockets
+// write them.
+func (n *Network) Frame(id int, src netip.AddrPort, data []byte) []byte {
+	return frame{id: id, src: src, data: data}.encode(nil, n.carrier.(loopback).key)
+}
+
+// GuessedFrame encodes a frame in the loopback carrier's format with the secret guess.
+func GuessedFrame(id int, src netip.AddrPort, data []byte, guess [16]byte) []byte {
+	key := secret(guess)
+	return frame{id: id, src: src, data: data}.encode(nil, &key)
+}
+
+// WriteRaw writes b as it is from c's own real socket to the real address to.
+func (c *Conn) WriteRaw(b []byte, to netip.AddrPort) error {
+	_, err := c.sock.(*udpSocket).conn.WriteToUDPAddrPort(b, to)
+	return err
+}
+
+// Expect puts datagram id in flight to c, as the fabric does before from's socket writes
+// its frame with virtual source src.
+func (c *Conn) Expect(id int, from *Conn, src netip.AddrPort) { c.pending.expect(id, from.real, src) }

@@ -53,6 +53,9 @@ func (h *Host) ListenPacket(port uint16) (*Conn, error) {
 		return nil, fmt.Errorf("listen %s on %s: %w", netip.AddrPortFrom(h.addr, port), h.name, err)
 	}
 	c := &Conn{net: n, host: h, local: netip.AddrPortFrom(h.addr, port), sock: sock}
+	if us, ok := sock.(*udpSocket); ok {
+		c.real = us.addr
+	}
 	h.conns[port] = c
 	return c, nil
 }

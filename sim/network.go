@@ -46,6 +46,9 @@ type Stats struct {
 	MemorySent int64 // datagrams queued for a receiving Conn by the memory carrier
 	Delivered  int64 // datagrams read by a receiving Conn
 	Dropped    int64 // datagrams dropped by the routing, or at a full receive queue
+	// Forged counts the frames the loopback carrier's receivers refused as not sent to
+	// them by this run's fabric, whether recorded one by one or not ([CauseForged]).
+	Forged int64
 }
 
 // Network is a simulated IPv4 network: hosts, NAT boxes with their LANs, and the capture
@@ -56,9 +59,9 @@ type Network struct {
 	kind    CarrierKind
 	carrier carrier
 	capture *Capture
-	bufs    sync.Pool // *[]byte receive buffers of the loopback carrier
+	bufs    sync.Pool // *[]byte buffers of the loopback carrier, to read and write frames in
 
-	realSent, memorySent, delivered, dropped atomic.Int64
+	realSent, memorySent, delivered, dropped, forged atomic.Int64
 
 	mu           sync.Mutex // guards the fields below, every NAT table and every Host.conns
 	closed       bool
@@ -76,19 +79,9 @@ func NewNetwork(cfg Config) *Network {
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
 	}
-	var car carrier
-	switch cfg.Carrier {
-	case Loopback:
-		car = loopback{}
-	case Memory:
-		car = memory{}
-	default:
-		panic(fmt.Sprintf("sim: NewNetwork: invalid carrier %s", cfg.Carrier))
-	}
-	return &Network{
+	n := &Network{
 		clock:       cfg.Clock,
 		kind:        cfg.Carrier,
-		carrier:     car,
 		capture:     newCapture(cfg.Clock),
 		bufs:        sync.Pool{New: func() any { b := make([]byte, maxDatagram+headerLen); return &b }},
 		hosts:       make(map[string]*Host),
@@ -96,6 +89,16 @@ func NewNetwork(cfg Config) *Network {
 		nats:        make(map[string]*NAT),
 		natByPublic: make(map[netip.Addr]*NAT),
 	}
+	switch cfg.Carrier {
+	case Loopback:
+		key := newSecret()
+		n.carrier = loopback{key: &key, bufs: &n.bufs}
+	case Memory:
+		n.carrier = memory{}
+	default:
+		panic(fmt.Sprintf("sim: NewNetwork: invalid carrier %s", cfg.Carrier))
+	}
+	return n
 }
 
 // Capture returns the network's capture.
@@ -114,6 +117,7 @@ func (n *Network) Stats() Stats {
 		MemorySent: n.memorySent.Load(),
 		Delivered:  n.delivered.Load(),
 		Dropped:    n.dropped.Load(),
+		Forged:     n.forged.Load(),
 	}
 }
 
