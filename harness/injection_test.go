@@ -182,5 +182,10 @@ var _ = Describe("a run on loopback attacked by another process", Label("loopbac
 		Expect(back.Passed).To(BeTrue())
 		Expect(back.Calls[0].ACKAtCallee).To(BeFalse())
 		Expect(back.Calls[0].Blame).To(Equal("proxy-b"))
+
+		// The report says so.
+		var text bytes.Buffer
+		report.WriteText(&text, res.Scenario, res, nil, report.TextOptions{})
+		Expect(text.String()).To(ContainSubstring("intrusion: frames from outside the run were refused and not delivered (65 records in the capture; the first: forged frame"))
 	}, SpecTimeout(time.Minute))
 })

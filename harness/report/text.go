@@ -13,6 +13,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/sim"
 )
 
 // TextOptions tune the text report.
@@ -50,6 +51,11 @@ func WriteText(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 	if res != nil && res.Clock != "" {
 		// How to repeat the run: in simulated time, byte for byte.
 		fmt.Fprintf(w, "  %s time, seed %d (sipnatlab run --clock %s --seed %d)\n", res.Clock, res.Seed, res.Clock, res.Seed)
+	}
+	if res != nil {
+		if n, first := forged(res.Capture); n > 0 {
+			fmt.Fprintf(w, "  %s frames from outside the run were refused and not delivered (%d records in the capture; the first: %s)\n", p.red("intrusion:"), n, first)
+		}
 	}
 	if res != nil && len(res.Real) > 0 {
 		var parts []string
@@ -330,4 +336,19 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// forged counts the capture's records of frames refused as forged (sim.CauseForged) and
+// returns the reason of the first.
+func forged(recs []sim.Record) (int, string) {
+	n, first := 0, ""
+	for _, r := range recs {
+		if r.Kind == sim.Dropped && r.Cause == sim.CauseForged && r.Datagram == 0 {
+			if n == 0 {
+				first = r.Reason
+			}
+			n++
+		}
+	}
+	return n, first
 }
