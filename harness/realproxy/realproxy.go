@@ -120,10 +120,15 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 		}
 	case scenario.EngineOpenSIPS:
 		if img == "" {
-			return fmt.Errorf("%w: opensips needs an image (set SIPNATLAB_OPENSIPS_IMAGE or --image); Debian does not package OpenSIPS", ErrContainer)
+			img = container.OpenSIPSImage
 		}
 	default:
 		return fmt.Errorf("%w: unknown engine %q (kamailio or opensips)", ErrContainer, spec.Engine)
+	}
+	if spec.Image == "" {
+		if ok, err := container.ImagePresent(ctx, img); err == nil && !ok {
+			return fmt.Errorf("%w: %s: %w", ErrContainer, img, missingImage(spec.Engine))
+		}
 	}
 	if _, err := os.Stat(spec.Config); err != nil {
 		return fmt.Errorf("%w: config: %w", ErrContainer, err)
@@ -155,8 +160,10 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 		}
 		opts := []container.Option{container.WithConfigFile(spec.Config), container.WithSubnet(subnet), container.WithOwner(Owner()), container.WithFlavor(engine)}
 		if h.NextHop != "" {
-			if nh, ok := relocated.Host(h.NextHop); ok && spec.Engine != scenario.EngineOpenSIPS {
-				opts = append(opts, container.WithDefine(fmt.Sprintf(`NEXT_HOP="sip:%s"`, nh.Address)))
+			// The fixtures' NEXT_HOP: a -A define for Kamailio, an
+			// environment variable for OpenSIPS.
+			if nh, ok := relocated.Host(h.NextHop); ok {
+				opts = append(opts, container.WithNextHop("sip:"+nh.Address.String()))
 			}
 		}
 		p, err = runProxy(ctx, img, opts)
@@ -190,6 +197,14 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 	w.real = real
 	w.s = relocated
 	return nil
+}
+
+// missingImage says how to get the default image of engine.
+func missingImage(engine scenario.Engine) error {
+	if engine == scenario.EngineOpenSIPS {
+		return fmt.Errorf("%w (here: make image, or scripts/build-opensips-image.sh)", container.ErrNoOpenSIPSImage)
+	}
+	return errors.New("no local Kamailio image: make image (scripts/build-kamailio-image.sh, as root) builds it")
 }
 
 // runProxy starts one proxy container.
