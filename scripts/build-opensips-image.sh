@@ -4,7 +4,8 @@
 # Debian does not package OpenSIPS and there is no registry to pull from, so
 # the image is built here from a source tarball:
 #
-#   1. a build root: debootstrap bookworm minbase + build-essential bison flex;
+#   1. a build root: debootstrap bookworm minbase + build-essential bison flex
+#      libssl-dev (the core includes <openssl/opensslv.h>, links no libssl);
 #   2. the tarball is unpacked in it and `make app` + `make modules` build the
 #      core and only the modules listed below, in the chroot;
 #   3. a run root: debootstrap bookworm minbase (the same .debs as Kamailio's
@@ -97,7 +98,7 @@ mkdir -p "$cache"
 
 # The build root and the run root: two debootstraps, one after the other
 # (they share the .deb cache).
-debootstrap --variant=minbase --include=build-essential,bison,flex --cache-dir="$cache" \
+debootstrap --variant=minbase --include=build-essential,bison,flex,libssl-dev --cache-dir="$cache" \
   "$suite" "$build" "$mirror" >"$work/debootstrap-build.log" 2>&1 \
   || { tail -n 30 "$work/debootstrap-build.log" >&2; die "debootstrap of the build root failed (log above)"; }
 log "build root ready in $(($(date +%s) - start)) s"

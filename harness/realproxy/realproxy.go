@@ -216,6 +216,16 @@ func runProxy(ctx context.Context, img string, opts []container.Option) (*contai
 	return container.Run(ctx, img, cs...)
 }
 
+// Logs returns each real proxy's output by host name; it implements
+// harness.LogsReporter.
+func (w *world) Logs() map[string]string {
+	out := map[string]string{}
+	for name, p := range w.proxies {
+		out[name] = p.Logs()
+	}
+	return out
+}
+
 // Scenario returns the scenario relocated onto the real addresses.
 func (w *world) Scenario() *scenario.Scenario { return w.s }
 
