@@ -43,9 +43,11 @@ die() { log "$*"; exit 1; }
 # shellcheck source=lib/image.sh
 source "$(dirname "$0")/lib/image.sh"
 
+# proto_udp and proto_tcp are built into the core (net/proto_*): their
+# loadmodule lines load nothing from disk.
 modules=(
   # fixtures/opensips/*.cfg
-  proto_udp signaling sl tm rr maxfwd sipmsgops usrloc registrar nathelper cfgutils
+  signaling sl tm rr maxfwd sipmsgops usrloc registrar nathelper cfgutils
   # etc/opensips.cfg, the stock script
   mi_fifo acc
   # the residential template with NAT (USE_NAT): rtpproxy; dialog for USE_DIALOG

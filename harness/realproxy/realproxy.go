@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,6 +134,11 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 	if _, err := os.Stat(spec.Config); err != nil {
 		return fmt.Errorf("%w: config: %w", ErrContainer, err)
 	}
+	// A proxy that listens on loopback only would start and never be
+	// reached: say so before waiting a minute for its answer to OPTIONS.
+	if why := loopbackListener(spec.Config); why != "" {
+		return fmt.Errorf("%w: %s", ErrContainer, why)
+	}
 
 	// A subnet no other run and no scenario LAN uses, from the benchmarking
 	// range of RFC 2544, so the fabric treats its addresses as public (they
@@ -197,6 +203,38 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 	w.real = real
 	w.s = relocated
 	return nil
+}
+
+// loopbackListener explains why a proxy whose config listens on loopback
+// only (every socket=/listen= on 127.0.0.1, as OpenSIPS's templates ship,
+// marked "CUSTOMIZE ME") cannot take part in a run; "" when it has a
+// listener elsewhere, or none named.
+func loopbackListener(config string) string {
+	src, err := os.ReadFile(config)
+	if err != nil {
+		return ""
+	}
+	var lines []string
+	for i, l := range strings.Split(string(src), "\n") {
+		t := strings.TrimSpace(l)
+		key, val, ok := strings.Cut(t, "=")
+		key = strings.TrimSpace(key)
+		if !ok || (key != "socket" && key != "listen") {
+			continue
+		}
+		val, _, _ = strings.Cut(val, "#")
+		val = strings.TrimSpace(val)
+		if !strings.Contains(val, "127.0.0.1") && !strings.Contains(val, "localhost") && !strings.Contains(val, ":lo:") {
+			return "" // a listener other hosts may reach
+		}
+		lines = append(lines, fmt.Sprintf("line %d: %s", i+1, val))
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s listens on loopback only (%s): nothing outside its own container can reach it, so no SIP "+
+		"request of the scenario ever arrives; set the socket to the address the other hosts reach, "+
+		"e.g. socket=udp:eth0:5060 in a container, or the proxy's own address in the field", config, strings.Join(lines, "; "))
 }
 
 // missingImage says how to get the default image of engine.
