@@ -15,6 +15,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness/container"
 	"github.com/sipnatlab/sipnatlab/harness/lint"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 const lintUsage = `usage: sipnatlab lint [--json] [--engine-check] CONFIG...
@@ -103,9 +104,9 @@ func cmdLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// engineLine finds the line an engine's check names: OpenSIPS "line 55,
-// column 28-32", Kamailio "line 55, column 28".
-var engineLine = regexp.MustCompile(`line (\d+)`)
+// engineLine finds the line an engine's check names: OpenSIPS
+// "opensips.cfg:62:27-29", Kamailio "line 62, column 27".
+var engineLine = regexp.MustCompile(`\.cfg:(\d+):|line (\d+)`)
 
 // checkWithEngine runs the engine's own config check on path in a container
 // of the local image for dialect. It returns a finding when the engine
@@ -125,6 +126,7 @@ func checkWithEngine(ctx context.Context, path string, dialect scenario.Engine) 
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}
+	tclog.SetDefault(tclog.NewNoopLogger())
 	if err := container.DockerAvailable(ctx); err != nil {
 		return nil, "engine check skipped: " + err.Error()
 	}
@@ -139,20 +141,39 @@ func checkWithEngine(ctx context.Context, path string, dialect scenario.Engine) 
 		return nil, "engine check failed to run: " + err.Error()
 	}
 	f := &lint.Finding{File: path, Line: 1, Rule: lint.EngineCheck}
-	var msgs []string
+	var msgs, generic []string
+	seen := map[string]bool{}
 	for _, l := range strings.Split(out, "\n") {
-		l = strings.TrimSpace(l)
-		if !strings.Contains(l, "ERROR") && !strings.Contains(l, "CRITICAL") && !strings.Contains(l, "error") {
-			continue
-		}
-		if f.Line == 1 {
-			if m := engineLine.FindStringSubmatch(l); m != nil {
-				f.Line, _ = strconv.Atoi(m[1])
+		// OpenSIPS: "... CRITICAL:core:yyerror: parse error in FILE:62:27-29: bare word <uri> found ...";
+		// Kamailio: "... ERROR: <core> [cfg.y:...]: yyerror_at(): parse error in config file FILE, line 62, column 27: ...".
+		i := strings.Index(l, "parse error in ")
+		if i < 0 {
+			if j := strings.Index(l, "ERROR:"); j >= 0 && !strings.Contains(l, "Traceback") {
+				i = j
+			} else {
+				continue
 			}
 		}
-		if len(msgs) < 3 {
-			msgs = append(msgs, l)
+		msg := strings.TrimSpace(l[i:])
+		if m := engineLine.FindStringSubmatch(msg); m != nil && f.Line == 1 {
+			f.Line, _ = strconv.Atoi(m[1] + m[2])
 		}
+		if k := strings.LastIndex(msg, ": "); k >= 0 && strings.HasPrefix(msg, "parse error in ") {
+			msg = msg[k+2:] // the words after the position
+		}
+		if msg == "" || seen[msg] {
+			continue
+		}
+		seen[msg] = true
+		if msg == "syntax error" || strings.HasPrefix(msg, "bad command") {
+			generic = append(generic, msg)
+		} else {
+			msgs = append(msgs, msg)
+		}
+	}
+	msgs = append(msgs, generic...)
+	if len(msgs) > 3 {
+		msgs = msgs[:3]
 	}
 	f.Message = fmt.Sprintf("%s -c (in %s) rejects the script: %s", dialect, img, strings.Join(msgs, " | "))
 	return f, ""

@@ -267,7 +267,7 @@ var _ = Describe("OpenSIPS in a container", Label("container"), Ordered, func() 
 	BeforeAll(func(ctx SpecContext) {
 		start := time.Now()
 		img = dockersuite.RequireOpenSIPS(ctx, repoRoot)
-		AddReportEntry("image", img, time.Since(start).Round(time.Second).String())
+		AddReportEntry("image", img+" ("+time.Since(start).Round(time.Second).String()+")")
 
 		var creator *container.Proxy
 		var err error
