@@ -14,7 +14,8 @@
 # sipnatlab/opensips:3.6). When one is missing and the container phase is to
 # run, their builds (scripts/build-*-image.sh, one after the other under their
 # shared lock) start at once in the background at the lowest CPU and I/O
-# priority, overlapping the simulated and loopback phases, and the container
+# priority (nice 19, best-effort I/O class at its lowest level: the idle class
+# starved debootstrap), overlapping the simulated and loopback phases, and the container
 # phase waits for them: a fresh machine does not wait for each in turn. Their
 # output goes to .cache/test/images.log.
 #
@@ -61,7 +62,7 @@ if [[ " $phases " == *" container "* ]] && ((EUID == 0)) && docker info >/dev/nu
     (
       t0=$(now)
       for m in "${missing[@]}"; do
-        nice -n 19 ionice -c 3 bash "scripts/build-$m-image.sh" || exit 1
+        nice -n 19 ionice -c 2 -n 7 bash "scripts/build-$m-image.sh" || exit 1
       done
       echo "images built in $(since "$t0") s"
     ) >"$out/images.log" 2>&1 &
