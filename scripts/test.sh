@@ -14,9 +14,9 @@
 # sipnatlab/opensips:3.6). When one is missing and the container phase is to
 # run, their builds (scripts/build-*-image.sh, one after the other under their
 # shared lock) start at once in the background at the lowest CPU and I/O
-# priority (nice 19, best-effort I/O class at its lowest level: the idle class
-# starved debootstrap), overlapping the simulated and loopback phases, and the container
-# phase waits for them: a fresh machine does not wait for each in turn. Their
+# priority (nice 19; I/O best-effort at level 7, not the idle class, which
+# may starve debootstrap's writes indefinitely), overlapping the simulated and
+# loopback phases, and the container phase waits for them: a fresh machine does not wait for each in turn. Their
 # output goes to .cache/test/images.log.
 #
 # The label realtime (the scenarios at their own RFC timers) is left to
