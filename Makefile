@@ -19,7 +19,8 @@ run: build
 ## test: vet, then every spec with the race detector in three phases
 ## (scripts/test.sh): simulated time (the unit specs and every bundled
 ## scenario, 64*T1 timeouts included), loopback sockets in real time with
-## scaled timers, Kamailio in containers.
+## scaled timers, Kamailio and OpenSIPS in containers (their images are
+## built in the background when missing).
 ## Every package with tests is a Ginkgo suite, so the label filters apply to all.
 test: setup vet
 	./scripts/test.sh
@@ -43,11 +44,14 @@ test-realtime:
 vet:
 	$(GO) vet ./...
 
-## image: the local Kamailio image the container specs start (debootstrap +
-## Debian's kamailio, docker import; needs root; no-op when the tag exists).
-## The container specs build it themselves when it is missing.
+## image: the local images the container specs start, each a no-op when its
+## tag exists (needs root): sipnatlab/kamailio:5.6 (debootstrap + Debian's
+## kamailio) and sipnatlab/opensips:3.6 (OpenSIPS built from the source
+## tarball in ../shared/vendor, or $$OPENSIPS_SRC, in a debootstrapped
+## bookworm). make test builds missing ones in the background.
 image:
 	./scripts/build-kamailio-image.sh
+	./scripts/build-opensips-image.sh
 
 ## stress: flake hunt, the suite 200 times in simulated time and 20 times on
 ## loopback (with the container specs), -race, the other core kept busy.

@@ -13,7 +13,7 @@ import (
 type Container struct {
 	Engine scenario.Engine // "" means scenario.EngineKamailio
 	Config string          // path of the proxy's config file
-	Image  string          // "" means the locally built Kamailio image for kamailio; required for opensips
+	Image  string          // "" means the engine's locally built image (sipnatlab/kamailio:5.6, sipnatlab/opensips:3.6)
 }
 
 // Proxies starts real proxies in place of in-process proxy hosts.

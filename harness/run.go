@@ -107,6 +107,15 @@ type Result struct {
 	// Real maps each host and NAT that took a real address in a run with a
 	// real proxy to that address; nil in an all in-process run.
 	Real map[string]string
+	// ProxyLogs holds what each real proxy wrote (stdout and stderr) by host
+	// name, when its Started offers them (LogsReporter); nil otherwise.
+	ProxyLogs map[string]string
+}
+
+// LogsReporter is what a Started may also implement: each real proxy's own
+// output by host name, read after Close.
+type LogsReporter interface {
+	Logs() map[string]string
 }
 
 // Column is one host or NAT box of the topology, as the ladder shows it.
@@ -220,6 +229,9 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 	w.mu.Unlock()
 	slices.SortStableFunc(res.Events, func(a, b Event) int { return a.Time.Compare(b.Time) })
 	w.close()
+	if lr, ok := w.real.(LogsReporter); ok && w.real != nil {
+		res.ProxyLogs = lr.Logs()
+	}
 	res.Judge()
 	if err != nil {
 		res.Passed = false

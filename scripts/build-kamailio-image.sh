@@ -19,13 +19,13 @@
 set -euo pipefail
 
 image=${SIPNATLAB_KAMAILIO_IMAGE:-sipnatlab/kamailio:5.6}
-suite=bookworm
-cache=${SIPNATLAB_DEBOOTSTRAP_CACHE:-/var/cache/sipnatlab/debootstrap}
 force=false
 [[ ${1:-} == --force ]] && force=true
 
 log() { printf 'build-kamailio-image: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=lib/image.sh
+source "$(dirname "$0")/lib/image.sh"
 
 command -v docker >/dev/null || die "docker CLI not found"
 docker info >/dev/null 2>&1 || die "Docker engine not reachable (docker info failed)"
@@ -38,51 +38,23 @@ fi
 ((EUID == 0)) || die "must run as root (debootstrap needs it); try: sudo $0"
 
 # Test packages run in parallel and may all find the image missing: one
-# builds, the others wait for it and then find the tag.
-exec 9>/var/lock/sipnatlab-kamailio-image.lock
-flock 9
+# builds, the others wait for it and then find the tag. The OpenSIPS build
+# takes the same lock (they share the .deb cache).
+take_image_lock
 if ! $force && docker image inspect "$image" >/dev/null 2>&1; then
   log "$image was built meanwhile; nothing to do"
   exit 0
 fi
 
-if ! command -v debootstrap >/dev/null; then
-  log "installing debootstrap"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-fi
-
-# The first Debian (not security) mirror in apt's sources that serves $suite.
-find_mirror() {
-  local f uris suites
-  shopt -s nullglob
-  for f in /etc/apt/sources.list.d/*.sources; do
-    # deb822 stanzas: pair each URIs: with the Suites: of the same stanza.
-    awk -v suite="$suite" '
-      function flush() { if (u != "" && s ~ "(^| )" suite "( |$)") print u; u = ""; s = "" }
-      /^[[:space:]]*$/ { flush(); next }
-      /^URIs:/   { u = $2 }
-      /^Suites:/ { $1 = ""; s = $0; sub(/^ /, "", s) }
-      END { flush() }
-    ' "$f"
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -r $f ]] || continue
-    awk -v suite="$suite" '$1 == "deb" { i = 2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) i++; i++ } if ($(i+1) == suite) print $i }' "$f"
-  done
-}
-mirror=${SIPNATLAB_DEBIAN_MIRROR:-$(find_mirror | grep -v -- '-security' | head -n1 || true)}
-[[ -n $mirror ]] || die "no Debian mirror for $suite in /etc/apt/sources.list{,.d/*}; set SIPNATLAB_DEBIAN_MIRROR"
+need_debootstrap
+mirror=$(debian_mirror)
 log "building $image from $mirror ($suite)"
 
 start=$(date +%s)
 work=$(mktemp -d /var/tmp/sipnatlab-kamailio.XXXXXX)
 rootfs=$work/rootfs
 cleanup() {
-  # debootstrap mounts /proc and /sys in the target; never leave them behind.
-  for m in "$rootfs/proc" "$rootfs/sys" "$rootfs/dev/pts"; do
-    mountpoint -q "$m" 2>/dev/null && umount -l "$m" || true
-  done
+  unmount_under "$rootfs"
   rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
@@ -97,11 +69,7 @@ log "debootstrap done in $(($(date +%s) - start)) s"
 
 version=$(chroot "$rootfs" dpkg-query -W -f='${Version}' kamailio)
 
-# Trim what a proxy in a test never reads.
-rm -rf "$rootfs"/usr/share/{doc,man,info,locale,lintian,linda}/* \
-  "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* \
-  "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/log/*
-find "$rootfs" -xdev -name __pycache__ -type d -prune -exec rm -rf {} +
+trim_rootfs "$rootfs"
 mkdir -p "$rootfs/run/kamailio"
 
 # Foreground (-DD), log to stderr (-E), small shared memory; the config is

@@ -1,37 +1,59 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
 
+	"github.com/sipnatlab/sipnatlab/harness/container"
 	"github.com/sipnatlab/sipnatlab/harness/lint"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
-const lintUsage = `usage: sipnatlab lint [--json] CONFIG...
+const lintUsage = `usage: sipnatlab lint [--json] [--engine-check] CONFIG...
 
-Reads Kamailio or OpenSIPS routing scripts and flags the two NAT pitfalls
-that lose the ACK for a NATed callee's 200 OK:
+Reads Kamailio or OpenSIPS routing scripts and flags the NAT pitfalls that
+lose the ACK for a NATed callee's 200 OK, and what the engine would refuse:
 
   missing-reply-contact-fix        NAT is handled on requests, but no reply
                                    route ever fixes a reply's Contact
   unconditional-reply-contact-fix  a reply route fixes the Contact of every
                                    reply, also of replies relayed by a proxy
+  nat-test-reply-contact-fix       a reply route fixes the Contact whenever
+                                   nat_uac_test() is true: also for a reply a
+                                   proxy relayed with a private Contact
+  opensips-3x-rejects              OpenSIPS 1.x/2.x syntax or settings that
+                                   OpenSIPS 3.x refuses (uri == myself,
+                                   children=, no socket= line)
+  engine-check                     with --engine-check: the engine's own
+                                   check (kamailio -c, opensips -c) failed
 
 Findings print as FILE:LINE: RULE: MESSAGE.
 
-  --json   print {"files": [{"file", "dialect", "findings": [...]}]} instead
+  --json          print {"files": [{"file", "dialect", "findings": [...]}]} instead
+  --engine-check  also run the engine's own config check in a container of
+                  the local image (sipnatlab/kamailio:5.6, sipnatlab/opensips:3.6,
+                  or $SIPNATLAB_OPENSIPS_IMAGE), for the dialect the script shows;
+                  without the image, a note on stderr says the check was skipped
 
 Exit codes: 0 no findings, 1 findings, 2 a file is unreadable or not a script.
 `
 
 // cmdLint runs sipnatlab lint. Every file is checked even when an earlier
 // one is bad, so one run reports everything it can.
-func cmdLint(args []string, stdout, stderr io.Writer) int {
+func cmdLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print findings as JSON")
+	engineCheck := fs.Bool("engine-check", false, "also run the engine's own config check in a container")
 	fs.Usage = func() { fmt.Fprint(stderr, lintUsage) }
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -51,6 +73,13 @@ func cmdLint(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 			code = 2
 			continue
+		}
+		if *engineCheck {
+			if f, note := checkWithEngine(ctx, path, r.Dialect); f != nil {
+				r.Findings = append(r.Findings, *f)
+			} else if note != "" {
+				fmt.Fprintf(stderr, "sipnatlab lint: %s: %s\n", path, note)
+			}
 		}
 		reports = append(reports, r)
 		if len(r.Findings) > 0 && code == 0 {
@@ -73,4 +102,79 @@ func cmdLint(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// engineLine finds the line an engine's check names: OpenSIPS
+// "opensips.cfg:62:27-29", Kamailio "line 62, column 27".
+var engineLine = regexp.MustCompile(`\.cfg:(\d+):|line (\d+)`)
+
+// checkWithEngine runs the engine's own config check on path in a container
+// of the local image for dialect. It returns a finding when the engine
+// rejects the script, or a note saying why no check ran.
+func checkWithEngine(ctx context.Context, path string, dialect scenario.Engine) (*lint.Finding, string) {
+	img := container.KamailioImage
+	switch dialect {
+	case scenario.EngineKamailio:
+	case scenario.EngineOpenSIPS:
+		img = container.OpenSIPSImage
+		if v := os.Getenv("SIPNATLAB_OPENSIPS_IMAGE"); v != "" {
+			img = v
+		}
+	default:
+		return nil, "engine check skipped: the script shows neither Kamailio nor OpenSIPS"
+	}
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	tclog.SetDefault(tclog.NewNoopLogger())
+	if err := container.DockerAvailable(ctx); err != nil {
+		return nil, "engine check skipped: " + err.Error()
+	}
+	if ok, err := container.ImagePresent(ctx, img); err != nil || !ok {
+		return nil, fmt.Sprintf("engine check skipped: no local image %s (make image builds it)", img)
+	}
+	out, err := container.CheckConfigFile(ctx, img, path, container.WithFlavor(dialect))
+	if err == nil {
+		return nil, ""
+	}
+	if !errors.Is(err, container.ErrConfigRejected) {
+		return nil, "engine check failed to run: " + err.Error()
+	}
+	f := &lint.Finding{File: path, Line: 1, Rule: lint.EngineCheck}
+	var msgs, generic []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		// OpenSIPS: "... CRITICAL:core:yyerror: parse error in FILE:62:27-29: bare word <uri> found ...";
+		// Kamailio: "... ERROR: <core> [cfg.y:...]: yyerror_at(): parse error in config file FILE, line 62, column 27: ...".
+		i := strings.Index(l, "parse error in ")
+		if i < 0 {
+			if j := strings.Index(l, "ERROR:"); j >= 0 && !strings.Contains(l, "Traceback") {
+				i = j
+			} else {
+				continue
+			}
+		}
+		msg := strings.TrimSpace(l[i:])
+		if m := engineLine.FindStringSubmatch(msg); m != nil && f.Line == 1 {
+			f.Line, _ = strconv.Atoi(m[1] + m[2])
+		}
+		if k := strings.LastIndex(msg, ": "); k >= 0 && strings.HasPrefix(msg, "parse error in ") {
+			msg = msg[k+2:] // the words after the position
+		}
+		if msg == "" || seen[msg] {
+			continue
+		}
+		seen[msg] = true
+		if msg == "syntax error" || strings.HasPrefix(msg, "bad command") {
+			generic = append(generic, msg)
+		} else {
+			msgs = append(msgs, msg)
+		}
+	}
+	msgs = append(msgs, generic...)
+	if len(msgs) > 3 {
+		msgs = msgs[:3]
+	}
+	f.Message = fmt.Sprintf("%s -c (in %s) rejects the script: %s", dialect, img, strings.Join(msgs, " | "))
+	return f, ""
 }

@@ -4,9 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/sipnatlab/sipnatlab/harness/container"
+	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
 )
 
 var _ = Describe("sipnatlab lint", func() {
@@ -70,4 +75,24 @@ var _ = Describe("sipnatlab lint", func() {
 		Expect(code).To(Equal(2))
 		Expect(stderr).To(ContainSubstring(`lint "no/such.cfg"`))
 	})
+})
+
+var _ = Describe("sipnatlab lint --engine-check", Label("container"), func() {
+	BeforeEach(func(ctx SpecContext) {
+		if img := dockersuite.RequireOpenSIPS(ctx, "../.."); img != container.OpenSIPSImage {
+			GinkgoT().Setenv("SIPNATLAB_OPENSIPS_IMAGE", img)
+		}
+	})
+
+	It("adds opensips -c's own verdict: clean for the 3.x fixture, the engine's error for the 2.x one", func(ctx SpecContext) {
+		code, out, stderr := runCLI(ctx, "lint", "--engine-check", "../../fixtures/opensips/correct.cfg")
+		Expect(code).To(Equal(0), "%s%s", out, stderr)
+		Expect(out + stderr).To(BeEmpty())
+
+		old := "../../harness/lint/testdata/opensips-2x-correct.cfg"
+		code, out, _ = runCLI(ctx, "lint", "--engine-check", old)
+		Expect(code).To(Equal(1))
+		Expect(out).To(ContainSubstring(old + ":62: opensips-3x-rejects: "))
+		Expect(out).To(MatchRegexp(regexp.QuoteMeta(old) + `:62: engine-check: opensips -c \(in \S+\) rejects the script: bare word <uri> found`))
+	}, SpecTimeout(3*time.Minute))
 })

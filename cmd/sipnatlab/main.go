@@ -5,7 +5,7 @@
 //
 //	sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] FILE|DIR...
 //	sipnatlab explain [--clock simulated|real] FILE
-//	sipnatlab lint [--json] CONFIG...
+//	sipnatlab lint [--json] [--engine-check] CONFIG...
 //	sipnatlab judge [--json] [--html FILE] CAPTURE.pcapng...
 //
 // Exit codes: 0 every expectation held, 1 some expectation failed, 2 bad
@@ -37,7 +37,7 @@ import (
 const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] [--seed N] [-v] [--in-process] FILE|DIR...
        sipnatlab validate [--engine kamailio|opensips] --config FILE --as HOST [--image IMAGE] [run flags] FILE|DIR...
        sipnatlab explain [--clock simulated|real] FILE
-       sipnatlab lint [--json] CONFIG...
+       sipnatlab lint [--json] [--engine-check] CONFIG...
        sipnatlab judge [--json] [--html FILE] CAPTURE.pcapng...
 
 Runs each scenario on virtual hosts, NAT boxes and proxies, prints a ladder
@@ -64,8 +64,10 @@ of every hop and the verdict.
 
 validate runs the scenarios with a real proxy in a container (built
 locally, on an internal Docker network) in place of the in-process proxy
-HOST, in real time, and prints the same report and verdict. OpenSIPS needs
-an image: --image or SIPNATLAB_OPENSIPS_IMAGE (Debian does not package it).
+HOST, in real time, and prints the same report and verdict. The images:
+sipnatlab/kamailio:5.6 and sipnatlab/opensips:3.6, built locally (make image);
+--image, or SIPNATLAB_OPENSIPS_IMAGE for opensips, names another (e.g. the
+official opensips/opensips:3.6 where a registry answers).
 
 explain tells one scenario's first call step by step for learners, in
 simulated time unless --clock real is given.
@@ -103,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "explain":
 		return cmdExplain(ctx, args[1:], stdout, stderr)
 	case "lint":
-		return cmdLint(args[1:], stdout, stderr)
+		return cmdLint(ctx, args[1:], stdout, stderr)
 	case "judge":
 		return cmdJudge(args[1:], stdout, stderr)
 	default:
@@ -121,7 +123,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 		engine = fs.String("engine", string(scenario.EngineKamailio), "kamailio or opensips")
 		config = fs.String("config", "", "the proxy's config `FILE`")
 		as = fs.String("as", "", "the proxy `HOST` of the scenario the container replaces")
-		image = fs.String("image", "", "the container `IMAGE` (default sipnatlab/kamailio:5.6; for opensips $SIPNATLAB_OPENSIPS_IMAGE)")
+		image = fs.String("image", "", "the container `IMAGE` (default sipnatlab/kamailio:5.6, or for opensips $SIPNATLAB_OPENSIPS_IMAGE else sipnatlab/opensips:3.6)")
 	}
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the JSON verdict")

@@ -15,10 +15,12 @@ type settings struct {
 	config  string
 	flavor  Flavor
 	defines []string
+	env     map[string]string
 	network *testcontainers.DockerNetwork
 	subnet  netip.Prefix
 	startup time.Duration
 	owner   string
+	nextHop string
 }
 
 // Option configures Run. It satisfies testcontainers.ContainerCustomizer so
@@ -47,6 +49,27 @@ func WithFlavor(f Flavor) Option {
 // Kamailio only.
 func WithDefine(define string) Option {
 	return func(s *settings) { s.defines = append(s.defines, define) }
+}
+
+// WithEnv sets an environment variable of the proxy's process (and of
+// CheckConfig's). The OpenSIPS fixtures read NEXT_HOP this way, with
+// cfgutils' $env(NEXT_HOP), since OpenSIPS has no -A defines:
+// WithEnv("NEXT_HOP", "sip:172.18.0.3:5060").
+func WithEnv(key, value string) Option {
+	return func(s *settings) {
+		if s.env == nil {
+			s.env = map[string]string{}
+		}
+		s.env[key] = value
+	}
+}
+
+// WithNextHop names where the fixtures send initial requests for users not
+// registered at this proxy (another proxy, "sip:ADDR:PORT"): the Kamailio
+// fixtures' NEXT_HOP define, or the OpenSIPS fixtures' NEXT_HOP environment
+// variable, by the flavor Run starts.
+func WithNextHop(uri string) Option {
+	return func(s *settings) { s.nextHop = uri }
 }
 
 // WithNetwork puts the proxy on an existing network (for example one

@@ -1,5 +1,5 @@
-// Package container starts a real SIP proxy (Kamailio, or OpenSIPS from an
-// image the user supplies) from one of the fixtures in a Docker container on
+// Package container starts a real SIP proxy (Kamailio or OpenSIPS, from
+// images built locally or named by the user) from one of the fixtures in a Docker container on
 // an internal Docker network, so the seed's three cases can be reproduced
 // with the proxies operators actually run.
 //
@@ -78,7 +78,7 @@ func ConfigPath(f Flavor) string {
 // to stderr.
 func runCommand(f Flavor, defines []string) []string {
 	if f == OpenSIPS {
-		return []string{"opensips", "-F", "-f", ConfigPath(f)}
+		return []string{"opensips", "-F", "-m", "64", "-M", "8", "-f", ConfigPath(f)}
 	}
 	cmd := []string{"kamailio", "-DD", "-E", "-m", "64", "-M", "8", "-f", ConfigPath(f)}
 	for _, d := range defines {
@@ -137,6 +137,14 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 	if _, err := os.Stat(s.config); err != nil {
 		return nil, fmt.Errorf("run %s: config: %w", img, err)
 	}
+	if s.nextHop != "" {
+		if s.flavor == OpenSIPS {
+			opts := WithEnv("NEXT_HOP", s.nextHop)
+			opts(&s)
+		} else {
+			s.defines = append(s.defines, fmt.Sprintf("NEXT_HOP=%q", s.nextHop))
+		}
+	}
 	if s.flavor == OpenSIPS && len(s.defines) > 0 {
 		return nil, fmt.Errorf("run %s: opensips has no -A defines: %q", img, s.defines)
 	}
@@ -177,6 +185,9 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 		testcontainers.WithLogConsumers(p.logs),
 		testcontainers.WithWaitStrategy(ForSIPOptions(p.nw.Name).WithStartupTimeout(s.startup)),
 		testcontainers.WithLabels(s.labels()),
+	}
+	if len(s.env) > 0 {
+		own = append(own, testcontainers.WithEnv(s.env))
 	}
 	ctr, err := testcontainers.Run(ctx, img, append(own, extra...)...)
 	p.ctr = ctr

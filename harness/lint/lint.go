@@ -37,6 +37,20 @@ const (
 	// including replies relayed by another proxy, whose Contact it replaces
 	// with that proxy's address.
 	UnconditionalReplyFix Rule = "unconditional-reply-contact-fix"
+	// NATTestReplyFix: a reply route fixes the Contact under no guard but a
+	// NAT test of the reply itself (nat_uac_test(), client_nat_test()).
+	// That test is true for a reply relayed by another proxy whose Contact is
+	// still private, so a proxy that is not next to the phone rewrites it to
+	// the relaying proxy's address. A branch flag set at registration
+	// (isbflagset) tells a NATed end-point from a relaying proxy.
+	NATTestReplyFix Rule = "nat-test-reply-contact-fix"
+	// LegacyOpenSIPS: OpenSIPS 1.x/2.x syntax or settings that OpenSIPS 3.x
+	// refuses to parse or start with (uri == myself, children=, no socket=).
+	LegacyOpenSIPS Rule = "opensips-3x-rejects"
+	// EngineCheck: the engine's own config check (kamailio -c, opensips -c)
+	// rejected the script; sipnatlab lint --engine-check runs it in a
+	// container.
+	EngineCheck Rule = "engine-check"
 )
 
 // Finding is one pitfall at one line.
@@ -76,11 +90,27 @@ var natHandlers = map[string]bool{
 	"add_contact_alias":  true,
 }
 
+// guard is how much an if condition on the way to a Contact fix restricts
+// it; along several ways, the weakest counts.
+type guard int
+
+const (
+	unguarded guard = iota
+	// natTested: only a NAT test of the message itself, true also for a
+	// relayed reply whose Contact is still private.
+	natTested
+	// guarded: a flag set at registration, a source address check ...
+	guarded
+)
+
+// natTestWords test the message for signs of NAT (natTested).
+var natTestWords = map[string]bool{"nat_uac_test": true, "client_nat_test": true}
+
 // guardWords in an if condition make what it guards conditional on NAT:
-// NAT tests, flag tests (a NAT branch flag set at registration) and source
-// address checks. Status-code or method checks are not guards.
+// flag tests (a NAT branch flag set at registration) and source address
+// checks. Status-code or method checks are not guards.
 var guardWords = map[string]bool{
-	"nat_uac_test": true, "client_nat_test": true, "is_rfc1918": true,
+	"is_rfc1918": true,
 	"isbflagset": true, "isflagset": true, "issflagset": true, "is_bflag_set": true, "is_flag_set": true,
 	"$bf": true, "$mf": true, "$bflags": true, "$flags": true,
 	"$si": true, "$sp": true, "src_ip": true, "src_port": true, "$Ri": true,
@@ -125,6 +155,10 @@ func Check(file string, src []byte) (*Report, error) {
 	}
 	r := &Report{File: file, Dialect: dialect(src, blocks), Findings: []Finding{}}
 	r.Findings = s.check(globals)
+	if r.Dialect == scenario.EngineOpenSIPS {
+		r.Findings = append(r.Findings, s.legacyOpenSIPS(globals)...)
+		sortFindings(r.Findings)
+	}
 	return r, nil
 }
 
@@ -135,40 +169,40 @@ type script struct {
 	namedReply []*block          // onreply_route[NAME]
 }
 
-// site is one place a function is reached from a root block, with whether
-// every way there passed a NAT guard.
+// site is one place a function is reached from a root block, with the
+// weakest guard of every way there.
 type site struct {
-	call    call
-	guarded bool
-	root    *block
+	call  call
+	guard guard
+	root  *block
 }
 
-// walk visits body with the given guard state, following route(NAME) into
-// route blocks, and calls visit for every function call reached.
-func (s *script) walk(root *block, body []node, guarded bool, seen map[string]bool, visit func(site)) {
+// walk visits body under guard g, following route(NAME) into route blocks,
+// and calls visit for every function call reached.
+func (s *script) walk(root *block, body []node, g guard, seen map[string]bool, visit func(site)) {
 	for _, n := range body {
 		for _, c := range n.calls {
-			visit(site{call: c, guarded: guarded, root: root})
+			visit(site{call: c, guard: g, root: root})
 			if c.name == "route" && c.arg != "" {
 				if rb, ok := s.routes[c.arg]; ok {
-					key := fmt.Sprintf("%s/%t", c.arg, guarded)
+					key := fmt.Sprintf("%s/%d", c.arg, g)
 					if !seen[key] {
 						seen[key] = true
-						s.walk(root, rb.body, guarded, seen, visit)
+						s.walk(root, rb.body, g, seen, visit)
 					}
 				}
 			}
 		}
 		if n.cond != nil {
-			g := guarded || isGuard(n.cond)
-			s.walk(root, n.then, g, seen, visit)
-			s.walk(root, n.els, g, seen, visit)
+			inner := max(g, guardOf(n.cond))
+			s.walk(root, n.then, inner, seen, visit)
+			s.walk(root, n.els, inner, seen, visit)
 		} else {
-			s.walk(root, n.then, guarded, seen, visit)
+			s.walk(root, n.then, g, seen, visit)
 		}
 		// "if (!NAT test) { exit; }" (or return, drop) guards what follows.
-		if n.cond != nil && !guarded && isGuard(n.cond) && endsRoute(n.then) {
-			guarded = true
+		if n.cond != nil && endsRoute(n.then) {
+			g = max(g, guardOf(n.cond))
 		}
 	}
 }
@@ -178,29 +212,33 @@ func endsRoute(body []node) bool {
 	return len(body) > 0 && body[len(body)-1].exit
 }
 
-func isGuard(cond []token) bool {
+// guardOf is the guard an if condition gives what it guards.
+func guardOf(cond []token) guard {
+	g := unguarded
 	for _, t := range cond {
-		if !t.str && guardWords[t.text] {
-			return true
+		switch {
+		case t.str:
+		case guardWords[t.text]:
+			return guarded
+		case natTestWords[t.text]:
+			g = natTested
 		}
 	}
-	return false
+	return g
 }
 
 func (s *script) check(globals []token) []Finding {
 	// Which named reply routes are armed, and whether every arming is guarded.
-	armed := map[string]bool{}   // name -> armed somewhere
-	unguard := map[string]bool{} // name -> armed somewhere without a guard
+	armed := map[string]guard{} // name -> the weakest guard it is armed under
 	natLine, natName := 0, ""
 	for _, b := range s.blocks {
 		if !isEntry(b) || isReply(b) {
 			continue
 		}
-		s.walk(b, b.body, false, map[string]bool{}, func(st site) {
+		s.walk(b, b.body, unguarded, map[string]bool{}, func(st site) {
 			if st.call.name == "t_on_reply" && st.call.arg != "" {
-				armed[st.call.arg] = true
-				if !st.guarded {
-					unguard[st.call.arg] = true
+				if g, ok := armed[st.call.arg]; !ok || st.guard < g {
+					armed[st.call.arg] = st.guard
 				}
 			}
 			if natHandlers[st.call.name] && (natLine == 0 || st.call.line < natLine) {
@@ -220,9 +258,9 @@ func (s *script) check(globals []token) []Finding {
 
 	// Every Contact fix reached from a reply route.
 	type fix struct {
-		line    int
-		guarded bool
-		root    *block
+		line  int
+		guard guard
+		root  *block
 	}
 	fixes := map[int]fix{}
 	var replyBlocks []*block
@@ -231,9 +269,9 @@ func (s *script) check(globals []token) []Finding {
 			continue
 		}
 		replyBlocks = append(replyBlocks, b)
-		start := false
-		if b.name != "" && armed[b.name] && !unguard[b.name] {
-			start = true // armed only for NATed branches
+		start := unguarded
+		if b.name != "" {
+			start = armed[b.name] // armed only for NATed branches: guarded
 		}
 		s.walk(b, b.body, start, map[string]bool{}, func(st site) {
 			if !contactFixers[st.call.name] {
@@ -241,16 +279,28 @@ func (s *script) check(globals []token) []Finding {
 			}
 			f, ok := fixes[st.call.line]
 			if !ok {
-				f = fix{line: st.call.line, guarded: true, root: st.root}
+				f = fix{line: st.call.line, guard: guarded, root: st.root}
 			}
-			f.guarded = f.guarded && st.guarded
+			f.guard = min(f.guard, st.guard)
 			fixes[st.call.line] = f
 		})
 	}
 
 	var out []Finding
 	for _, f := range fixes {
-		if f.guarded {
+		if f.guard == guarded {
+			continue
+		}
+		if f.guard == natTested {
+			out = append(out, Finding{
+				File: s.file, Line: f.line, Rule: NATTestReplyFix,
+				Message: fmt.Sprintf("Contact fixed in %s (line %d) whenever a NAT test of the reply "+
+					"(nat_uac_test()) is true, and that test is also true for a reply relayed by another "+
+					"proxy whose Contact is still private: a proxy that is not next to the phone then "+
+					"rewrites it to the relaying proxy's address and the ACK for a 200 OK never reaches "+
+					"the callee; guard the fix with a branch flag set on NATed REGISTERs and restored by "+
+					"lookup(), e.g. if (isbflagset(NAT_BFLAG)) fix_nated_contact();", blockName(f.root), f.root.line),
+			})
 			continue
 		}
 		out = append(out, Finding{
@@ -281,8 +331,13 @@ func (s *script) check(globals []token) []Finding {
 				natName, natLine, where),
 		})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Line < out[j].Line })
+	sortFindings(out)
 	return out
+}
+
+// sortFindings orders findings by line, keeping the order of one line's.
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool { return fs[i].Line < fs[j].Line })
 }
 
 // isReply reports whether b runs for replies.

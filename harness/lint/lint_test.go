@@ -98,7 +98,22 @@ var _ = Describe("lint rules", func() {
 			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nroute[NATMANAGE] {\n xlog(\"x\");\n fix_nated_contact();\n}\nonreply_route[r] {\n route(NATMANAGE);\n}\n",
 			"unconditional-reply-contact-fix@7"),
 		Entry("a helper route called under a guard",
-			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nroute[NATMANAGE] {\n fix_nated_contact();\n}\nonreply_route[r] {\n if (nat_uac_test(\"1\")) route(NATMANAGE);\n}\n"),
+			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nroute[NATMANAGE] {\n fix_nated_contact();\n}\nonreply_route[r] {\n if (isbflagset(\"NAT\")) route(NATMANAGE);\n}\n"),
+		Entry("a helper route called under a NAT test of the reply only",
+			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nroute[NATMANAGE] {\n fix_nated_contact();\n}\nonreply_route[r] {\n if (nat_uac_test(\"1\")) route(NATMANAGE);\n}\n",
+			"nat-test-reply-contact-fix@6"),
+		Entry("the residential template's reply route: fixed whenever nat_uac_test() is true",
+			"route {\n if (nat_uac_test(\"private-contact\")) { fix_nated_register(); setbflag(\"NAT\"); }\n t_on_reply(\"handle_nat\");\n t_relay();\n}\n"+
+				"onreply_route[handle_nat] {\n if (nat_uac_test(\"private-contact\"))\n  fix_nated_contact();\n xlog(\"incoming reply\\n\");\n}\n",
+			"nat-test-reply-contact-fix@8"),
+		Entry("a NAT test and a branch flag",
+			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nonreply_route[r] {\n if (isbflagset(\"NAT\") && nat_uac_test(\"private-contact\")) fix_nated_contact();\n}\n"),
+		Entry("an early return on a NAT test only",
+			"route {\n fix_nated_register();\n t_on_reply(\"r\");\n}\nonreply_route[r] {\n if (!nat_uac_test(\"1\")) { return; }\n fix_nated_contact();\n}\n",
+			"nat-test-reply-contact-fix@7"),
+		Entry("a reply route armed only under a NAT test of the request",
+			"route {\n fix_nated_register();\n if (nat_uac_test(\"19\")) t_on_reply(\"nat\");\n t_relay();\n}\nonreply_route[nat] {\n fix_nated_contact();\n}\n",
+			"nat-test-reply-contact-fix@7"),
 		Entry("a reply route armed only for NATed branches",
 			"route {\n fix_nated_register();\n if (isbflagset(\"NAT\")) t_on_reply(\"nat\");\n t_relay();\n}\nonreply_route[nat] {\n fix_nated_contact();\n}\n"),
 		Entry("a reply route armed once with and once without a guard",
@@ -124,6 +139,45 @@ var _ = Describe("lint rules", func() {
 			"request_route {\n fix_nated_register();\n switch ($rm) {\n case \"INVITE\":\n  t_on_reply(\"r\");\n  break;\n default:\n  xlog(\"x\");\n }\n $var(i) = 0;\n while ($var(i) < 2) { $var(i) = $var(i) + 1; }\n}\n"+
 				"onreply_route[r] {\n if (status == \"100\") { xlog(\"t\"); } else if (isbflagset(6)) { fix_nated_contact(); } else { xlog(\"x\"); }\n}\n"),
 	)
+
+	// OpenSIPS scripts (proto_udp.so names the dialect) with what 3.x
+	// refuses to parse or to start with; a Kamailio script may say the same.
+	DescribeTable("OpenSIPS 1.x/2.x constructs 3.x rejects",
+		func(src string, want ...string) {
+			Expect(rules(check(src))).To(Equal(append([]string{}, want...)))
+		},
+		Entry("uri == myself: one finding per bare word",
+			"socket=udp:eth0:5060\nloadmodule \"proto_udp.so\"\nroute {\n if (uri == myself) exit;\n}\n",
+			"opensips-3x-rejects@4", "opensips-3x-rejects@4"),
+		Entry("the 3.x way is clean",
+			"socket=udp:eth0:5060\nloadmodule \"proto_udp.so\"\nroute {\n if (is_myself(\"$rd\") && is_method(\"OPTIONS\") && $(ru{uri.user}) == NULL && $avp(method) == 1) exit;\n $var(uri) = $ru;\n}\n"),
+		Entry("method and src_ip",
+			"socket=udp:eth0:5060\nloadmodule \"proto_udp.so\"\nroute {\n if (method == \"INVITE\") xlog(\"i\");\n if (src_ip == 10.0.0.1) exit;\n}\n",
+			"opensips-3x-rejects@4", "opensips-3x-rejects@5"),
+		Entry("a call without parentheses",
+			"socket=udp:eth0:5060\nloadmodule \"proto_udp.so\"\nroute {\n t_relay;\n exit;\n}\n",
+			"opensips-3x-rejects@4"),
+		Entry("2.x global parameters",
+			"children=4\ndebug=3\nfork=yes\nsocket=udp:eth0:5060\nudp_workers=2\nloadmodule \"proto_udp.so\"\nroute {\n exit;\n}\n",
+			"opensips-3x-rejects@1", "opensips-3x-rejects@2", "opensips-3x-rejects@3"),
+		Entry("no socket line",
+			"log_level=3\nloadmodule \"proto_udp.so\"\nroute {\n exit;\n}\n",
+			"opensips-3x-rejects@1"),
+		Entry("listen= still counts as a socket",
+			"listen=udp:10.0.0.1:5060\nloadmodule \"proto_udp.so\"\nroute {\n exit;\n}\n"),
+		Entry("Kamailio keeps uri == myself and children",
+			"#!KAMAILIO\nchildren=4\nrequest_route {\n if (uri == myself) exit;\n}\n"),
+	)
+
+	It("flags the OpenSIPS fixture as it was before 3.x syntax", func() {
+		src, err := os.ReadFile(filepath.Join("testdata", "opensips-2x-correct.cfg"))
+		Expect(err).NotTo(HaveOccurred())
+		r, err := lint.Check("old.cfg", src)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Dialect).To(Equal(scenario.EngineOpenSIPS))
+		Expect(rules(r.Findings)).To(ContainElement("opensips-3x-rejects@62"))
+		Expect(r.Findings).NotTo(BeEmpty(), "the engine cannot parse it: it is not clean")
+	})
 
 	DescribeTable("refuses what is not a routing script",
 		func(src, want string) {

@@ -115,6 +115,7 @@ type node struct {
 	line  int
 	calls []call  // function calls in a plain statement, or in an if/while condition
 	cond  []token // if/while condition, nil for other statements
+	toks  []token // the condition, or the whole plain statement
 	then  []node  // if/while body, or the statements of a block or switch
 	els   []node  // else branch
 	exit  bool    // a plain statement that ends the route: exit, return, drop
@@ -282,7 +283,7 @@ func (p *parser) parseStatement() (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n := &node{line: t.line, cond: cond, calls: callsIn(cond)}
+		n := &node{line: t.line, cond: cond, toks: cond, calls: callsIn(cond)}
 		then, err := p.parseBody(t.line)
 		if err != nil {
 			return nil, err
@@ -299,7 +300,8 @@ func (p *parser) parseStatement() (*node, error) {
 		return n, nil
 	case t.text == "switch":
 		p.pos++
-		if _, err := p.parseParens(t.line); err != nil {
+		expr, err := p.parseParens(t.line)
+		if err != nil {
 			return nil, err
 		}
 		if !p.is("{") {
@@ -310,7 +312,7 @@ func (p *parser) parseStatement() (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &node{line: t.line, then: body}, nil
+		return &node{line: t.line, toks: expr, then: body}, nil
 	case t.text == "case" || t.text == "default":
 		// A switch label: skip to its ':'.
 		for {
@@ -360,7 +362,7 @@ func (p *parser) parseStatement() (*node, error) {
 		}
 		return nil, nil
 	}
-	n := &node{line: stmt[0].line, calls: callsIn(stmt)}
+	n := &node{line: stmt[0].line, toks: stmt, calls: callsIn(stmt)}
 	if first := stmt[0]; !first.str && (first.text == "exit" || first.text == "return" || first.text == "drop") {
 		n.exit = true
 	}
@@ -392,6 +394,8 @@ func (p *parser) parseParens(line int) ([]token, error) {
 	p.pos++
 	start := p.pos
 	depth := 1
+	pvars := 0 // open "$(" of a pseudo-variable with transformations: $(ru{uri.user})
+	var opened []bool
 	for {
 		t, ok := p.peek()
 		if !ok {
@@ -401,10 +405,23 @@ func (p *parser) parseParens(line int) ([]token, error) {
 			switch t.text {
 			case "(":
 				depth++
+				pv := p.pos > 0 && !p.toks[p.pos-1].str && p.toks[p.pos-1].text == "$"
+				opened = append(opened, pv)
+				if pv {
+					pvars++
+				}
 			case ")":
 				depth--
+				if n := len(opened); n > 0 {
+					if opened[n-1] {
+						pvars--
+					}
+					opened = opened[:n-1]
+				}
 			case "{", "}":
-				return nil, fmt.Errorf("%w: line %d: '(' never closed before %q at line %d", ErrBadScript, line, t.text, t.line)
+				if pvars == 0 {
+					return nil, fmt.Errorf("%w: line %d: '(' never closed before %q at line %d", ErrBadScript, line, t.text, t.line)
+				}
 			}
 		}
 		p.pos++

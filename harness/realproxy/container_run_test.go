@@ -18,8 +18,10 @@ import (
 	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
 )
 
+const root = "../.."
+
 func requireDocker(ctx context.Context) {
-	dockersuite.RequireKamailio(ctx, filepath.Join("..", "..", "scripts", "build-kamailio-image.sh"))
+	dockersuite.RequireKamailio(ctx, filepath.Join(root, "scripts", "build-kamailio-image.sh"))
 }
 
 // facts is what must agree between an in-process proxy and a real one.
@@ -36,7 +38,7 @@ func factsOf(res *harness.Result) facts {
 }
 
 // agreement is one row of the README's agreement table: a seed scenario
-// with one proxy replaced by Kamailio running a fixture config, its timers
+// with one proxy replaced by a real one running a fixture config, its timers
 // scaled by scale. The lost-ACK cases time nothing but the callee's 64*T1
 // wait, so they run at a tenth (3.2 s). The correct cases expect the ACK
 // within 1*T1 through a container while other containers start beside
@@ -56,59 +58,73 @@ var agreements = []agreement{
 	{"correct-nat-handling.yaml", "proxy-a", "correct.cfg", 1},
 }
 
-var _ = Describe("the seed scenarios with Kamailio in place of an in-process proxy", Label("container"), Ordered, func() {
-	type pair struct {
-		inProcess, kamailio *harness.Result
-		err                 error
+// The same five cases for each engine, each engine's in its own Ordered
+// container, so two Ginkgo processes run them side by side; the image
+// function gates the engine's specs and names its image.
+var _ = Describe("the seed scenarios with a real proxy in place of an in-process one", Label("container"), func() {
+	engines := []struct {
+		engine scenario.Engine
+		image  func(ctx context.Context) string
+	}{
+		{scenario.EngineKamailio, func(ctx context.Context) string { requireDocker(ctx); return "" }},
+		{scenario.EngineOpenSIPS, func(ctx context.Context) string { return dockersuite.RequireOpenSIPS(ctx, root) }},
 	}
-	results := make([]pair, len(agreements))
+	for _, e := range engines {
+		Describe(string(e.engine), Ordered, func() {
+			type pair struct {
+				inProcess, real *harness.Result
+				err             error
+			}
+			results := make([]pair, len(agreements))
 
-	BeforeAll(func(ctx SpecContext) {
-		requireDocker(ctx)
-		// Each case gets its own internal network and container, so they run
-		// concurrently.
-		var wg sync.WaitGroup
-		for i, a := range agreements {
-			wg.Go(func() {
-				s, err := scenario.Load(filepath.Join("..", "..", "scenarios", a.file))
-				if err != nil {
-					results[i].err = err
-					return
+			BeforeAll(func(ctx SpecContext) {
+				img := e.image(ctx)
+				// Each case gets its own internal network and container, so they run
+				// concurrently.
+				var wg sync.WaitGroup
+				for i, a := range agreements {
+					wg.Go(func() {
+						s, err := scenario.Load(filepath.Join(root, "scenarios", a.file))
+						if err != nil {
+							results[i].err = err
+							return
+						}
+						s = s.Scaled(a.scale)
+						if results[i].inProcess, err = harness.Run(ctx, s, harness.Options{Clock: harness.Simulated}); err != nil {
+							results[i].err = err
+							return
+						}
+						results[i].real, results[i].err = harness.Run(ctx, s, harness.Options{Proxies: realproxy.Docker{}, Containers: map[string]harness.Container{
+							a.host: {Engine: e.engine, Image: img, Config: filepath.Join(root, "fixtures", string(e.engine), a.config)},
+						}})
+					})
 				}
-				s = s.Scaled(a.scale)
-				if results[i].inProcess, err = harness.Run(ctx, s, harness.Options{Clock: harness.Simulated}); err != nil {
-					results[i].err = err
-					return
-				}
-				results[i].kamailio, results[i].err = harness.Run(ctx, s, harness.Options{Proxies: realproxy.Docker{}, Containers: map[string]harness.Container{
-					a.host: {Engine: "kamailio", Config: filepath.Join("..", "..", "fixtures", "kamailio", a.config)},
-				}})
+				wg.Wait()
+			}, NodeTimeout(15*time.Minute))
+
+			for i, a := range agreements {
+				It(fmt.Sprintf("%s with %s as %s %s: same ACK delivery, callee BYE, lost-at hop and blame", a.file, a.host, e.engine, a.config), func() {
+					r := results[i]
+					Expect(r.err).NotTo(HaveOccurred())
+					Expect(r.real.Real).To(HaveKey(a.host))
+					Expect(factsOf(r.real)).To(Equal(factsOf(r.inProcess)), "%s\n%s", r.real.Call(0).Diagnosis, r.real.ProxyLogs)
+					Expect(r.real.Passed).To(BeTrue(), "%+v", r.real.Expectations)
+				})
+			}
+
+			It("leaves no container or network (and so no bridge address) behind", func(ctx SpecContext) {
+				// Only this process's: other test packages may run proxies meanwhile.
+				mine := "label=org.sipnatlab.owner=" + realproxy.Owner()
+				out, err := exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", mine).Output()
+				Expect(err).NotTo(HaveOccurred())
+				Expect(strings.TrimSpace(string(out))).To(BeEmpty())
+				out, err = exec.CommandContext(ctx, "docker", "network", "ls", "-q", "--filter", mine).Output()
+				Expect(err).NotTo(HaveOccurred())
+				Expect(strings.TrimSpace(string(out))).To(BeEmpty())
+				// The addresses a run adds to its network's bridge go with the bridge.
 			})
-		}
-		wg.Wait()
-	}, NodeTimeout(10*time.Minute))
-
-	for i, a := range agreements {
-		It(fmt.Sprintf("%s with %s as Kamailio %s: same ACK delivery, callee BYE, lost-at hop and blame", a.file, a.host, a.config), func() {
-			r := results[i]
-			Expect(r.err).NotTo(HaveOccurred())
-			Expect(r.kamailio.Real).To(HaveKey(a.host))
-			Expect(factsOf(r.kamailio)).To(Equal(factsOf(r.inProcess)), r.kamailio.Call(0).Diagnosis)
-			Expect(r.kamailio.Passed).To(BeTrue(), "%+v", r.kamailio.Expectations)
 		})
 	}
-
-	It("leaves no container or network (and so no bridge address) behind", func(ctx SpecContext) {
-		// Only this process's: other test packages may run proxies meanwhile.
-		mine := "label=org.sipnatlab.owner=" + realproxy.Owner()
-		out, err := exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", mine).Output()
-		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.TrimSpace(string(out))).To(BeEmpty())
-		out, err = exec.CommandContext(ctx, "docker", "network", "ls", "-q", "--filter", mine).Output()
-		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.TrimSpace(string(out))).To(BeEmpty())
-		// The addresses a run adds to its network's bridge go with the bridge.
-	})
 })
 
 var _ = Describe("a scenario that names its engine", Label("container"), func() {

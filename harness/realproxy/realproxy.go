@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,13 +121,23 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 		}
 	case scenario.EngineOpenSIPS:
 		if img == "" {
-			return fmt.Errorf("%w: opensips needs an image (set SIPNATLAB_OPENSIPS_IMAGE or --image); Debian does not package OpenSIPS", ErrContainer)
+			img = container.OpenSIPSImage
 		}
 	default:
 		return fmt.Errorf("%w: unknown engine %q (kamailio or opensips)", ErrContainer, spec.Engine)
 	}
+	if spec.Image == "" {
+		if ok, err := container.ImagePresent(ctx, img); err == nil && !ok {
+			return fmt.Errorf("%w: %s: %w", ErrContainer, img, missingImage(spec.Engine))
+		}
+	}
 	if _, err := os.Stat(spec.Config); err != nil {
 		return fmt.Errorf("%w: config: %w", ErrContainer, err)
+	}
+	// A proxy that listens on loopback only would start and never be
+	// reached: say so before waiting a minute for its answer to OPTIONS.
+	if why := loopbackListener(spec.Config); why != "" {
+		return fmt.Errorf("%w: %s", ErrContainer, why)
 	}
 
 	// A subnet no other run and no scenario LAN uses, from the benchmarking
@@ -155,8 +166,10 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 		}
 		opts := []container.Option{container.WithConfigFile(spec.Config), container.WithSubnet(subnet), container.WithOwner(Owner()), container.WithFlavor(engine)}
 		if h.NextHop != "" {
-			if nh, ok := relocated.Host(h.NextHop); ok && spec.Engine != scenario.EngineOpenSIPS {
-				opts = append(opts, container.WithDefine(fmt.Sprintf(`NEXT_HOP="sip:%s"`, nh.Address)))
+			// The fixtures' NEXT_HOP: a -A define for Kamailio, an
+			// environment variable for OpenSIPS.
+			if nh, ok := relocated.Host(h.NextHop); ok {
+				opts = append(opts, container.WithNextHop("sip:"+nh.Address.String()))
 			}
 		}
 		p, err = runProxy(ctx, img, opts)
@@ -192,6 +205,46 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 	return nil
 }
 
+// loopbackListener explains why a proxy whose config listens on loopback
+// only (every socket=/listen= on 127.0.0.1, as OpenSIPS's templates ship,
+// marked "CUSTOMIZE ME") cannot take part in a run; "" when it has a
+// listener elsewhere, or none named.
+func loopbackListener(config string) string {
+	src, err := os.ReadFile(config)
+	if err != nil {
+		return ""
+	}
+	var lines []string
+	for i, l := range strings.Split(string(src), "\n") {
+		t := strings.TrimSpace(l)
+		key, val, ok := strings.Cut(t, "=")
+		key = strings.TrimSpace(key)
+		if !ok || (key != "socket" && key != "listen") {
+			continue
+		}
+		val, _, _ = strings.Cut(val, "#")
+		val = strings.TrimSpace(val)
+		if !strings.Contains(val, "127.0.0.1") && !strings.Contains(val, "localhost") && !strings.Contains(val, ":lo:") {
+			return "" // a listener other hosts may reach
+		}
+		lines = append(lines, fmt.Sprintf("line %d: %s", i+1, val))
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s listens on loopback only (%s): nothing outside its own container can reach it, so no SIP "+
+		"request of the scenario ever arrives; set the socket to the address the other hosts reach, "+
+		"e.g. socket=udp:eth0:5060 in a container, or the proxy's own address in the field", config, strings.Join(lines, "; "))
+}
+
+// missingImage says how to get the default image of engine.
+func missingImage(engine scenario.Engine) error {
+	if engine == scenario.EngineOpenSIPS {
+		return fmt.Errorf("%w (here: make image, or scripts/build-opensips-image.sh)", container.ErrNoOpenSIPSImage)
+	}
+	return errors.New("no local Kamailio image: make image (scripts/build-kamailio-image.sh, as root) builds it")
+}
+
 // runProxy starts one proxy container.
 func runProxy(ctx context.Context, img string, opts []container.Option) (*container.Proxy, error) {
 	cs := make([]testcontainers.ContainerCustomizer, 0, len(opts))
@@ -199,6 +252,16 @@ func runProxy(ctx context.Context, img string, opts []container.Option) (*contai
 		cs = append(cs, o)
 	}
 	return container.Run(ctx, img, cs...)
+}
+
+// Logs returns each real proxy's output by host name; it implements
+// harness.LogsReporter.
+func (w *world) Logs() map[string]string {
+	out := map[string]string{}
+	for name, p := range w.proxies {
+		out[name] = p.Logs()
+	}
+	return out
 }
 
 // Scenario returns the scenario relocated onto the real addresses.

@@ -1,10 +1,12 @@
 // Package dockersuite gates the project's specs that need a Docker engine and the
-// locally built Kamailio image.
+// locally built Kamailio and OpenSIPS images.
 package dockersuite
 
 import (
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
 
@@ -16,6 +18,36 @@ import (
 // is skipped, or fails when CI=true; a failed build always fails. It also
 // disables the testcontainers reaper, whose image no registry here serves.
 func RequireKamailio(ctx context.Context, script string) {
+	requireDocker(ctx)
+	if _, err := container.EnsureKamailioImage(ctx, container.KamailioImage, script, GinkgoWriter); err != nil {
+		Fail("building the Kamailio image: " + err.Error())
+	}
+}
+
+// RequireOpenSIPS lets a spec go on only with a Docker engine and an
+// OpenSIPS image, and returns that image: the local one, built with
+// root/scripts/build-opensips-image.sh from the source tarball
+// ($OPENSIPS_SRC, else ../shared/vendor beside root) when missing; else,
+// with no tarball, the official image when a registry answers. With neither,
+// the spec is skipped with a message naming both ways to get an image; a
+// failed build always fails. Docker as for RequireKamailio.
+func RequireOpenSIPS(ctx context.Context, root string) string {
+	requireDocker(ctx)
+	src := os.Getenv("OPENSIPS_SRC")
+	if src == "" {
+		src = filepath.Join(root, container.OpenSIPSSource)
+	}
+	img, _, err := container.EnsureOpenSIPSImage(ctx, container.OpenSIPSImage, filepath.Join(root, "scripts", "build-opensips-image.sh"), src, GinkgoWriter)
+	if errors.Is(err, container.ErrNoOpenSIPSImage) {
+		Skip(err.Error())
+	}
+	if err != nil {
+		Fail("getting an OpenSIPS image: " + err.Error())
+	}
+	return img
+}
+
+func requireDocker(ctx context.Context) {
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		GinkgoT().Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}
@@ -24,8 +56,5 @@ func RequireKamailio(ctx context.Context, script string) {
 			Fail("CI=true and Docker is not available: " + err.Error())
 		}
 		Skip("Docker is not available: " + err.Error())
-	}
-	if _, err := container.EnsureKamailioImage(ctx, container.KamailioImage, script, GinkgoWriter); err != nil {
-		Fail("building the Kamailio image: " + err.Error())
 	}
 }
