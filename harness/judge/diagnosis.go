@@ -203,7 +203,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 		d.fix = "look at the ACK's route (Record-Route) and at NAT filtering on the way"
 		second = "Every hop passed on a Contact that leads to the callee, so " + d.fix + "."
 	case hop.In == hop.Out:
-		d.fix = fmt.Sprintf("in %s's reply route, call fix_nated_contact() for replies that come straight from a NATed end-point (nat_uac_test())", f.Blame)
+		d.fix = fmt.Sprintf("in %s's reply route, call fix_nated_contact() for replies that come straight from a NATed end-point (the reply's source is the UA's own, as registered; nat_uac_test() alone is also true for a reply another proxy relayed)", f.Blame)
 		if at == 1 && calleeHost.NAT != "" {
 			second = fmt.Sprintf("%s, the proxy next to the NATed %s, relayed its Contact %s unchanged: %s.", f.Blame, f.To, hop.Out, d.fix)
 		} else {
