@@ -186,3 +186,6 @@ func (p *parser) scenario(root *yaml.Node) error {
 	}
 	return p.expect(top["expect"])
 }
+
+// MaxFileSize is the largest scenario file Load and Parse read: 1 MiB.
+const MaxFileSize = 1 << 20

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -237,6 +238,37 @@ steps:
 			Expect(err).To(MatchError(scenario.ErrInvalid))
 			Expect(err.Error()).To(Equal(`load scenario "` + filepath.Join(dir, "b.yml") + `": line 10: name: "no-nat-handling" is already the name of "` +
 				filepath.Join(dir, "a.yaml") + `" (line 10); scenario names must be unique`))
+		})
+
+		It("reads only regular files: a device is refused before any byte is read", func() {
+			done := make(chan error, 1)
+			go func() { _, err := scenario.Load("/dev/zero"); done <- err }()
+			var err error
+			Eventually(done, 5*time.Second).Should(Receive(&err))
+			Expect(err).To(MatchError(`load scenario "/dev/zero": not a regular file (a character device); a scenario is a YAML file`))
+			Expect(errors.Is(err, scenario.ErrInvalid)).To(BeFalse())
+		})
+
+		It("does not hang on a FIFO named like a scenario in a directory", func() {
+			dir := GinkgoT().TempDir()
+			Expect(os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(readFile(filepath.Join("..", "..", "scenarios", "no-nat-handling.yaml"))), 0o644)).To(Succeed())
+			Expect(syscall.Mkfifo(filepath.Join(dir, "x.yaml"), 0o644)).To(Succeed())
+			done := make(chan error, 1)
+			go func() { _, err := scenario.LoadDir(dir); done <- err }()
+			var err error
+			Eventually(done, 5*time.Second).Should(Receive(&err))
+			Expect(err).To(MatchError(`load scenario "` + filepath.Join(dir, "x.yaml") + `": not a regular file (a named pipe); a scenario is a YAML file`))
+		})
+
+		It("refuses a file larger than the size cap without reading it all", func() {
+			file := filepath.Join(GinkgoT().TempDir(), "big.yaml")
+			big := "name: big\nsummary: " + strings.Repeat("x", scenario.MaxFileSize) + "\n"
+			Expect(os.WriteFile(file, []byte(big), 0o644)).To(Succeed())
+			_, err := scenario.Load(file)
+			Expect(err).To(MatchError(scenario.ErrInvalid))
+			Expect(err.Error()).To(Equal(`load scenario "` + file + `": the file is larger than 1 MiB; a scenario is a few kilobytes of YAML`))
+			_, err = scenario.Parse("big.yaml", []byte(big))
+			Expect(err).To(MatchError(`load scenario "big.yaml": the file is larger than 1 MiB; a scenario is a few kilobytes of YAML`))
 		})
 
 		It("rejects a directory without scenarios", func() {
