@@ -4,6 +4,8 @@ package scenario
 // references between hosts, and the route of a call.
 
 import (
+	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -50,18 +52,61 @@ func (p *parser) nestNATs(publics []*yaml.Node) error {
 		if r := private(n.Public); r != "" && n.Outside == "" {
 			return p.errf(publics[i], join(join("nats", n.Name), "public"), "%s is a private (%s) address; a NAT's public address must be public, or lie in the lan of another NAT it sits behind", n.Public, r)
 		}
+		if n.Outside != "" {
+			if err := p.onEdge(n.Public, n.Outside, publics[i], join(join("nats", n.Name), "public"), "NAT"); err != nil {
+				return err
+			}
+		}
 	}
+	// Each walk visits every NAT at most once, so it ends on any loop. A loop is reported
+	// from its first NAT in file order: the walk from a NAT outside the loop stops where
+	// it meets the loop.
 	for i, n := range p.s.NATs {
 		chain := []string{n.Name}
+		seen := map[string]bool{n.Name: true}
 		for o := n; o.Outside != ""; {
 			o, _ = p.s.NAT(o.Outside)
 			chain = append(chain, o.Name)
 			if o.Name == n.Name {
 				return p.errf(publics[i], join(join("nats", n.Name), "public"), "impossible topology: the NATs sit behind each other in a loop %s", strings.Join(chain, " → "))
 			}
+			if seen[o.Name] {
+				break
+			}
+			seen[o.Name] = true
 		}
 	}
 	return nil
+}
+
+// behind lists the NATs in front of a host on the LAN of nat, innermost first: nat, the
+// NAT it sits behind, and so on. Load has refused loops; a loop still ends the list.
+func (p *parser) behind(nat string) []string {
+	var out []string
+	for nat != "" && !slices.Contains(out, nat) {
+		out = append(out, nat)
+		n, _ := p.s.NAT(nat)
+		nat = n.Outside
+	}
+	return out
+}
+
+// unreachable explains why a datagram that from sends, with no NAT binding open, cannot
+// reach the host to, or returns "": to is public, or sits on the LAN of a NAT that from
+// is behind (its own LAN, or an outer one). NATs forward no ports, so a host behind a NAT
+// that from is not behind is unreachable (sim routing: a private address is reached only
+// from inside its LAN).
+func (p *parser) unreachable(from, to Host) string {
+	if to.NAT == "" || slices.Contains(p.behind(from.NAT), to.NAT) {
+		return ""
+	}
+	n, _ := p.s.NAT(to.NAT)
+	where := "is public"
+	if from.NAT != "" {
+		where = "is behind " + strings.Join(p.behind(from.NAT), " behind ")
+	}
+	return fmt.Sprintf("%s sits behind NAT %s (%s is in its lan %s) and %s %s, not behind %s; NATs forward no ports, so give %s a public address",
+		to.Name, n.Name, to.Address.Addr(), n.LAN, from.Name, where, n.Name, to.Name)
 }
 
 // claimHost checks, before the host called k is read, that no NAT has its name: hosts
@@ -103,6 +148,20 @@ func (p *parser) placeHost(h *Host, addr hostRef) error {
 	if r := private(a); r != "" && h.NAT == "" {
 		return p.errf(addr.node, addr.path, "%s is a private (%s) address outside every NAT's lan; put it in a NAT's lan or use a public address", a, r)
 	}
+	if h.NAT != "" {
+		return p.onEdge(a, h.NAT, addr.node, addr.path, "host")
+	}
+	return nil
+}
+
+// onEdge refuses a, the address of a host or NAT inside the lan of nat, when it is that
+// lan's network or broadcast address: datagrams to it are for the whole lan.
+func (p *parser) onEdge(a netip.Addr, nat string, n *yaml.Node, path, what string) error {
+	o, _ := p.s.NAT(nat)
+	if e, first, last := edge(a, o.LAN); e != "" {
+		return p.errf(n, path, "%s is the %s address of the lan %s of NAT %s (line %d), not a %s's; use an address from %s to %s",
+			a, e, o.LAN, o.Name, o.Line, what, first, last)
+	}
 	return nil
 }
 
@@ -131,6 +190,9 @@ func (p *parser) hostRefs(refs map[int]map[string]hostRef) error {
 			}
 			if !reg.Registrar {
 				return p.errf(ref.node, ref.path, "%s is not a registrar; set registrar: true on %s (line %d) or register with another proxy", reg.Name, reg.Name, reg.Line)
+			}
+			if why := p.unreachable(h, reg); why != "" {
+				return p.errf(ref.node, ref.path, "impossible topology: %s's REGISTER cannot reach %s: %s", h.Name, reg.Name, why)
 			}
 		}
 	}
@@ -199,7 +261,11 @@ func (p *parser) route(n *yaml.Node, path string, via, to Host) error {
 			chain = append(chain, h.NextHop)
 			return p.errf(n, join(path, "via"), "impossible topology: the INVITE loops %s", strings.Join(chain, " → "))
 		}
-		h, _ = p.s.Host(h.NextHop)
+		next, _ := p.s.Host(h.NextHop)
+		if why := p.unreachable(h, next); why != "" {
+			return p.errf(n, join(path, "via"), "impossible topology: the INVITE cannot get from %s to its next-hop %s: %s", h.Name, next.Name, why)
+		}
+		h = next
 		chain = append(chain, h.Name)
 	}
 }
