@@ -11,6 +11,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/sipnatlab/sipnatlab/harness/report"
 )
 
 // scenarioFile writes a scenario named name (with summary) into dir and returns its path.
@@ -153,5 +155,36 @@ var _ = Describe("sipnatlab explain interrupted", func() {
 		Expect(code).To(Equal(1))
 		Expect(out).To(HavePrefix("Interrupted: the run was stopped before it ended, so what follows is only what happened until then.\n"))
 		Expect(stderr).To(HaveSuffix("sipnatlab: interrupted\n"))
+	})
+})
+
+var _ = Describe("report.TerminalSafe", func() {
+	DescribeTable("escapes what could drive a terminal and keeps the report's own colours",
+		func(color bool, in, want string) {
+			var b strings.Builder
+			n, err := report.TerminalSafe(&b, color).Write([]byte(in))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(n).To(Equal(len(in)))
+			Expect(b.String()).To(Equal(want))
+		},
+		Entry("title and clear screen", false, "a\x1b]0;t\a\x1b[2Jb\n", `a\x1b]0;t\x07\x1b[2Jb`+"\n"),
+		Entry("carriage return, DEL, C1", false, "a\rb\x7fc\u009bd\te", `a\x0db\u007fc\u009bd`+"\te"),
+		Entry("bidi overrides and isolates", false, "x\u202ey\u2066z\u200f", `x\u202ey\u2066z\u200f`),
+		Entry("bad UTF-8", false, "a\xffb", `a\xffb`),
+		Entry("colours off: even the report's codes", false, "\x1b[31mred\x1b[0m", `\x1b[31mred\x1b[0m`),
+		Entry("colours on: the report's codes pass", true, "\x1b[1;33m» x\x1b[0m", "\x1b[1;33m» x\x1b[0m"),
+		Entry("colours on: any other sequence does not", true, "\x1b[2J\x1b]0;t\a\x1b[31;1m", `\x1b[2J\x1b]0;t\x07\x1b[31;1m`),
+	)
+})
+
+var _ = Describe("sipnatlab judge: output paths", func() {
+	It("exits 2 before printing anything when --html names a missing directory", func(ctx SpecContext) {
+		capture := filepath.Join(GinkgoT().TempDir(), "c.pcap")
+		code, _, _ := runCLI(ctx, "run", "--clock", "simulated", "--pcap", capture, "../../scenarios/correct-nat-handling.yaml")
+		Expect(code).To(Equal(0))
+		code, out, stderr := runCLI(ctx, "judge", "--html", "/nonexistent/x.html", capture)
+		Expect(code).To(Equal(2))
+		Expect(out).To(BeEmpty())
+		Expect(stderr).To(Equal("sipnatlab judge: --html \"/nonexistent/x.html\": no such directory \"/nonexistent\"\n"))
 	})
 })
