@@ -285,8 +285,11 @@ func readFile(name string) string {
 	return string(data)
 }
 
-// FuzzParse checks that Parse never panics and that every error it returns wraps ErrInvalid.
-// Run it with: go test ./harness -run '^$' -fuzz FuzzParse -fuzztime 60s
+// FuzzParse checks that Parse never panics, that every error it returns wraps ErrInvalid,
+// and that the simulator builds every topology it accepts. FuzzTopology generates
+// topologies instead of mutating text. Run it with:
+//
+//	go test ./harness/scenario -run '^$' -fuzz FuzzParse -fuzztime 60s
 func FuzzParse(f *testing.F) {
 	for _, dir := range []string{filepath.Join("..", "..", "scenarios"), filepath.Join("testdata", "bad")} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
@@ -313,6 +316,11 @@ func FuzzParse(f *testing.F) {
 		}
 		if s.Name == "" || len(s.Hosts) == 0 || len(s.Steps) == 0 {
 			t.Fatalf("valid scenario without name, hosts or steps: %+v", s)
+		}
+		net := sim.NewNetwork(sim.Config{Carrier: sim.Memory, Clock: sim.NewVirtualClock(time.Unix(0, 0))})
+		defer net.Close()
+		if err := s.AddTo(net); err != nil {
+			t.Fatalf("accepted a topology the simulator refuses: %v", err)
 		}
 		for _, st := range s.Steps {
 			if st.Kind == scenario.StepCall {
