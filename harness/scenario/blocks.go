@@ -158,7 +158,6 @@ func (p *parser) nats(e entry) error {
 			return err
 		}
 		publics = append(publics, publicNode)
-		p.s.NATs = append(p.s.NATs, n)
 	}
 	return p.nestNATs(publics)
 }
@@ -218,6 +217,8 @@ func (p *parser) hosts(e entry) error {
 			return err
 		}
 		refs[len(p.s.Hosts)] = r
+		p.hostAt[h.Name] = len(p.s.Hosts)
+		p.hostOfIP[h.Address.Addr()] = len(p.s.Hosts)
 		p.s.Hosts = append(p.s.Hosts, h)
 	}
 	return p.hostRefs(refs)
@@ -448,7 +449,7 @@ func (p *parser) call(st *Step, f entry, path string) error {
 		if from.RegisterWith == "" {
 			return p.errf(at, join(path, "via"), "missing, and %s has no register-with to default to; name the caller's outbound proxy (proxies: %s)", from.Name, strings.Join(p.names(RoleProxy), ", "))
 		}
-		via, _ = p.s.Host(from.RegisterWith)
+		via, _ = p.hostNamed(from.RegisterWith)
 		viaNode = at
 	}
 	if st.Count == 0 {

@@ -64,7 +64,7 @@ func (p *parser) registerBound() time.Duration {
 // callBound is the longest one call of st may take in a run, as the runner bounds it:
 // talk, the callee's ACK timeout, three transaction timeouts (64*T1) and 5 s.
 func (p *parser) callBound(st Step) bound {
-	to, _ := p.s.Host(st.To)
+	to, _ := p.hostNamed(st.To)
 	tx := endpoint.Timers{T1: p.s.Timers.T1}.TransactionTimeout()
 	return bound(0).add(st.Talk).add(to.AckTimeout).add(3 * tx).add(5 * time.Second)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -170,7 +171,8 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	if len(data) > MaxFileSize {
 		return nil, tooLarge(file)
 	}
-	p := &parser{file: file, s: &Scenario{File: file}}
+	p := &parser{file: file, s: &Scenario{File: file}, natAt: map[string]int{}, hostAt: map[string]int{},
+		natOfPublic: map[netip.Addr]int{}, natOfLAN: map[netip.Prefix]int{}, lanWithin: map[netip.Prefix]int{}, hostOfIP: map[netip.Addr]int{}}
 	root, err := p.decode(data)
 	if err != nil {
 		return nil, err
@@ -185,6 +187,35 @@ type parser struct {
 	file string
 	s    *Scenario
 	t1   time.Duration // resolves "N*T1" durations; set before any such duration is read
+
+	// Indexes of s.NATs and s.Hosts, so that no check is quadratic in them: by name, by
+	// public address, by lan, by every network holding a lan (addNAT), by IP address.
+	natAt, hostAt map[string]int
+	natOfPublic   map[netip.Addr]int
+	natOfLAN      map[netip.Prefix]int
+	lanWithin     map[netip.Prefix]int
+	hostOfIP      map[netip.Addr]int
+	// in and out are each NAT's interval in a depth-first walk of the NATs behind each
+	// other: a NAT sits behind another when its interval lies in the other's (natLoops).
+	in, out []int
+}
+
+// nat returns the NAT called name.
+func (p *parser) nat(name string) (NAT, bool) {
+	i, ok := p.natAt[name]
+	if !ok {
+		return NAT{}, false
+	}
+	return p.s.NATs[i], true
+}
+
+// hostNamed returns the host called name.
+func (p *parser) hostNamed(name string) (Host, bool) {
+	i, ok := p.hostAt[name]
+	if !ok {
+		return Host{}, false
+	}
+	return p.s.Hosts[i], true
 }
 
 func (p *parser) errAt(line int, path, format string, args ...any) error {

@@ -271,6 +271,35 @@ steps:
 			Expect(err).To(MatchError(`load scenario "big.yaml": the file is larger than 1 MiB; a scenario is a few kilobytes of YAML`))
 		})
 
+		It("loads the largest topologies a file can hold in about linear time", func() {
+			// 5000 NATs each behind the one before, 2000 proxies each the next-hop of the
+			// one before, and 500 calls along that chain: a few hundred kilobytes.
+			var b strings.Builder
+			b.WriteString("name: large\nnats:\n")
+			ip := func(x int) string { return fmt.Sprintf("10.%d.%d.%d", x>>16&255, x>>8&255, x&255) }
+			for i := range 5000 {
+				public := "203.0.113.50"
+				if i > 0 {
+					public = ip(4*(i-1) + 1)
+				}
+				fmt.Fprintf(&b, "  n%d: {public: %s, lan: %s/30}\n", i, public, ip(4*i))
+			}
+			b.WriteString("hosts:\n  alice: {role: ua, address: " + ip(4*4999+1) + "}\n")
+			for i := range 2000 {
+				fmt.Fprintf(&b, "  p%d: {role: proxy, address: 198.18.%d.%d, next-hop: p%d}\n", i, i>>8, i&255, i+1)
+			}
+			b.WriteString("  p2000: {role: proxy, address: 198.19.0.1, registrar: true}\n  bob: {role: ua, address: 198.19.0.2, register-with: p2000}\nsteps:\n")
+			for range 500 {
+				b.WriteString("  - call: {from: alice, to: bob, via: p0, talk: 1s}\n")
+			}
+			Expect(b.Len()).To(BeNumerically("<", scenario.MaxFileSize))
+			done := make(chan error, 1)
+			go func() { _, err := scenario.Parse("large.yaml", []byte(b.String())); done <- err }()
+			var err error
+			Eventually(done, 10*time.Second).Should(Receive(&err))
+			Expect(err).NotTo(HaveOccurred())
+		})
+
 		It("rejects a directory without scenarios", func() {
 			_, err := scenario.LoadDir(GinkgoT().TempDir())
 			Expect(err).To(MatchError(ContainSubstring("no *.yaml or *.yml files")))
