@@ -1,6 +1,7 @@
 package scenario
 
-// This file reads the blocks of a scenario: timers, nats, hosts, steps and expect.
+// This file reads the blocks of a scenario: timers, nats, hosts and steps (expect.go:
+// expect).
 
 import (
 	"errors"
@@ -469,58 +470,4 @@ func (p *parser) call(st *Step, f entry, path string) error {
 		return p.errf(viaNode, join(path, "via"), "impossible topology: %s's INVITE cannot reach %s: %s", from.Name, via.Name, why)
 	}
 	return p.route(viaNode, path, via, to)
-}
-
-func (p *parser) expect(e entry) error {
-	if e.val == nil {
-		return nil
-	}
-	entries, err := p.mapping(e.val, "expect", "a mapping with the keys "+strings.Join(expectKeys, ", "))
-	if err != nil {
-		return err
-	}
-	if len(entries) > 0 && !slices.ContainsFunc(p.s.Steps, func(s Step) bool { return s.Kind == StepCall }) {
-		return p.errf(e.key, "expect", "there is no call step to check it against; add a call step or remove expect")
-	}
-	var ackAt *bool
-	var within *yaml.Node
-	for _, f := range entries {
-		path := join("expect", f.key.Value)
-		x := Expectation{Key: f.key.Value, Line: f.key.Line}
-		switch x.Key {
-		case ExpectACKAtCallee, ExpectCalleeBYE:
-			b, err := p.boolean(f.val, path)
-			if err != nil {
-				return err
-			}
-			x.Bool = &b
-			if x.Key == ExpectACKAtCallee {
-				ackAt = x.Bool
-			}
-		case ExpectACKWithin:
-			if x.Duration, err = p.duration(f.val, path); err != nil {
-				return err
-			}
-			within = f.key
-		case ExpectBlame:
-			v, n, err := p.scalar(f.val, path)
-			if err != nil {
-				return err
-			}
-			if v != "none" {
-				if _, err := p.hostOf(hostRef{n, path}, RoleProxy, "blame"); err != nil {
-					return err
-				}
-				x.Host = v
-			}
-		default:
-			return p.unknownKey(f.key, "expect", expectKeys)
-		}
-		x.Want = deref(f.val).Value
-		p.s.Expect = append(p.s.Expect, x)
-	}
-	if within != nil && ackAt != nil && !*ackAt {
-		return p.errf(within, "expect.ack-within", "contradicts ack-at-callee: false; remove one of them")
-	}
-	return nil
 }
