@@ -178,7 +178,7 @@ func (p *parser) keepAlive(n *yaml.Node, path string) (KeepAlive, error) {
 			k.Method, err = wordOf(p, g.val, fp, ua.ParseKeepAlive, keepAlives)
 		case "interval":
 			if k.Interval, err = p.duration(g.val, fp); err == nil {
-				err = p.within(k.Interval, MinKeepAliveInterval, 0, g.val, fp, "real UAs send keep-alives tens of seconds apart (RFC 5626 §4.4.1; 25s by default)")
+				err = p.within(k.Interval, MinKeepAliveInterval, 0, g.val, fp, "real UAs send keep-alives tens of seconds apart (RFC 5626 §4.4; 25s by default)")
 			}
 		default:
 			err = p.unknownKey(g.key, path, keepKeys)

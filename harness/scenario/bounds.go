@@ -25,7 +25,7 @@ const (
 	// binding for 30 s or more (RFC 4787 REQ-5 asks for at least 2 minutes).
 	MinBindingTimeout = time.Second
 	// MinKeepAliveInterval bounds a UA's keep-alive interval: real UAs send them tens of
-	// seconds apart (RFC 5626 §4.4.1; 25 s by default here).
+	// seconds apart (RFC 5626 §4.4; 25 s by default here).
 	MinKeepAliveInterval = time.Second
 	// MaxRegisterExpires bounds register-expires: the Expires header holds 2^32-1 seconds
 	// at most (RFC 3261 §20.19, delta-seconds).

@@ -124,7 +124,8 @@ func tooLarge(file string) error {
 }
 
 // LoadDir loads every *.yaml and *.yml file directly in dir (not in sub-directories, not
-// names starting with a dot), sorted by file name. Scenario names must be unique across the
+// names starting with a dot), sorted by file name; an entry so named that is not a
+// regular file (a FIFO, a device) is an error, as for Load. Scenario names must be unique across the
 // directory. When any file is invalid it returns nil and the errors of all invalid files,
 // joined; a directory without scenario files is an error too.
 func LoadDir(dir string) ([]*Scenario, error) {
