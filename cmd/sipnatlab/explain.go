@@ -48,6 +48,13 @@ func cmdExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 2
 	}
 	res, err := harness.Run(ctx, s, harness.Options{Clock: mode})
+	if ctx.Err() != nil {
+		// What the explanation says did not happen may only not have happened yet.
+		fmt.Fprintln(stdout, "Interrupted: the run was stopped before it ended, so what follows is only what happened until then.")
+		report.WriteExplain(stdout, s, res)
+		fmt.Fprintln(stderr, "sipnatlab: interrupted")
+		return 1
+	}
 	report.WriteExplain(stdout, s, res)
 	if err != nil {
 		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)

@@ -26,7 +26,7 @@ Exit codes: 0 every expectation held, 1 an expectation failed (or the run
 had failed), 2 bad input (unreadable file, not a sipnatlab capture).
 `
 
-func cmdJudge(args []string, stdout, stderr io.Writer) int {
+func cmdJudge(args []string, stdout, stderr io.Writer, term bool) int {
 	fs := flag.NewFlagSet("judge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the JSON verdict")
@@ -61,9 +61,17 @@ func cmdJudge(args []string, stdout, stderr io.Writer) int {
 		}
 		all = append(all, judged{res, runErr})
 	}
+	var names []string
+	for _, j := range all {
+		names = append(names, j.res.Scenario.Name)
+	}
+	if err := checkOutputs(outputsOf("--html", *htmlFile, names), fs.Args(), "capture"); err != nil {
+		fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
+		return 2
+	}
 	code := 0
 	verdict := report.Verdict{Scenarios: []report.ScenarioVerdict{}}
-	color := !*asJSON && isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
+	color := !*asJSON && term
 	for _, j := range all {
 		if j.runErr != nil || !j.res.Passed {
 			code = 1
@@ -82,7 +90,7 @@ func cmdJudge(args []string, stdout, stderr io.Writer) int {
 	}
 	if *htmlFile != "" {
 		for _, j := range all {
-			if err := writeHTML(pcapName(*htmlFile, j.res.Scenario.Name, len(all)), j.res.Scenario, j.res, j.runErr); err != nil {
+			if err := writeHTML(outputName(*htmlFile, j.res.Scenario.Name, len(all)), j.res.Scenario, j.res, j.runErr); err != nil {
 				fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
 				return 2
 			}

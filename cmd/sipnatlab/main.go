@@ -20,8 +20,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 
 	"sync"
 	"syscall"
@@ -89,7 +87,12 @@ func main() {
 	os.Exit(code)
 }
 
+// run runs the command args and returns its exit code. Whatever it writes to stdout and
+// stderr passes through report.TerminalSafe: scenario files, SIP messages and captures
+// carry strings written by anyone.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	term := isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
+	stdout, stderr = report.TerminalSafe(stdout, term), report.TerminalSafe(stderr, false)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
@@ -99,15 +102,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "run":
-		return cmdRun(ctx, "run", args[1:], stdout, stderr)
+		return cmdRun(ctx, "run", args[1:], stdout, stderr, term)
 	case "validate":
-		return cmdRun(ctx, "validate", args[1:], stdout, stderr)
+		return cmdRun(ctx, "validate", args[1:], stdout, stderr, term)
 	case "explain":
 		return cmdExplain(ctx, args[1:], stdout, stderr)
 	case "lint":
 		return cmdLint(ctx, args[1:], stdout, stderr)
 	case "judge":
-		return cmdJudge(args[1:], stdout, stderr)
+		return cmdJudge(args[1:], stdout, stderr, term)
 	default:
 		fmt.Fprintf(stderr, "sipnatlab: unknown command %q\n%s", args[0], usage)
 		return 2
@@ -115,8 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // cmdRun runs scenarios ("run"), or runs them with a real proxy container
-// in place of one in-process proxy ("validate").
-func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
+// in place of one in-process proxy ("validate"); term says whether stdout takes colours.
+func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.Writer, term bool) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var engine, config, as, image *string
 	if name == "validate" {
@@ -181,6 +184,14 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 		return 2
 	}
+	var names, inputs []string
+	for _, sc := range scenarios {
+		names, inputs = append(names, sc.Name), append(inputs, sc.File)
+	}
+	if err := checkOutputs(append(outputsOf("--pcap", *pcapFile, names), outputsOf("--html", *htmlFile, names)...), inputs, "scenario file"); err != nil {
+		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
+		return 2
+	}
 	if containers != nil {
 		for _, sc := range scenarios {
 			if h, ok := sc.Host(*as); !ok || h.Role != scenario.RoleProxy {
@@ -229,7 +240,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 
 	code := 0
 	verdict := report.Verdict{Scenarios: []report.ScenarioVerdict{}}
-	color := !*asJSON && isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
+	color := !*asJSON && term
 	for i, s := range scenarios {
 		o := outcomes[i]
 		if o.err != nil || o.res == nil || !o.res.Passed {
@@ -253,7 +264,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 			if outcomes[i].res == nil {
 				continue
 			}
-			if err := writePcap(pcapName(*pcapFile, s.Name, len(scenarios)), outcomes[i].res, outcomes[i].err); err != nil {
+			if err := writePcap(outputName(*pcapFile, s.Name, len(scenarios)), outcomes[i].res, outcomes[i].err); err != nil {
 				fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 				return 2
 			}
@@ -261,7 +272,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	}
 	if *htmlFile != "" {
 		for i, s := range scenarios {
-			if err := writeHTML(pcapName(*htmlFile, s.Name, len(scenarios)), s, outcomes[i].res, outcomes[i].err); err != nil {
+			if err := writeHTML(outputName(*htmlFile, s.Name, len(scenarios)), s, outcomes[i].res, outcomes[i].err); err != nil {
 				fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 				return 2
 			}
@@ -284,16 +295,6 @@ func usesEngine(scenarios []*scenario.Scenario) bool {
 		}
 	}
 	return false
-}
-
-// pcapName is file for a single scenario, else file with "-" and the
-// scenario's name inserted before its extension: out.pcap, out-no-nat-handling.pcap.
-func pcapName(file, scenario string, scenarios int) string {
-	if scenarios == 1 {
-		return file
-	}
-	ext := filepath.Ext(file)
-	return strings.TrimSuffix(file, ext) + "-" + scenario + ext
 }
 
 func writePcap(name string, res *harness.Result, runErr error) error {

@@ -1,12 +1,14 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -351,4 +353,49 @@ func forged(recs []sim.Record) (int, string) {
 		}
 	}
 	return n, first
+}
+
+// TerminalSafe returns a writer that passes to w what is written to it with everything
+// that could drive a terminal shown escaped: control characters (C0 except tab and
+// newline, DEL, C1) as \x1b or \u009b, bidirectional-text controls (U+061C, U+200E,
+// U+200F, U+202A-U+202E, U+2066-U+2069) and line and paragraph separators as \u202e, and
+// bytes that are not UTF-8 as \xff. Scenario files, SIP messages and captures carry
+// strings written by anyone; this is the last step before a terminal. With color, the
+// colour codes WriteText paints with pass unchanged (only those: no other escape
+// sequence does). A JSON verdict written through it decodes to the same value: the JSON
+// encoder escapes C0 controls and bad UTF-8 itself, and the \u escapes of the others are
+// JSON's own. Each Write is escaped on its own: write whole lines or formatted strings.
+func TerminalSafe(w io.Writer, color bool) io.Writer { return &terminalSafe{w: w, color: color} }
+
+type terminalSafe struct {
+	w     io.Writer
+	color bool
+}
+
+// sgr holds the colour codes painter writes.
+var sgr = []string{"\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[1;33m"}
+
+func (t *terminalSafe) Write(p []byte) (int, error) {
+	var b []byte
+	for i := 0; i < len(p); {
+		r, size := utf8.DecodeRune(p[i:])
+		switch {
+		case r == '\x1b' && t.color && slices.ContainsFunc(sgr, func(c string) bool { return bytes.HasPrefix(p[i:], []byte(c)) }):
+			n := bytes.IndexByte(p[i:], 'm') + 1
+			b = append(b, p[i:i+n]...)
+			size = n
+		case r == utf8.RuneError && size == 1, r < 0x20 && r != '\t' && r != '\n':
+			b = fmt.Appendf(b, `\x%02x`, p[i])
+		case r == 0x7f, r >= 0x80 && r <= 0x9f, r == 0x061c, r == 0x200e, r == 0x200f,
+			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x2028, r == 0x2029:
+			b = fmt.Appendf(b, `\u%04x`, r)
+		default:
+			b = append(b, p[i:i+size]...)
+		}
+		i += size
+	}
+	if _, err := t.w.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -1,6 +1,7 @@
 package scenario
 
-// This file reads the blocks of a scenario: timers, nats, hosts, steps and expect.
+// This file reads the blocks of a scenario: timers, nats, hosts and steps (expect.go:
+// expect).
 
 import (
 	"errors"
@@ -55,7 +56,9 @@ func (p *parser) timers(e entry) error {
 			var err error
 			switch f.key.Value {
 			case "t1":
-				t.T1, err = p.duration(f.val, path)
+				if t.T1, err = p.duration(f.val, path); err == nil {
+					err = p.within(t.T1, MinT1, MaxT1, f.val, path, "T1 is the round-trip estimate (RFC 3261 §17.1.1.1, 500ms by default), and real round trips take from about a millisecond (a LAN) to seconds (a satellite link)")
+				}
 			case "t2":
 				t.T2, err = p.duration(f.val, path)
 				t2Line = f.key.Line
@@ -124,7 +127,9 @@ func (p *parser) nats(e entry) error {
 			case "filtering":
 				n.Filtering, err = wordOf(p, g.val, fp, sim.ParseBehavior, behaviours)
 			case "binding-timeout":
-				n.BindingTimeout, err = p.duration(g.val, fp)
+				if n.BindingTimeout, err = p.duration(g.val, fp); err == nil {
+					err = p.within(n.BindingTimeout, MinBindingTimeout, 0, g.val, fp, "real NATs keep an idle UDP binding for 30s or more (RFC 4787 REQ-5 asks for at least 2m)")
+				}
 			case "hairpinning":
 				n.Hairpinning, err = p.boolean(g.val, fp)
 			case "refresh-inbound":
@@ -154,7 +159,6 @@ func (p *parser) nats(e entry) error {
 			return err
 		}
 		publics = append(publics, publicNode)
-		p.s.NATs = append(p.s.NATs, n)
 	}
 	return p.nestNATs(publics)
 }
@@ -173,7 +177,9 @@ func (p *parser) keepAlive(n *yaml.Node, path string) (KeepAlive, error) {
 		case "method":
 			k.Method, err = wordOf(p, g.val, fp, ua.ParseKeepAlive, keepAlives)
 		case "interval":
-			k.Interval, err = p.duration(g.val, fp)
+			if k.Interval, err = p.duration(g.val, fp); err == nil {
+				err = p.within(k.Interval, MinKeepAliveInterval, 0, g.val, fp, "real UAs send keep-alives tens of seconds apart (RFC 5626 §4.4; 25s by default)")
+			}
 		default:
 			err = p.unknownKey(g.key, path, keepKeys)
 		}
@@ -212,6 +218,8 @@ func (p *parser) hosts(e entry) error {
 			return err
 		}
 		refs[len(p.s.Hosts)] = r
+		p.hostAt[h.Name] = len(p.s.Hosts)
+		p.hostOfIP[h.Address.Addr()] = len(p.s.Hosts)
 		p.s.Hosts = append(p.s.Hosts, h)
 	}
 	return p.hostRefs(refs)
@@ -302,6 +310,8 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 		case key == "register-expires":
 			if h.RegisterExpires, err = p.duration(g.val, fp); err == nil && h.RegisterExpires%time.Second != 0 {
 				err = p.errf(deref(g.val), fp, "%s is not a whole number of seconds, as the Expires header needs (RFC 3261 §20.19)", h.RegisterExpires)
+			} else if err == nil && h.RegisterExpires > MaxRegisterExpires {
+				err = p.errf(deref(g.val), fp, "%ds is more than the largest Expires, %ds (2^32-1 seconds, RFC 3261 §20.19)", h.RegisterExpires/time.Second, MaxRegisterExpires/time.Second)
 			}
 		default:
 			err = p.unknownKey(g.key, path, allowed)
@@ -337,6 +347,7 @@ func (p *parser) steps(e entry) error {
 	if len(val.Content) == 0 {
 		return p.errf(val, "steps", "no steps; a scenario needs at least one")
 	}
+	var nodes []*yaml.Node // what each step's run-time error points at
 	for i, item := range val.Content {
 		path := fmt.Sprintf("steps[%d]", i)
 		item = deref(item)
@@ -379,9 +390,14 @@ func (p *parser) steps(e entry) error {
 		default:
 			return p.unknownKey(f.key, path, stepKeys)
 		}
+		at := item
+		if st.Kind == StepWait {
+			at = deref(f.val)
+		}
+		nodes = append(nodes, at)
 		p.s.Steps = append(p.s.Steps, st)
 	}
-	return nil
+	return p.runTime(nodes)
 }
 
 func (p *parser) call(st *Step, f entry, path string) error {
@@ -434,7 +450,7 @@ func (p *parser) call(st *Step, f entry, path string) error {
 		if from.RegisterWith == "" {
 			return p.errf(at, join(path, "via"), "missing, and %s has no register-with to default to; name the caller's outbound proxy (proxies: %s)", from.Name, strings.Join(p.names(RoleProxy), ", "))
 		}
-		via, _ = p.s.Host(from.RegisterWith)
+		via, _ = p.hostNamed(from.RegisterWith)
 		viaNode = at
 	}
 	if st.Count == 0 {
@@ -450,59 +466,8 @@ func (p *parser) call(st *Step, f entry, path string) error {
 	if to.RegisterWith == "" && to.NAT != "" {
 		return p.errf(at, join(path, "to"), "impossible topology: %s is behind NAT %s and has no register-with, so no proxy can reach it; give %s a register-with (line %d)", to.Name, to.NAT, to.Name, to.Line)
 	}
+	if why := p.unreachable(from, via); why != "" {
+		return p.errf(viaNode, join(path, "via"), "impossible topology: %s's INVITE cannot reach %s: %s", from.Name, via.Name, why)
+	}
 	return p.route(viaNode, path, via, to)
-}
-
-func (p *parser) expect(e entry) error {
-	if e.val == nil {
-		return nil
-	}
-	entries, err := p.mapping(e.val, "expect", "a mapping with the keys "+strings.Join(expectKeys, ", "))
-	if err != nil {
-		return err
-	}
-	if len(entries) > 0 && !slices.ContainsFunc(p.s.Steps, func(s Step) bool { return s.Kind == StepCall }) {
-		return p.errf(e.key, "expect", "there is no call step to check it against; add a call step or remove expect")
-	}
-	var ackAt *bool
-	var within *yaml.Node
-	for _, f := range entries {
-		path := join("expect", f.key.Value)
-		x := Expectation{Key: f.key.Value, Line: f.key.Line}
-		switch x.Key {
-		case ExpectACKAtCallee, ExpectCalleeBYE:
-			b, err := p.boolean(f.val, path)
-			if err != nil {
-				return err
-			}
-			x.Bool = &b
-			if x.Key == ExpectACKAtCallee {
-				ackAt = x.Bool
-			}
-		case ExpectACKWithin:
-			if x.Duration, err = p.duration(f.val, path); err != nil {
-				return err
-			}
-			within = f.key
-		case ExpectBlame:
-			v, n, err := p.scalar(f.val, path)
-			if err != nil {
-				return err
-			}
-			if v != "none" {
-				if _, err := p.hostOf(hostRef{n, path}, RoleProxy, "blame"); err != nil {
-					return err
-				}
-				x.Host = v
-			}
-		default:
-			return p.unknownKey(f.key, "expect", expectKeys)
-		}
-		x.Want = deref(f.val).Value
-		p.s.Expect = append(p.s.Expect, x)
-	}
-	if within != nil && ackAt != nil && !*ackAt {
-		return p.errf(within, "expect.ack-within", "contradicts ack-at-callee: false; remove one of them")
-	}
-	return nil
 }

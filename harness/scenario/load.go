@@ -3,6 +3,8 @@ package scenario
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,17 +48,84 @@ func (e *LoadError) Error() string {
 func (e *LoadError) Unwrap() error { return ErrInvalid }
 
 // Load reads the scenario file at path and returns it parsed and validated, with every
-// default filled in. Errors name the file, line and field path.
+// default filled in. Errors name the file, line and field path. Only a regular file is
+// read (a device, a FIFO or a directory is refused before any byte is read), and at most
+// MaxFileSize bytes of it.
 func Load(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := readScenario(path)
 	if err != nil {
-		return nil, fmt.Errorf("load scenario %q: %w", path, err)
+		return nil, err
 	}
 	return Parse(path, data)
 }
 
+// MaxFileSize is the largest scenario file Load and Parse accept: 1 MiB, hundreds of
+// times the size of a real scenario.
+const MaxFileSize = 1 << 20
+
+// readScenario reads the regular file at path, refusing anything else and anything
+// larger than MaxFileSize.
+func readScenario(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("load scenario %q: %w", path, err)
+	}
+	if err := regular(path, st); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load scenario %q: %w", path, err)
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil { // the file opened may not be the file checked
+		return nil, fmt.Errorf("load scenario %q: %w", path, err)
+	}
+	if err := regular(path, st); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("load scenario %q: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(path)
+	}
+	return data, nil
+}
+
+// ErrNotRegular is wrapped by the error of Load and LoadDir for a path that is not a
+// regular file: a device, a FIFO, a socket, a directory given to Load.
+var ErrNotRegular = errors.New("not a regular file")
+
+func regular(path string, st os.FileInfo) error {
+	m := st.Mode()
+	if m.IsRegular() {
+		return nil
+	}
+	what := "an irregular file"
+	switch {
+	case m.IsDir():
+		what = "a directory"
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	case m&os.ModeCharDevice != 0:
+		what = "a character device"
+	case m&os.ModeDevice != 0:
+		what = "a device"
+	}
+	return fmt.Errorf("load scenario %q: %w (%s); a scenario is a YAML file", path, ErrNotRegular, what)
+}
+
+func tooLarge(file string) error {
+	return &LoadError{File: file, Msg: fmt.Sprintf("the file is larger than %d MiB; a scenario is a few kilobytes of YAML", MaxFileSize>>20)}
+}
+
 // LoadDir loads every *.yaml and *.yml file directly in dir (not in sub-directories, not
-// names starting with a dot), sorted by file name. Scenario names must be unique across the
+// names starting with a dot), sorted by file name; an entry so named that is not a
+// regular file (a FIFO, a device) is an error, as for Load. Scenario names must be unique across the
 // directory. When any file is invalid it returns nil and the errors of all invalid files,
 // joined; a directory without scenario files is an error too.
 func LoadDir(dir string) ([]*Scenario, error) {
@@ -97,10 +166,14 @@ func LoadDir(dir string) ([]*Scenario, error) {
 	return out, nil
 }
 
-// Parse parses and validates one scenario; file is used in errors and Scenario.File only.
-// It has no side effects and never panics.
+// Parse parses and validates one scenario of at most MaxFileSize bytes; file is used in
+// errors and Scenario.File only. It has no side effects and never panics.
 func Parse(file string, data []byte) (*Scenario, error) {
-	p := &parser{file: file, s: &Scenario{File: file}}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(file)
+	}
+	p := &parser{file: file, s: &Scenario{File: file}, natAt: map[string]int{}, hostAt: map[string]int{},
+		natOfPublic: map[netip.Addr]int{}, natOfLAN: map[netip.Prefix]int{}, lanWithin: map[netip.Prefix]int{}, hostOfIP: map[netip.Addr]int{}}
 	root, err := p.decode(data)
 	if err != nil {
 		return nil, err
@@ -115,6 +188,35 @@ type parser struct {
 	file string
 	s    *Scenario
 	t1   time.Duration // resolves "N*T1" durations; set before any such duration is read
+
+	// Indexes of s.NATs and s.Hosts, so that no check is quadratic in them: by name, by
+	// public address, by lan, by every network holding a lan (addNAT), by IP address.
+	natAt, hostAt map[string]int
+	natOfPublic   map[netip.Addr]int
+	natOfLAN      map[netip.Prefix]int
+	lanWithin     map[netip.Prefix]int
+	hostOfIP      map[netip.Addr]int
+	// in and out are each NAT's interval in a depth-first walk of the NATs behind each
+	// other: a NAT sits behind another when its interval lies in the other's (natLoops).
+	in, out []int
+}
+
+// nat returns the NAT called name.
+func (p *parser) nat(name string) (NAT, bool) {
+	i, ok := p.natAt[name]
+	if !ok {
+		return NAT{}, false
+	}
+	return p.s.NATs[i], true
+}
+
+// hostNamed returns the host called name.
+func (p *parser) hostNamed(name string) (Host, bool) {
+	i, ok := p.hostAt[name]
+	if !ok {
+		return Host{}, false
+	}
+	return p.s.Hosts[i], true
 }
 
 func (p *parser) errAt(line int, path, format string, args ...any) error {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -239,6 +240,66 @@ steps:
 				filepath.Join(dir, "a.yaml") + `" (line 10); scenario names must be unique`))
 		})
 
+		It("reads only regular files: a device is refused before any byte is read", func() {
+			done := make(chan error, 1)
+			go func() { _, err := scenario.Load("/dev/zero"); done <- err }()
+			var err error
+			Eventually(done, 5*time.Second).Should(Receive(&err))
+			Expect(err).To(MatchError(`load scenario "/dev/zero": not a regular file (a character device); a scenario is a YAML file`))
+			Expect(errors.Is(err, scenario.ErrInvalid)).To(BeFalse())
+		})
+
+		It("does not hang on a FIFO named like a scenario in a directory", func() {
+			dir := GinkgoT().TempDir()
+			Expect(os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(readFile(filepath.Join("..", "..", "scenarios", "no-nat-handling.yaml"))), 0o644)).To(Succeed())
+			Expect(syscall.Mkfifo(filepath.Join(dir, "x.yaml"), 0o644)).To(Succeed())
+			done := make(chan error, 1)
+			go func() { _, err := scenario.LoadDir(dir); done <- err }()
+			var err error
+			Eventually(done, 5*time.Second).Should(Receive(&err))
+			Expect(err).To(MatchError(`load scenario "` + filepath.Join(dir, "x.yaml") + `": not a regular file (a named pipe); a scenario is a YAML file`))
+		})
+
+		It("refuses a file larger than the size cap without reading it all", func() {
+			file := filepath.Join(GinkgoT().TempDir(), "big.yaml")
+			big := "name: big\nsummary: " + strings.Repeat("x", scenario.MaxFileSize) + "\n"
+			Expect(os.WriteFile(file, []byte(big), 0o644)).To(Succeed())
+			_, err := scenario.Load(file)
+			Expect(err).To(MatchError(scenario.ErrInvalid))
+			Expect(err.Error()).To(Equal(`load scenario "` + file + `": the file is larger than 1 MiB; a scenario is a few kilobytes of YAML`))
+			_, err = scenario.Parse("big.yaml", []byte(big))
+			Expect(err).To(MatchError(`load scenario "big.yaml": the file is larger than 1 MiB; a scenario is a few kilobytes of YAML`))
+		})
+
+		It("loads the largest topologies a file can hold in about linear time", func() {
+			// 5000 NATs each behind the one before, 2000 proxies each the next-hop of the
+			// one before, and 500 calls along that chain: a few hundred kilobytes.
+			var b strings.Builder
+			b.WriteString("name: large\nnats:\n")
+			ip := func(x int) string { return fmt.Sprintf("10.%d.%d.%d", x>>16&255, x>>8&255, x&255) }
+			for i := range 5000 {
+				public := "203.0.113.50"
+				if i > 0 {
+					public = ip(4*(i-1) + 1)
+				}
+				fmt.Fprintf(&b, "  n%d: {public: %s, lan: %s/30}\n", i, public, ip(4*i))
+			}
+			b.WriteString("hosts:\n  alice: {role: ua, address: " + ip(4*4999+1) + "}\n")
+			for i := range 2000 {
+				fmt.Fprintf(&b, "  p%d: {role: proxy, address: 198.18.%d.%d, next-hop: p%d}\n", i, i>>8, i&255, i+1)
+			}
+			b.WriteString("  p2000: {role: proxy, address: 198.19.0.1, registrar: true}\n  bob: {role: ua, address: 198.19.0.2, register-with: p2000}\nsteps:\n")
+			for range 500 {
+				b.WriteString("  - call: {from: alice, to: bob, via: p0, talk: 1s}\n")
+			}
+			Expect(b.Len()).To(BeNumerically("<", scenario.MaxFileSize))
+			done := make(chan error, 1)
+			go func() { _, err := scenario.Parse("large.yaml", []byte(b.String())); done <- err }()
+			var err error
+			Eventually(done, 10*time.Second).Should(Receive(&err))
+			Expect(err).NotTo(HaveOccurred())
+		})
+
 		It("rejects a directory without scenarios", func() {
 			_, err := scenario.LoadDir(GinkgoT().TempDir())
 			Expect(err).To(MatchError(ContainSubstring("no *.yaml or *.yml files")))
@@ -253,8 +314,11 @@ func readFile(name string) string {
 	return string(data)
 }
 
-// FuzzParse checks that Parse never panics and that every error it returns wraps ErrInvalid.
-// Run it with: go test ./harness -run '^$' -fuzz FuzzParse -fuzztime 60s
+// FuzzParse checks that Parse never panics, that every error it returns wraps ErrInvalid,
+// and that the simulator builds every topology it accepts. FuzzTopology generates
+// topologies instead of mutating text. Run it with:
+//
+//	go test ./harness/scenario -run '^$' -fuzz FuzzParse -fuzztime 60s
 func FuzzParse(f *testing.F) {
 	for _, dir := range []string{filepath.Join("..", "..", "scenarios"), filepath.Join("testdata", "bad")} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
@@ -281,6 +345,11 @@ func FuzzParse(f *testing.F) {
 		}
 		if s.Name == "" || len(s.Hosts) == 0 || len(s.Steps) == 0 {
 			t.Fatalf("valid scenario without name, hosts or steps: %+v", s)
+		}
+		net := sim.NewNetwork(sim.Config{Carrier: sim.Memory, Clock: sim.NewVirtualClock(time.Unix(0, 0))})
+		defer net.Close()
+		if err := s.AddTo(net); err != nil {
+			t.Fatalf("accepted a topology the simulator refuses: %v", err)
 		}
 		for _, st := range s.Steps {
 			if st.Kind == scenario.StepCall {

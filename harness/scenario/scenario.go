@@ -5,6 +5,7 @@ package scenario
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 
@@ -207,9 +208,15 @@ type Expectation struct {
 // registration lifetimes and ack-within expectations. RFC timer arithmetic is
 // linear in T1 and T2, so a scaled run keeps the same facts (retransmission
 // counts, who lost the ACK, who is to blame) and runs k times as long: useful
-// to run a 32 s failure on real sockets in 3 s.
+// to run a 32 s failure on real sockets in 3 s. A duration that would not fit a
+// time.Duration becomes the longest one.
 func (s *Scenario) Scaled(k float64) *Scenario {
-	d := func(v time.Duration) time.Duration { return time.Duration(float64(v) * k) }
+	d := func(v time.Duration) time.Duration {
+		if x := float64(v) * k; x >= math.MaxInt64 {
+			return math.MaxInt64
+		}
+		return time.Duration(float64(v) * k)
+	}
 	c := *s
 	c.Timers = Timers{T1: d(s.Timers.T1), T2: d(s.Timers.T2)}
 	c.NATs = append([]NAT(nil), s.NATs...)

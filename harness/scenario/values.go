@@ -16,16 +16,17 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// boolean reads true or false, written as such: not "yes", "True", "1", a quoted
+// "true" or !!bool 1.
 func (p *parser) boolean(n *yaml.Node, path string) (bool, error) {
 	v, n, err := p.scalar(n, path)
 	if err != nil {
 		return false, err
 	}
-	b, perr := strconv.ParseBool(v)
-	if n.ShortTag() != "!!bool" || perr != nil {
+	if n.ShortTag() != "!!bool" || v != "true" && v != "false" {
 		return false, p.errf(n, path, "%q is not a boolean; write true or false", v)
 	}
-	return b, nil
+	return v == "true", nil
 }
 
 var kebab = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
@@ -78,6 +79,18 @@ func (p *parser) duration(n *yaml.Node, path string) (time.Duration, error) {
 	return d, nil
 }
 
+// within checks that d, read from n, is at least lo and, when hi is not zero, at most hi;
+// why says where the bounds come from.
+func (p *parser) within(d, lo, hi time.Duration, n *yaml.Node, path, why string) error {
+	switch {
+	case d < lo:
+		return p.errf(deref(n), path, "%s is shorter than %s; %s", d, lo, why)
+	case hi != 0 && d > hi:
+		return p.errf(deref(n), path, "%s is longer than %s; %s", d, hi, why)
+	}
+	return nil
+}
+
 // Private address ranges: they must lie in a NAT's LAN.
 var privateRanges = []struct {
 	prefix netip.Prefix
@@ -99,19 +112,36 @@ func private(a netip.Addr) string {
 	return ""
 }
 
+// Reserved IPv4 ranges no host may have as its address (RFC 6890).
+var (
+	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")   // RFC 1122 §3.2.1.3: "this host on this network", a source during start-up only
+	reserved    = netip.MustParsePrefix("240.0.0.0/4") // RFC 1112 §4: reserved for future use; never routed
+)
+
+// isIPv6 reports whether v is written as an IPv6 address, with or without brackets and a port.
+func isIPv6(v string) bool {
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")); err == nil {
+		return a.Is6()
+	}
+	ap, err := netip.ParseAddrPort(v)
+	return err == nil && ap.Addr().Is6()
+}
+
 // addr parses an IPv4 unicast address, as written in v.
 func (p *parser) addr(n *yaml.Node, path, v string) (netip.Addr, error) {
-	if strings.Contains(v, ":") || strings.HasPrefix(v, "[") {
+	if isIPv6(v) {
 		return netip.Addr{}, p.errf(n, path, "%q: IPv6 addresses are not supported; use IPv4", v)
 	}
 	a, err := netip.ParseAddr(v)
-	if err != nil {
+	if err != nil || !a.Is4() {
 		return netip.Addr{}, p.errf(n, path, "%q is not an IP address", v)
 	}
 	var bad string
 	switch {
 	case a.IsUnspecified():
 		bad = "the unspecified address"
+	case thisNetwork.Contains(a):
+		bad = `in 0.0.0.0/8, "this network" (RFC 1122 §3.2.1.3), which is never a host's address`
 	case a.IsLoopback():
 		bad = "a loopback address"
 	case a.IsMulticast():
@@ -120,11 +150,41 @@ func (p *parser) addr(n *yaml.Node, path, v string) (netip.Addr, error) {
 		bad = "a link-local address"
 	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
 		bad = "the broadcast address"
+	case reserved.Contains(a):
+		bad = "in 240.0.0.0/4, reserved for future use (RFC 1112 §4) and never routed"
 	}
 	if bad != "" {
 		return netip.Addr{}, p.errf(n, path, "%s is %s; use a unicast address", a, bad)
 	}
 	return a, nil
+}
+
+// broadcast returns the last address of lan, its broadcast address.
+func broadcast(lan netip.Prefix) netip.Addr {
+	b := lan.Addr().As4()
+	for i := range 4 {
+		if host := lan.Bits() - 8*i; host < 8 {
+			b[i] |= byte(0xff >> max(host, 0))
+		}
+	}
+	return netip.AddrFrom4(b)
+}
+
+// edge reports whether a is the network or the broadcast address of lan, which no host
+// may have: "network", "broadcast" or "". A /31 or /32 has no such addresses (RFC 3021).
+// For a hint, it also returns the first and last host addresses of lan.
+func edge(a netip.Addr, lan netip.Prefix) (what string, first, last netip.Addr) {
+	if lan.Bits() > 30 || !lan.Contains(a) {
+		return "", first, last
+	}
+	first, last = lan.Addr().Next(), broadcast(lan).Prev()
+	switch a {
+	case lan.Addr():
+		return "network", first, last
+	case broadcast(lan):
+		return "broadcast", first, last
+	}
+	return "", first, last
 }
 
 // public parses a NAT's public address: an IPv4 unicast address without a port.
@@ -146,6 +206,8 @@ func (p *parser) addrPort(n *yaml.Node, path string) (netip.AddrPort, error) {
 	host, port := v, ""
 	if i := strings.LastIndexByte(v, ':'); i >= 0 && strings.Count(v, ":") == 1 {
 		host, port = v[:i], v[i+1:]
+	} else if strings.Count(v, ":") > 1 && !isIPv6(v) {
+		return netip.AddrPort{}, p.errf(n, path, "%q is not an IPv4 address with an optional port, such as 203.0.113.1 or 203.0.113.1:5060", v)
 	}
 	a, err := p.addr(n, path, host)
 	if err != nil {
@@ -219,12 +281,26 @@ func (p *parser) seed(n *yaml.Node, path string) (uint64, error) {
 	return u, nil
 }
 
-// positiveInt reads a whole number between 1 and limit.
+var digits = regexp.MustCompile(`^[0-9]+$`)
+
+// positiveInt reads a whole number between 1 and limit, written as a plain YAML integer
+// in decimal digits: not "+5", "0x10", "1_000", a quoted "5" or !!float 2.
 func (p *parser) positiveInt(n *yaml.Node, path string, limit int) (int, error) {
-	n = deref(n)
-	v, err := strconv.Atoi(n.Value)
-	if n.Kind != yaml.ScalarNode || err != nil || v < 1 || v > limit {
-		return 0, p.errf(n, path, "%q is not a whole number from 1 to %d", n.Value, limit)
+	v, n, err := p.scalar(n, path)
+	if err != nil {
+		return 0, err
 	}
-	return v, nil
+	switch {
+	case n.Style&yaml.TaggedStyle != 0:
+		return 0, p.errf(n, path, "%s %q is not a whole number from 1 to %d; write the number without a tag", n.Tag, v, limit)
+	case n.ShortTag() == "!!int" && !digits.MatchString(v):
+		return 0, p.errf(n, path, "%q is not written as a whole number from 1 to %d; use decimal digits only, such as 5", v, limit)
+	case n.ShortTag() == "!!str" && digits.MatchString(v):
+		return 0, p.errf(n, path, "%q is a quoted string, not a number; write it without quotes", v)
+	}
+	i, err := strconv.Atoi(v)
+	if n.ShortTag() != "!!int" || err != nil || i < 1 || i > limit {
+		return 0, p.errf(n, path, "%q is not a whole number from 1 to %d", v, limit)
+	}
+	return i, nil
 }

@@ -34,13 +34,13 @@ func (p *parser) decode(data []byte) (root *yaml.Node, err error) {
 		if errors.Is(err, io.EOF) {
 			return nil, p.errAt(1, "", "the file is empty; a scenario needs at least name, hosts and steps")
 		}
-		return nil, p.yamlErr(err)
+		return nil, p.yamlErr(err, data)
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return nil, p.yamlErr(err)
+		return nil, p.yamlErr(err, data)
 	default:
 		return nil, p.errf(&next, "", "a second YAML document; a file holds exactly one scenario")
 	}
@@ -50,12 +50,22 @@ func (p *parser) decode(data []byte) (root *yaml.Node, err error) {
 	return doc.Content[0], nil
 }
 
-func (p *parser) yamlErr(err error) error {
+// maxKey is the longest plain key the YAML parser reads (its simple-key limit); a longer
+// one makes it report "mapping values are not allowed in this context".
+const maxKey = 1024
+
+func (p *parser) yamlErr(err error, data []byte) error {
 	msg := err.Error()
 	line := 0
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
+	}
+	if lines := strings.Split(string(data), "\n"); line > 0 && line <= len(lines) && strings.Contains(msg, "mapping values are not allowed") {
+		key, _, _ := strings.Cut(strings.TrimLeft(lines[line-1], " -"), ":")
+		if len(key) > maxKey {
+			return p.errAt(line, "", "invalid YAML: a key of %d characters; YAML reads keys of at most %d, and names are short kebab-case words such as proxy-a", utf8.RuneCountInString(key), maxKey)
+		}
 	}
 	return p.errAt(line, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
 }

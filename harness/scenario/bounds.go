@@ -1,0 +1,117 @@
+package scenario
+
+// This file holds the bounds of the values that drive timers, and the bound of a run's
+// length: a value outside them is refused with the bound and where it comes from, and
+// no sum the runner makes of a scenario's durations can overflow.
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+	"go.yaml.in/yaml/v3"
+)
+
+// Bounds of the values that drive timers, chosen from what real devices use: below them
+// a run only floods itself with timer events, above them durations stop being counted.
+const (
+	// MinT1 and MaxT1 bound timers.t1, RFC 3261's round-trip estimate (§17.1.1.1,
+	// 500 ms by default): no network is faster than a millisecond, and at a minute Timer
+	// B (64*T1) is already over an hour.
+	MinT1 = time.Millisecond
+	MaxT1 = time.Minute
+	// MinBindingTimeout bounds a NAT's binding-timeout: real NATs keep an idle UDP
+	// binding for 30 s or more (RFC 4787 REQ-5 asks for at least 2 minutes).
+	MinBindingTimeout = time.Second
+	// MinKeepAliveInterval bounds a UA's keep-alive interval: real UAs send them tens of
+	// seconds apart (RFC 5626 §4.4; 25 s by default here).
+	MinKeepAliveInterval = time.Second
+	// MaxRegisterExpires bounds register-expires: the Expires header holds 2^32-1 seconds
+	// at most (RFC 3261 §20.19, delta-seconds).
+	MaxRegisterExpires = math.MaxUint32 * time.Second
+	// MaxRunTime bounds how long a run may last by the RFC timers of its steps (the
+	// bound the runner waits for each step, summed over the steps): a year of simulated
+	// time. The largest call step at the default timers (100000 calls one at a time)
+	// stays within 160 days of it, and it is far below the 292 years a time.Duration
+	// holds, so none of these sums overflows.
+	MaxRunTime = 365 * 24 * time.Hour
+)
+
+// bound is a sum of durations that saturates at MaxInt64 instead of overflowing.
+type bound time.Duration
+
+func (b bound) add(d time.Duration) bound {
+	if d > 0 && b > bound(math.MaxInt64)-bound(d) {
+		return math.MaxInt64
+	}
+	return b + bound(d)
+}
+
+func (b bound) times(n int) bound {
+	if n > 0 && b > bound(math.MaxInt64)/bound(n) {
+		return math.MaxInt64
+	}
+	return b * bound(n)
+}
+
+// registerBound is the longest a registration may take in a run: its transaction's
+// Timer F (64*T1) and a second, as the runner waits for it.
+func (p *parser) registerBound() time.Duration {
+	return endpoint.Timers{T1: p.s.Timers.T1}.TransactionTimeout() + time.Second
+}
+
+// callBound is the longest one call of st may take in a run, as the runner bounds it:
+// talk, the callee's ACK timeout, three transaction timeouts (64*T1) and 5 s.
+func (p *parser) callBound(st Step) bound {
+	to, _ := p.hostNamed(st.To)
+	tx := endpoint.Timers{T1: p.s.Timers.T1}.TransactionTimeout()
+	return bound(0).add(st.Talk).add(to.AckTimeout).add(3 * tx).add(5 * time.Second)
+}
+
+// runTime checks that the run's bound, the bounds of the registrations before the steps
+// and of every step summed, stays within MaxRunTime. nodes holds the node of each step
+// to point at: its value for a wait, the step for the others.
+func (p *parser) runTime(nodes []*yaml.Node) error {
+	explicit := map[string]bool{}
+	for _, st := range p.s.Steps {
+		if st.Kind == StepRegister {
+			explicit[st.UA] = true
+		}
+	}
+	var total bound
+	for _, h := range p.s.Hosts {
+		if h.Role == RoleUA && h.RegisterWith != "" && !explicit[h.Name] {
+			total = total.add(p.registerBound())
+		}
+	}
+	for i, st := range p.s.Steps {
+		var step bound
+		var what string
+		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
+		switch st.Kind {
+		case StepRegister:
+			step = bound(p.registerBound())
+			what = "registering " + st.UA
+		case StepWait:
+			step = bound(0).add(st.Wait).add(time.Second)
+			what = st.Wait.String()
+		case StepCall:
+			per := p.callBound(st)
+			rounds := (st.Count + st.Concurrency - 1) / st.Concurrency
+			step = per.times(rounds)
+			each := "up to " + time.Duration(per).String()
+			if per == math.MaxInt64 {
+				each = "more than " + time.Duration(math.MaxInt64).Truncate(time.Hour).String()
+			}
+			what = fmt.Sprintf("%d calls of %s each (talk + ack-timeout + 3*64*T1 + 5s), %d at a time,", st.Count, each, st.Concurrency)
+			if st.Count == 1 {
+				what = fmt.Sprintf("a call of %s (talk + ack-timeout + 3*64*T1 + 5s)", each)
+			}
+		}
+		if total = total.add(time.Duration(step)); total > bound(MaxRunTime) {
+			return p.errf(nodes[i], path, "%s would make the run last longer than %s (a year), the longest run a scenario may describe", what, MaxRunTime)
+		}
+	}
+	return nil
+}
