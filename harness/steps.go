@@ -11,11 +11,6 @@ import (
 	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
 
-// registerBound is how long a REGISTER may take: its transaction's Timer F.
-func (w *world) registerBound() time.Duration {
-	return w.s.Timers.Endpoint().TransactionTimeout() + time.Second
-}
-
 func (w *world) steps(ctx context.Context, res *Result) error {
 	explicit := map[string]bool{}
 	for _, st := range w.s.Steps {
@@ -93,7 +88,7 @@ func (w *world) register(ctx context.Context, name string) error {
 	}); err != nil {
 		return err
 	}
-	if err := w.await(ctx, done, w.registerBound()); err != nil {
+	if err := w.await(ctx, done, w.s.RegisterBound()); err != nil {
 		return fmt.Errorf("register %s: %w", name, err)
 	}
 	return result
@@ -154,12 +149,7 @@ func closed(ch <-chan struct{}) bool {
 func (w *world) call(ctx context.Context, st scenario.Step, res *Result) error {
 	caller, callee := w.uas[st.From], w.uas[st.To]
 	callee.HangUpAfterACK(st.CalleeTalk)
-	calleeHost, _ := w.s.Host(st.To)
-	ackTimeout := calleeHost.AckTimeout
-	if ackTimeout <= 0 {
-		ackTimeout = ua.DefaultAckTimeout(w.s.Timers.T1)
-	}
-	perCall := st.Talk + ackTimeout + 3*w.s.Timers.Endpoint().TransactionTimeout() + 5*time.Second
+	perCall := w.s.CallBound(st)
 	count, conc := max(st.Count, 1), max(st.Concurrency, 1)
 	bound := perCall * time.Duration((count+conc-1)/conc)
 	via, _ := w.s.Host(st.Via)

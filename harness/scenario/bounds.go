@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+	"github.com/sipnatlab/sipnatlab/sim/ua"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -55,18 +56,29 @@ func (b bound) times(n int) bound {
 	return b * bound(n)
 }
 
-// registerBound is the longest a registration may take in a run: its transaction's
-// Timer F (64*T1) and a second, as the runner waits for it.
-func (p *parser) registerBound() time.Duration {
-	return endpoint.Timers{T1: p.s.Timers.T1}.TransactionTimeout() + time.Second
+// RegisterBound is the longest a registration may take in a run of s: its transaction's
+// Timer F (64*T1) and a second. The runner waits that long for one; the loader sums it
+// into the run's bound.
+func (s *Scenario) RegisterBound() time.Duration {
+	return endpoint.Timers{T1: s.Timers.T1}.TransactionTimeout() + time.Second
 }
 
-// callBound is the longest one call of st may take in a run, as the runner bounds it:
-// talk, the callee's ACK timeout, three transaction timeouts (64*T1) and 5 s.
-func (p *parser) callBound(st Step) bound {
-	to, _ := p.hostNamed(st.To)
-	tx := endpoint.Timers{T1: p.s.Timers.T1}.TransactionTimeout()
-	return bound(0).add(st.Talk).add(to.AckTimeout).add(3 * tx).add(5 * time.Second)
+// CallBound is the longest one call of the call step st may take in a run of s: talk,
+// the callee's ACK timeout, three transaction timeouts (64*T1) and 5 s. The runner waits
+// that long per call (per batch of concurrent calls); the loader sums it into the run's
+// bound, where it cannot overflow.
+func (s *Scenario) CallBound(st Step) time.Duration {
+	return time.Duration(s.callBound(st))
+}
+
+func (s *Scenario) callBound(st Step) bound {
+	to, _ := s.Host(st.To)
+	ack := to.AckTimeout
+	if ack <= 0 { // a Scenario made in Go without the loader
+		ack = ua.DefaultAckTimeout(s.Timers.T1)
+	}
+	tx := endpoint.Timers{T1: s.Timers.T1}.TransactionTimeout()
+	return bound(0).add(st.Talk).add(ack).add(3 * tx).add(5 * time.Second)
 }
 
 // runTime checks that the run's bound, the bounds of the registrations before the steps
@@ -82,7 +94,7 @@ func (p *parser) runTime(nodes []*yaml.Node) error {
 	var total bound
 	for _, h := range p.s.Hosts {
 		if h.Role == RoleUA && h.RegisterWith != "" && !explicit[h.Name] {
-			total = total.add(p.registerBound())
+			total = total.add(p.s.RegisterBound())
 		}
 	}
 	for i, st := range p.s.Steps {
@@ -91,13 +103,13 @@ func (p *parser) runTime(nodes []*yaml.Node) error {
 		path := fmt.Sprintf("steps[%d].%s", i, st.Kind)
 		switch st.Kind {
 		case StepRegister:
-			step = bound(p.registerBound())
+			step = bound(p.s.RegisterBound())
 			what = "registering " + st.UA
 		case StepWait:
 			step = bound(0).add(st.Wait).add(time.Second)
 			what = st.Wait.String()
 		case StepCall:
-			per := p.callBound(st)
+			per := p.s.callBound(st)
 			rounds := (st.Count + st.Concurrency - 1) / st.Concurrency
 			step = per.times(rounds)
 			each := "up to " + time.Duration(per).String()
