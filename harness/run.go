@@ -177,11 +177,11 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 	}
 	w := &world{s: s, clock: clock, net: sim.NewNetwork(sim.Config{Clock: clock, Carrier: carrier}), uas: map[string]*ua.UA{}, proxies: map[string]*proxy.Proxy{}, wake: make(chan struct{}, 1), observe: opts.Observe}
 	w.seed = opts.Seed
-	if w.seed == 0 {
+	if w.seed == 0 && opts.Clock == Simulated {
 		w.seed = 1
-		if opts.Clock != Simulated {
-			w.seed = rand.Uint64()
-		}
+	}
+	for w.seed == 0 { // real time: a random seed, never 0, which would not repeat the run
+		w.seed = rand.Uint64()
 	}
 	var err error
 	if opts.Containers == nil && !opts.InProcess && opts.Clock != Simulated && opts.Proxies != nil {
