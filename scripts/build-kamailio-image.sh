@@ -27,26 +27,7 @@ die() { log "$*"; exit 1; }
 # shellcheck source=lib/image.sh
 source "$(dirname "$0")/lib/image.sh"
 
-command -v docker >/dev/null || die "docker CLI not found"
-docker info >/dev/null 2>&1 || die "Docker engine not reachable (docker info failed)"
-
-if ! $force && docker image inspect "$image" >/dev/null 2>&1; then
-  log "$image already exists; nothing to do (--force rebuilds)"
-  exit 0
-fi
-
-((EUID == 0)) || die "must run as root (debootstrap needs it); try: sudo $0"
-
-# Test packages run in parallel and may all find the image missing: one
-# builds, the others wait for it and then find the tag. The OpenSIPS build
-# takes the same lock (they share the .deb cache).
-take_image_lock
-if ! $force && docker image inspect "$image" >/dev/null 2>&1; then
-  log "$image was built meanwhile; nothing to do"
-  exit 0
-fi
-
-need_debootstrap
+begin_image_build "$image" "$force" "$0"
 mirror=$(debian_mirror)
 log "building $image from $mirror ($suite)"
 

@@ -65,23 +65,7 @@ version=${version%%.tar*}
 [[ $version =~ ^[0-9]+\.[0-9]+ ]] || die "cannot tell the OpenSIPS version from the name $base (want opensips-X.Y.Z.tar.gz)"
 image=${SIPNATLAB_OPENSIPS_IMAGE:-sipnatlab/opensips:${BASH_REMATCH[0]}}
 
-command -v docker >/dev/null || die "docker CLI not found"
-docker info >/dev/null 2>&1 || die "Docker engine not reachable (docker info failed)"
-
-if ! $force && docker image inspect "$image" >/dev/null 2>&1; then
-  log "$image already exists; nothing to do (--force rebuilds)"
-  exit 0
-fi
-
-((EUID == 0)) || die "must run as root (debootstrap needs it); try: sudo $0"
-
-take_image_lock
-if ! $force && docker image inspect "$image" >/dev/null 2>&1; then
-  log "$image was built meanwhile; nothing to do"
-  exit 0
-fi
-
-need_debootstrap
+begin_image_build "$image" "$force" "$0"
 mirror=$(debian_mirror)
 jobs=${SIPNATLAB_BUILD_JOBS:-$(nproc)}
 log "building $image from $src ($suite from $mirror, make -j$jobs)"

@@ -16,6 +16,29 @@ take_image_lock() {
   flock 9
 }
 
+# begin_image_build IMAGE FORCE SCRIPT: what both builds do first. Exits the
+# script with 0 when IMAGE exists (unless FORCE is true), also when another
+# build made it while this one waited for the lock: test packages run in
+# parallel and may all find an image missing; one builds, the others wait
+# for it and then find the tag. Otherwise it holds the lock (the builds share
+# the .deb cache) and debootstrap is installed.
+begin_image_build() {
+  local image=$1 force=$2 script=$3
+  command -v docker >/dev/null || die "docker CLI not found"
+  docker info >/dev/null 2>&1 || die "Docker engine not reachable (docker info failed)"
+  if ! $force && docker image inspect "$image" >/dev/null 2>&1; then
+    log "$image already exists; nothing to do (--force rebuilds)"
+    exit 0
+  fi
+  ((EUID == 0)) || die "must run as root (debootstrap needs it); try: sudo $script"
+  take_image_lock
+  if ! $force && docker image inspect "$image" >/dev/null 2>&1; then
+    log "$image was built meanwhile; nothing to do"
+    exit 0
+  fi
+  need_debootstrap
+}
+
 # need_debootstrap: install debootstrap with apt when it is missing.
 need_debootstrap() {
   if ! command -v debootstrap >/dev/null; then
