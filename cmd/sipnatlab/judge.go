@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/report"
 )
 
@@ -42,11 +41,7 @@ func cmdJudge(args []string, stdout, stderr io.Writer, term bool) int {
 		fmt.Fprintf(stderr, "sipnatlab judge: no capture file given\n%s", judgeUsage)
 		return 2
 	}
-	type judged struct {
-		res    *harness.Result
-		runErr error
-	}
-	var all []judged
+	var all []outcome
 	for _, name := range fs.Args() {
 		f, err := os.Open(name)
 		if err != nil {
@@ -59,42 +54,24 @@ func cmdJudge(args []string, stdout, stderr io.Writer, term bool) int {
 			fmt.Fprintf(stderr, "sipnatlab judge: %s: %v\n", name, err)
 			return 2
 		}
-		all = append(all, judged{res, runErr})
+		all = append(all, outcome{res.Scenario, res, runErr})
 	}
 	var names []string
-	for _, j := range all {
-		names = append(names, j.res.Scenario.Name)
+	for _, o := range all {
+		names = append(names, o.s.Name)
 	}
 	if err := checkOutputs(outputsOf("--html", *htmlFile, names), fs.Args(), "capture"); err != nil {
 		fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
 		return 2
 	}
-	code := 0
-	verdict := report.Verdict{Scenarios: []report.ScenarioVerdict{}}
-	color := !*asJSON && term
-	for _, j := range all {
-		if j.runErr != nil || !j.res.Passed {
-			code = 1
-		}
-		if *asJSON {
-			verdict.Scenarios = append(verdict.Scenarios, report.NewScenarioVerdict(j.res.Scenario, j.res, j.runErr))
-		} else {
-			report.WriteText(stdout, j.res.Scenario, j.res, j.runErr, report.TextOptions{Color: color})
-		}
+	code, err := printVerdicts(stdout, all, *asJSON, term)
+	if err != nil {
+		fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
+		return 2
 	}
-	if *asJSON {
-		if err := report.WriteJSON(stdout, verdict); err != nil {
-			fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
-			return 2
-		}
-	}
-	if *htmlFile != "" {
-		for _, j := range all {
-			if err := writeHTML(outputName(*htmlFile, j.res.Scenario.Name, len(all)), j.res.Scenario, j.res, j.runErr); err != nil {
-				fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
-				return 2
-			}
-		}
+	if err := writeHTMLs(*htmlFile, all); err != nil {
+		fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
+		return 2
 	}
 	return code
 }

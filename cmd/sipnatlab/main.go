@@ -201,10 +201,6 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 		}
 	}
 
-	type outcome struct {
-		res *harness.Result
-		err error
-	}
 	outcomes := make([]outcome, len(scenarios))
 	if containers != nil {
 		fmt.Fprintf(stderr, "sipnatlab: running %d scenario(s) in real time with %s (%s) as %s on an internal Docker network; interrupt to stop and report what was captured so far\n", len(scenarios), *engine, *config, *as)
@@ -233,56 +229,81 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 				}
 			}
 			res, err := harness.Run(ctx, s, opts)
-			outcomes[i] = outcome{res, err}
+			outcomes[i] = outcome{s, res, err}
 		})
 	}
 	wg.Wait()
 
-	code := 0
-	verdict := report.Verdict{Scenarios: []report.ScenarioVerdict{}}
-	color := !*asJSON && term
-	for i, s := range scenarios {
-		o := outcomes[i]
-		if o.err != nil || o.res == nil || !o.res.Passed {
-			code = max(code, 1)
-		}
-		if *asJSON {
-			verdict.Scenarios = append(verdict.Scenarios, report.NewScenarioVerdict(s, o.res, o.err))
-		} else {
-			report.WriteText(stdout, s, o.res, o.err, report.TextOptions{Color: color})
-		}
-	}
-	if *asJSON {
-		if err := report.WriteJSON(stdout, verdict); err != nil {
-			fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
-			return 2
-		}
+	code, err := printVerdicts(stdout, outcomes, *asJSON, term)
+	if err != nil {
+		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
+		return 2
 	}
 	if *pcapFile != "" {
 		// Every run that produced a Result has a capture, a failed one too.
-		for i, s := range scenarios {
-			if outcomes[i].res == nil {
+		for _, o := range outcomes {
+			if o.res == nil {
 				continue
 			}
-			if err := writePcap(outputName(*pcapFile, s.Name, len(scenarios)), outcomes[i].res, outcomes[i].err); err != nil {
+			if err := writePcap(outputName(*pcapFile, o.s.Name, len(outcomes)), o.res, o.err); err != nil {
 				fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 				return 2
 			}
 		}
 	}
-	if *htmlFile != "" {
-		for i, s := range scenarios {
-			if err := writeHTML(outputName(*htmlFile, s.Name, len(scenarios)), s, outcomes[i].res, outcomes[i].err); err != nil {
-				fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
-				return 2
-			}
-		}
+	if err := writeHTMLs(*htmlFile, outcomes); err != nil {
+		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
+		return 2
 	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "sipnatlab: interrupted")
 		return max(code, 1)
 	}
 	return code
+}
+
+// outcome is what became of one scenario: its Result (nil when the run could not start)
+// and the run's error.
+type outcome struct {
+	s   *scenario.Scenario
+	res *harness.Result
+	err error
+}
+
+// printVerdicts prints the outcomes as text reports, in order, or as one JSON verdict,
+// and returns the exit code they make: 0 when every expectation held, 1 otherwise.
+// The error is writing the JSON's.
+func printVerdicts(stdout io.Writer, outcomes []outcome, asJSON, term bool) (int, error) {
+	code := 0
+	verdict := report.Verdict{Scenarios: []report.ScenarioVerdict{}}
+	for _, o := range outcomes {
+		if o.err != nil || o.res == nil || !o.res.Passed {
+			code = 1
+		}
+		if asJSON {
+			verdict.Scenarios = append(verdict.Scenarios, report.NewScenarioVerdict(o.s, o.res, o.err))
+		} else {
+			report.WriteText(stdout, o.s, o.res, o.err, report.TextOptions{Color: term})
+		}
+	}
+	if asJSON {
+		return code, report.WriteJSON(stdout, verdict)
+	}
+	return code, nil
+}
+
+// writeHTMLs writes the HTML ladder of each outcome to file (several: one page each,
+// named by outputName); nothing when file is "".
+func writeHTMLs(file string, outcomes []outcome) error {
+	if file == "" {
+		return nil
+	}
+	for _, o := range outcomes {
+		if err := writeHTML(outputName(file, o.s.Name, len(outcomes)), o.s, o.res, o.err); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // usesEngine reports whether a scenario puts a real proxy in a host's place.
