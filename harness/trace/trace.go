@@ -52,8 +52,9 @@ type Trace struct {
 	byID    map[int]*Datagram
 	byCall  map[string][]*Datagram
 	steps   map[string][]Step
-	callIDs []string      // in the order of their first datagram
-	notes   []*sim.Record // every Noted record, in order
+	callIDs []string                 // in the order of their first datagram
+	notes   []*sim.Record            // every Noted record, in order
+	byNote  map[string][]*sim.Record // Noted records by the Call-ID they concern
 }
 
 // New groups recs (a capture, in Seq order) into a Trace, parsing every datagram's
@@ -64,12 +65,20 @@ func New(recs []sim.Record) *Trace {
 		byID:    make(map[int]*Datagram),
 		byCall:  make(map[string][]*Datagram),
 		steps:   make(map[string][]Step),
+		byNote:  make(map[string][]*sim.Record),
 	}
 	p := sip.NewParser()
 	for i := range recs {
 		r := &recs[i]
 		if r.Kind == sim.Noted {
 			t.notes = append(t.notes, r)
+			// A note concerns the call its Flow names, or the call of the datagram it is
+			// about (recorded before the note).
+			if id := r.Flow; id != "" {
+				t.byNote[id] = append(t.byNote[id], r)
+			} else if d := t.byID[r.Datagram]; d != nil && d.CallID != "" {
+				t.byNote[d.CallID] = append(t.byNote[d.CallID], r)
+			}
 		}
 		if r.Datagram == 0 {
 			continue
@@ -129,19 +138,7 @@ func (t *Trace) Steps(callID string) []Step { return t.steps[callID] }
 
 // Notes returns the Noted records of one call: those whose Flow is the Call-ID and
 // those about one of its datagrams, in Seq order.
-func (t *Trace) Notes(callID string) []*sim.Record {
-	var out []*sim.Record
-	for _, n := range t.notes {
-		if n.Flow == callID {
-			out = append(out, n)
-			continue
-		}
-		if d := t.byID[n.Datagram]; d != nil && d.CallID == callID {
-			out = append(out, n)
-		}
-	}
-	return out
-}
+func (t *Trace) Notes(callID string) []*sim.Record { return t.byNote[callID] }
 
 // AllNotes returns every Noted record, in Seq order.
 func (t *Trace) AllNotes() []*sim.Record { return t.notes }
