@@ -169,9 +169,7 @@ func ReadPcap(r io.Reader) (res *harness.Result, runErr error, err error) {
 			if err != nil {
 				return nil, nil, fmt.Errorf("read pcapng: packet %d: %w", n, err)
 			}
-			if rec.Datagram != 0 && (rec.Kind == sim.Sent || rec.Kind == sim.Translated || rec.Kind == sim.Delivered || rec.Kind == sim.Dropped) {
-				rec.Data = payloads[rec.Datagram]
-			}
+			rec.Data = payloadOf(rec, payloads)
 			recs = append(recs, rec)
 		}
 	}
@@ -180,9 +178,7 @@ func ReadPcap(r io.Reader) (res *harness.Result, runErr error, err error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("read pcapng: %w", err)
 		}
-		if rec.Datagram != 0 && rec.Kind == sim.Dropped {
-			rec.Data = payloads[rec.Datagram]
-		}
+		rec.Data = payloadOf(rec, payloads)
 		recs = append(recs, rec)
 	}
 	slices.SortStableFunc(recs, func(a, b sim.Record) int { return a.Seq - b.Seq })
@@ -194,6 +190,19 @@ func ReadPcap(r io.Reader) (res *harness.Result, runErr error, err error) {
 		res.Passed = false
 	}
 	return res, runErr, nil
+}
+
+// payloadOf is the payload a record of a datagram carries in a capture: its datagram's
+// (the capture shares one payload between a datagram's records); none for binding
+// events, notes and refused frames.
+func payloadOf(r sim.Record, payloads map[int][]byte) []byte {
+	switch r.Kind {
+	case sim.Sent, sim.Translated, sim.Delivered, sim.Dropped:
+		if r.Datagram != 0 {
+			return payloads[r.Datagram]
+		}
+	}
+	return nil
 }
 
 // udpPayload returns the UDP payload of an Ethernet/IPv4/UDP packet.
