@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"time"
+	"unsafe"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -76,6 +77,31 @@ var _ = Describe("Carriers", func() {
 		Expect(ls).To(Equal(sim.Stats{RealSent: 5, Delivered: 5, Dropped: 5}))
 		Expect(ms).To(Equal(sim.Stats{MemorySent: 5, Delivered: 5, Dropped: 5}))
 	})
+
+	// The capture keeps one copy of a payload per datagram, however many hops record it:
+	// on loopback the Delivered record used to hold a copy of the frame read from the socket.
+	DescribeTable("shares one payload between the records of a datagram",
+		func(kind sim.CarrierKind) {
+			w := script(kind)
+			first := map[int]*byte{}
+			shared := 0
+			for _, r := range w.net.Capture().Records() {
+				if r.Datagram == 0 || len(r.Data) == 0 {
+					continue
+				}
+				p := unsafe.SliceData(r.Data)
+				if q, ok := first[r.Datagram]; ok {
+					Expect(p).To(BeIdenticalTo(q), "record %d (%s at %s) holds its own copy of datagram %d", r.Seq, r.Kind, r.Hop, r.Datagram)
+					shared++
+					continue
+				}
+				first[r.Datagram] = p
+			}
+			Expect(shared).To(BeNumerically(">=", 10))
+		},
+		Entry("loopback", sim.Loopback),
+		Entry("memory", sim.Memory),
+	)
 
 	Describe("memory", func() {
 		It("drops at a full receive queue and records why", func() {

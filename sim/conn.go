@@ -84,17 +84,16 @@ func (c *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 		}
 		why, e := c.pending.admit(f)
 		if why == 0 {
+			// The payload the Sent record holds, equal to the frame's, which lives in a
+			// pooled read buffer: the capture keeps one copy per datagram, not one per hop.
+			f.data = e.data
 			break
 		}
 		c.net.refuse(c, f, why, e)
 	}
 	n := copy(p, f.data)
-	data := f.data
-	if c.net.kind == Loopback {
-		data = bytes.Clone(data) // f.data lives in a pooled read buffer
-	}
 	c.last.Store(int64(f.id))
-	c.net.capture.add(Record{Datagram: f.id, Kind: Delivered, Hop: c.host.name, Src: f.src, Dst: c.local, Data: data})
+	c.net.capture.add(Record{Datagram: f.id, Kind: Delivered, Hop: c.host.name, Src: f.src, Dst: c.local, Data: f.data})
 	c.net.delivered.Add(1)
 	return n, f.src, nil
 }
@@ -185,7 +184,7 @@ func (c *Conn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 	if !v.ok || v.queued {
 		return len(p), nil
 	}
-	v.to.pending.expect(id, c.real, v.src)
+	v.to.pending.expect(id, c.real, v.src, data)
 	if err := c.sock.send(v.to.sock, frame{id: id, src: v.src, data: data}); err != nil {
 		v.to.pending.forget(id)
 		if c.closed.Load() || errors.Is(err, net.ErrClosed) {

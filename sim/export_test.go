@@ -73,5 +73,7 @@ func (c *Conn) WriteRaw(b []byte, to netip.AddrPort) error {
 }
 
 // Expect puts datagram id in flight to c, as the fabric does before from's socket writes
-// its frame with virtual source src.
-func (c *Conn) Expect(id int, from *Conn, src netip.AddrPort) { c.pending.expect(id, from.real, src) }
+// its frame with virtual source src and payload data.
+func (c *Conn) Expect(id int, from *Conn, src netip.AddrPort, data []byte) {
+	c.pending.expect(id, from.real, src, data)
+}

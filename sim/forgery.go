@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -18,7 +19,7 @@ import (
 //     handed it to the carrier, and no frame with that id has been admitted yet, so a
 //     repeated id is refused;
 //   - it comes from the real socket of the Conn that wrote that datagram, with the virtual
-//     source the routing gave it.
+//     source the routing gave it and the payload it was written with.
 //
 // Anything else is refused, never delivered, and recorded as an intrusion: a Dropped
 // record with Datagram 0 (it is no datagram of the network, so nothing that groups the
@@ -53,6 +54,7 @@ const (
 	refusedNotInFlight                      // its id is not in flight to this Conn
 	refusedSource                           // not from the socket that wrote its datagram
 	refusedVirtualSource                    // not the virtual source its datagram was routed with
+	refusedPayload                          // not the payload its datagram was sent with
 )
 
 // describe says why f was refused, in words.
@@ -72,13 +74,19 @@ func (r refusal) describe(f frame, e expected) string {
 		return fmt.Sprintf("datagram %d was written by the run's socket %s, not this one", f.id, e.from)
 	case refusedVirtualSource:
 		return fmt.Sprintf("datagram %d claims virtual source %s, the fabric routed it from %s", f.id, f.src, e.src)
+	case refusedPayload:
+		return fmt.Sprintf("datagram %d carries %d bytes other than the %d it was sent with", f.id, len(f.data), len(e.data))
 	}
 	return "refused"
 }
 
-// expected is a datagram in flight to a Conn: the real socket that writes its frame and
-// the virtual source the frame carries.
-type expected struct{ from, src netip.AddrPort }
+// expected is a datagram in flight to a Conn: the real socket that writes its frame, the
+// virtual source the frame carries, and the payload as the capture recorded it when it was
+// sent, which the Delivered record shares instead of copying the frame's.
+type expected struct {
+	from, src netip.AddrPort
+	data      []byte
+}
 
 // inflight is the set of datagrams the fabric has handed to the loopback carrier for one
 // Conn and that Conn has not admitted yet. Its zero value is empty.
@@ -89,8 +97,9 @@ type inflight struct {
 	closed bool
 }
 
-// expect adds datagram id, written from the real socket from with virtual source src.
-func (in *inflight) expect(id int, from, src netip.AddrPort) {
+// expect adds datagram id, written from the real socket from with virtual source src and
+// payload data (shared with its Sent record).
+func (in *inflight) expect(id int, from, src netip.AddrPort, data []byte) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.closed {
@@ -99,7 +108,7 @@ func (in *inflight) expect(id int, from, src netip.AddrPort) {
 	if in.m == nil {
 		in.m = make(map[int]expected)
 	}
-	in.m[id] = expected{from: from, src: src}
+	in.m[id] = expected{from: from, src: src, data: data}
 }
 
 // forget removes datagram id, whose frame was never written.
@@ -125,6 +134,8 @@ func (in *inflight) admit(f frame) (refusal, expected) {
 		return refusedSource, e
 	case e.src != f.src:
 		return refusedVirtualSource, e
+	case !bytes.Equal(e.data, f.data):
+		return refusedPayload, e
 	}
 	delete(in.m, f.id)
 	return 0, e

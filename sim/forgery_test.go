@@ -103,7 +103,7 @@ var _ = Describe("forged frames on the loopback carrier", Label("loopback"), fun
 	})
 
 	It("refuses a valid-looking header with a guessed secret and an id in flight", func() {
-		p.Expect(77, cr, carrier)
+		p.Expect(77, cr, carrier, []byte(invite))
 		b := sim.GuessedFrame(77, carrier, []byte(invite), [16]byte{})
 		forge(b)
 		deliversOnlyTheReal()
@@ -111,7 +111,7 @@ var _ = Describe("forged frames on the loopback carrier", Label("loopback"), fun
 	})
 
 	It("refuses the run's own secret from a foreign socket, then admits the same frame from the socket that owns it", func() {
-		p.Expect(77, cr, carrier)
+		p.Expect(77, cr, carrier, []byte("in flight"))
 		b := w.net.Frame(77, carrier, []byte("in flight"))
 		forge(b)
 		Expect(cr.WriteRaw(b, p.RealAddr())).To(Succeed())
@@ -145,7 +145,7 @@ var _ = Describe("forged frames on the loopback carrier", Label("loopback"), fun
 	})
 
 	It("refuses a frame from the right socket that claims another virtual source", func() {
-		p.Expect(77, cr, carrier)
+		p.Expect(77, cr, carrier, []byte("spoofed"))
 		b := w.net.Frame(77, ap("203.0.113.50:40000"), []byte("spoofed"))
 		Expect(cr.WriteRaw(b, p.RealAddr())).To(Succeed())
 		deliversOnlyTheReal()
@@ -153,6 +153,17 @@ var _ = Describe("forged frames on the loopback carrier", Label("loopback"), fun
 			"Src":    Equal(ap("203.0.113.50:40000")),
 			"Reason": HaveSuffix("datagram 77 claims virtual source 203.0.113.50:40000, the fabric routed it from 198.51.100.10:5060"),
 		})))
+	})
+
+	// The Delivered record shares the payload recorded when the datagram was sent, so a
+	// frame must carry exactly that payload to be delivered.
+	It("refuses a frame from the right socket and source that carries another payload", func() {
+		p.Expect(77, cr, carrier, []byte("as sent"))
+		b := w.net.Frame(77, carrier, []byte("altered"))
+		Expect(cr.WriteRaw(b, p.RealAddr())).To(Succeed())
+		deliversOnlyTheReal()
+		Expect(forgedRecords(w.net)).To(ConsistOf(HaveField("Reason",
+			HaveSuffix("datagram 77 carries 7 bytes other than the 7 it was sent with"))))
 	})
 
 	It("bounds what a flood of 20,000 forged 1 KB frames costs: records, memory and allocations", func() {
