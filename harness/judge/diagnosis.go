@@ -117,7 +117,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 			}
 			text = fmt.Sprintf("The ACK reached %s %s after its first 200 OK%s: the Contact %s that %s saw leads to %s. But when %s hung up, its BYE to %s's Contact %s was dropped at %s, %s, so %s never heard of it: %s.",
 				f.To, msText(f.ACKDelay), late, f.ContactAtCaller, f.From, f.To,
-				f.To, f.From, bye.Msg.(*sip.Request).Recipient.String(), bye.End.Hop, bye.End.Reason, f.From, fix)
+				f.To, f.From, bye.Message().(*sip.Request).Recipient.String(), bye.End.Hop, bye.End.Reason, f.From, fix)
 		}
 		return diagnosis{class: ClassACKArrived, text: text}
 	}
@@ -131,21 +131,21 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	// The ACK for the callee's 2xx (its To tag), not one for a proxy's 408.
 	tag := ""
 	for i := range dgs {
-		if ok, isOK := trace.Invite2xx(dgs[i].Msg); isOK && dgs[i].Sent.Hop == f.To {
+		if ok, isOK := trace.Invite2xx(dgs[i].Message()); isOK && dgs[i].Sent.Hop == f.To {
 			tag = trace.ToTag(ok)
 			break
 		}
 	}
 	var ack *trace.Datagram
 	for i := range dgs {
-		if trace.IsRequest(dgs[i].Msg, sip.ACK) && trace.ToTag(dgs[i].Msg) == tag {
+		if trace.IsRequest(dgs[i].Message(), sip.ACK) && trace.ToTag(dgs[i].Message()) == tag {
 			ack = dgs[i]
 		}
 	}
 	if ack == nil {
 		return diagnoseOKLost(s, f, dgs, hungUp)
 	}
-	ruri := ack.Msg.(*sip.Request).Recipient.String()
+	ruri := ack.Message().(*sip.Request).Recipient.String()
 	absorbed := false
 	for _, n := range tr.Notes(f.CallID) {
 		if n.Hop == f.ACKLostAt && n.Cause == proxy.CauseNothingToForward {
@@ -237,7 +237,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 func calleeBYEDropped(f CallFacts, dgs []*trace.Datagram) *trace.Datagram {
 	sent := false
 	for i := range dgs {
-		if !trace.IsRequest(dgs[i].Msg, sip.BYE) {
+		if !trace.IsRequest(dgs[i].Message(), sip.BYE) {
 			continue
 		}
 		if dgs[i].Sent.Hop == f.To {
@@ -267,7 +267,7 @@ func keepAliveFix(callee, nat string) string {
 // INVITE was lost, when the capture shows it.
 func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram) diagnosis {
 	for _, dg := range dgs {
-		if !trace.IsRequest(dg.Msg, sip.INVITE) || dg.End == nil || dg.End.Kind != sim.Dropped {
+		if !trace.IsRequest(dg.Message(), sip.INVITE) || dg.End == nil || dg.End.Kind != sim.Dropped {
 			continue
 		}
 		class := causeClass(dg.End.Cause)
@@ -295,7 +295,7 @@ func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram
 func diagnoseOKLost(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram, hungUp string) diagnosis {
 	d := diagnosis{class: ClassOKLost}
 	for _, dg := range dgs {
-		res, ok := trace.Invite2xx(dg.Msg)
+		res, ok := trace.Invite2xx(dg.Message())
 		if !ok || dg.End == nil || dg.End.Kind != sim.Dropped {
 			continue
 		}

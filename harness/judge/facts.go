@@ -54,7 +54,7 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 	var calls []call
 	for _, id := range tr.CallIDs() {
 		for _, d := range tr.Call(id) {
-			req, ok := d.Msg.(*sip.Request)
+			req, ok := d.Message().(*sip.Request)
 			if !ok || req.Method != sip.INVITE || d.Sent == nil || trace.ToTag(req) != "" {
 				continue
 			}
@@ -112,7 +112,7 @@ func judgeCall(s *scenario.Scenario, tr *trace.Trace, callID, from, to string, f
 	okSent := 0
 	calleeTag := "" // the To tag of the callee's 2xx: the dialog its ACK belongs to
 	for _, st := range steps {
-		if ok, isOK := trace.Invite2xx(st.D.Msg); isOK && st.Kind == sim.Sent && st.Hop == to {
+		if ok, isOK := trace.Invite2xx(st.D.Message()); isOK && st.Kind == sim.Sent && st.Hop == to {
 			if okSent == 0 {
 				firstOK = st.Time
 				calleeTag = trace.ToTag(ok)
@@ -126,7 +126,7 @@ func judgeCall(s *scenario.Scenario, tr *trace.Trace, callID, from, to string, f
 	var lastACK *sim.Record
 	ackSent := false
 	for _, st := range steps {
-		m := st.D.Msg
+		m := st.D.Message()
 		// Only the ACK for the callee's 2xx counts: an ACK for a non-2xx
 		// final response (a 408 from a proxy) is hop by hop (RFC 3261 §17.1.1.3).
 		if trace.IsRequest(m, sip.ACK) && f.Answered && trace.ToTag(m) == calleeTag {

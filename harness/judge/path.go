@@ -29,7 +29,7 @@ func replyPath(s *scenario.Scenario, tr *trace.Trace, f *CallFacts, calleeTag st
 	seen := map[string]bool{}
 	inContact := map[string]string{}
 	for _, st := range tr.Steps(f.CallID) {
-		ok, isOK := trace.Invite2xx(st.D.Msg)
+		ok, isOK := trace.Invite2xx(st.D.Message())
 		if !isOK || trace.ToTag(ok) != calleeTag {
 			continue
 		}
@@ -77,7 +77,7 @@ type ackOutcome struct {
 func ackOutcomes(tr *trace.Trace, callID, callee, calleeTag string) map[ackSend]*ackOutcome {
 	out := map[ackSend]*ackOutcome{}
 	for _, d := range tr.Call(callID) {
-		if d.Sent == nil || !trace.IsRequest(d.Msg, sip.ACK) || trace.ToTag(d.Msg) != calleeTag {
+		if d.Sent == nil || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != calleeTag {
 			continue
 		}
 		k := ackSend{d.Sent.Hop, d.Sent.Dst}

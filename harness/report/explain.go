@@ -21,7 +21,7 @@ import (
 func wave(tr *trace.Trace, callID, origin string, match func(sip.Message) bool) []*trace.Datagram {
 	var out []*trace.Datagram
 	for _, d := range tr.Call(callID) {
-		if d.Sent == nil || !match(d.Msg) {
+		if d.Sent == nil || !match(d.Message()) {
 			continue
 		}
 		if d.Sender() == origin && len(out) > 0 {
@@ -112,7 +112,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 
 	next(fmt.Sprintf("%s calls %s: the INVITE", c.From, c.To))
 	for _, h := range invites {
-		r := h.Msg.(*sip.Request)
+		r := h.Message().(*sip.Request)
 		fmt.Fprintf(w, "  %s  %s sends INVITE %s to %s: %s\n", at(h.Sent), h.Sent.Hop, r.Recipient.String(), h.Sent.Dst, fate(h))
 		writeXlat(w, h)
 	}
@@ -126,7 +126,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 		next(fmt.Sprintf("%s answers with 200 OK: its Contact at every hop", c.To))
 		fmt.Fprintf(w, "  The Contact of the 200 OK is where %s will send the ACK; it must lead to %s on every hop.\n", c.From, c.To)
 		for _, h := range wave(tr, c.CallID, c.To, is2xxForInvite) {
-			contact := trace.Contact(h.Msg)
+			contact := trace.Contact(h.Message())
 			if contact == "" {
 				contact = "(none)"
 			}
@@ -149,7 +149,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 				fmt.Fprintf(w, "           %s\n", fate(h))
 			}
 			if h.End != nil && h.End.Hop == c.From {
-				if rr := headerValues(h.Msg, "Record-Route"); len(rr) > 0 {
+				if rr := headerValues(h.Message(), "Record-Route"); len(rr) > 0 {
 					fmt.Fprintf(w, "           with Record-Route: %s\n", strings.Join(rr, ", "))
 				}
 			}
@@ -168,7 +168,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			fmt.Fprintf(w, "  The ACK for a 200 OK is a new request: its Request-URI is the Contact %s received, its\n  Route set the Record-Route headers in reverse.\n", c.From)
 		}
 		for _, h := range acks {
-			r := h.Msg.(*sip.Request)
+			r := h.Message().(*sip.Request)
 			route := headerValues(r, "Route")
 			rs := "no Route"
 			if len(route) > 0 {
@@ -202,7 +202,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			}
 			fmt.Fprintf(w, "  %s stopped retransmitting its 200 OK, and later hung up itself. Its BYE is a request too:\n  its Request-URI is the Contact of %s's INVITE, so it must lead to %s.\n", c.To, c.From, c.From)
 			for _, h := range byes {
-				r := h.Msg.(*sip.Request)
+				r := h.Message().(*sip.Request)
 				fmt.Fprintf(w, "  %s  %s sends BYE %s to %s: %s\n", at(h.Sent), h.Sent.Hop, r.Recipient.String(), h.Sent.Dst, fate(h))
 				writeXlat(w, h)
 			}
@@ -258,10 +258,10 @@ func writeBeforeCall(w io.Writer, s *scenario.Scenario, tr *trace.Trace, invite 
 		}
 		last[host.Name] = h.Sent
 		switch {
-		case trace.IsRequest(h.Msg, sip.REGISTER):
+		case trace.IsRequest(h.Message(), sip.REGISTER):
 			fmt.Fprintf(&registers, "  %s  %s sends REGISTER to %s: %s\n", at(h.Sent), h.Sent.Hop, h.Sent.Dst, fate(h))
 			writeXlat(&registers, h)
-		case h.Msg == nil && rawLabel(h.Sent.Data) != "(not SIP)", trace.IsRequest(h.Msg, sip.OPTIONS):
+		case h.Message() == nil && rawLabel(h.Sent.Data) != "(not SIP)", trace.IsRequest(h.Message(), sip.OPTIONS):
 			p := keepAlives[host.Name]
 			if p == nil {
 				p = &pings{dst: h.Sent.Dst.String(), first: h.Sent}

@@ -131,8 +131,8 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 		}
 		d := lr.D
 		r := htmlRow{ID: d.ID, Time: t, X1: colX(lr.From), Label: lr.Label, Class: lr.Class, Message: string(d.Sent.Data)}
-		if d.Msg != nil {
-			r.Message = d.Msg.String()
+		if m := d.Message(); m != nil {
+			r.Message = m.String()
 		}
 		if lr.To >= 0 && lr.To != lr.From {
 			r.X2 = colX(lr.To)

@@ -126,8 +126,8 @@ func (l *Ladder) datagramRow(d *trace.Datagram, from int, start time.Time, byAdd
 		r.Toward = -1
 	}
 	r.Label, r.Class = rawLabel(d.Sent.Data), "other"
-	if d.Msg != nil {
-		r.Label, r.Class = label(d.Msg), msgClass(d.Msg)
+	if m := d.Message(); m != nil {
+		r.Label, r.Class = label(m), msgClass(m)
 	}
 	if d.End != nil && (d.Delivered() || d.End.Hop != d.Sent.Hop) {
 		r.To = l.Column(d.End.Hop)
@@ -138,7 +138,7 @@ func (l *Ladder) datagramRow(d *trace.Datagram, from int, start time.Time, byAdd
 			r.DropAt, r.Cause, r.Reason = d.End.Hop, d.End.Cause, d.End.Reason
 		}
 	}
-	if ok, is := trace.Invite2xx(d.Msg); is {
+	if ok, is := trace.Invite2xx(d.Message()); is {
 		if c := trace.Contact(ok); c != "" {
 			r.Contact = c
 			if in := received[[2]string{d.CallID, d.Sent.Hop}]; in != "" && in != c {

@@ -288,7 +288,7 @@ func shownWith(r *Row, callID string) bool {
 	case r.CallID == "":
 		return true
 	}
-	cs := r.D.Msg.CSeq()
+	cs := r.D.Message().CSeq()
 	return cs != nil && cs.MethodName == sip.REGISTER
 }
 

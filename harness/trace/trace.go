@@ -1,9 +1,12 @@
 // Package trace groups a run's capture into datagrams once, each with the records of
-// its way through the network and its SIP message parsed, indexed by Call-ID. It is
-// the one model the judge and every report read, so none of them regroups the capture.
+// its way through the network and its SIP message, indexed by Call-ID. It is the one
+// model the judge and every report read, so none of them regroups the capture.
 package trace
 
 import (
+	"sync"
+	"unique"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/sim"
@@ -16,10 +19,22 @@ type Datagram struct {
 	Xlat  []*sim.Record // NAT translations, in order
 	End   *sim.Record   // Delivered or Dropped; nil when neither was recorded
 	Notes []*sim.Record // what the receiving actor noted about it (Noted records)
-	// Msg is the parsed SIP message; nil when the payload is none (a CRLF keep-alive,
-	// garbage).
-	Msg    sip.Message
-	CallID string // Msg's Call-ID; "" without one
+	CallID string        // its SIP message's Call-ID; "" without one
+
+	t    *Trace // whose message cache holds the parsed payload
+	data []byte // the payload of its first record
+	sip  bool   // data parses as a SIP message
+}
+
+// Message returns the datagram's SIP message, parsed from its payload; nil when the
+// payload is none (a CRLF keep-alive, garbage). The message is shared by every caller
+// and must not be modified. Messages are not kept with the datagrams: a bounded cache
+// holds the latest ones (see [Trace]), so a Message no longer cached is parsed again.
+func (d *Datagram) Message() sip.Message {
+	if !d.sip {
+		return nil
+	}
+	return d.t.msgs.get(d.ID, d.data)
 }
 
 // Delivered reports whether the datagram reached a host.
@@ -45,6 +60,12 @@ type Step struct {
 // Trace is a capture grouped by datagram and by call. It holds pointers into the
 // record slice it was made from, which must not be modified afterwards. A Trace is
 // read-only once made, so several goroutines may read it.
+//
+// A parsed SIP message takes several times the memory of its payload, so a Trace keeps
+// at most cachedMessages of them (the latest asked for), not one per datagram: what it
+// costs beyond the capture is bounded by its datagrams and calls, not their messages.
+// Readers that go call by call, as the judge and the reports do, parse each message
+// about once; a capture of at most cachedMessages datagrams is parsed exactly once.
 type Trace struct {
 	Records   []sim.Record // the capture, in Seq order
 	Datagrams []*Datagram  // in the order of their first record
@@ -55,6 +76,53 @@ type Trace struct {
 	callIDs []string                 // in the order of their first datagram
 	notes   []*sim.Record            // every Noted record, in order
 	byNote  map[string][]*sim.Record // Noted records by the Call-ID they concern
+	msgs    *messages
+}
+
+// cachedMessages bounds the parsed messages a Trace keeps: about 2.3 KB each for the
+// messages of a call through two proxies, so at most about 10 MB.
+const cachedMessages = 1 << 12
+
+// messages is a Trace's bounded cache of parsed SIP messages by datagram id, evicting
+// the oldest entry first. It is safe for concurrent use.
+type messages struct {
+	mu   sync.Mutex // guards the fields below
+	p    *sip.Parser
+	m    map[int]sip.Message
+	ring []int // ids in m, oldest at next once full
+	next int
+}
+
+func newMessages() *messages {
+	return &messages{p: sip.NewParser(), m: make(map[int]sip.Message)}
+}
+
+// get returns the message of datagram id, parsing data when it is not cached; nil when
+// data does not parse.
+func (c *messages) get(id int, data []byte) sip.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.m[id]; ok {
+		return m
+	}
+	m, err := c.p.ParseSIP(data)
+	if err != nil {
+		return nil
+	}
+	c.put(id, m)
+	return m
+}
+
+// put caches m as datagram id's message, evicting the oldest when full. Callers hold mu.
+func (c *messages) put(id int, m sip.Message) {
+	if len(c.ring) < cachedMessages {
+		c.ring = append(c.ring, id)
+	} else {
+		delete(c.m, c.ring[c.next])
+		c.ring[c.next] = id
+		c.next = (c.next + 1) % cachedMessages
+	}
+	c.m[id] = m
 }
 
 // New groups recs (a capture, in Seq order) into a Trace, parsing every datagram's
@@ -66,8 +134,8 @@ func New(recs []sim.Record) *Trace {
 		byCall:  make(map[string][]*Datagram),
 		steps:   make(map[string][]Step),
 		byNote:  make(map[string][]*sim.Record),
+		msgs:    newMessages(),
 	}
-	p := sip.NewParser()
 	for i := range recs {
 		r := &recs[i]
 		if r.Kind == sim.Noted {
@@ -88,11 +156,12 @@ func New(recs []sim.Record) *Trace {
 			if r.Kind == sim.Noted {
 				continue // about a datagram the capture does not hold
 			}
-			d = &Datagram{ID: r.Datagram}
+			d = &Datagram{ID: r.Datagram, t: t, data: r.Data}
 			if len(r.Data) > 0 {
-				if m, err := p.ParseSIP(r.Data); err == nil {
-					d.Msg = m
-					d.CallID = CallID(m)
+				if m := t.msgs.get(d.ID, r.Data); m != nil {
+					d.sip = true
+					// One string per call, not one per datagram holding on to its message's text.
+					d.CallID = unique.Make(CallID(m)).Value()
 				}
 			}
 			t.byID[r.Datagram] = d

@@ -105,6 +105,17 @@ func (u *UA) stopDialogTimers(d *dialog) {
 	}
 }
 
+// release drops what only a live dialog needs: its messages, server transaction, URIs,
+// route set and timers. An ended dialog answers late messages from its flags alone
+// (caller, established, acked, ended), so a UA that placed or answered many calls keeps
+// a small record of each ended one instead of its 2xx, ACK and transaction. Caller holds
+// u.mu, after stopping the timers.
+func (d *dialog) release() {
+	d.ack, d.ok, d.okTx, d.routeSet = nil, nil, nil, nil
+	d.localURI, d.remoteURI, d.remoteTarget = sip.Uri{}, sip.Uri{}, sip.Uri{}
+	d.talkTimer, d.okTimer, d.ackTimer = nil, nil, nil
+}
+
 func (u *UA) endDialog(d *dialog, kind EventKind, format string, args ...any) {
 	u.mu.Lock()
 	if d.ended {
@@ -113,6 +124,7 @@ func (u *UA) endDialog(d *dialog, kind EventKind, format string, args ...any) {
 	}
 	d.ended = true
 	u.stopDialogTimers(d)
+	d.release()
 	close(d.done)
 	u.mu.Unlock()
 	u.emit(kind, d.callID, format, args...)

@@ -1,0 +1,127 @@
+package harness_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
+)
+
+// footprint is what a run cost in memory, per datagram of its capture.
+type footprint struct {
+	datagrams int
+	payload   uint64 // bytes of the datagrams' payloads, once each
+	live      uint64 // heap the Result keeps, after a collection
+	peakRSS   uint64 // the process's resident high-water mark (VmHWM) after the run
+}
+
+// beyondPayload is the live heap per datagram beyond its payload.
+func (f footprint) beyondPayload() float64 {
+	return (float64(f.live) - float64(f.payload)) / float64(f.datagrams)
+}
+
+// measureRun runs s in simulated time and measures the heap its Result keeps.
+func measureRun(s *scenario.Scenario) (*harness.Result, footprint, error) {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res, err := harness.Run(context.Background(), s, harness.Options{Clock: harness.Simulated})
+	if err != nil {
+		return res, footprint{}, err
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	var f footprint
+	seen := map[int]bool{}
+	for _, r := range res.Capture {
+		if r.Datagram != 0 && !seen[r.Datagram] {
+			seen[r.Datagram] = true
+			f.payload += uint64(len(r.Data))
+		}
+	}
+	f.datagrams = len(seen)
+	f.live = after.HeapAlloc - min(before.HeapAlloc, after.HeapAlloc)
+	f.peakRSS = vmHWM()
+	runtime.KeepAlive(res)
+	return res, f, nil
+}
+
+// vmHWM is the process's peak resident set in bytes (Linux /proc/self/status), 0 elsewhere.
+func vmHWM() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func loadScenario(talk string, count, conc int) (*scenario.Scenario, error) {
+	return scenario.Parse("load.yaml", []byte(fmt.Sprintf(benchChain, talk, count, conc)))
+}
+
+// BenchmarkMemory runs one load of calls in simulated time per sub-benchmark and reports
+// what its Result keeps per captured datagram beyond the payload (live-B/datagram), and
+// the process's peak RSS per datagram (rss-B/datagram, whole process, payload included).
+// Run each in its own process (-benchtime 1x, scripts/mem.sh) so the RSS high-water mark
+// is that load's.
+func BenchmarkMemory(b *testing.B) {
+	for _, l := range []struct {
+		talk        string
+		count, conc int
+	}{{"2s", 2000, 100}, {"2s", 10000, 1000}, {"2s", 100000, 1000}, {"100000h", 1, 1}} {
+		b.Run(fmt.Sprintf("calls=%d/concurrency=%d/talk=%s", l.count, l.conc, l.talk), func(b *testing.B) {
+			s, err := loadScenario(l.talk, l.count, l.conc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range b.N {
+				res, f, err := measureRun(s)
+				if err != nil || !res.Passed && len(res.Calls) != l.count {
+					b.Fatalf("%d calls judged: %v", len(res.Calls), err)
+				}
+				b.ReportMetric(float64(f.datagrams), "datagrams")
+				b.ReportMetric(float64(f.payload)/float64(f.datagrams), "payload-B/datagram")
+				b.ReportMetric(f.beyondPayload(), "live-B/datagram")
+				b.ReportMetric(float64(f.peakRSS)/float64(f.datagrams), "rss-B/datagram")
+				b.ReportMetric(float64(f.peakRSS)/(1<<20), "rss-MB")
+			}
+		})
+	}
+}
+
+var _ = Describe("a run's memory", func() {
+	// The Trace used to keep every datagram's parsed SIP message (about 2 KB each): 3.3 KB
+	// per datagram beyond its payload. What one more datagram costs is measured between two
+	// loads, so fixed costs (the Trace's bounded message cache, the actors) do not count.
+	It("grows by about a kilobyte per datagram beyond its payload, not by its parsed message", func() {
+		measure := func(calls int) footprint {
+			s, err := loadScenario("2s", calls, 50)
+			Expect(err).NotTo(HaveOccurred())
+			res, f, err := measureRun(s)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.Passed).To(BeTrue())
+			return f
+		}
+		small, large := measure(300), measure(600)
+		Expect(large.datagrams - small.datagrams).To(BeNumerically(">", 5000))
+		perDatagram := (float64(large.live) - float64(small.live) - (float64(large.payload) - float64(small.payload))) /
+			float64(large.datagrams-small.datagrams)
+		Expect(perDatagram).To(BeNumerically("<", 1536), "live heap %d and %d B, payload %d and %d B, %d and %d datagrams",
+			small.live, large.live, small.payload, large.payload, small.datagrams, large.datagrams)
+	})
+})
