@@ -14,11 +14,11 @@ import (
 
 // Datagram is one datagram of the capture with everything that happened to it.
 type Datagram struct {
-	ID    int
-	Sent  *sim.Record   // where and how it was written; nil when the capture lacks it
-	Xlat  []*sim.Record // NAT translations, in order
-	End   *sim.Record   // Delivered or Dropped; nil when neither was recorded
-	Notes []*sim.Record // what the receiving actor noted about it (Noted records)
+	ID     int
+	Sent   *sim.Record   // where and how it was written; nil when the capture lacks it
+	Xlat   []*sim.Record // NAT translations, in order
+	End    *sim.Record   // Delivered or Dropped; nil when neither was recorded
+	Notes  []*sim.Record // what the receiving actor noted about it (Noted records)
 	CallID string        // its SIP message's Call-ID; "" without one
 
 	t    *Trace // whose message cache holds the parsed payload
