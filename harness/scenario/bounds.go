@@ -37,6 +37,12 @@ const (
 	// stays within 160 days of it, and it is far below the 292 years a time.Duration
 	// holds, so none of these sums overflows.
 	MaxRunTime = 365 * 24 * time.Hour
+	// MaxPeriodicMessages bounds the keep-alives and re-registrations a UA may send in
+	// the longest its run may last (MaxRunTime or less): every one of them is kept in
+	// the capture with its way through the network, about 6 KB of memory each with its
+	// answer (BENCHMARKS.md, "Bounded memory"), so a year of keep-alives every second,
+	// 31.5 million of them, needed about 200 GB. 200,000 keep-alives a UA cost about 1.2 GB.
+	MaxPeriodicMessages = 200000
 )
 
 // bound is a sum of durations that saturates at MaxInt64 instead of overflowing.
@@ -123,6 +129,35 @@ func (p *parser) runTime(nodes []*yaml.Node) error {
 		}
 		if total = total.add(time.Duration(step)); total > bound(MaxRunTime) {
 			return p.errf(nodes[i], path, "%s would make the run last longer than %s (a year), the longest run a scenario may describe", what, MaxRunTime)
+		}
+	}
+	return p.periodic(time.Duration(total))
+}
+
+// periodic checks that no UA sends more than MaxPeriodicMessages keep-alives and
+// re-registrations (one every half of register-expires, RFC 3261 §10.2.4) in a run of
+// length run, the run's bound.
+func (p *parser) periodic(run time.Duration) error {
+	for _, h := range p.s.Hosts {
+		if h.Role != RoleUA || h.RegisterWith == "" {
+			continue
+		}
+		expires := h.RegisterExpires
+		if expires <= 0 {
+			expires = ua.DefaultRegisterExpires
+		}
+		n := int64(run / max(expires/2, time.Second))
+		what := fmt.Sprintf("a re-registration every %s (half of register-expires %s)", expires/2, expires)
+		field := "register-expires"
+		if k := h.KeepAlive; k != nil && k.Method != ua.NoKeepAlive && k.Interval > 0 {
+			n += int64(run / k.Interval)
+			what += fmt.Sprintf(" and a keep-alive every %s", k.Interval)
+			field = "keep-alive"
+		}
+		if n > MaxPeriodicMessages {
+			return p.errAt(h.Line, "hosts."+h.Name+"."+field,
+				"%s over the run's %s (the bound of its steps) make %d messages, more than the %d a UA may send in one run; each is kept in the capture: send them less often or shorten the steps",
+				what, run, n, MaxPeriodicMessages)
 		}
 	}
 	return nil
