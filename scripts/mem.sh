@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Measures a run's memory: each load of BenchmarkMemory (harness/memory_test.go) in a
+# process of its own, so its peak RSS (VmHWM) is that load's alone, then the goals of
+# BENCHMARKS.md ("Bounded memory") checked against the figures. MEM_LOADS picks loads by
+# regular expression (default: all but the 100000-call one, which needs over 10 GB).
+# Every run is limited to MEM_LIMIT_KB of address space (default 8 GB) so a load that
+# outgrows it fails instead of pushing the machine into swap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+loads="${MEM_LOADS:-arrived/calls=(2000|10000|20000)/|lost/|talk=}"
+limit="${MEM_LIMIT_KB:-8000000}"
+out="${MEM_OUT:-mem.out}"
+: >"$out"
+go test -c -o .cache/harness.test ./harness/
+# The loads' names, as memoryLoads lists them.
+for l in $(grep -o '^\s*{"[^"]*"' harness/memory_test.go | tr -d '\t {"'); do
+  [[ "$l" =~ $loads ]] || continue
+  ( ulimit -v "$limit"; cd harness && ../.cache/harness.test -test.run '^$' -test.bench "^BenchmarkMemory\$/^${l//\//\$/^}\$" -test.benchtime 1x ) \
+    | grep '^BenchmarkMemory' | tee -a "$out" || echo "BenchmarkMemory/$l failed (over ${limit} kB of address space?)" | tee -a "$out"
+done
+awk '
+/^BenchmarkMemory/ { for (i = 3; i < NF; i++) v[$(i+1)] = $i
+  printf "%-55s %9d datagrams  live %5.0f B/datagram beyond payload  peak RSS %6.0f MB (%5.0f B/datagram)\\n", $1, v["datagrams"], v["live-B/datagram"], v["rss-MB"], v["rss-B/datagram"] }
+' "$out"
