@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/sipnatlab
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: setup all build run test test-sim test-realtime test-junit vet bench clean docs image stress
+.PHONY: setup all build run test test-sim test-realtime test-junit vet bench mem clean docs image stress
 
 all: build
 
@@ -61,6 +61,11 @@ stress:
 ## bench: Go benchmarks (benchstat-compatible bench.out) and the ratios of BENCHMARKS.md.
 bench:
 	./scripts/bench.sh
+
+## mem: a run's memory, each load in its own process (scripts/mem.sh, mem.out): live heap and
+## peak RSS per captured datagram, up to the largest load a scenario may hold (a few minutes).
+mem:
+	./scripts/mem.sh
 
 ## docs: screenshot of the excessive case's HTML ladder to docs/ (needs chromium; not part of test).
 docs:

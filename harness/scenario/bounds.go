@@ -33,8 +33,8 @@ const (
 	MaxRegisterExpires = math.MaxUint32 * time.Second
 	// MaxRunTime bounds how long a run may last by the RFC timers of its steps (the
 	// bound the runner waits for each step, summed over the steps): a year of simulated
-	// time. The largest call step at the default timers (100000 calls one at a time)
-	// stays within 160 days of it, and it is far below the 292 years a time.Duration
+	// time. The largest call step at the default timers (15000 calls one at a time)
+	// stays within 24 days of it, and it is far below the 292 years a time.Duration
 	// holds, so none of these sums overflows.
 	MaxRunTime = 365 * 24 * time.Hour
 	// MaxPeriodicMessages bounds the keep-alives and re-registrations a UA may send in
@@ -43,6 +43,13 @@ const (
 	// answer (BENCHMARKS.md, "Bounded memory"), so a year of keep-alives every second,
 	// 31.5 million of them, needed about 200 GB. 200,000 keep-alives a UA cost about 1.2 GB.
 	MaxPeriodicMessages = 200000
+	// MaxCallHops bounds the calls of a run weighted by their way: the sum over the call
+	// steps of count times the hops of a call (the proxies on its route, and the callee).
+	// Every hop of every call is kept in the capture, and a call whose ACK is lost costs
+	// most: ten 2xx retransmissions, their ACKs and a BYE at every hop. 5000 such calls
+	// through two proxies and a NAT, 1000 at a time, peak at about 1.5 GB (BENCHMARKS.md,
+	// "Bounded memory").
+	MaxCallHops = 15000
 )
 
 // bound is a sum of durations that saturates at MaxInt64 instead of overflowing.
@@ -131,7 +138,47 @@ func (p *parser) runTime(nodes []*yaml.Node) error {
 			return p.errf(nodes[i], path, "%s would make the run last longer than %s (a year), the longest run a scenario may describe", what, MaxRunTime)
 		}
 	}
+	if err := p.callHops(nodes); err != nil {
+		return err
+	}
 	return p.periodic(time.Duration(total))
+}
+
+// hops is the number of hops of a call of st: the proxies its INVITE crosses, from its via
+// along the next-hops to the callee's registrar or the last proxy, and the callee. The
+// route was checked before, so the walk ends; the seen set only guards it.
+func (s *Scenario) hops(st Step) int {
+	to, _ := s.Host(st.To)
+	n := 1
+	seen := map[string]bool{}
+	for name := st.Via; name != "" && !seen[name]; n++ {
+		seen[name] = true
+		h, ok := s.Host(name)
+		if !ok || h.Name == to.RegisterWith {
+			n++
+			break
+		}
+		name = h.NextHop
+	}
+	return n
+}
+
+// callHops checks the run's calls against MaxCallHops, naming the call step that passes it.
+func (p *parser) callHops(nodes []*yaml.Node) error {
+	total := 0
+	for i, st := range p.s.Steps {
+		if st.Kind != StepCall {
+			continue
+		}
+		h := p.s.hops(st)
+		count := max(st.Count, 1)
+		if total += count * h; total > MaxCallHops {
+			return p.errf(nodes[i], fmt.Sprintf("steps[%d].call", i),
+				"%d calls of %d hops each (the proxies on the route and the callee) bring the run to %d call hops, more than the %d a run may hold in memory; place fewer calls, or split the load over several scenarios",
+				count, h, total, MaxCallHops)
+		}
+	}
+	return nil
 }
 
 // periodic checks that no UA sends more than MaxPeriodicMessages keep-alives and

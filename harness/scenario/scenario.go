@@ -156,9 +156,11 @@ const (
 	StepWait     StepKind = "wait"
 )
 
-// Bounds of a call step's count and concurrency: load stays bounded.
+// Bounds of a call step's count and concurrency: load stays bounded. A run's calls are
+// bounded as well, weighted by their hops (MaxCallHops), so that what they leave in the
+// capture fits in memory: no count above MaxCallHops could load.
 const (
-	MaxCalls       = 100000
+	MaxCalls       = MaxCallHops
 	MaxConcurrency = 1000
 )
 
