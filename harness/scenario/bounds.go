@@ -147,13 +147,13 @@ func (p *parser) runTime(nodes []*yaml.Node) error {
 // hops is the number of hops of a call of st: the proxies its INVITE crosses, from its via
 // along the next-hops to the callee's registrar or the last proxy, and the callee. The
 // route was checked before, so the walk ends; the seen set only guards it.
-func (s *Scenario) hops(st Step) int {
-	to, _ := s.Host(st.To)
+func (p *parser) hops(st Step) int {
+	to, _ := p.hostNamed(st.To)
 	n := 1
 	seen := map[string]bool{}
 	for name := st.Via; name != "" && !seen[name]; n++ {
 		seen[name] = true
-		h, ok := s.Host(name)
+		h, ok := p.hostNamed(name)
 		if !ok || h.Name == to.RegisterWith {
 			n++
 			break
@@ -166,11 +166,16 @@ func (s *Scenario) hops(st Step) int {
 // callHops checks the run's calls against MaxCallHops, naming the call step that passes it.
 func (p *parser) callHops(nodes []*yaml.Node) error {
 	total := 0
+	walked := map[[2]string]int{} // hops by via and callee
 	for i, st := range p.s.Steps {
 		if st.Kind != StepCall {
 			continue
 		}
-		h := p.s.hops(st)
+		h, ok := walked[[2]string{st.Via, st.To}]
+		if !ok {
+			h = p.hops(st)
+			walked[[2]string{st.Via, st.To}] = h
+		}
 		count := max(st.Count, 1)
 		if total += count * h; total > MaxCallHops {
 			return p.errf(nodes[i], fmt.Sprintf("steps[%d].call", i),
