@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -140,5 +141,36 @@ var _ = Describe("a run's memory", func() {
 			float64(large.datagrams-small.datagrams)
 		Expect(perDatagram).To(BeNumerically("<", 1536), "live heap %d and %d B, payload %d and %d B, %d and %d datagrams",
 			small.live, large.live, small.payload, large.payload, small.datagrams, large.datagrams)
+	})
+})
+
+var _ = Describe("an idle call", func() {
+	// Simulated time jumps from one event to the next: a call that talks for half a
+	// year without periodic traffic (nobody registers) leaves the same records and events
+	// as one that talks for a minute, and the same heap.
+	It("costs nothing per idle second", func() {
+		const direct = `name: idle
+hosts:
+  alice: {role: ua, address: 198.51.100.10}
+  proxy: {role: proxy, address: 203.0.113.1, nat-handling: correct}
+  bob: {role: ua, address: 198.51.100.20}
+steps:
+  - call: {from: alice, to: bob, via: proxy, talk: %s}
+`
+		measure := func(talk string) (*harness.Result, footprint) {
+			s, err := scenario.Parse("idle.yaml", []byte(fmt.Sprintf(direct, talk)))
+			Expect(err).NotTo(HaveOccurred())
+			res, f, err := measureRun(s)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.Passed).To(BeTrue())
+			return res, f
+		}
+		short, fs := measure("1m")
+		long, fl := measure("4380h")
+		Expect(long.End.Sub(long.Start)).To(BeNumerically(">", 4000*time.Hour))
+		Expect(long.Capture).To(HaveLen(len(short.Capture)))
+		Expect(long.Events).To(HaveLen(len(short.Events)))
+		Expect(fl.datagrams).To(Equal(fs.datagrams))
+		Expect(float64(fl.live)).To(BeNumerically("~", float64(fs.live), 64<<10), "live heap after a minute %d B, after half a year %d B", fs.live, fl.live)
 	})
 })
