@@ -2,6 +2,7 @@ package match_test
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -54,6 +55,14 @@ var _ = Describe("matchers", func() {
 		Expect(msg).To(ContainSubstring(`ACK lost at "proxy-b", blame "proxy-a"`))
 		Expect(msg).To(ContainSubstring("diagnosis: The ACK for bob's 200 OK never reached bob"))
 		Expect(msg).To(ContainSubstring("-INVITE-"), "the ladder of the call")
+		Expect(msg).To(HavePrefix("Expected the ACK for the 2xx to reach the callee within 64*T1, but:\ncall dropped: ACK lost at proxy-b, blame proxy-a\nfix: on proxy-a, apply fix_nated_contact() only"),
+			"what became of the call and the fix come first")
+		Expect(msg).NotTo(ContainSubstring("REGISTER"), "the ladder holds the call's own datagrams only")
+		Expect(msg).NotTo(MatchRegexp(`(?m)^(PASS|FAIL) `), "no scenario verdict word that reads as the match's")
+		GinkgoWriter.Printf("failure message: %d lines, %d bytes\n", strings.Count(msg, "\n"), len(msg))
+		Expect(strings.Count(msg, "\n")).To(BeNumerically("<=", 60), "short enough for a JUnit message (it was 210 lines)")
+		Expect(len(msg)).To(BeNumerically("<=", 6000))
+		Expect(msg).To(ContainSubstring("rows that repeat one shown twice above, retransmissions, left out"))
 
 		m = match.BlameHost("proxy-b")
 		Expect(m.Match(excessive)).To(BeFalse())

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/sipnatlab/sipnatlab/harness"
@@ -123,4 +124,42 @@ func (h Headline) Judgement() string {
 // at proxy-b, blame proxy-b".
 func (h Headline) String() string {
 	return h.Word() + " " + h.Name + " — " + h.Judgement()
+}
+
+// WriteCallLadder writes the text ladder of one call alone, short enough for a matcher's
+// failure message: its own datagrams and notes, none of the registrations or other
+// calls, and of rows that repeat (a retransmitted 200 OK on the same hop, with the same
+// Contact and fate) only the first two; a last line says how many it left out.
+func WriteCallLadder(w io.Writer, res *harness.Result, callID string, o TextOptions) {
+	l := NewLadder(res)
+	own := &Ladder{Columns: l.Columns, byName: l.byName}
+	type key struct {
+		from, to       int
+		label, contact string
+		note, drop     string
+	}
+	seen := map[key]int{}
+	left := 0
+	for _, r := range l.Rows {
+		if r.CallID != callID {
+			continue
+		}
+		k := key{from: r.From, to: r.To, label: r.Label, contact: r.Contact, drop: r.DropAt}
+		if r.IsNote() {
+			k.note = r.NoteText()
+		}
+		if seen[k]++; seen[k] > 2 {
+			left++
+			continue
+		}
+		own.Rows = append(own.Rows, r)
+	}
+	width := o.Width
+	if width <= 0 {
+		width = 100
+	}
+	writeLadder(w, own, painter{on: o.Color}, width, "")
+	if left > 0 {
+		fmt.Fprintf(w, "(%d rows that repeat one shown twice above, retransmissions, left out)\n", left)
+	}
 }
