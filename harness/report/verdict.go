@@ -163,3 +163,10 @@ func WriteCallLadder(w io.Writer, res *harness.Result, callID string, o TextOpti
 		fmt.Fprintf(w, "(%d rows that repeat one shown twice above, retransmissions, left out)\n", left)
 	}
 }
+
+// headlineHTML is the block at the top of the HTML page: the verdict word, what became
+// of the call against the expectations, and the fix, before anything else.
+const headlineHTML = `{{define "headline"}}<div class="headline" role="status" style="margin: 4px 0 10px; padding: 6px 10px; max-width: 1100px; border-left: 4px solid {{if .Passed}}#2e7d32; background: #e8f5e9{{else}}#c62828; background: #ffebee{{end}}">
+<p style="margin: 2px 0"><b>{{.Word}}</b> — {{.Judgement}}</p>
+{{if .Fix}}<p style="margin: 2px 0"><b>Fix:</b> {{.Fix}}</p>{{end}}
+</div>{{end}}`

@@ -1,10 +1,12 @@
 package report_test
 
 import (
+	"bytes"
 	"errors"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"golang.org/x/net/html"
 
 	"github.com/sipnatlab/sipnatlab/harness/report"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
@@ -50,5 +52,30 @@ var _ = Describe("the verdict headline", func() {
 		res.Expectations = nil
 		Expect(report.NewHeadline(&s2, res, nil).String()).To(
 			Equal("PASS correct-nat-handling — call completed (no expectations to check): the ACK reached bob"))
+	})
+})
+
+var _ = Describe("the HTML page's headline", func() {
+	It("opens the page with the outcome against the expectations and the fix, before the ladder", func() {
+		s, res := run("no-nat-handling")
+		var b bytes.Buffer
+		Expect(report.WriteHTML(&b, s, res, nil)).To(Succeed())
+		doc, err := html.Parse(&b)
+		Expect(err).NotTo(HaveOccurred())
+		var order []string
+		var headline string
+		walk(doc, func(n *html.Node) {
+			switch {
+			case hasClass(n, "headline"):
+				order = append(order, "headline")
+				headline = text(n)
+			case n.Data == "svg":
+				order = append(order, "svg")
+			}
+		})
+		Expect(order).To(HaveLen(2))
+		Expect(order[0]).To(Equal("headline"), "the verdict in words comes before the ladder")
+		Expect(headline).To(ContainSubstring("PASS — call dropped as expected: ACK lost at proxy-b, blame proxy-b"))
+		Expect(headline).To(ContainSubstring("Fix: in proxy-b's reply route, call fix_nated_contact()"))
 	})
 })
