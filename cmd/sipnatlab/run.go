@@ -47,7 +47,7 @@ type runFlags struct {
 
 func addRunFlags(fs *pflag.FlagSet) *runFlags {
 	rf := &runFlags{}
-	fs.BoolVar(&rf.asJSON, "json", false, "print the JSON verdict (docs/verdict.schema.json) instead of the text report")
+	fs.BoolVar(&rf.asJSON, "json", false, "print the JSON verdict (schema/verdict.schema.json) instead of the text report")
 	fs.StringVar(&rf.clock, "clock", string(harness.RealTime), "the `CLOCK`: real, loopback UDP sockets in real time; simulated, an in-memory carrier and a virtual clock, so the RFC timers (32 s for a lost ACK) pass instantly")
 	fs.StringVar(&rf.pcap, "pcap", "", "write the capture (every datagram at every hop, virtual addresses, one interface per host and NAT) as pcapng to `FILE`; with several scenarios, one file each, named FILE with -SCENARIO inserted before the extension")
 	fs.StringVar(&rf.html, "html", "", "write a self-contained HTML ladder (click an arrow for the SIP message) to `FILE`; several scenarios: one page each, named as for --pcap")
