@@ -73,7 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		stdout:    report.TerminalSafe(stdout, term),
 		stderr:    report.TerminalSafe(stderr, false),
 		term:      term,
-		errorTerm: isTerminal(stderr) && os.Getenv("NO_COLOR") == "",
+		errorTerm: isTerminal(stderr) && os.Getenv("TERM") != "dumb",
+		rawStderr: stderr,
 	}
 	cmds := commands()
 	if len(args) == 0 {
@@ -105,11 +106,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // env is where a command writes: stdout and stderr already terminal-safe, and whether
-// each is a terminal that takes colours and live progress.
+// stdout is a terminal that takes colours and stderr one that takes live progress.
 type env struct {
 	stdout, stderr  io.Writer
 	term, errorTerm bool
-	cmd             *command // the command running, for its usage line
+	rawStderr       io.Writer // stderr unfiltered, for the progress lines' cursor moves only
+	cmd             *command  // the command running, for its usage line
 }
 
 // command is one subcommand: its name, its help and flags, and what it does once its

@@ -110,29 +110,46 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 		// say so, and that an interrupt still reports what was captured.
 		fmt.Fprintf(e.stderr, "sipnatlab: running %d scenario(s) in real time on loopback; interrupt to stop and report what was captured so far\n", len(scenarios))
 	}
+	// On a terminal, a real-time run shows what each scenario waits for (-v prints
+	// every event instead); piped, it prints nothing more.
+	var prog *progress
+	stopProgress := func() {}
+	if e.errorTerm && mode == harness.RealTime && !rf.verbose {
+		prog = newProgress(e.rawStderr, scenarios)
+		stop, done := make(chan struct{}), make(chan struct{})
+		go prog.run(250*time.Millisecond, stop, done)
+		stopProgress = func() { close(stop); <-done }
+	}
 	outcomes := make([]outcome, len(scenarios))
 	var wg sync.WaitGroup
-	var progress sync.Mutex
+	var events sync.Mutex
 	for i, s := range scenarios {
 		wg.Go(func() {
 			opts := harness.Options{Clock: mode, Containers: containers, InProcess: rf.inProcess, Seed: rf.seed, Proxies: realproxy.Docker{}}
-			if rf.verbose {
+			switch {
+			case rf.verbose:
 				start := time.Now()
 				opts.Observe = func(ev harness.Event) {
-					progress.Lock()
-					defer progress.Unlock()
+					events.Lock()
+					defer events.Unlock()
 					at := ev.Time.Sub(start)
 					if mode == harness.Simulated {
 						at = 0 // simulated instants are in the report; live order is what matters here
 					}
 					fmt.Fprintf(e.stderr, "%s %8.3f %-8s %-16s %s\n", s.Name, at.Seconds(), ev.Host, ev.Kind, ev.Detail)
 				}
+			case prog != nil:
+				opts.Observe = func(ev harness.Event) { prog.observe(s.Name, ev) }
 			}
 			res, err := harness.Run(ctx, s, opts)
+			if prog != nil {
+				prog.finish(s.Name)
+			}
 			outcomes[i] = outcome{s, res, err}
 		})
 	}
 	wg.Wait()
+	stopProgress()
 
 	code, err := printVerdicts(e, outcomes, rf.asJSON)
 	if err != nil {
