@@ -123,7 +123,17 @@ var _ = Describe("Build", func() {
 			Steps: []scenario.StepSpec{{Wait: "1s"}},
 		})
 		Expect(err).To(MatchError(scenario.ErrInvalid))
-		Expect(err).To(MatchError(ContainSubstring(`hosts.alice.address: "192.168.300.1"`)))
+		Expect(err).To(MatchError(HavePrefix(`build scenario "bad": Hosts[0].Address: "192.168.300.1"`)), "the Go field, not a line of YAML the user never sees")
+		Expect(err.Error()).NotTo(ContainSubstring("line"))
+		Expect(err.Error()).NotTo(ContainSubstring("<go>"))
+
+		_, err = scenario.Build(scenario.Spec{
+			Name: "bad-step",
+			Hosts: []scenario.HostSpec{{Name: "alice", Role: scenario.RoleUA, Address: "198.51.100.10"},
+				{Name: "bob", Role: scenario.RoleUA, Address: "198.51.100.11"}},
+			Steps: []scenario.StepSpec{{Wait: "1s"}, {Call: &scenario.CallSpec{From: "alice", To: "bob", Via: "proxy-z"}}},
+		})
+		Expect(err).To(MatchError(HavePrefix(`build scenario "bad-step": Steps[1].Call.Via: `)))
 	})
 })
 
