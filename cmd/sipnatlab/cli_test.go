@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"runtime/debug"
 	"strings"
 
@@ -57,16 +56,19 @@ var _ = Describe("sipnatlab: command-line conventions", func() {
 		}
 	})
 
-	It("takes flags after the operands", func(ctx SpecContext) {
-		code, out, stderr := runCLI(ctx, "run", "../../scenarios/no-nat-handling.yaml", "--clock", "simulated", "--json")
-		Expect(stderr).To(BeEmpty())
-		Expect(code).To(Equal(0))
-		var doc map[string]any
-		Expect(json.Unmarshal([]byte(out), &doc)).To(Succeed())
-
-		code, out, _ = runCLI(ctx, "explain", "../../scenarios/no-nat-handling.yaml", "--clock=simulated")
-		Expect(code).To(Equal(0))
-		Expect(out).To(ContainSubstring("lost at: proxy-b"))
+	It("takes flags after the operands, as before them", func(ctx SpecContext) {
+		file := "../../scenarios/no-nat-handling.yaml"
+		for _, cmd := range [][2][]string{
+			{{"run", "--json", "--clock", "simulated", file}, {"run", file, "--clock", "simulated", "--json"}},
+			{{"explain", "--clock=simulated", file}, {"explain", file, "--clock=simulated"}},
+		} {
+			codeA, outA, errA := runCLI(ctx, cmd[0]...)
+			codeB, outB, errB := runCLI(ctx, cmd[1]...)
+			Expect(errB).To(Equal(errA), "%v", cmd[1])
+			Expect(codeB).To(Equal(0), "%v", cmd[1])
+			Expect(codeA).To(Equal(codeB))
+			Expect(outB).To(Equal(outA), "%v", cmd[1])
+		}
 	})
 
 	It(`takes everything after "--" as an operand`, func(ctx SpecContext) {
