@@ -86,6 +86,12 @@ var _ = Describe("sipnatlab: command-line conventions", func() {
 		}
 	})
 
+	It("says that flags follow the command when one comes first", func() {
+		code, _, stderr := runCLI(context.Background(), "--clock", "simulated", "run", "x.yaml")
+		Expect(code).To(Equal(2))
+		Expect(stderr).To(HavePrefix("sipnatlab: flag --clock before the command: flags follow it (sipnatlab COMMAND [flags] ARGS...)\n"))
+	})
+
 	It("prints its version and exits 0", func() {
 		code, out, stderr := runCLI(context.Background(), "--version")
 		Expect(code).To(Equal(0))

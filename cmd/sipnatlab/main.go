@@ -98,7 +98,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	c := find(cmds, args[0])
-	if c == nil {
+	switch {
+	case c == nil && strings.HasPrefix(args[0], "-"):
+		fmt.Fprintf(env.stderr, "sipnatlab: flag %s before the command: flags follow it (sipnatlab COMMAND [flags] ARGS...)\n%s", args[0], globalUsage(cmds))
+		return 2
+	case c == nil:
 		fmt.Fprintf(env.stderr, "sipnatlab: unknown command %q\n%s", args[0], globalUsage(cmds))
 		return 2
 	}
