@@ -5,6 +5,7 @@ package trace
 
 import (
 	"sync"
+	"sync/atomic"
 	"unique"
 
 	"github.com/emiago/sipgo/sip"
@@ -21,10 +22,14 @@ type Datagram struct {
 	Notes  []*sim.Record // what the receiving actor noted about it (Noted records)
 	CallID string        // its SIP message's Call-ID; "" without one
 
-	t    *Trace // whose message cache holds the parsed payload
-	data []byte // the payload of its first record
-	sip  bool   // data parses as a SIP message
+	t    *Trace                 // whose message cache holds the parsed payload
+	data []byte                 // the payload of its first record
+	sip  bool                   // data parses as a SIP message
+	msg  atomic.Pointer[parsed] // the parsed message while the cache keeps it
 }
+
+// parsed is a datagram's parsed SIP message.
+type parsed struct{ m sip.Message }
 
 // Message returns the datagram's SIP message, parsed from its payload; nil when the
 // payload is none (a CRLF keep-alive, garbage). The message is shared by every caller
@@ -34,7 +39,10 @@ func (d *Datagram) Message() sip.Message {
 	if !d.sip {
 		return nil
 	}
-	return d.t.msgs.get(d.ID, d.data)
+	if p := d.msg.Load(); p != nil {
+		return p.m
+	}
+	return d.t.msgs.load(d)
 }
 
 // Delivered reports whether the datagram reached a host.
@@ -83,46 +91,55 @@ type Trace struct {
 // messages of a call through two proxies, so at most about 10 MB.
 const cachedMessages = 1 << 12
 
-// messages is a Trace's bounded cache of parsed SIP messages by datagram id, evicting
-// the oldest entry first. It is safe for concurrent use.
+// messages is a Trace's bounded cache of parsed SIP messages: the datagrams that hold
+// one, oldest first once full, whose message is dropped when the cache needs its place.
+// It is safe for concurrent use.
 type messages struct {
 	mu   sync.Mutex // guards the fields below
 	p    *sip.Parser
-	m    map[int]sip.Message
-	ring []int // ids in m, oldest at next once full
-	next int
+	ring []*Datagram
+	next int // the oldest entry of a full ring
 }
 
-func newMessages() *messages {
-	return &messages{p: sip.NewParser(), m: make(map[int]sip.Message)}
-}
+func newMessages() *messages { return &messages{p: sip.NewParser()} }
 
-// get returns the message of datagram id, parsing data when it is not cached; nil when
-// data does not parse.
-func (c *messages) get(id int, data []byte) sip.Message {
+// parse parses data; nil when it is no SIP message.
+func (c *messages) parse(data []byte) sip.Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if m, ok := c.m[id]; ok {
-		return m
-	}
 	m, err := c.p.ParseSIP(data)
 	if err != nil {
 		return nil
 	}
-	c.put(id, m)
 	return m
 }
 
-// put caches m as datagram id's message, evicting the oldest when full. Callers hold mu.
-func (c *messages) put(id int, m sip.Message) {
-	if len(c.ring) < cachedMessages {
-		c.ring = append(c.ring, id)
-	} else {
-		delete(c.m, c.ring[c.next])
-		c.ring[c.next] = id
-		c.next = (c.next + 1) % cachedMessages
+// load parses d's payload again, unless another reader just did, and keeps the message.
+func (c *messages) load(d *Datagram) sip.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := d.msg.Load(); p != nil {
+		return p.m
 	}
-	c.m[id] = m
+	m, err := c.p.ParseSIP(d.data)
+	if err != nil {
+		return nil
+	}
+	c.keep(d, m)
+	return m
+}
+
+// keep gives d its message m, dropping the oldest kept message when full. Callers hold
+// mu or own the Trace alone (New).
+func (c *messages) keep(d *Datagram, m sip.Message) {
+	d.msg.Store(&parsed{m})
+	if len(c.ring) < cachedMessages {
+		c.ring = append(c.ring, d)
+		return
+	}
+	c.ring[c.next].msg.Store(nil)
+	c.ring[c.next] = d
+	c.next = (c.next + 1) % cachedMessages
 }
 
 // New groups recs (a capture, in Seq order) into a Trace, parsing every datagram's
@@ -158,8 +175,9 @@ func New(recs []sim.Record) *Trace {
 			}
 			d = &Datagram{ID: r.Datagram, t: t, data: r.Data}
 			if len(r.Data) > 0 {
-				if m := t.msgs.get(d.ID, r.Data); m != nil {
+				if m := t.msgs.parse(r.Data); m != nil {
 					d.sip = true
+					t.msgs.keep(d, m)
 					// One string per call, not one per datagram holding on to its message's text.
 					d.CallID = unique.Make(CallID(m)).Value()
 				}
