@@ -47,7 +47,7 @@ const (
 	// steps of count times the hops of a call (the proxies on its route, and the callee).
 	// Every hop of every call is kept in the capture, and a call whose ACK is lost costs
 	// most: ten 2xx retransmissions, their ACKs and a BYE at every hop. 5000 such calls
-	// through two proxies and a NAT, 1000 at a time, peak at about 1.5 GB (BENCHMARKS.md,
+	// through two proxies and a NAT, 1000 at a time, peak at about 1.2 GB (BENCHMARKS.md,
 	// "Bounded memory").
 	MaxCallHops = 15000
 )
