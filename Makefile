@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/sipnatlab
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: setup all build run test test-sim test-realtime test-junit vet bench mem clean docs image stress
+.PHONY: setup all build run test test-sim test-realtime test-junit vet bench mem fuzz clean docs image stress
 
 all: build
 
@@ -66,6 +66,10 @@ bench:
 ## peak RSS per captured datagram, up to the largest load a scenario may hold (a few minutes).
 mem:
 	./scripts/mem.sh
+
+## fuzz: every fuzz target in turn, FUZZTIME each (default 10m), one worker, lowest priority.
+fuzz:
+	./scripts/fuzz.sh
 
 ## docs: screenshot of the excessive case's HTML ladder to docs/ (needs chromium; not part of test).
 docs:
