@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -97,6 +100,24 @@ var _ = Describe("sipnatlab: command-line conventions", func() {
 		Expect(code).To(Equal(0))
 		Expect(stderr).To(BeEmpty())
 		Expect(out).To(MatchRegexp(`^sipnatlab \S+ \(.*\) go\S+\n$`))
+	})
+})
+
+var _ = Describe("sipnatlab --version of a binary built from a git checkout", func() {
+	It("names the commit it was built from", func(ctx SpecContext) {
+		if st, err := os.Stat("../../.git"); err != nil || !st.IsDir() {
+			Skip("not a git checkout with a .git directory (the go command stamps no revision in a git worktree)")
+		}
+		head, err := exec.CommandContext(ctx, "git", "rev-parse", "HEAD").Output()
+		Expect(err).NotTo(HaveOccurred())
+		bin := filepath.Join(GinkgoT().TempDir(), "sipnatlab")
+		// -race shares the build cache of the test binaries; -buildvcs=auto as make build.
+		build := exec.CommandContext(ctx, "go", "build", "-race", "-buildvcs=auto", "-o", bin, ".")
+		out, err := build.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		out, err = exec.CommandContext(ctx, bin, "--version").Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring("(revision " + strings.TrimSpace(string(head))))
 	})
 })
 
