@@ -59,11 +59,13 @@ var _ = Describe("sipnatlab: command-line conventions", func() {
 		}
 	})
 
-	It("takes flags after the operands, as before them", func(ctx SpecContext) {
+	It("takes flags after the operands as before them, and long flags with one dash as Go's flag package did", func(ctx SpecContext) {
 		file := "../../scenarios/no-nat-handling.yaml"
 		for _, cmd := range [][2][]string{
 			{{"run", "--json", "--clock", "simulated", file}, {"run", file, "--clock", "simulated", "--json"}},
 			{{"explain", "--clock=simulated", file}, {"explain", file, "--clock=simulated"}},
+			{{"run", "--json", "--clock", "simulated", file}, {"run", "-json", "-clock", "simulated", file}}, // Go's flag style, as before
+			{{"explain", "--clock=simulated", file}, {"explain", "-clock=simulated", file}},
 		} {
 			codeA, outA, errA := runCLI(ctx, cmd[0]...)
 			codeB, outB, errB := runCLI(ctx, cmd[1]...)
