@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "--help", "help":
+	case "-h", "--help", "-help", "help":
 		if len(args) > 1 && args[0] == "help" {
 			if c := find(cmds, args[1]); c != nil {
 				fmt.Fprint(env.stdout, c.helpText())
@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprint(env.stdout, globalUsage(cmds))
 		return 0
-	case "--version", "version":
+	case "--version", "-version", "version":
 		fmt.Fprintln(env.stdout, version())
 		return 0
 	}
