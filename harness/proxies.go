@@ -14,6 +14,10 @@ type Container struct {
 	Engine scenario.Engine // "" means scenario.EngineKamailio
 	Config string          // path of the proxy's config file
 	Image  string          // "" means the engine's locally built image (sipnatlab/kamailio:5.6, sipnatlab/opensips:3.6)
+	// Defines are NAME or NAME=VALUE: kamailio -A for Kamailio (#!ifdef NAME),
+	// environment variables for OpenSIPS ($env(NAME)). The run adds
+	// NEXT_HOP="sip:ADDR:PORT" for a host with a next-hop.
+	Defines []string
 }
 
 // Proxies starts real proxies in place of in-process proxy hosts.

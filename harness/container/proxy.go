@@ -103,7 +103,10 @@ func checkCommand(f Flavor, defines []string) []string {
 // Its methods may be called concurrently; Terminate is idempotent.
 type Proxy struct {
 	flavor  Flavor
-	defines []string
+	defines []string          // kamailio -A
+	env     map[string]string // the engine's environment (OpenSIPS reads defines there)
+	pid     int               // Start's container's first process
+	runID   string            // the runLabel of Start's container
 	ctr     *testcontainers.DockerContainer
 	nw      *testcontainers.DockerNetwork
 	ownsNW  bool
@@ -137,17 +140,7 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 	if _, err := os.Stat(s.config); err != nil {
 		return nil, fmt.Errorf("run %s: config: %w", img, err)
 	}
-	if s.nextHop != "" {
-		if s.flavor == OpenSIPS {
-			opts := WithEnv("NEXT_HOP", s.nextHop)
-			opts(&s)
-		} else {
-			s.defines = append(s.defines, fmt.Sprintf("NEXT_HOP=%q", s.nextHop))
-		}
-	}
-	if s.flavor == OpenSIPS && len(s.defines) > 0 {
-		return nil, fmt.Errorf("run %s: opensips has no -A defines: %q", img, s.defines)
-	}
+	s.finish()
 	if !testcontainers.ReadConfig().RyukDisabled {
 		return nil, fmt.Errorf("run %s: %w", img, ErrRyukEnabled)
 	}
@@ -155,7 +148,7 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 		return nil, fmt.Errorf("run %s: %w", img, err)
 	}
 
-	p := &Proxy{flavor: s.flavor, defines: s.defines, logs: &logBuffer{}, nw: s.network}
+	p := &Proxy{flavor: s.flavor, defines: s.defines, env: s.env, logs: &logBuffer{}, nw: s.network}
 	if p.nw == nil {
 		// The network carries a label of its own: when the request fails,
 		// the engine may still have made it (a context that ended while
@@ -230,7 +223,12 @@ func removeNetworks(ctx context.Context, label string) error {
 func (s settings) labels() map[string]string {
 	l := map[string]string{"org.sipnatlab": "proxy"}
 	if s.owner != "" {
-		l["org.sipnatlab.owner"] = s.owner
+		l[ownerLabel] = s.owner
+	}
+	if s.owner == Owner() {
+		for k, v := range ownerLabels() {
+			l[k] = v
+		}
 	}
 	return l
 }
@@ -325,8 +323,15 @@ func (p *Proxy) Terminate(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		var errs []error
+		if p.ctr == nil && p.runID != "" {
+			if err := removeContainers(ctx, runLabel+"="+p.runID); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if p.ctr != nil {
-			if err := p.ctr.Terminate(ctx); err != nil {
+			// SIGKILL at once: nothing of a proxy needs a graceful stop, and an
+			// interrupted run must be gone within a second.
+			if err := p.ctr.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
 				errs = append(errs, fmt.Errorf("remove container %s: %w", p.ctr.GetContainerID(), err))
 			}
 		}
