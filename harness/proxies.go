@@ -3,6 +3,9 @@ package harness
 import (
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
+	"strings"
 
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
@@ -45,3 +48,40 @@ type Started interface {
 // ErrNoProxies is returned by Run when the run needs a real proxy and
 // Options.Proxies is nil.
 var ErrNoProxies = errors.New("a real proxy needs Options.Proxies (realproxy.Docker{} from package harness/realproxy)")
+
+// proxyLogLevel matches the warning and error levels Kamailio and OpenSIPS write
+// before a log line's text ("WARNING: tm [tm.c:784]: ...", "ERROR:core:...").
+var proxyLogLevel = regexp.MustCompile(`\b(WARNING|ERROR|CRITICAL|ALERT|BUG|EMERGENCY|EMERG):`)
+
+// maxProxyWarnings is how many warning and error lines of one proxy's log
+// ProxyWarnings keeps; the rest stay in the log.
+const maxProxyWarnings = 20
+
+// ProxyWarnings returns, by host name, the lines of each real proxy's log
+// (ProxyLogs) that the engine wrote as warnings or errors, from its start to its
+// end, the first maxProxyWarnings of each, then a line saying how many more;
+// hosts with none are absent.
+func (r *Result) ProxyWarnings() map[string][]string {
+	out := map[string][]string{}
+	for host, log := range r.ProxyLogs {
+		var lines []string
+		n := 0
+		for l := range strings.Lines(log) {
+			l = strings.TrimSpace(l)
+			loc := proxyLogLevel.FindStringIndex(l)
+			if loc == nil {
+				continue
+			}
+			if n++; n <= maxProxyWarnings {
+				lines = append(lines, l[loc[0]:])
+			}
+		}
+		if n > maxProxyWarnings {
+			lines = append(lines, fmt.Sprintf("(%d more in its log)", n-maxProxyWarnings))
+		}
+		if len(lines) > 0 {
+			out[host] = lines
+		}
+	}
+	return out
+}

@@ -13,7 +13,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"slices"
 
 	"flag"
 	"fmt"
@@ -34,6 +36,7 @@ import (
 
 const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] [--seed N] [-v] [--in-process] FILE|DIR...
        sipnatlab validate [--engine kamailio|opensips] --config FILE --as HOST [--image IMAGE] [run flags] FILE|DIR...
+       sipnatlab validate --proxy HOST=ENGINE:CONFIG... [--define [HOST:]NAME[=VALUE]]... [run flags] FILE|DIR...
        sipnatlab explain [--clock simulated|real] FILE
        sipnatlab lint [--json] [--engine-check] CONFIG...
        sipnatlab judge [--json] [--html FILE] CAPTURE.pcapng...
@@ -60,9 +63,16 @@ of every hop and the verdict.
              report, JSON and pcapng byte for byte (default: 1 in simulated
              time, random in real time)
 
-validate runs the scenarios with a real proxy in a container (built
-locally, on an internal Docker network) in place of the in-process proxy
-HOST, in real time, and prints the same report and verdict. The images:
+validate runs the scenarios with real proxies in containers (built locally)
+in place of in-process proxy hosts, in real time, and prints the same report
+and verdict: --config/--as for one, --proxy HOST=ENGINE:CONFIG (repeatable,
+engines mixed) for a chain. Each real proxy has its host's scenario address
+and reaches every other host at its scenario address, in a container with no
+network but what sipnatlab relays. --define NAME[=VALUE] (repeatable; HOST:
+first for one proxy only) is kamailio -A, or an environment variable for
+OpenSIPS ($env(NAME)); a host with a next-hop also gets NEXT_HOP="sip:ADDR:PORT".
+Each proxy's log is written beside --pcap (else --html) as FILE-HOST.log, and
+its warnings and errors are in the report. The images:
 sipnatlab/kamailio:5.6 and sipnatlab/opensips:3.6, built locally (make image);
 --image, or SIPNATLAB_OPENSIPS_IMAGE for opensips, names another (e.g. the
 official opensips/opensips:3.6 where a registry answers).
@@ -121,12 +131,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // in place of one in-process proxy ("validate"); term says whether stdout takes colours.
 func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.Writer, term bool) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	var engine, config, as, image *string
+	var vf *validateFlags
 	if name == "validate" {
-		engine = fs.String("engine", string(scenario.EngineKamailio), "kamailio or opensips")
-		config = fs.String("config", "", "the proxy's config `FILE`")
-		as = fs.String("as", "", "the proxy `HOST` of the scenario the container replaces")
-		image = fs.String("image", "", "the container `IMAGE` (default sipnatlab/kamailio:5.6, or for opensips $SIPNATLAB_OPENSIPS_IMAGE else sipnatlab/opensips:3.6)")
+		vf = addValidateFlags(fs)
 	}
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the JSON verdict")
@@ -146,25 +153,15 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 		return 2
 	}
 	var containers map[string]harness.Container
-	if name == "validate" {
-		if *config == "" || *as == "" {
-			fmt.Fprintf(stderr, "sipnatlab validate: --config and --as are required\n%s", usage)
-			return 2
-		}
-		eng, err := scenario.ParseEngine(*engine)
-		if err != nil {
-			fmt.Fprintf(stderr, "sipnatlab validate: --engine %q: want kamailio or opensips\n%s", *engine, usage)
+	if vf != nil {
+		if containers, err = vf.specs(); err != nil {
+			fmt.Fprintf(stderr, "sipnatlab validate: %v\n%s", err, usage)
 			return 2
 		}
 		if mode == harness.Simulated {
 			fmt.Fprintf(stderr, "sipnatlab validate: a real proxy runs in real time only\n")
 			return 2
 		}
-		img := *image
-		if img == "" && eng == scenario.EngineOpenSIPS {
-			img = os.Getenv("SIPNATLAB_OPENSIPS_IMAGE")
-		}
-		containers = map[string]harness.Container{*as: {Engine: eng, Config: *config, Image: img}}
 	}
 	// Real proxies (validate, or engine keys in a scenario) start with
 	// testcontainers-go: no registry here, so no reaper image, and its log
@@ -188,24 +185,30 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	for _, sc := range scenarios {
 		names, inputs = append(names, sc.Name), append(inputs, sc.File)
 	}
-	if err := checkOutputs(append(outputsOf("--pcap", *pcapFile, names), outputsOf("--html", *htmlFile, names)...), inputs, "scenario file"); err != nil {
-		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
-		return 2
-	}
 	if containers != nil {
 		for _, sc := range scenarios {
-			if h, ok := sc.Host(*as); !ok || h.Role != scenario.RoleProxy {
-				fmt.Fprintf(stderr, "sipnatlab validate: --as %s: scenario %q (%s) has no proxy host of that name\n", *as, sc.Name, sc.File)
+			if err := checkHosts(sc, containers); err != nil {
+				fmt.Fprintf(stderr, "sipnatlab validate: %v\n", err)
 				return 2
 			}
 		}
 	}
+	// The real proxies' logs go beside the capture, else beside the HTML page.
+	hosts := map[string][]string{}
+	for _, sc := range scenarios {
+		hosts[sc.Name] = realHosts(sc, containers, *inProcess || mode == harness.Simulated)
+	}
+	logs := logFiles(cmp.Or(*pcapFile, *htmlFile), names, hosts)
+	if err := checkOutputs(slices.Concat(outputsOf("--pcap", *pcapFile, names), outputsOf("--html", *htmlFile, names), logOutputs(cmp.Or(*pcapFile, *htmlFile), logs)), inputs, "scenario file"); err != nil {
+		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
+		return 2
+	}
 
 	outcomes := make([]outcome, len(scenarios))
 	if containers != nil {
-		fmt.Fprintf(stderr, "sipnatlab: running %d scenario(s) in real time with %s (%s) as %s on an internal Docker network; interrupt to stop and report what was captured so far\n", len(scenarios), *engine, *config, *as)
+		fmt.Fprintf(stderr, "sipnatlab: running %d scenario(s) in real time with %s, each in a container with no network but what this process relays; interrupt to stop and report what was captured so far\n", len(scenarios), describe(containers))
 	} else if mode != harness.Simulated && !*inProcess && usesEngine(scenarios) {
-		fmt.Fprintf(stderr, "sipnatlab: running %d scenario(s) in real time, with the real proxies their engine keys name on an internal Docker network; interrupt to stop and report what was captured so far\n", len(scenarios))
+		fmt.Fprintf(stderr, "sipnatlab: running %d scenario(s) in real time, with the real proxies their engine keys name, each in a container with no network but what this process relays; interrupt to stop and report what was captured so far\n", len(scenarios))
 	} else if mode != harness.Simulated {
 		// Real time takes as long as the RFC timers (32 s for a lost ACK):
 		// say so, and that an interrupt still reports what was captured.
@@ -249,6 +252,12 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 				fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 				return 2
 			}
+		}
+	}
+	for _, o := range outcomes {
+		if err := writeProxyLogs(logs[o.s.Name], o.res); err != nil {
+			fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
+			return 2
 		}
 	}
 	if err := writeHTMLs(*htmlFile, outcomes); err != nil {

@@ -29,10 +29,15 @@ func (r *relay) waitReady(ctx context.Context, p *container.Proxy, who string) e
 	defer tick.Stop()
 	callID := randomHex(8) + "@sipnatlab-probe"
 	sent := 0
-	var other []string // answers that were not to our probe
+	var other []string            // answers that were not to our probe
+	var listened <-chan time.Time // a second after the listening line
 	for {
-		if listening(p.Logs()) {
-			return nil
+		if listened == nil && listening(p.Logs()) {
+			// The engine prints its sockets just before it binds them: give
+			// the probe a second to be answered, then take the line's word.
+			t := time.NewTimer(time.Second)
+			defer t.Stop()
+			listened = t.C
 		}
 		if err := r.send(r.probe, options(r.probe, r.addr, callID, sent+1)); err != nil {
 			return fmt.Errorf("%s: send the readiness OPTIONS: %w", who, err)
@@ -56,6 +61,8 @@ func (r *relay) waitReady(ctx context.Context, p *container.Proxy, who string) e
 					return fmt.Errorf("%s: the proxy stopped (exit code %d) before it was ready%s", who, st.ExitCode, tail(p.Logs()))
 				}
 			}
+		case <-listened:
+			return nil
 		case <-deadline.C:
 			return r.notReady(p, who, sent, other)
 		}

@@ -78,6 +78,7 @@ type htmlPage struct {
 	Rows                        []htmlRow
 	Calls                       []htmlCall
 	Expectations                []judge.ExpectationResult
+	ProxyWarnings               map[string][]string // by real proxy host
 }
 
 // WriteHTML writes one self-contained HTML page for one run (res nil when
@@ -93,6 +94,7 @@ func WriteHTML(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 	if res != nil {
 		p.Passed = res.Passed && runErr == nil
 		p.Expectations = res.Expectations
+		p.ProxyWarnings = res.ProxyWarnings()
 		buildLadder(&p, res)
 		for _, c := range res.Calls {
 			hc := htmlCall{CallFacts: c}
@@ -234,6 +236,8 @@ code { background: #f4f4f4; padding: 0 3px; border-radius: 3px; }
 <p class="summary">{{.Summary}} <code>{{.File}}</code></p>
 {{if .Error}}<p class="bad">error: {{.Error}}</p>{{end}}
 {{if .Note}}<p>{{.Note}}</p>{{end}}
+{{range $host, $lines := .ProxyWarnings}}<p>{{$host}} (real proxy) logged these warnings and errors:</p><pre class="bad">{{range $lines}}{{.}}
+{{end}}</pre>{{end}}
 <p class="legend"><span>click or hover an arrow for the full SIP message</span>
 <span style="background:#fff59d">Contact of a 200 OK</span>
 <span style="background:#ffab40"><b>Contact rewritten by the sender</b></span>
