@@ -58,10 +58,13 @@ func (r *relay) waitReady(ctx context.Context, p *container.Proxy, who string) e
 		case <-tick.C:
 			if sent%5 == 0 {
 				if st, err := p.Container().State(ctx); err == nil && !st.Running {
-					return fmt.Errorf("%s: the proxy stopped (exit code %d) before it was ready%s", who, st.ExitCode, tail(p.Logs()))
+					return r.stopped(p, who, st.ExitCode)
 				}
 			}
 		case <-listened:
+			if st, err := p.Container().State(ctx); err == nil && !st.Running {
+				return r.stopped(p, who, st.ExitCode)
+			}
 			return nil
 		case <-deadline.C:
 			return r.notReady(p, who, sent, other)
@@ -83,10 +86,21 @@ func (r *relay) notReady(p *container.Proxy, who string, sent int, other []strin
 	} else {
 		b.WriteString("the proxy sent nothing at all; ")
 	}
-	fmt.Fprintf(&b, "its log has no line saying where it listens. To be validated, a config must listen on UDP %s (the host's scenario address: "+
-		"listen=udp:%s, socket=udp:eth0:%d, or no listen line at all) and answer an OPTIONS sent to that address with any response, even 404 or 483, "+
-		"or log its listening sockets at start as Kamailio and OpenSIPS do%s", r.addr, r.addr, r.addr.Port(), tail(p.Logs()))
+	fmt.Fprintf(&b, "its log has no line saying where it listens. %s%s", r.must(), tail(p.Logs()))
 	return fmt.Errorf("%w: %s", ErrContainer, b.String())
+}
+
+// stopped says that the proxy's engine exited before it was ready.
+func (r *relay) stopped(p *container.Proxy, who string, code int) error {
+	return fmt.Errorf("%w: %s: the proxy stopped (exit code %d) before it was ready; its own words are in the log lines below. %s%s",
+		ErrContainer, who, code, r.must(), tail(p.Logs()))
+}
+
+// must is what a config must do to be validated.
+func (r *relay) must() string {
+	return fmt.Sprintf("To be validated, a config must listen on UDP %s, its host's scenario address (listen=udp:%s, socket=udp:eth0:%d, "+
+		"or no listen line at all), and answer an OPTIONS sent to that address with any response, even 404 or 483, "+
+		"or log its listening sockets at start as Kamailio and OpenSIPS do", r.addr, r.addr, r.addr.Port())
 }
 
 // listening reports whether an engine's log says it listens: Kamailio and OpenSIPS
