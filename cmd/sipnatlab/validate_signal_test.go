@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/sipnatlab/sipnatlab/harness/container"
+	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
+)
+
+// containersOf lists the containers labelled as owned by process pid.
+func containersOf(ctx context.Context, pid int) []string {
+	out, err := exec.CommandContext(ctx, "docker", "ps", "-aq", "--filter", fmt.Sprintf("label=org.sipnatlab.owner=pid-%d", pid)).Output()
+	Expect(err).NotTo(HaveOccurred())
+	return strings.Fields(string(out))
+}
+
+// startValidate starts this test binary as sipnatlab validate with Kamailio as
+// proxy-b, and returns it once Docker has created its container.
+func startValidate(ctx context.Context) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "validate", "--config", "../../fixtures/kamailio/correct.cfg", "--as", "proxy-b", "../../scenarios/correct-nat-handling.yaml")
+	cmd.Env = append(os.Environ(), asCommand+"=1", "TESTCONTAINERS_RYUK_DISABLED=true")
+	stderr, err := cmd.StderrPipe()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(cmd.Start()).To(Succeed())
+	DeferCleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := bufio.NewScanner(stderr)
+	Expect(lines.Scan()).To(BeTrue())
+	Expect(lines.Text()).To(ContainSubstring("interrupt to stop"))
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	// The start is under way once Docker has the container.
+	Eventually(func() []string { return containersOf(ctx, cmd.Process.Pid) }).WithTimeout(30 * time.Second).WithPolling(20 * time.Millisecond).ShouldNot(BeEmpty())
+	return cmd
+}
+
+var _ = Describe("sipnatlab validate interrupted while its proxy starts", Label("container"), func() {
+	BeforeEach(func(ctx SpecContext) {
+		dockersuite.RequireKamailio(ctx, "../../scripts/build-kamailio-image.sh")
+	})
+
+	It("exits within a second of SIGINT and removes the container it created", func(ctx SpecContext) {
+		cmd := startValidate(ctx)
+		exited := make(chan error, 1)
+		Expect(cmd.Process.Signal(syscall.SIGINT)).To(Succeed())
+		start := time.Now()
+		go func() { exited <- cmd.Wait() }()
+		var err error
+		Eventually(exited).WithTimeout(time.Second).Should(Receive(&err), "still running %s after SIGINT", time.Since(start))
+		Expect(err).To(HaveOccurred(), "exit code 1: interrupted")
+		Expect(containersOf(ctx, cmd.Process.Pid)).To(BeEmpty())
+	}, SpecTimeout(2*time.Minute))
+
+	It("leaves its container behind when killed, and the next start's sweep removes it", func(ctx SpecContext) {
+		cmd := startValidate(ctx)
+		Expect(cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
+		_ = cmd.Wait()
+		left := containersOf(ctx, cmd.Process.Pid)
+		Expect(left).NotTo(BeEmpty(), "SIGKILL gives no chance to clean up")
+		removed, err := container.Sweep(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		for _, id := range left {
+			Expect(removed).To(ContainElement("container "+id[:12]))
+		}
+		Expect(containersOf(ctx, cmd.Process.Pid)).To(BeEmpty())
+	}, SpecTimeout(2*time.Minute))
+})
