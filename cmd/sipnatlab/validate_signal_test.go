@@ -25,24 +25,30 @@ func containersOf(ctx context.Context, pid int) []string {
 }
 
 // startValidate starts this test binary as sipnatlab validate with Kamailio as
-// proxy-b, and returns it once Docker has created its container.
-func startValidate(ctx context.Context) *exec.Cmd {
+// proxy-b, and returns it once Docker has created its container, with the
+// channel closed once it has exited and been waited for (cmd.ProcessState).
+func startValidate(ctx context.Context) (*exec.Cmd, <-chan struct{}) {
 	cmd := exec.Command(os.Args[0], "validate", "--config", "../../fixtures/kamailio/correct.cfg", "--as", "proxy-b", "../../scenarios/correct-nat-handling.yaml")
 	cmd.Env = append(os.Environ(), asCommand+"=1", "TESTCONTAINERS_RYUK_DISABLED=true")
 	stderr, err := cmd.StderrPipe()
 	Expect(err).NotTo(HaveOccurred())
 	Expect(cmd.Start()).To(Succeed())
-	DeferCleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	exited := make(chan struct{})
 	lines := bufio.NewScanner(stderr)
-	Expect(lines.Scan()).To(BeTrue())
-	Expect(lines.Text()).To(ContainSubstring("interrupt to stop"))
 	go func() {
+		defer close(exited)
 		for lines.Scan() {
+			GinkgoWriter.Println("validate:", lines.Text())
 		}
+		_ = cmd.Wait() // once stderr is at its end
 	}()
+	DeferCleanup(func() {
+		_ = cmd.Process.Kill()
+		Eventually(exited).WithTimeout(10 * time.Second).Should(BeClosed())
+	})
 	// The start is under way once Docker has the container.
 	Eventually(func() []string { return containersOf(ctx, cmd.Process.Pid) }).WithTimeout(30 * time.Second).WithPolling(20 * time.Millisecond).ShouldNot(BeEmpty())
-	return cmd
+	return cmd, exited
 }
 
 var _ = Describe("sipnatlab validate interrupted while its proxy starts", Label("container"), func() {
@@ -51,21 +57,19 @@ var _ = Describe("sipnatlab validate interrupted while its proxy starts", Label(
 	})
 
 	It("exits within a second of SIGINT and removes the container it created", func(ctx SpecContext) {
-		cmd := startValidate(ctx)
-		exited := make(chan error, 1)
+		cmd, exited := startValidate(ctx)
 		Expect(cmd.Process.Signal(syscall.SIGINT)).To(Succeed())
 		start := time.Now()
-		go func() { exited <- cmd.Wait() }()
-		var err error
-		Eventually(exited).WithTimeout(time.Second).Should(Receive(&err), "still running %s after SIGINT", time.Since(start))
-		Expect(err).To(HaveOccurred(), "exit code 1: interrupted")
+		Eventually(exited).WithTimeout(time.Second).WithPolling(5*time.Millisecond).Should(BeClosed(), "still running a second after SIGINT")
+		GinkgoWriter.Printf("exited %s after SIGINT\n", time.Since(start))
+		Expect(cmd.ProcessState.ExitCode()).To(Equal(1), "interrupted")
 		Expect(containersOf(ctx, cmd.Process.Pid)).To(BeEmpty())
 	}, SpecTimeout(2*time.Minute))
 
 	It("leaves its container behind when killed, and the next start's sweep removes it", func(ctx SpecContext) {
-		cmd := startValidate(ctx)
+		cmd, exited := startValidate(ctx)
 		Expect(cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())
-		_ = cmd.Wait()
+		Eventually(exited).WithTimeout(10 * time.Second).Should(BeClosed())
 		left := containersOf(ctx, cmd.Process.Pid)
 		Expect(left).NotTo(BeEmpty(), "SIGKILL gives no chance to clean up")
 		removed, err := container.Sweep(ctx)

@@ -2,8 +2,8 @@ package container
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	cerrdefs "github.com/containerd/errdefs"
 	"os"
 	"strings"
 	"time"
@@ -24,9 +24,8 @@ const waitForNetwork = `until awk '$1=="eth0" && $2=="00000000" {f=1} END {exit 
 // interface named eth0 and a default route through it: the proxy's whole world is
 // what the caller puts there. Start does not wait for the proxy to be ready. The
 // returned Proxy is non-nil whenever a container may have been created, also with
-// an error: register Terminate before checking the error. When ctx ends during the
-// start, whatever Docker created under this start's label is removed before Start
-// returns.
+// an error: register Terminate before checking the error; it removes whatever
+// Docker created under this start's label.
 func Start(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Proxy, error) {
 	s := settings{flavor: flavorOf(img)}
 	var extra []testcontainers.ContainerCustomizer
@@ -67,13 +66,12 @@ func Start(ctx context.Context, img string, opts ...testcontainers.ContainerCust
 	if len(s.env) > 0 {
 		own = append(own, testcontainers.WithEnv(s.env))
 	}
+	// When ctx ends during the request that creates the container, Docker may
+	// still make it: Terminate looks for the label, and Sweep removes what
+	// came later once this process is gone.
 	ctr, err := testcontainers.Run(ctx, img, append(own, extra...)...)
 	p.ctr = ctr
 	if err != nil {
-		if ctr == nil {
-			// The engine may have made it while the answer was lost.
-			err = errors.Join(err, removeContainers(ctx, runLabel+"="+labels[runLabel]))
-		}
 		return p, fmt.Errorf("start %s: %w", img, err)
 	}
 	info, err := ctr.Inspect(ctx)
@@ -92,7 +90,9 @@ func Start(ctx context.Context, img string, opts ...testcontainers.ContainerCust
 func (p *Proxy) Pid() int { return p.pid }
 
 // removeContainers force-removes every container labelled label (key=value), even
-// once ctx has ended, within 10 s.
+// once ctx has ended, within 10 s. A container whose create request was given up
+// can be listed before Docker lets it be removed ("no such container"): it is
+// tried again until the label lists nothing.
 func removeContainers(ctx context.Context, label string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -101,17 +101,28 @@ func removeContainers(ctx context.Context, label string) error {
 		return err
 	}
 	defer cli.Close()
-	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", label)})
-	if err != nil {
-		return fmt.Errorf("list containers labelled %s: %w", label, err)
-	}
-	var errs []error
-	for _, c := range list.Items {
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
-			errs = append(errs, fmt.Errorf("remove container %s: %w", c.ID[:12], err))
+	retry := time.NewTicker(20 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", label)})
+		if err != nil {
+			return fmt.Errorf("list containers labelled %s: %w", label, err)
+		}
+		if len(list.Items) == 0 {
+			return nil
+		}
+		for _, c := range list.Items {
+			_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+			if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+				return fmt.Errorf("remove container %s: %w", c.ID[:12], err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("remove containers labelled %s: %w", label, ctx.Err())
+		case <-retry.C:
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // finish turns WithNextHop and WithDefine into the flavor's mechanism once every

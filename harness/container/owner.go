@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	cerrdefs "github.com/containerd/errdefs"
 	"os"
 	"strconv"
 	"strings"
@@ -100,7 +101,13 @@ func Sweep(ctx context.Context) ([]string, error) {
 		if !ownerGone(c.Labels) {
 			continue
 		}
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+		var err error
+		if run := c.Labels[runLabel]; run != "" {
+			err = removeContainers(ctx, runLabel+"="+run) // also one still being created
+		} else if _, err = cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); cerrdefs.IsNotFound(err) {
+			err = nil
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("sweep: remove container %s: %w", c.ID[:12], err))
 			continue
 		}

@@ -323,14 +323,20 @@ func (p *Proxy) Terminate(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		var errs []error
-		if p.ctr == nil && p.runID != "" {
+		switch {
+		case p.runID != "":
+			// Start's container, found by its label whether or not the
+			// request that made it returned: killed and removed at once
+			// (nothing of a proxy needs a graceful stop, and an interrupted
+			// run must be gone within a second). testcontainers' own
+			// Terminate then only stops following the log, which has ended.
 			if err := removeContainers(ctx, runLabel+"="+p.runID); err != nil {
 				errs = append(errs, err)
 			}
-		}
-		if p.ctr != nil {
-			// SIGKILL at once: nothing of a proxy needs a graceful stop, and an
-			// interrupted run must be gone within a second.
+			if p.ctr != nil {
+				_ = p.ctr.Terminate(ctx, testcontainers.StopTimeout(0))
+			}
+		case p.ctr != nil:
 			if err := p.ctr.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
 				errs = append(errs, fmt.Errorf("remove container %s: %w", p.ctr.GetContainerID(), err))
 			}
