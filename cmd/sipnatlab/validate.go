@@ -1,7 +1,8 @@
 package main
 
 import (
-	"flag"
+	"cmp"
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -9,33 +10,62 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
+
+func validateCommand() *command {
+	return &command{
+		name:    "validate",
+		args:    "(--config FILE --as HOST | --proxy HOST=ENGINE:CONFIG...) FILE|DIR...",
+		summary: "run scenarios with real Kamailio or OpenSIPS in containers as some proxies",
+		help: `Runs the scenarios with real proxies in containers (built locally) in place
+of in-process proxy hosts, in real time, and prints the same report and
+verdict as run: --config/--as for one, --proxy HOST=ENGINE:CONFIG
+(repeatable, engines mixed) for a chain. Each real proxy has its host's
+scenario address and reaches every other host at its scenario address, in a
+container with no network but what sipnatlab relays. --define NAME[=VALUE]
+(repeatable; HOST: first for one proxy only) is kamailio -A, or an
+environment variable for OpenSIPS ($env(NAME)); a host with a next-hop also
+gets NEXT_HOP="sip:ADDR:PORT". Each proxy's log is written beside --pcap
+(else --html) as FILE-HOST.log; its warnings and errors are in the report.
+The images: sipnatlab/kamailio:5.6 and sipnatlab/opensips:3.6, built locally
+(make image); --image, or SIPNATLAB_OPENSIPS_IMAGE for opensips, names
+another (e.g. the official opensips/opensips:3.6 where a registry answers).
+
+Exit codes: 0 every expectation held, 1 an expectation failed, 2 bad input.`,
+		flags: func(fs *pflag.FlagSet) func(context.Context, *env, []string) int {
+			vf := addValidateFlags(fs)
+			rf := addRunFlags(fs)
+			return func(ctx context.Context, e *env, args []string) int {
+				containers, err := vf.specs()
+				if err != nil {
+					return e.usageError("%v", err)
+				}
+				return runScenarios(ctx, e, rf, containers, args)
+			}
+		},
+	}
+}
 
 // validateFlags are validate's own flags: which proxy hosts become real proxies, with
 // which engine, config, image and defines.
 type validateFlags struct {
 	engine, config, as, image *string
-	proxies, defines          listFlag
+	proxies, defines          *[]string
 }
 
-// listFlag is a repeatable flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, " ") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
-func addValidateFlags(fs *flag.FlagSet) *validateFlags {
-	v := &validateFlags{
-		engine: fs.String("engine", string(scenario.EngineKamailio), "kamailio or opensips (with --config/--as)"),
-		config: fs.String("config", "", "the proxy's config `FILE` (with --as)"),
-		as:     fs.String("as", "", "the proxy `HOST` of the scenario the container replaces (with --config)"),
-		image:  fs.String("image", "", "the container `IMAGE` of --config/--as (default sipnatlab/kamailio:5.6, or for opensips $SIPNATLAB_OPENSIPS_IMAGE else sipnatlab/opensips:3.6)"),
+func addValidateFlags(fs *pflag.FlagSet) *validateFlags {
+	return &validateFlags{
+		engine:  fs.String("engine", string(scenario.EngineKamailio), "kamailio or opensips (with --config/--as)"),
+		config:  fs.String("config", "", "the proxy's config `FILE` (with --as)"),
+		as:      fs.String("as", "", "the proxy `HOST` of the scenario the container replaces (with --config)"),
+		image:   fs.String("image", "", "the container `IMAGE` of --config/--as (default sipnatlab/kamailio:5.6, or for opensips $SIPNATLAB_OPENSIPS_IMAGE else sipnatlab/opensips:3.6)"),
+		proxies: fs.StringArray("proxy", nil, "`HOST=ENGINE:CONFIG`: a real proxy in HOST's place (repeatable, engines mixed)"),
+		defines: fs.StringArray("define", nil, "`[HOST:]NAME[=VALUE]`: a define for every real proxy, or for HOST's (repeatable): kamailio -A, an environment variable for OpenSIPS"),
 	}
-	fs.Var(&v.proxies, "proxy", "`HOST=ENGINE:CONFIG`: a real proxy in HOST's place (repeatable, engines mixed)")
-	fs.Var(&v.defines, "define", "`[HOST:]NAME[=VALUE]`: a define for every real proxy, or for HOST's (repeatable): kamailio -A, an environment variable for OpenSIPS")
-	return v
 }
 
 // specs returns the real proxies the flags name, by host; the error is bad usage.
@@ -51,7 +81,7 @@ func (v *validateFlags) specs() (map[string]harness.Container, error) {
 		}
 		out[*v.as] = harness.Container{Engine: eng, Config: *v.config, Image: imageFor(eng, *v.image)}
 	}
-	for _, p := range v.proxies {
+	for _, p := range *v.proxies {
 		host, rest, ok := strings.Cut(p, "=")
 		engine, config, ok2 := strings.Cut(rest, ":")
 		if !ok || !ok2 || host == "" || config == "" {
@@ -74,7 +104,7 @@ func (v *validateFlags) specs() (map[string]harness.Container, error) {
 			return nil, fmt.Errorf("%s's config %q: not a readable file", host, c.Config)
 		}
 	}
-	for _, d := range v.defines {
+	for _, d := range *v.defines {
 		host, define := "", d
 		if name, _, _ := strings.Cut(d, "="); strings.Contains(name, ":") {
 			host, define, _ = strings.Cut(d, ":")
@@ -146,31 +176,32 @@ func addressLine(file string, line int) int {
 	return line
 }
 
-// logFiles names the files the real proxies' logs go to, by scenario name and host:
-// beside the run's --pcap file (else its --html file), "-HOST.log" in place of the
-// extension; nil when neither is given.
-func logFiles(base string, names []string, hosts map[string][]string) map[string]map[string]string {
+// proxyLogFiles names the files the real proxies' logs go to, by scenario name and
+// host: beside the run's --pcap file (else its --html file), "-HOST.log" in place of
+// the extension; nil when neither is given.
+func proxyLogFiles(scenarios []*scenario.Scenario, specs map[string]harness.Container, rf *runFlags, mode harness.ClockMode) map[string]map[string]string {
+	base := cmp.Or(rf.pcap, rf.html)
 	if base == "" {
 		return nil
 	}
 	out := map[string]map[string]string{}
-	for _, n := range names {
-		file := outputName(base, n, len(names))
+	for _, s := range scenarios {
+		file := outputName(base, s.Name, len(scenarios))
 		stem := strings.TrimSuffix(file, filepath.Ext(file))
-		out[n] = map[string]string{}
-		for _, h := range hosts[n] {
-			out[n][h] = stem + "-" + h + ".log"
+		out[s.Name] = map[string]string{}
+		for _, h := range realHosts(s, specs, rf.inProcess || mode == harness.Simulated) {
+			out[s.Name][h] = stem + "-" + h + ".log"
 		}
 	}
 	return out
 }
 
-// logOutputs lists the files of logFiles for checkOutputs.
-func logOutputs(base string, files map[string]map[string]string) []output {
+// logOutputs lists the files of proxyLogFiles for checkOutputs.
+func logOutputs(files map[string]map[string]string) []output {
 	var out []output
 	for _, n := range slices.Sorted(maps.Keys(files)) {
 		for _, h := range slices.Sorted(maps.Keys(files[n])) {
-			out = append(out, output{"--pcap/--html", base, files[n][h]})
+			out = append(out, output{"--pcap/--html", files[n][h], files[n][h]})
 		}
 	}
 	return out

@@ -14,7 +14,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/harness/container"
-	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
+	"github.com/sipnatlab/sipnatlab/sipnattest/dockersuite"
 )
 
 // containersOf lists the containers labelled as owned by process pid.
@@ -75,7 +75,7 @@ var _ = Describe("sipnatlab validate interrupted while its proxy starts", Label(
 		removed, err := container.Sweep(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		for _, id := range left {
-			Expect(removed).To(ContainElement("container "+id[:12]))
+			Expect(removed).To(ContainElement("container " + id[:12]))
 		}
 		Expect(containersOf(ctx, cmd.Process.Pid)).To(BeEmpty())
 	}, SpecTimeout(2*time.Minute))

@@ -21,9 +21,9 @@ import (
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
-// Owner is the org.sipnatlab.owner label value of the real proxies this process
+// owner is the org.sipnatlab.owner label value of the real proxies this process
 // starts: "pid-" and the process id.
-func Owner() string { return container.Owner() }
+func owner() string { return container.Owner() }
 
 // ErrContainer wraps failures to set up or reach a real proxy.
 var ErrContainer = errors.New("real proxy")
@@ -145,7 +145,7 @@ func (w *world) startOne(ctx context.Context, name string, spec harness.Containe
 	h, _ := w.s.Host(name)
 	engine := engineOf(spec)
 	who := fmt.Sprintf("%s (%s, %s)", name, engine, spec.Config)
-	opts := []testcontainers.ContainerCustomizer{container.WithConfigFile(spec.Config), container.WithOwner(Owner()), container.WithFlavor(engine)}
+	opts := []testcontainers.ContainerCustomizer{container.WithConfigFile(spec.Config), container.WithOwner(owner()), container.WithFlavor(engine)}
 	if h.NextHop != "" {
 		// The fixtures' NEXT_HOP: a -A define for Kamailio, an environment
 		// variable for OpenSIPS.
