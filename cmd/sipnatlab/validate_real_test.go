@@ -15,7 +15,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/sipnattest/dockersuite"
 )
 
-// call is one call of validate's JSON verdict.
+// verdictDoc is validate's JSON verdict, as the specs read it.
 type verdictDoc struct {
 	Scenarios []struct {
 		Passed        bool

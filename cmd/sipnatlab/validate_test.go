@@ -108,20 +108,8 @@ steps:
 // OpenSIPS 3.6 from the local image (built from the source tarball when
 // missing), with no image named: --engine opensips alone.
 var _ = Describe("sipnatlab validate --engine opensips", Label("container"), func() {
-	type verdict struct {
-		Scenarios []struct {
-			Passed        bool
-			Error         string
-			RealAddresses map[string]string `json:"real_addresses"`
-			Calls         []map[string]any
-		}
-	}
-	validate := func(ctx SpecContext, config, as, file string) (int, verdict, string) {
-		code, out, stderr := runCLI(ctx, "validate", "--json", "--engine", "opensips", "--config", config, "--as", as, file)
-		var doc verdict
-		Expect(json.Unmarshal([]byte(out), &doc)).To(Succeed(), "stdout %q, stderr %q", out, stderr)
-		Expect(doc.Scenarios).To(HaveLen(1))
-		return code, doc, stderr
+	validate := func(ctx SpecContext, config, as, file string) (int, verdictDoc, string) {
+		return validateJSON(ctx, "--engine", "opensips", "--config", config, "--as", as, file)
 	}
 	BeforeEach(func(ctx SpecContext) {
 		if img := dockersuite.RequireOpenSIPS(ctx, "../.."); img != container.OpenSIPSImage {

@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	cerrdefs "github.com/containerd/errdefs"
 	"os"
@@ -27,26 +28,8 @@ const waitForNetwork = `until awk '$1=="eth0" && $2=="00000000" {f=1} END {exit 
 // an error: register Terminate before checking the error; it removes whatever
 // Docker created under this start's label.
 func Start(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Proxy, error) {
-	s := settings{flavor: flavorOf(img)}
-	var extra []testcontainers.ContainerCustomizer
-	for _, o := range opts {
-		if o, ok := o.(Option); ok {
-			o(&s)
-			continue
-		}
-		extra = append(extra, o)
-	}
-	if s.config == "" {
-		return nil, fmt.Errorf("start %s: no config file (use WithConfigFile)", img)
-	}
-	if _, err := os.Stat(s.config); err != nil {
-		return nil, fmt.Errorf("start %s: config: %w", img, err)
-	}
-	s.finish()
-	if !testcontainers.ReadConfig().RyukDisabled {
-		return nil, fmt.Errorf("start %s: %w", img, ErrRyukEnabled)
-	}
-	if err := imageExists(ctx, img); err != nil {
+	s, extra, err := prepare(ctx, img, settings{flavor: flavorOf(img)}, opts)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", img, err)
 	}
 	labels := s.labels()
@@ -150,4 +133,32 @@ func defineEnv(define string) (string, string) {
 		return name, "1"
 	}
 	return name, strings.Trim(value, `"`)
+}
+
+// prepare applies this package's options to s, returns the others for
+// testcontainers.Run, and checks what Run and Start need before anything is created:
+// a config file, no reaper, the image.
+func prepare(ctx context.Context, img string, s settings, opts []testcontainers.ContainerCustomizer) (settings, []testcontainers.ContainerCustomizer, error) {
+	var extra []testcontainers.ContainerCustomizer
+	for _, o := range opts {
+		if o, ok := o.(Option); ok {
+			o(&s)
+			continue
+		}
+		extra = append(extra, o)
+	}
+	if s.config == "" {
+		return s, nil, errors.New("no config file (use WithConfigFile)")
+	}
+	if _, err := os.Stat(s.config); err != nil {
+		return s, nil, fmt.Errorf("config: %w", err)
+	}
+	s.finish()
+	if !testcontainers.ReadConfig().RyukDisabled {
+		return s, nil, ErrRyukEnabled
+	}
+	if err := imageExists(ctx, img); err != nil {
+		return s, nil, err
+	}
+	return s, extra, nil
 }

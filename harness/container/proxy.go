@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -125,26 +124,8 @@ type Proxy struct {
 // Options other than this package's are passed to testcontainers.Run after
 // its own, so they may override them.
 func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Proxy, error) {
-	s := settings{flavor: flavorOf(img), startup: 60 * time.Second}
-	var extra []testcontainers.ContainerCustomizer
-	for _, o := range opts {
-		if o, ok := o.(Option); ok {
-			o(&s)
-			continue
-		}
-		extra = append(extra, o)
-	}
-	if s.config == "" {
-		return nil, fmt.Errorf("run %s: no config file (use WithConfigFile)", img)
-	}
-	if _, err := os.Stat(s.config); err != nil {
-		return nil, fmt.Errorf("run %s: config: %w", img, err)
-	}
-	s.finish()
-	if !testcontainers.ReadConfig().RyukDisabled {
-		return nil, fmt.Errorf("run %s: %w", img, ErrRyukEnabled)
-	}
-	if err := imageExists(ctx, img); err != nil {
+	s, extra, err := prepare(ctx, img, settings{flavor: flavorOf(img), startup: 60 * time.Second}, opts)
+	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", img, err)
 	}
 

@@ -39,7 +39,7 @@ func (r *relay) waitReady(ctx context.Context, p *container.Proxy, who string) e
 			defer t.Stop()
 			listened = t.C
 		}
-		if err := r.send(r.probe, options(r.probe, r.addr, callID, sent+1)); err != nil {
+		if err := r.send(r.probe, container.OptionsRequest(r.probe, r.addr, callID, sent+1)); err != nil {
 			return fmt.Errorf("%s: send the readiness OPTIONS: %w", who, err)
 		}
 		sent++
@@ -107,23 +107,6 @@ func (r *relay) must() string {
 // print "Listening on" and their sockets once they have bound them.
 func listening(log string) bool {
 	return strings.Contains(log, "Listening on")
-}
-
-// options is the readiness probe: an OPTIONS to the proxy itself.
-func options(from, to interface{ String() string }, callID string, cseq int) []byte {
-	return []byte(strings.Join([]string{
-		fmt.Sprintf("OPTIONS sip:%s SIP/2.0", to),
-		fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport", from, randomHex(8)),
-		"Max-Forwards: 70",
-		fmt.Sprintf("From: <sip:probe@%s>;tag=%s", from, randomHex(4)),
-		fmt.Sprintf("To: <sip:%s>", to),
-		"Call-ID: " + callID,
-		fmt.Sprintf("CSeq: %d OPTIONS", cseq),
-		fmt.Sprintf("Contact: <sip:probe@%s>", from),
-		"User-Agent: sipnatlab-probe",
-		"Content-Length: 0",
-		"", "",
-	}, "\r\n"))
 }
 
 // tail is the end of a proxy's log for an error message.
