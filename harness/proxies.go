@@ -32,10 +32,11 @@ type Proxies interface {
 
 // Started is the real proxies of one run.
 type Started interface {
-	// Scenario is s with its public addresses moved to the real ones the proxies
-	// reach.
+	// Scenario is s as the run uses it: with any public address that may not
+	// become a real one mapped to one that may (Real says which).
 	Scenario() *scenario.Scenario
-	// Real maps each host and NAT that took a real address to it.
+	// Real maps each real proxy to its real address, and each host and NAT
+	// whose address was mapped to the address and why.
 	Real() map[string]string
 	// Attach hands the fabric's Conn of host to the real proxy standing there,
 	// reporting false when host is in process.

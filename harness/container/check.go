@@ -41,6 +41,7 @@ func CheckConfigFile(ctx context.Context, img, path string, opts ...Option) (str
 	if err := imageExists(ctx, img); err != nil {
 		return "", fmt.Errorf("check %s with %s: %w", path, img, err)
 	}
+	_, _ = Sweep(ctx)
 
 	labels := s.labels()
 	labels[runLabel] = randomHex(8)

@@ -137,7 +137,7 @@ func defineEnv(define string) (string, string) {
 
 // prepare applies this package's options to s, returns the others for
 // testcontainers.Run, and checks what Run and Start need before anything is created:
-// a config file, no reaper, the image.
+// a config file, no reaper, the image. It also sweeps what dead owners left.
 func prepare(ctx context.Context, img string, s settings, opts []testcontainers.ContainerCustomizer) (settings, []testcontainers.ContainerCustomizer, error) {
 	var extra []testcontainers.ContainerCustomizer
 	for _, o := range opts {
@@ -160,5 +160,6 @@ func prepare(ctx context.Context, img string, s settings, opts []testcontainers.
 	if err := imageExists(ctx, img); err != nil {
 		return s, nil, err
 	}
+	_, _ = Sweep(ctx) // best effort: a leftover is no reason not to start
 	return s, extra, nil
 }

@@ -48,8 +48,9 @@ type world struct {
 // Start starts the scenario's real proxies, all at once, each at its host's
 // scenario address (or the address it is mapped to, when that is no private,
 // shared, benchmarking or documentation address), and waits until each is ready.
-// It first removes what runs of processes that no longer exist left behind. On
-// error, what was started is in the returned Started, whose Close removes it.
+// Each start first removes what runs of processes that no longer exist left
+// behind (container.Sweep). On error, what was started is in the returned Started,
+// whose Close removes it.
 func (Docker) Start(ctx context.Context, s *scenario.Scenario, specs map[string]harness.Container) (harness.Started, error) {
 	w := &world{proxies: map[string]*container.Proxy{}, relays: map[string]*relay{}}
 	w.s, w.real = withSafeAddresses(s)
@@ -68,7 +69,6 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 			return err
 		}
 	}
-	_, _ = container.Sweep(ctx) // best effort: a failure here is no reason not to run
 	probe := probeAddr(w.s)
 	errs := make(chan error, len(specs))
 	for name, spec := range specs {
