@@ -127,6 +127,23 @@ var _ = Describe("the seed scenarios with a real proxy in place of an in-process
 	}
 })
 
+var _ = Describe("a scenario that names engines for several hosts", Label("container"), func() {
+	It("runs every one real, at its scenario address, to the in-process verdict", func(ctx SpecContext) {
+		requireDocker(ctx)
+		s, err := scenario.Load(filepath.Join(root, "fixtures", "kamailio", "scenarios", "chain-with-kamailio.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		real, err := harness.Run(ctx, s, harness.Options{Proxies: realproxy.Docker{}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(real.Real).To(Equal(map[string]string{"proxy-a": "203.0.113.1:5060", "proxy-b": "203.0.113.2:5060"}))
+		Expect(real.ProxyLogs).To(HaveKey("proxy-a"))
+		Expect(real.ProxyLogs).To(HaveKey("proxy-b"))
+		simulated, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(factsOf(real)).To(Equal(factsOf(simulated)))
+		Expect(real.Passed).To(BeTrue(), "%+v", real.Expectations)
+	}, NodeTimeout(3*time.Minute))
+})
+
 var _ = Describe("a scenario that names its engine", Label("container"), func() {
 	It("runs with the real proxy in real time and with the in-process stand-in in simulated time, to the same verdict", func(ctx SpecContext) {
 		requireDocker(ctx)
