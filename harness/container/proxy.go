@@ -16,6 +16,12 @@
 //	┌──────────── internal Docker network (no route out) ─────────────┐
 //	│   gateway 172.x.0.1 (host)          proxy 172.x.0.2:5060        │
 //	└─────────────────────────────────────────────────────────────────┘
+//
+// Start is the other way, the one sipnatlab validate takes: a container with no
+// network at all, whose engine waits until the caller has given its network
+// namespace an eth0 (package harness/realproxy: a TUN device at the scenario's
+// address). Everything this package creates is labelled with its owner process
+// (pid, boot id, start time); Sweep removes what owners that no longer run left.
 package container
 
 import (
