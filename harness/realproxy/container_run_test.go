@@ -3,8 +3,10 @@ package realproxy_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -141,6 +143,29 @@ var _ = Describe("a scenario that names engines for several hosts", Label("conta
 		Expect(err).NotTo(HaveOccurred())
 		Expect(factsOf(real)).To(Equal(factsOf(simulated)))
 		Expect(real.Passed).To(BeTrue(), "%+v", real.Expectations)
+	}, NodeTimeout(3*time.Minute))
+})
+
+var _ = Describe("a scenario with a host on an address of the Internet", Label("container"), func() {
+	It("runs with that host mapped to a benchmarking address, and says so", func(ctx SpecContext) {
+		requireDocker(ctx)
+		s, err := scenario.Load(filepath.Join(root, "scenarios", "correct-nat-handling.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		c := *s
+		c.Hosts = slices.Clone(s.Hosts)
+		for i := range c.Hosts {
+			if c.Hosts[i].Name == "alice" {
+				c.Hosts[i].Address = netip.MustParseAddrPort("8.8.8.8:5060")
+			}
+		}
+		res, err := harness.Run(ctx, &c, harness.Options{Proxies: realproxy.Docker{}, Containers: map[string]harness.Container{
+			"proxy-b": {Engine: scenario.EngineKamailio, Config: filepath.Join(root, "fixtures", "kamailio", "correct.cfg")},
+		}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Real).To(HaveKeyWithValue("alice", MatchRegexp(`^198\.18\.0\.\d+:5060 \(mapped from 8\.8\.8\.8:5060, which is no private, shared, benchmarking or documentation address\)$`)))
+		Expect(res.Real).To(HaveKeyWithValue("proxy-b", "203.0.113.2:5060"))
+		Expect(res.Call(0).ACKAtCallee).To(BeTrue())
+		Expect(res.Passed).To(BeTrue(), "%+v", res.Expectations)
 	}, NodeTimeout(3*time.Minute))
 })
 
