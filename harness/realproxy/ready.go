@@ -67,13 +67,13 @@ func (r *relay) waitReady(ctx context.Context, p *container.Proxy, who string) e
 			}
 			return nil
 		case <-deadline.C:
-			return r.notReady(p, who, sent, other)
+			return r.notReady(p.Logs(), who, sent, other)
 		}
 	}
 }
 
 // notReady says why the proxy was not ready, and what the config must do.
-func (r *relay) notReady(p *container.Proxy, who string, sent int, other []string) error {
+func (r *relay) notReady(log, who string, sent int, other []string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s is not ready after %s: sipnatlab sent %d SIP OPTIONS sip:%s from %s into the proxy's network, ", who, readyWithin, sent, r.addr, r.probe)
 	if len(other) > 0 {
@@ -86,7 +86,7 @@ func (r *relay) notReady(p *container.Proxy, who string, sent int, other []strin
 	} else {
 		b.WriteString("the proxy sent nothing at all; ")
 	}
-	fmt.Fprintf(&b, "its log has no line saying where it listens. %s%s", r.must(), tail(p.Logs()))
+	fmt.Fprintf(&b, "its log has no line saying where it listens. %s%s", r.must(), tail(log))
 	return fmt.Errorf("%w: %s", ErrContainer, b.String())
 }
 

@@ -2,6 +2,7 @@ package realproxy
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
@@ -73,5 +74,24 @@ func TestSafeAddresses(t *testing.T) {
 	}
 	if same, m := withSafeAddresses(c); same != c || m != nil {
 		t.Error("a scenario with usable addresses only was copied")
+	}
+}
+
+func TestNotReadySaysWhatHappened(t *testing.T) {
+	r := &relay{addr: netip.MustParseAddrPort("203.0.113.1:5060"), probe: netip.MustParseAddrPort("198.19.255.254:5060"),
+		strays: []string{`"OPTIONS sip:203.0.113.1:5060 SIP/2.0" from 203.0.113.1:5060 to 203.0.113.2:5060`}}
+	err := r.notReady(" 0(1) INFO: <core> started\n", "proxy-a (kamailio, x.cfg)", 50, nil)
+	for _, want := range []string{
+		"proxy-a (kamailio, x.cfg) is not ready after 10s",
+		"sent 50 SIP OPTIONS sip:203.0.113.1:5060 from 198.19.255.254:5060",
+		"no response came back",
+		`the proxy sent elsewhere instead: "OPTIONS sip:203.0.113.1:5060 SIP/2.0" from 203.0.113.1:5060 to 203.0.113.2:5060`,
+		"a config must listen on UDP 203.0.113.1:5060, its host's scenario address",
+		"even 404 or 483",
+		"last log lines:\n0(1) INFO: <core> started",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
 	}
 }
