@@ -63,8 +63,8 @@ func addValidateFlags(fs *pflag.FlagSet) *validateFlags {
 		config:  fs.String("config", "", "the proxy's config `FILE` (with --as)"),
 		as:      fs.String("as", "", "the proxy `HOST` of the scenario the container replaces (with --config)"),
 		image:   fs.String("image", "", "the container `IMAGE` of --config/--as (default sipnatlab/kamailio:5.6, or for opensips $SIPNATLAB_OPENSIPS_IMAGE else sipnatlab/opensips:3.6)"),
-		proxies: fs.StringArray("proxy", nil, "`HOST=ENGINE:CONFIG`: a real proxy in HOST's place (repeatable, engines mixed)"),
-		defines: fs.StringArray("define", nil, "`[HOST:]NAME[=VALUE]`: a define for every real proxy, or for HOST's (repeatable): kamailio -A, an environment variable for OpenSIPS"),
+		proxies: fs.StringArray("proxy", nil, "a real proxy in a host's place, `HOST=ENGINE:CONFIG` (repeatable, engines mixed)"),
+		defines: fs.StringArray("define", nil, "a define, `[HOST:]NAME[=VALUE]`, for every real proxy or for HOST's (repeatable): kamailio -A, an environment variable for OpenSIPS"),
 	}
 }
 
