@@ -108,6 +108,17 @@ func removeContainers(ctx context.Context, label string) error {
 	}
 }
 
+// removeContainer force-removes the container id (killing it first): one request.
+func removeContainer(ctx context.Context, id string) error {
+	cli, err := newClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	_, err = cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	return err
+}
+
 // finish turns WithNextHop and WithDefine into the flavor's mechanism once every
 // option is applied: -A defines for Kamailio, environment variables for OpenSIPS.
 func (s *settings) finish() {

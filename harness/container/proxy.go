@@ -317,6 +317,10 @@ func (p *Proxy) Terminate(ctx context.Context) error {
 			// (nothing of a proxy needs a graceful stop, and an interrupted
 			// run must be gone within a second). testcontainers' own
 			// Terminate then only stops following the log, which has ended.
+			if p.ctr != nil && removeContainer(ctx, p.ctr.GetContainerID()) == nil {
+				_ = p.ctr.Terminate(ctx, testcontainers.StopTimeout(0))
+				break
+			}
 			if err := removeContainers(ctx, runLabel+"="+p.runID); err != nil {
 				errs = append(errs, err)
 			}
