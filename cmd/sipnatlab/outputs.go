@@ -4,10 +4,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // maxFileName is the longest file name (one path element) the file systems we run on
@@ -119,4 +122,18 @@ func checkOutputs(outs []output, inputs []string, what string) error {
 		}
 	}
 	return nil
+}
+
+// terminalWidth is the width in columns of the terminal w writes to, for the text
+// ladder; 0 (the report's default) when w is no terminal.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }
