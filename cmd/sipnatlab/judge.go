@@ -25,7 +25,7 @@ Exit codes: 0 every expectation held, 1 an expectation failed (or the run
 had failed), 2 bad input (unreadable file, not a sipnatlab capture).
 `
 
-func cmdJudge(args []string, stdout, stderr io.Writer, term bool) int {
+func cmdJudge(args []string, stdout, stderr io.Writer, text report.TextOptions) int {
 	fs := flag.NewFlagSet("judge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the JSON verdict")
@@ -64,7 +64,7 @@ func cmdJudge(args []string, stdout, stderr io.Writer, term bool) int {
 		fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
 		return 2
 	}
-	code, err := printVerdicts(stdout, all, *asJSON, term)
+	code, err := printVerdicts(stdout, all, *asJSON, text)
 	if err != nil {
 		fmt.Fprintf(stderr, "sipnatlab judge: %v\n", err)
 		return 2

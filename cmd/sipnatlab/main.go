@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"flag"
 	"fmt"
@@ -32,7 +33,7 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
-const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--html FILE] [--seed N] [-v] [--in-process] FILE|DIR...
+const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FILE] [--pcap-dir DIR] [--html FILE] [--seed N] [-v] [--in-process] FILE|DIR...
        sipnatlab validate [--engine kamailio|opensips] --config FILE --as HOST [--image IMAGE] [run flags] FILE|DIR...
        sipnatlab explain [--clock simulated|real] FILE
        sipnatlab lint [--json] [--engine-check] CONFIG...
@@ -45,13 +46,16 @@ of every hop and the verdict.
   --clock    real (default): loopback UDP sockets, real time;
              simulated: in-memory carrier and a virtual clock, so the
              RFC timers (32 s for a lost ACK) pass instantly
-  --pcap     write the capture (every datagram at every hop, virtual
-             addresses, one interface per host and NAT) as pcapng to
-             FILE; with several scenarios, one file each, named FILE with
-             -SCENARIO inserted before the extension
+  --pcap     write the capture (every datagram once per wire segment it
+             crossed, virtual addresses, one interface per segment) as
+             pcapng to FILE; with several scenarios, one file each, named
+             FILE with -SCENARIO inserted before the extension
+  --pcap-dir write one pcap per host and NAT to DIR (created if missing),
+             DIR/HOST.pcap, as a tcpdump on it would capture; with several
+             scenarios named as for --pcap
   --html     write a self-contained HTML ladder (click an arrow for the
              SIP message) to FILE; several scenarios: one page each, named
-             as for --pcap
+             as for --pcap, and FILE the index of them
   -v         print every UA and proxy event to stderr as it happens
   --in-process  keep every proxy in process even where the scenario names
              an engine (simulated time always does)
@@ -92,6 +96,7 @@ func main() {
 // carry strings written by anyone.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	term := isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
+	text := report.TextOptions{Color: term, Width: terminalWidth(stdout)}
 	stdout, stderr = report.TerminalSafe(stdout, term), report.TerminalSafe(stderr, false)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
@@ -102,15 +107,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "run":
-		return cmdRun(ctx, "run", args[1:], stdout, stderr, term)
+		return cmdRun(ctx, "run", args[1:], stdout, stderr, text)
 	case "validate":
-		return cmdRun(ctx, "validate", args[1:], stdout, stderr, term)
+		return cmdRun(ctx, "validate", args[1:], stdout, stderr, text)
 	case "explain":
 		return cmdExplain(ctx, args[1:], stdout, stderr)
 	case "lint":
 		return cmdLint(ctx, args[1:], stdout, stderr)
 	case "judge":
-		return cmdJudge(args[1:], stdout, stderr, term)
+		return cmdJudge(args[1:], stdout, stderr, text)
 	default:
 		fmt.Fprintf(stderr, "sipnatlab: unknown command %q\n%s", args[0], usage)
 		return 2
@@ -118,8 +123,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // cmdRun runs scenarios ("run"), or runs them with a real proxy container
-// in place of one in-process proxy ("validate"); term says whether stdout takes colours.
-func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.Writer, term bool) int {
+// in place of one in-process proxy ("validate"); text is how stdout takes the text report.
+func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.Writer, text report.TextOptions) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var engine, config, as, image *string
 	if name == "validate" {
@@ -135,6 +140,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	inProcess := fs.Bool("in-process", false, "keep every proxy in process, even where the scenario names an engine")
 	pcapFile := fs.String("pcap", "", "write the capture as pcapng to `FILE`")
 	htmlFile := fs.String("html", "", "write the HTML ladder to `FILE`")
+	pcapDir := fs.String("pcap-dir", "", "write one pcap per host and NAT to `DIR`, as a tcpdump on it would capture")
 	seed := fs.Uint64("seed", 0, "seed of the Call-IDs, tags and branches (0: 1 in simulated time, random in real time)")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	if err := fs.Parse(args); err != nil {
@@ -188,7 +194,15 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	for _, sc := range scenarios {
 		names, inputs = append(names, sc.Name), append(inputs, sc.File)
 	}
-	if err := checkOutputs(append(outputsOf("--pcap", *pcapFile, names), outputsOf("--html", *htmlFile, names)...), inputs, "scenario file"); err != nil {
+	if *pcapDir != "" {
+		if err := os.MkdirAll(*pcapDir, 0o755); err != nil {
+			fmt.Fprintf(stderr, "sipnatlab: --pcap-dir: %v\n", err)
+			return 2
+		}
+	}
+	outs := append(outputsOf("--pcap", *pcapFile, names), outputsOf("--html", *htmlFile, names)...)
+	outs = append(append(outs, htmlIndexOutputs(*htmlFile, names)...), pcapDirOutputs(*pcapDir, scenarios)...)
+	if err := checkOutputs(outs, inputs, "scenario file"); err != nil {
 		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 		return 2
 	}
@@ -234,7 +248,7 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 	}
 	wg.Wait()
 
-	code, err := printVerdicts(stdout, outcomes, *asJSON, term)
+	code, err := printVerdicts(stdout, outcomes, *asJSON, text)
 	if err != nil {
 		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 		return 2
@@ -252,6 +266,10 @@ func cmdRun(ctx context.Context, name string, args []string, stdout, stderr io.W
 		}
 	}
 	if err := writeHTMLs(*htmlFile, outcomes); err != nil {
+		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
+		return 2
+	}
+	if err := errors.Join(writeHTMLIndex(*htmlFile, outcomes), writePcapDir(*pcapDir, outcomes)); err != nil {
 		fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 		return 2
 	}
@@ -273,7 +291,7 @@ type outcome struct {
 // printVerdicts prints the outcomes as text reports, in order, or as one JSON verdict,
 // and returns the exit code they make: 0 when every expectation held, 1 otherwise.
 // The error is writing the JSON's.
-func printVerdicts(stdout io.Writer, outcomes []outcome, asJSON, term bool) (int, error) {
+func printVerdicts(stdout io.Writer, outcomes []outcome, asJSON bool, text report.TextOptions) (int, error) {
 	code := 0
 	verdict := report.Verdict{Scenarios: []report.ScenarioVerdict{}}
 	for _, o := range outcomes {
@@ -283,7 +301,7 @@ func printVerdicts(stdout io.Writer, outcomes []outcome, asJSON, term bool) (int
 		if asJSON {
 			verdict.Scenarios = append(verdict.Scenarios, report.NewScenarioVerdict(o.s, o.res, o.err))
 		} else {
-			report.WriteText(stdout, o.s, o.res, o.err, report.TextOptions{Color: term})
+			report.WriteText(stdout, o.s, o.res, o.err, text)
 		}
 	}
 	if asJSON {
@@ -319,18 +337,7 @@ func usesEngine(scenarios []*scenario.Scenario) bool {
 }
 
 func writePcap(name string, res *harness.Result, runErr error) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return fmt.Errorf("--pcap: %w", err)
-	}
-	if err := report.WritePcap(f, res, runErr); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("--pcap %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("--pcap: %w", err)
-	}
-	return nil
+	return writeFile("--pcap", name, func(w io.Writer) error { return report.WritePcap(w, res, runErr) })
 }
 
 // loadAll loads every named file and every *.yaml/*.yml in named directories.
