@@ -367,6 +367,13 @@ var _ = Describe("Wireshark's view of the capture", func() {
 			Expect(stat).To(ContainSubstring(fmt.Sprintf("Number of resent SIP messages: %d\n", flagged)))
 			Expect(icmp).To(Equal(answeredByICMP(res)))
 		},
-		bundled(),
+		// One of each: drops with no route, Contact rewrites, two NATs, a hairpin and
+		// a NAT without one, NAT drops for an expired binding.
+		Entry(nil, "../../scenarios/no-nat-handling.yaml"),
+		Entry(nil, "../../scenarios/excessive-nat-handling.yaml"),
+		Entry(nil, "../../scenarios/double-nat.yaml"),
+		Entry(nil, "../../scenarios/same-nat-hairpin-on.yaml"),
+		Entry(nil, "../../scenarios/same-nat-hairpin-off.yaml"),
+		Entry(nil, "../../scenarios/binding-expiry.yaml"),
 	)
 })
