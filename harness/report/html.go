@@ -107,6 +107,7 @@ type htmlCall struct {
 type htmlPage struct {
 	Name, File, Summary, Lesson string
 	Passed                      bool
+	Headline                    Headline
 	Error                       string
 	Note                        string
 	Cols                        []htmlCol
@@ -124,7 +125,7 @@ type htmlPage struct {
 // translations and drops, the Contact of every 200 OK with the rewritten ones
 // highlighted, then the facts, the diagnosis and the lesson.
 func WriteHTML(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr error) error {
-	p := htmlPage{Name: s.Name, File: s.File, Summary: s.Summary, Lesson: strings.TrimSpace(s.Lesson)}
+	p := htmlPage{Name: s.Name, File: s.File, Summary: s.Summary, Lesson: strings.TrimSpace(s.Lesson), Headline: NewHeadline(s, res, runErr)}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
@@ -264,7 +265,7 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"yes":  yesNo,
 	"none": orNone,
 	"ms":   ms,
-}).Parse(pageHTML))
+}).Parse(pageHTML + headlineHTML))
 
 const pageHTML = `<!DOCTYPE html>
 <html lang="en">
@@ -331,23 +332,24 @@ button { font: inherit; padding: 2px 10px; }
 </head>
 <body>
 <h1>{{.Name}} <span class="verdict {{if .Passed}}pass">PASS{{else}}fail">FAIL{{end}}</span></h1>
+{{template "headline" .Headline}}
 <p class="summary">{{.Summary}} <code>{{.File}}</code></p>
 {{if .Error}}<p class="bad">error: {{.Error}}</p>{{end}}
 {{if .Note}}<p>{{.Note}}</p>{{end}}
 <ul class="legend" aria-label="legend">
-<li data-legend="invite"><svg width="34" height="10"><line x1="2" y1="5" x2="32" y2="5" class="lg invite"/></svg>INVITE</li>
-<li data-legend="ok"><svg width="34" height="10"><line x1="2" y1="5" x2="32" y2="5" class="lg ok"/></svg>2xx for INVITE</li>
-<li data-legend="ack"><svg width="34" height="10"><line x1="2" y1="5" x2="32" y2="5" class="lg ack"/></svg>ACK</li>
-<li data-legend="bye"><svg width="34" height="10"><line x1="2" y1="5" x2="32" y2="5" class="lg bye"/></svg>BYE</li>
-<li data-legend="register"><svg width="34" height="10"><line x1="2" y1="5" x2="32" y2="5" class="lg register"/></svg>REGISTER</li>
-<li data-legend="response"><svg width="34" height="10"><line x1="2" y1="5" x2="32" y2="5" class="lg response"/></svg>other response</li>
-<li data-legend="other"><svg width="34" height="10"><line x1="2" y1="5" x2="32" y2="5" class="lg other"/></svg>other request, keep-alive</li>
-<li data-legend="retrans"><svg width="34" height="10"><line x1="2" y1="5" x2="32" y2="5" class="lg retrans"/></svg>retransmission (faded; can be hidden)</li>
-<li data-legend="dropped"><svg width="34" height="14"><line x1="2" y1="7" x2="26" y2="7" class="lg dropped"/><path class="dropx" d="M24,2 l8,8 m0,-8 l-8,8"/></svg>dropped, with where and why</li>
-<li data-legend="xlat"><svg width="16" height="16"><path class="xlat" d="M8,1 l7,7 l-7,7 l-7,-7 z"/></svg>NAT translation (hover it)</li>
-<li data-legend="contact"><svg width="34" height="14"><rect x="1" y="1" width="32" height="12" rx="3" fill="#fff59d"/></svg>Contact of a 2xx for INVITE</li>
-<li data-legend="rewritten"><svg width="34" height="14"><rect x="1" y="1" width="32" height="12" rx="3" fill="#ffab40"/></svg><b>Contact rewritten by the sender</b></li>
-<li data-legend="note"><svg width="16" height="16"><circle cx="8" cy="8" r="6" fill="#c62828"/></svg>a host's note: an ACK absorbed with nowhere to forward it, a callee giving up on the ACK</li>
+<li data-legend="invite"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="32" y2="5" class="lg invite"/></svg>INVITE</li>
+<li data-legend="ok"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="32" y2="5" class="lg ok"/></svg>2xx for INVITE</li>
+<li data-legend="ack"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="32" y2="5" class="lg ack"/></svg>ACK</li>
+<li data-legend="bye"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="32" y2="5" class="lg bye"/></svg>BYE</li>
+<li data-legend="register"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="32" y2="5" class="lg register"/></svg>REGISTER</li>
+<li data-legend="response"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="32" y2="5" class="lg response"/></svg>other response</li>
+<li data-legend="other"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="32" y2="5" class="lg other"/></svg>other request, keep-alive</li>
+<li data-legend="retrans"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="32" y2="5" class="lg retrans"/></svg>retransmission (faded; can be hidden)</li>
+<li data-legend="dropped"><svg width="34" height="14" aria-hidden="true"><line x1="2" y1="7" x2="26" y2="7" class="lg dropped"/><path class="dropx" d="M24,2 l8,8 m0,-8 l-8,8"/></svg>dropped, with where and why</li>
+<li data-legend="xlat"><svg width="16" height="16" aria-hidden="true"><path class="xlat" d="M8,1 l7,7 l-7,7 l-7,-7 z"/></svg>NAT translation (hover it)</li>
+<li data-legend="contact"><svg width="34" height="14" aria-hidden="true"><rect x="1" y="1" width="32" height="12" rx="3" fill="#fff59d"/></svg>Contact of a 2xx for INVITE</li>
+<li data-legend="rewritten"><svg width="34" height="14" aria-hidden="true"><rect x="1" y="1" width="32" height="12" rx="3" fill="#ffab40"/></svg><b>Contact rewritten by the sender</b></li>
+<li data-legend="note"><svg width="16" height="16" aria-hidden="true"><circle cx="8" cy="8" r="6" fill="#c62828"/></svg>a host's note: an ACK absorbed with nowhere to forward it, a callee giving up on the ACK</li>
 <li data-legend="keys">click, hover or Tab to an arrow for its SIP message; &uarr;&darr; move, Home/End, Esc</li>
 </ul>
 <p class="tools">{{if .Retransmissions}}<button type="button" id="retrans" aria-pressed="false" data-n="{{.Retransmissions}}">Hide {{.Retransmissions}} retransmissions</button>{{end}}</p>
