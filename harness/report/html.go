@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -191,12 +192,14 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 		if r.Dropped = lr.Dropped; r.Dropped {
 			r.DropX, r.DropText = r.X2, lr.DropText()
 		}
-		r.LabelX = (r.X1 + r.X2) / 2
 		r.Y = y + htmlRowH
 		y += htmlRowH
+		marks := []int{r.X1, r.X2}
 		for _, x := range lr.Xlat {
 			r.Xlats = append(r.Xlats, htmlXlat{X: colX(l.Column(x.Hop)), Y: r.Y, Text: fmt.Sprintf("%s: %s -> %s becomes %s -> %s (%s)", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst, x.Reason)})
+			marks = append(marks, colX(l.Column(x.Hop)))
 		}
+		r.LabelX = widestGap(marks)
 		r.Title = fmt.Sprintf("%s  %s -> %s", firstLine(msg), d.Sent.Src, d.Sent.Dst)
 		to := "nowhere"
 		if lr.To >= 0 {
@@ -228,6 +231,19 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 	if len(res.Calls) > 1 {
 		p.Note = fmt.Sprintf("%d calls: the ladder shows every datagram of all of them.", len(res.Calls))
 	}
+}
+
+// widestGap is the middle of the widest stretch between the marks on an arrow (its
+// ends and the NATs it crosses), where its label sits clear of them.
+func widestGap(marks []int) int {
+	slices.Sort(marks)
+	at, widest := marks[0], -1
+	for i := 1; i < len(marks); i++ {
+		if gap := marks[i] - marks[i-1]; gap > widest {
+			at, widest = (marks[i]+marks[i-1])/2, gap
+		}
+	}
+	return at
 }
 
 // noteOfRetransmission is the datagram a note is about when that datagram is a

@@ -75,6 +75,15 @@ const browserChecks = `<script>
     var t = c.querySelector("text").getBBox(), r = c.querySelector("rect").getBBox();
     if (t.x < r.x || t.x + t.width > r.x + r.width) { out.spills.push(c.querySelector("text").textContent); }
   });
+  // Every arrow's label clear of the NAT marks on it.
+  out.covered = [];
+  arrows.forEach(function (g) {
+    var l = g.querySelector(".lbl").getBBox();
+    g.querySelectorAll(".xlat").forEach(function (x) {
+      var b = x.getBBox();
+      if (l.x < b.x + b.width && b.x < l.x + l.width && l.y < b.y + b.height && b.y < l.y + l.height) { out.covered.push(g.id); }
+    });
+  });
   // Fold the retransmissions away and back.
   var svg = document.querySelector(".ladder svg"), btn = document.getElementById("retrans");
   function shown() { return arrows.filter(function (g) { return g.getBoundingClientRect().height > 0; }).length; }
@@ -123,7 +132,7 @@ var _ = Describe("the HTML ladder in headless Chromium", func() {
 			FocusFirst, AfterDown, AfterUp, AfterEnd, AfterHome int
 			Selected                                            bool
 			Message, Mark, Was                                  string
-			Spills                                              []string
+			Spills, Covered                                     []string
 			Arrows, Retrans, FoldedShown, UnfoldedShown         int
 			Height, FoldedHeight, UnfoldedHeight, LastBottom    float64
 			Pressed                                             string
@@ -137,6 +146,7 @@ var _ = Describe("the HTML ladder in headless Chromium", func() {
 		Expect(got.Mark).To(HavePrefix("Contact: <sip:bob@203.0.113.50:40000>"), "proxy-b's rewrite, the first")
 		Expect(got.Was).To(HaveSuffix("it received: sip:bob@192.168.1.10:5060"))
 		Expect(got.Spills).To(BeEmpty())
+		Expect(got.Covered).To(BeEmpty(), "labels under a NAT's mark")
 
 		Expect(got.Retrans).To(BeNumerically(">", 0))
 		Expect(got.FoldedShown).To(Equal(got.Arrows - got.Retrans))
