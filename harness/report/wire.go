@@ -90,9 +90,10 @@ func (t topology) hairpinOut(r sim.Record) bool {
 }
 
 // icmpCode is the ICMP destination-unreachable code a real network answers a datagram
-// dropped for cause c with, and whether it answers at all: a router with no route sends
-// net or host unreachable, a host with no socket on the port port unreachable; a NAT
-// that filters or has no binding drops silently (RFC 4787 §5, REQ-8's discussion).
+// dropped for cause c with (RFC 792), and whether it answers at all: a router with no
+// route sends network or host unreachable (RFC 1812 §5.2.7.1), a host with no socket
+// on the port port unreachable (RFC 1122 §4.1.3.1); a NAT that filters a datagram or
+// has no binding for it drops it silently here, as home NATs commonly do.
 func icmpCode(c sim.Cause) (int, bool) {
 	switch c {
 	case sim.CausePrivateUnreachable:
