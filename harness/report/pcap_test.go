@@ -269,6 +269,48 @@ var _ = Describe("the pcap export", func() {
 		Expect(acks).To(Equal(11))
 	}, SpecTimeout(time.Minute))
 
+	It("shows sngrep a duplicate only where a message was retransmitted", func(ctx SpecContext) {
+		saved := filepath.Join(GinkgoT().TempDir(), "sngrep.pcap")
+		cmd := exec.CommandContext(ctx, tool("sngrep"), "-N", "-I", file, "-O", saved)
+		out, err := cmd.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		// sngrep 1.6 (msg_is_retrans) marks a message as a duplicate when the last
+		// message of its call with the same source and destination (address and
+		// port) carried the same payload. Applied to the packets sngrep read back:
+		f, err := os.Open(saved)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(f.Close)
+		r, err := pcapgo.NewReader(f)
+		Expect(err).NotTo(HaveOccurred())
+		retrans := retransmitted(res)
+		last := map[string]string{} // Call-ID, source and destination -> payload
+		dups, packets := 0, 0
+		for {
+			data, _, err := r.ReadPacketData()
+			if err == io.EOF {
+				break
+			}
+			Expect(err).NotTo(HaveOccurred())
+			p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+			ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+			udp, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+			if ip == nil || !ok || p.Layer(layers.LayerTypeICMPv4) != nil {
+				continue
+			}
+			packets++
+			msg, err := sip.NewParser().ParseSIP(bytes.Clone(udp.Payload))
+			Expect(err).NotTo(HaveOccurred())
+			key := fmt.Sprintf("%s %s:%d %s:%d", msg.CallID().Value(), ip.SrcIP, udp.SrcPort, ip.DstIP, udp.DstPort)
+			if last[key] == string(udp.Payload) {
+				Expect(retrans).To(HaveKey(ip.Id), "sngrep would mark datagram %d a duplicate, but it was sent once", ip.Id)
+				dups++
+			}
+			last[key] = string(udp.Payload)
+		}
+		Expect(packets).To(Equal(count(segmentCopies(res))))
+		Expect(dups).To(BeNumerically(">", 0), "bob's retransmissions are duplicates")
+	}, SpecTimeout(time.Minute))
+
 	It("opens in sngrep per host, as a tcpdump on that host would have captured it", func(ctx SpecContext) {
 		sngrep := tool("sngrep")
 		dir := GinkgoT().TempDir()
