@@ -108,22 +108,17 @@ const browserChecks = `<script>
 `
 
 var _ = Describe("the HTML ladder in headless Chromium", func() {
-	var file string
-	BeforeEach(func() {
+	It("is driven by the keyboard, shows the rewritten Contact in the message, keeps labels in their boxes, folds retransmissions, and draws the ladder", func(ctx SpecContext) {
 		s, res := run("excessive-nat-handling")
 		var b bytes.Buffer
 		Expect(report.WriteHTML(&b, s, res, nil)).To(Succeed())
-		file = filepath.Join(GinkgoT().TempDir(), "page.html")
-		Expect(os.WriteFile(file, b.Bytes(), 0o644)).To(Succeed())
-	})
+		dir := GinkgoT().TempDir()
+		checked := filepath.Join(dir, "checked.html")
+		Expect(os.WriteFile(checked, bytes.Replace(b.Bytes(), []byte("</body>"), []byte(browserChecks+"</body>"), 1), 0o644)).To(Succeed())
 
-	It("is driven by the keyboard, shows the rewritten Contact in the message, keeps labels in their boxes and folds retransmissions", func(ctx SpecContext) {
-		page, err := os.ReadFile(file)
-		Expect(err).NotTo(HaveOccurred())
-		checked := filepath.Join(filepath.Dir(file), "checked.html")
-		Expect(os.WriteFile(checked, bytes.Replace(page, []byte("</body>"), []byte(browserChecks+"</body>"), 1), 0o644)).To(Succeed())
-
-		dom := headless(ctx, checked, "--dump-dom")
+		// One launch: the DOM once the checks ran, and a screenshot of the page.
+		shot := filepath.Join(dir, "page.png")
+		dom := headless(ctx, checked, "--dump-dom", "--screenshot="+shot, "--window-size=1400,1000", "--hide-scrollbars")
 		doc, err := html.Parse(strings.NewReader(dom))
 		Expect(err).NotTo(HaveOccurred())
 		pre := byID(doc, "checks")
@@ -154,11 +149,7 @@ var _ = Describe("the HTML ladder in headless Chromium", func() {
 		Expect(got.FoldedHeight).To(BeNumerically("<", got.Height))
 		Expect(got.LastBottom).To(BeNumerically("<=", got.FoldedHeight), "the rows close up")
 		Expect([]any{got.UnfoldedShown, got.UnfoldedHeight}).To(Equal([]any{got.Arrows, got.Height}))
-	}, SpecTimeout(time.Minute))
 
-	It("draws the ladder: a screenshot with the columns, the arrows' colours and the rewritten Contact's box", func(ctx SpecContext) {
-		shot := filepath.Join(filepath.Dir(file), "page.png")
-		headless(ctx, file, "--screenshot="+shot, "--window-size=1400,1000", "--hide-scrollbars")
 		f, err := os.Open(shot)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(f.Close)
@@ -175,9 +166,9 @@ var _ = Describe("the HTML ladder in headless Chromium", func() {
 			"note mark":             {0xc6, 0x28, 0x28, 0xff},
 		}
 		count := map[string]int{}
-		b := img.Bounds()
-		for y := b.Min.Y; y < b.Max.Y; y++ {
-			for x := b.Min.X; x < b.Max.X; x++ {
+		bounds := img.Bounds()
+		for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+			for x := bounds.Min.X; x < bounds.Max.X; x++ {
 				r, g, bl, _ := img.At(x, y).RGBA()
 				for name, c := range want {
 					if uint8(r>>8) == c.R && uint8(g>>8) == c.G && uint8(bl>>8) == c.B {

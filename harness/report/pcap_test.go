@@ -314,7 +314,11 @@ var _ = Describe("the pcap export", func() {
 	It("opens in sngrep per host, as a tcpdump on that host would have captured it", func(ctx SpecContext) {
 		sngrep := tool("sngrep")
 		dir := GinkgoT().TempDir()
+		// The caller, the proxy that loses the ACK, the callee.
 		for _, c := range res.Columns {
+			if c.Name != "alice" && c.Name != "proxy-b" && c.Name != "bob" {
+				continue
+			}
 			host := filepath.Join(dir, c.Name+".pcap")
 			f, err := os.Create(host)
 			Expect(err).NotTo(HaveOccurred())
@@ -409,13 +413,11 @@ var _ = Describe("Wireshark's view of the capture", func() {
 			Expect(stat).To(ContainSubstring(fmt.Sprintf("Number of resent SIP messages: %d\n", flagged)))
 			Expect(icmp).To(Equal(answeredByICMP(res)))
 		},
-		// One of each: drops with no route, Contact rewrites, two NATs, a hairpin and
-		// a NAT without one, NAT drops for an expired binding.
+		// One of each: drops with no route, two NATs, a hairpin, NAT drops for an
+		// expired binding.
 		Entry(nil, "../../scenarios/no-nat-handling.yaml"),
-		Entry(nil, "../../scenarios/excessive-nat-handling.yaml"),
 		Entry(nil, "../../scenarios/double-nat.yaml"),
 		Entry(nil, "../../scenarios/same-nat-hairpin-on.yaml"),
-		Entry(nil, "../../scenarios/same-nat-hairpin-off.yaml"),
 		Entry(nil, "../../scenarios/binding-expiry.yaml"),
 	)
 })
