@@ -513,9 +513,9 @@ retransmission of datagram {{.RetransmitOf}}{{end}}{{if .DropText}}
 </html>
 `
 
-// IndexEntry is one scenario on the index page of a run of several: its run (Result
-// nil when it could not start, Err the run's error) and the file name of its page,
-// relative to the index.
+// IndexEntry is one scenario on the index page of a run of several: the scenario
+// (never nil), its run (Result nil when it could not start, Err the run's error) and
+// the file name of its page, relative to the index.
 type IndexEntry struct {
 	Scenario *scenario.Scenario
 	Result   *harness.Result
