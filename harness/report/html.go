@@ -526,57 +526,27 @@ type IndexEntry struct {
 type indexRow struct {
 	Name, Summary, Page, File string
 	Passed                    bool
-	Outcome                   string
+	Word, Judgement, Fix      string
 }
 
 // WriteHTMLIndex writes the page that lists the pages of a run of several scenarios
-// (`sipnatlab run DIR --html FILE`): a row per scenario with its verdict, what became
-// of its calls, and a link to its page.
+// (`sipnatlab run DIR --html FILE`): a row per scenario with its verdict headline (what
+// became of its call against the expectations, and the fix) and a link to its page.
 func WriteHTMLIndex(w io.Writer, entries []IndexEntry) error {
 	var rows []indexRow
 	passed := 0
 	for _, e := range entries {
-		r := indexRow{Name: e.Scenario.Name, Summary: e.Scenario.Summary, Page: e.Page, File: e.Scenario.File}
-		switch {
-		case e.Err != nil:
-			r.Outcome = "error: " + e.Err.Error()
-		case e.Result != nil:
-			r.Passed = e.Result.Passed
-			r.Outcome = callsOutcome(e.Result.Calls)
-		}
-		if r.Passed {
+		h := NewHeadline(e.Scenario, e.Result, e.Err)
+		rows = append(rows, indexRow{Name: e.Scenario.Name, Summary: e.Scenario.Summary, Page: e.Page, File: e.Scenario.File,
+			Passed: h.Passed, Word: h.Word(), Judgement: h.Judgement(), Fix: h.Fix})
+		if h.Passed {
 			passed++
 		}
-		rows = append(rows, r)
 	}
 	return indexTemplate.Execute(w, struct {
 		Rows           []indexRow
 		Passed, Failed int
 	}{rows, passed, len(rows) - passed})
-}
-
-// callsOutcome says in a few words what became of calls: the ACK at the callee, or
-// where it was lost and whom the judge blames.
-func callsOutcome(calls []judge.CallFacts) string {
-	if len(calls) == 0 {
-		return "no call"
-	}
-	var parts []string
-	for _, c := range calls {
-		switch {
-		case !c.Answered:
-			parts = append(parts, fmt.Sprintf("%s → %s not answered", c.From, c.To))
-		case c.ACKAtCallee:
-			parts = append(parts, fmt.Sprintf("%s → %s: ACK at the callee", c.From, c.To))
-		default:
-			parts = append(parts, fmt.Sprintf("%s → %s: ACK lost at %s, blame %s", c.From, c.To, orNone(c.ACKLostAt), orNone(c.Blame)))
-		}
-		if len(parts) == maxDetailedCalls && len(calls) > maxDetailedCalls {
-			parts = append(parts, fmt.Sprintf("and %d more calls", len(calls)-maxDetailedCalls))
-			break
-		}
-	}
-	return strings.Join(parts, "; ")
 }
 
 var indexTemplate = template.Must(template.New("index").Parse(`<!DOCTYPE html>
@@ -600,8 +570,8 @@ code { background: #f4f4f4; padding: 0 3px; border-radius: 3px; }
 <body>
 <h1>sipnatlab: {{len .Rows}} scenarios, {{.Passed}} passed, {{.Failed}} failed</h1>
 <table>
-<tr><th scope="col">scenario</th><th scope="col">verdict</th><th scope="col">calls</th><th scope="col">what it shows</th></tr>
-{{range .Rows}}<tr class="scenario"><td><a href="{{.Page}}">{{.Name}}</a><br><code>{{.File}}</code></td><td><span class="verdict {{if .Passed}}pass">PASS{{else}}fail">FAIL{{end}}</span></td><td>{{.Outcome}}</td><td class="summary">{{.Summary}}</td></tr>
+<tr><th scope="col">scenario</th><th scope="col">verdict</th><th scope="col">what became of the call</th><th scope="col">what it shows</th></tr>
+{{range .Rows}}<tr class="scenario"><td><a href="{{.Page}}">{{.Name}}</a><br><code>{{.File}}</code></td><td><span class="verdict {{if .Passed}}pass{{else}}fail{{end}}">{{.Word}}</span></td><td>{{.Judgement}}{{if .Fix}}<br><b>Fix:</b> {{.Fix}}{{end}}</td><td class="summary">{{.Summary}}</td></tr>
 {{end}}</table>
 </body>
 </html>

@@ -194,9 +194,9 @@ var _ = Describe("the HTML ladder's access and marks", func() {
 			}
 		})
 		Expect(rows).To(HaveLen(3))
-		Expect(rows[0]).To(HavePrefix("no-nat-handling../../scenarios/no-nat-handling.yaml | out-no-nat-handling.html | PASS | alice → bob: ACK lost at proxy-b, blame proxy-b | Neither proxy"))
-		Expect(rows[1]).To(HavePrefix("correct-nat-handling../../scenarios/correct-nat-handling.yaml | out-correct-nat-handling.html | PASS | alice → bob: ACK at the callee |"))
-		Expect(rows[2]).To(HavePrefix("double-nat../../scenarios/double-nat.yaml | out-double-nat.html | FAIL | error: interrupted |"))
+		Expect(rows[0]).To(HavePrefix("no-nat-handling../../scenarios/no-nat-handling.yaml | out-no-nat-handling.html | PASS | call dropped as expected: ACK lost at proxy-b, blame proxy-bFix: in proxy-b"))
+		Expect(rows[1]).To(HavePrefix("correct-nat-handling../../scenarios/correct-nat-handling.yaml | out-correct-nat-handling.html | PASS | call completed as expected: the ACK reached bob |"))
+		Expect(rows[2]).To(HavePrefix("double-nat../../scenarios/double-nat.yaml | out-double-nat.html | FAIL | the run failed (interrupted); the run did not start |"))
 		Expect(text(doc)).To(ContainSubstring("3 scenarios, 2 passed, 1 failed"))
 	})
 })
