@@ -111,6 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdLint(ctx, args[1:], stdout, stderr)
 	case "judge":
 		return cmdJudge(args[1:], stdout, stderr, term)
+	case "diagnose":
+		return cmdDiagnose(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "sipnatlab: unknown command %q\n%s", args[0], usage)
 		return 2
