@@ -72,6 +72,7 @@ type analyzer struct {
 	netErr     error
 
 	evidence map[int]*datagramEvidence // by datagram id, for open and kept dialogs
+	links    map[link]bool             // pairs of hosts a captured datagram went between
 
 	out        *Diagnosis
 	kept       []sim.Record
@@ -88,7 +89,7 @@ type icmpKey struct {
 func newAnalyzer(o Options, d *Diagnosis) *analyzer {
 	return &analyzer{opts: o, seed: maphash.MakeSeed(), topo: newTopology(o.Names, o.Scenario), parser: sip.NewParser(),
 		byKey: map[uint64][]*group{}, byPair: map[icmpKey]*group{}, vantages: map[string]*vantage{},
-		dialogs: map[string]*dialog{}, bindRecs: map[string][]sim.Record{}, evidence: map[int]*datagramEvidence{},
+		dialogs: map[string]*dialog{}, links: map[link]bool{}, bindRecs: map[string][]sim.Record{}, evidence: map[int]*datagramEvidence{},
 		out: d, keptSeqs: map[int]bool{}, netVersion: -1}
 }
 
@@ -217,6 +218,16 @@ func (a *analyzer) emit(g *group) {
 		return
 	}
 	a.learn(g, m)
+	for _, pr := range g.pairs {
+		s, r := a.senderOf(pr), a.topo.hosts[pr.dst.Addr()]
+		if in, _, ok := a.topo.internal(pr.dst); ok {
+			r = a.topo.hosts[in.Addr()]
+		}
+		if r != nil {
+			a.links[linkOf(s.name, r.name)] = true
+		}
+	}
+	a.synthesize(m, g.payload, pairTime{g.first, label(m)}, true)
 	id := a.seq + 1 // the datagram's id: the Seq of its Sent record
 	ev := &datagramEvidence{}
 	var recs []sim.Record
@@ -303,16 +314,26 @@ func (a *analyzer) emit(g *group) {
 	for _, r := range recs {
 		a.replay(r)
 	}
-	if cid := trace.CallID(m); cid != "" {
-		d := a.dialogs[cid]
-		if d == nil {
-			d = &dialog{id: cid}
-			a.dialogs[cid] = d
-		}
-		d.recs = append(d.recs, recs...)
-		d.last = g.first
-		a.evidence[id] = ev
+	a.file(m, recs, g.first, ev)
+	if n := len(recs); n > 0 && recs[n-1].Kind == sim.Delivered || n > 1 && recs[n-2].Kind == sim.Delivered {
+		a.synthesize(m, g.payload, pairTime{g.first, label(m)}, false)
 	}
+}
+
+// file files the records of one datagram under its dialog.
+func (a *analyzer) file(m sip.Message, recs []sim.Record, at time.Time, ev *datagramEvidence) {
+	cid := trace.CallID(m)
+	if cid == "" || len(recs) == 0 {
+		return
+	}
+	d := a.dialogs[cid]
+	if d == nil {
+		d = &dialog{id: cid}
+		a.dialogs[cid] = d
+	}
+	d.recs = append(d.recs, recs...)
+	d.last = at
+	a.evidence[recs[0].Datagram] = ev
 }
 
 // seenAt reports whether pr was captured where h captures.

@@ -267,6 +267,27 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 			}
 		}
 	}
+	// A Contact changed where no vantage point looked: the ACK names something else
+	// than the last captured hop passed on.
+	if f.Blame == "" && !f.ACKAtCallee && len(f.Hops) > 0 {
+		last := f.Hops[len(f.Hops)-1]
+		for i := len(f.Hops) - 1; i >= 0; i-- {
+			if a.okSeen(tr, f.CallID, tag, f.Hops[i].Host, sim.Sent) {
+				last = f.Hops[i]
+				break
+			}
+		}
+		for _, d := range tr.Call(f.CallID) {
+			if d.Sent == nil || !trace.IsRequest(d.Msg, sip.ACK) || trace.ToTag(d.Msg) != tag {
+				continue
+			}
+			if ruri := d.Msg.(*sip.Request).Recipient.String(); ruri != last.Out {
+				say(Likely, "a hop the capture does not show changed the Contact of the 200 OK after %s: %s passed on %s, but the ACK's Request-URI is %s; look at the reply route of the proxies between %s and %s",
+					last.Host, last.Host, last.Out, ruri, last.Host, f.From)
+			}
+			break
+		}
+	}
 	// ICMP errors tied to the call's datagrams.
 	for _, d := range tr.Call(f.CallID) {
 		if d.Dropped() && strings.HasPrefix(d.End.Reason, "ICMP ") && d.Sent != nil {

@@ -1,0 +1,131 @@
+package field
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipnatlab/sipnatlab/sim"
+)
+
+// link is an unordered pair of hosts that exchanged a captured datagram.
+type link [2]string
+
+func linkOf(a, b string) link {
+	if a > b {
+		a, b = b, a
+	}
+	return link{a, b}
+}
+
+// withoutTopVia returns a SIP message's bytes with its first Via header line removed:
+// the message one hop before a proxy added that Via (or after it removed it).
+func withoutTopVia(b []byte) []byte {
+	start := 0
+	for start < len(b) {
+		end := bytes.IndexByte(b[start:], '\n')
+		if end < 0 {
+			return nil
+		}
+		line := b[start : start+end+1]
+		if len(bytes.TrimSpace(line)) == 0 {
+			return nil // the body: no Via found
+		}
+		lower := bytes.ToLower(line)
+		if bytes.HasPrefix(lower, []byte("via:")) || bytes.HasPrefix(lower, []byte("v:")) {
+			if bytes.IndexByte(line, ',') >= 0 {
+				return nil
+			}
+			out := make([]byte, 0, len(b)-len(line))
+			out = append(out, b[:start]...)
+			return append(out, b[start+end+1:]...)
+		}
+		start += end + 1
+	}
+	return nil
+}
+
+// viaHosts returns the hosts of a message's Vias, topmost first; ok is false when a
+// Via names no address.
+func (a *analyzer) viaHosts(m sip.Message) ([]netip.AddrPort, bool) {
+	var out []netip.AddrPort
+	for _, h := range m.GetHeaders("Via") {
+		v, ok := h.(*sip.ViaHeader)
+		if !ok {
+			return nil, false
+		}
+		ad, ok := viaAddr(v)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, ad)
+	}
+	return out, true
+}
+
+// synthesize adds the hops of a datagram that no vantage point captured but its Vias
+// prove: the earlier hops of a forwarded request (its lower Vias), or the next hop of
+// a response a proxy received (it forwards it to the Via below its own). Only hops
+// between hosts whose link the capture never showed are added, each marked inferred.
+func (a *analyzer) synthesize(m sip.Message, payload []byte, at pairTime, before bool) {
+	vias, ok := a.viaHosts(m)
+	if !ok || len(vias) < 2 {
+		return
+	}
+	type hop struct {
+		from, to netip.AddrPort
+		data     []byte
+	}
+	var hops []hop
+	switch m.(type) {
+	case *sip.Request:
+		if !before {
+			return
+		}
+		// Via k was written by the host that sent to the host of Via k-1; the
+		// message it sent had the Vias k and below.
+		data := payload
+		datas := [][]byte{data}
+		for k := 1; k < len(vias); k++ {
+			data = withoutTopVia(data)
+			if data == nil {
+				return
+			}
+			datas = append(datas, data)
+		}
+		for k := len(vias) - 1; k >= 1; k-- {
+			hops = append(hops, hop{vias[k], vias[k-1], datas[k]})
+		}
+	case *sip.Response:
+		if before {
+			return
+		}
+		data := withoutTopVia(payload)
+		if data == nil {
+			return
+		}
+		hops = append(hops, hop{vias[0], vias[1], data})
+	}
+	for _, h := range hops {
+		from, to := a.topo.host(h.from), a.topo.host(h.to)
+		if from == to || a.links[linkOf(from.name, to.name)] {
+			continue
+		}
+		id := a.seq + 1
+		sent := a.record(sim.Record{Datagram: id, Time: at.t, Kind: sim.Sent, Hop: from.name, Src: from.addr, Dst: h.to, Data: h.data})
+		end := a.record(sim.Record{Datagram: id, Time: at.t, Kind: sim.Delivered, Hop: to.name, Src: from.addr, Dst: h.to, Data: h.data})
+		a.file(m, []sim.Record{sent, end}, at.t, &datagramEvidence{
+			sent: observation{inferred: true, basis: fmt.Sprintf("no vantage point captured %s and %s talking; the Vias of the %s prove this hop", from.name, to.name, at.what)},
+			end:  observation{inferred: true, basis: "the Vias of the next hop's copy prove it arrived"},
+		})
+	}
+}
+
+// pairTime is when, and of what, a synthesized hop is told.
+type pairTime struct {
+	t    time.Time
+	what string
+}
