@@ -73,6 +73,7 @@ type analyzer struct {
 
 	evidence map[int]*datagramEvidence // by datagram id, for open and kept dialogs
 	links    map[link]bool             // pairs of hosts a captured datagram went between
+	toCaller map[string][]int          // by Call-ID: inferred 2xx datagrams to the caller
 
 	out        *Diagnosis
 	kept       []sim.Record
@@ -89,7 +90,7 @@ type icmpKey struct {
 func newAnalyzer(o Options, d *Diagnosis) *analyzer {
 	return &analyzer{opts: o, seed: maphash.MakeSeed(), topo: newTopology(o.Names, o.Scenario), parser: sip.NewParser(),
 		byKey: map[uint64][]*group{}, byPair: map[icmpKey]*group{}, vantages: map[string]*vantage{},
-		dialogs: map[string]*dialog{}, links: map[link]bool{}, bindRecs: map[string][]sim.Record{}, evidence: map[int]*datagramEvidence{},
+		dialogs: map[string]*dialog{}, links: map[link]bool{}, toCaller: map[string][]int{}, bindRecs: map[string][]sim.Record{}, evidence: map[int]*datagramEvidence{},
 		out: d, keptSeqs: map[int]bool{}, netVersion: -1}
 }
 
@@ -228,6 +229,9 @@ func (a *analyzer) emit(g *group) {
 		}
 	}
 	a.synthesize(m, g.payload, pairTime{g.first, label(m)}, true)
+	if req, ok := m.(*sip.Request); ok && req.IsAck() {
+		a.contactFromACK(req)
+	}
 	id := a.seq + 1 // the datagram's id: the Seq of its Sent record
 	ev := &datagramEvidence{}
 	var recs []sim.Record
@@ -552,6 +556,7 @@ func (a *analyzer) closeIdle(now time.Time) {
 		if now.Sub(d.last) > a.opts.Idle {
 			a.batch = append(a.batch, d)
 			delete(a.dialogs, id)
+			delete(a.toCaller, id)
 		}
 	}
 	if len(a.batch) >= 128 {
@@ -574,6 +579,7 @@ func (a *analyzer) finish() {
 		a.batch = append(a.batch, a.dialogs[id])
 	}
 	clear(a.dialogs)
+	clear(a.toCaller)
 	a.judgeBatch()
 	if a.net != nil {
 		_ = a.net.Close()

@@ -102,7 +102,6 @@ func schedule(sent []time.Duration) (t1, t2 time.Duration, verdict string) {
 	for i := 1; i < len(sent); i++ {
 		iv = append(iv, sent[i]-sent[i-1])
 	}
-	t1 = round(iv[0])
 	top := slices.Max(iv)
 	capped := 0
 	for _, d := range iv {
@@ -110,8 +109,25 @@ func schedule(sent []time.Duration) (t1, t2 time.Duration, verdict string) {
 			capped++
 		}
 	}
+	// T1 from every interval before the cap (interval n is T1·2ⁿ), T2 from the
+	// capped ones: one late timer tick then weighs little.
+	var sum, n time.Duration
+	for i, d := range iv {
+		if i > 0 && capped >= 2 && near(d, top) || i > 20 {
+			break
+		}
+		sum += d >> i
+		n++
+	}
+	t1 = round(sum / n)
 	if capped >= 2 && len(iv) >= 3 {
-		t2 = round(top)
+		var tsum time.Duration
+		for _, d := range iv {
+			if near(d, top) {
+				tsum += d
+			}
+		}
+		t2 = round(tsum / time.Duration(capped))
 	}
 	want := t1
 	for i, d := range iv {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/sipnatlab/sipnatlab/harness/trace"
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
@@ -109,12 +110,17 @@ func (a *analyzer) synthesize(m sip.Message, payload []byte, at pairTime, before
 		}
 		hops = append(hops, hop{vias[0], vias[1], data})
 	}
-	for _, h := range hops {
+	for i, h := range hops {
 		from, to := a.topo.host(h.from), a.topo.host(h.to)
 		if from == to || a.links[linkOf(from.name, to.name)] {
 			continue
 		}
 		id := a.seq + 1
+		if _, ok := trace.Invite2xx(m); ok && i == len(hops)-1 && len(vias) == 2 {
+			// The 2xx to the caller: its Contact is what the caller's ACK will name.
+			cid := trace.CallID(m)
+			a.toCaller[cid] = append(a.toCaller[cid], id)
+		}
 		sent := a.record(sim.Record{Datagram: id, Time: at.t, Kind: sim.Sent, Hop: from.name, Src: from.addr, Dst: h.to, Data: h.data})
 		end := a.record(sim.Record{Datagram: id, Time: at.t, Kind: sim.Delivered, Hop: to.name, Src: from.addr, Dst: h.to, Data: h.data})
 		a.file(m, []sim.Record{sent, end}, at.t, &datagramEvidence{
@@ -128,4 +134,61 @@ func (a *analyzer) synthesize(m sip.Message, payload []byte, at pairTime, before
 type pairTime struct {
 	t    time.Time
 	what string
+}
+
+// contactFromACK sets the Contact of the 2xx hops to the caller that no vantage point
+// captured to the Request-URI of the caller's ACK: the ACK for a 2xx goes to the
+// Contact the caller saw (RFC 3261 §13.2.2.4), so a Contact changed on an unseen hop
+// shows in the ACK.
+func (a *analyzer) contactFromACK(req *sip.Request) {
+	cid := trace.CallID(req)
+	ids := a.toCaller[cid]
+	d := a.dialogs[cid]
+	if len(ids) == 0 || d == nil {
+		return
+	}
+	ruri := req.Recipient.String()
+	tag := trace.ToTag(req)
+	for _, id := range ids {
+		for i := range d.recs {
+			r := &d.recs[i]
+			if r.Datagram != id || r.Data == nil {
+				continue
+			}
+			m, err := a.parser.ParseSIP(r.Data)
+			if err != nil || trace.ToTag(m) != tag || trace.Contact(m) == ruri {
+				continue
+			}
+			if data := withContact(r.Data, ruri); data != nil {
+				r.Data = data
+				if ev := a.evidence[id]; ev != nil && r.Kind == sim.Sent {
+					ev.sent.basis += fmt.Sprintf("; its Contact is %s, the Request-URI of the caller's ACK (RFC 3261 §13.2.2.4)", ruri)
+				}
+			}
+		}
+	}
+}
+
+// withContact returns a SIP message's bytes with its Contact header set to uri.
+func withContact(b []byte, uri string) []byte {
+	start := 0
+	for start < len(b) {
+		end := bytes.IndexByte(b[start:], '\n')
+		if end < 0 {
+			return nil
+		}
+		line := b[start : start+end+1]
+		if len(bytes.TrimSpace(line)) == 0 {
+			return nil
+		}
+		lower := bytes.ToLower(line)
+		if bytes.HasPrefix(lower, []byte("contact:")) || bytes.HasPrefix(lower, []byte("m:")) {
+			out := make([]byte, 0, len(b)+len(uri))
+			out = append(out, b[:start]...)
+			out = append(out, "Contact: <"+uri+">\r\n"...)
+			return append(out, b[start+end+1:]...)
+		}
+		start += end + 1
+	}
+	return nil
 }
