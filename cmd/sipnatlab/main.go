@@ -7,6 +7,7 @@
 //	sipnatlab explain [--clock simulated|real] FILE
 //	sipnatlab lint [--json] [--engine-check] CONFIG...
 //	sipnatlab judge [--json] [--html FILE] CAPTURE.pcapng...
+//	sipnatlab diagnose [--json] [--html FILE] [--hosts FILE] [--scenario FILE] [--scenario-out FILE] CAPTURE...
 //
 // Exit codes: 0 every expectation held, 1 some expectation failed, 2 bad
 // input or usage.
@@ -37,6 +38,7 @@ const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FI
        sipnatlab explain [--clock simulated|real] FILE
        sipnatlab lint [--json] [--engine-check] CONFIG...
        sipnatlab judge [--json] [--html FILE] CAPTURE.pcapng...
+       sipnatlab diagnose [--json] [--html FILE] [--hosts FILE] [--scenario FILE] [--scenario-out FILE] CAPTURE...
 
 Runs each scenario on virtual hosts, NAT boxes and proxies, prints a ladder
 of every hop and the verdict.
@@ -72,6 +74,10 @@ simulated time unless --clock real is given.
 
 judge judges again a capture that run --pcap wrote, from the capture alone,
 and prints the same report or JSON verdict as the run.
+
+diagnose reads pcap/pcapng captures taken in the field (several files: several
+vantage points) and diagnoses every call as run does, saying what is certain
+and what is inferred (sipnatlab diagnose --help).
 
 lint reads Kamailio or OpenSIPS scripts and flags reply routes that never
 fix a NATed callee's Contact or fix every reply's Contact; exit code 1 when
