@@ -37,9 +37,10 @@ type group struct {
 
 // dialog is the records of one Call-ID not yet judged.
 type dialog struct {
-	id   string
-	recs []sim.Record
-	last time.Time
+	id    string
+	recs  []sim.Record
+	last  time.Time
+	ended bool // a 2xx for its BYE, or a final non-2xx for its INVITE, was seen
 }
 
 // vantage is what one file (or pcapng interface) saw: the addresses every packet of
@@ -337,6 +338,14 @@ func (a *analyzer) file(m sip.Message, recs []sim.Record, at time.Time, ev *data
 	}
 	d.recs = append(d.recs, recs...)
 	d.last = at
+	if r, ok := m.(*sip.Response); ok && r.CSeq() != nil {
+		switch r.CSeq().MethodName {
+		case sip.BYE:
+			d.ended = d.ended || r.IsSuccess()
+		case sip.INVITE:
+			d.ended = d.ended || r.StatusCode >= 300
+		}
+	}
 	a.evidence[recs[0].Datagram] = ev
 }
 
@@ -553,7 +562,11 @@ func viaAddr(v *sip.ViaHeader) (netip.AddrPort, bool) {
 // closeIdle closes the dialogs idle for longer than Options.Idle before now.
 func (a *analyzer) closeIdle(now time.Time) {
 	for id, d := range a.dialogs {
-		if now.Sub(d.last) > a.opts.Idle {
+		idle := a.opts.Idle
+		if d.ended {
+			idle = a.opts.Linger
+		}
+		if now.Sub(d.last) > idle {
 			a.batch = append(a.batch, d)
 			delete(a.dialogs, id)
 			delete(a.toCaller, id)

@@ -305,10 +305,22 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 		}
 	}
 	// ICMP errors tied to the call's datagrams.
+	var icmps []string
+	count := map[string]int{}
 	for _, d := range tr.Call(f.CallID) {
 		if d.Dropped() && strings.HasPrefix(d.End.Reason, "ICMP ") && d.Sent != nil {
-			say(Certain, "%s sent %s to %s and got %s", d.Sent.Hop, label(d.Msg), d.End.Dst, d.End.Reason)
+			t := fmt.Sprintf("%s sent %s to %s and got %s", d.Sent.Hop, label(d.Msg), d.End.Dst, d.End.Reason)
+			if count[t] == 0 {
+				icmps = append(icmps, t)
+			}
+			count[t]++
 		}
+	}
+	for _, t := range icmps {
+		if n := count[t]; n > 1 {
+			t += fmt.Sprintf(", %d times", n)
+		}
+		say(Certain, "%s", t)
 	}
 	return ce
 }

@@ -33,6 +33,10 @@ type Options struct {
 	// Idle closes a dialog nothing was seen of for this long; default 2 minutes
 	// (past 64*T1 and Timer J with the RFC 3261 timers).
 	Idle time.Duration
+	// Linger closes a dialog that ended (its BYE answered with a 2xx, its INVITE
+	// with a final non-2xx) once nothing was seen of it for this long; default 8s
+	// (two T2: a late retransmission still joins it).
+	Linger time.Duration
 	// Keep is how many dialogs keep every record, for the ladder; default 16.
 	Keep int
 }
@@ -87,6 +91,9 @@ func Diagnose(names []string, o Options) (*Diagnosis, error) {
 	}
 	if o.Idle <= 0 {
 		o.Idle = 2 * time.Minute
+	}
+	if o.Linger <= 0 {
+		o.Linger = 8 * time.Second
 	}
 	if o.Keep <= 0 {
 		o.Keep = 16

@@ -156,7 +156,12 @@ func (r *File) decode(data []byte, lt layers.LinkType, ts time.Time) (Packet, bo
 	switch ip := pkt.NetworkLayer().(type) {
 	case *layers.IPv4:
 		if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
-			whole, err := r.v4.DefragIPv4WithTimestamp(ip, ts)
+			// The defragmenter keeps fragments: a copy, not the read buffer.
+			own := &layers.IPv4{}
+			if own.DecodeFromBytes(append(bytes.Clone(ip.Contents), ip.Payload...), gopacket.NilDecodeFeedback) != nil {
+				return p, false
+			}
+			whole, err := r.v4.DefragIPv4WithTimestamp(own, ts)
 			if err != nil || whole == nil {
 				return p, false
 			}
@@ -170,7 +175,12 @@ func (r *File) decode(data []byte, lt layers.LinkType, ts time.Time) (Packet, bo
 		src, _ = netip.AddrFromSlice(ip.SrcIP)
 		dst, _ = netip.AddrFromSlice(ip.DstIP)
 		if frag, ok := pkt.Layer(layers.LayerTypeIPv6Fragment).(*layers.IPv6Fragment); ok {
-			whole := r.v6.DefragIPv6(ip, frag)
+			own, ownFrag := &layers.IPv6{}, &layers.IPv6Fragment{}
+			if own.DecodeFromBytes(append(bytes.Clone(ip.Contents), ip.Payload...), gopacket.NilDecodeFeedback) != nil ||
+				ownFrag.DecodeFromBytes(append(bytes.Clone(frag.Contents), frag.Payload...), gopacket.NilDecodeFeedback) != nil {
+				return p, false
+			}
+			whole := r.v6.DefragIPv6(own, ownFrag)
 			if whole == nil {
 				return p, false
 			}
