@@ -673,8 +673,6 @@ func (a *analyzer) learnHandling(f judge.CallFacts) {
 			h.fixedRelayed = true
 		case hop.In != hop.Out:
 			h.fixedFromUA = true
-		default:
-			h.relayedPrivate = true
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
@@ -118,5 +117,3 @@ func unique(n string, used map[string]bool) string {
 	used[out] = true
 	return out
 }
-
-var _ = judge.ClassACKArrived

@@ -22,31 +22,38 @@ func linkOf(a, b string) link {
 	return link{a, b}
 }
 
-// withoutTopVia returns a SIP message's bytes with its first Via header line removed:
-// the message one hop before a proxy added that Via (or after it removed it).
-func withoutTopVia(b []byte) []byte {
-	start := 0
+// headerLine returns where the first line of a SIP message's header section that
+// starts with one of the (lower-case) prefixes begins and ends (after its newline).
+func headerLine(b []byte, prefixes ...string) (start, end int, ok bool) {
 	for start < len(b) {
-		end := bytes.IndexByte(b[start:], '\n')
-		if end < 0 {
-			return nil
+		n := bytes.IndexByte(b[start:], '\n')
+		if n < 0 {
+			return 0, 0, false
 		}
-		line := b[start : start+end+1]
+		line := b[start : start+n+1]
 		if len(bytes.TrimSpace(line)) == 0 {
-			return nil // the body: no Via found
+			return 0, 0, false // the body begins
 		}
 		lower := bytes.ToLower(line)
-		if bytes.HasPrefix(lower, []byte("via:")) || bytes.HasPrefix(lower, []byte("v:")) {
-			if bytes.IndexByte(line, ',') >= 0 {
-				return nil
+		for _, p := range prefixes {
+			if bytes.HasPrefix(lower, []byte(p)) {
+				return start, start + n + 1, true
 			}
-			out := make([]byte, 0, len(b)-len(line))
-			out = append(out, b[:start]...)
-			return append(out, b[start+end+1:]...)
 		}
-		start += end + 1
+		start += n + 1
 	}
-	return nil
+	return 0, 0, false
+}
+
+// withoutTopVia returns a SIP message's bytes with its first Via header line removed:
+// the message one hop before a proxy added that Via (or after it removed it); nil
+// when its first Via line holds several Vias.
+func withoutTopVia(b []byte) []byte {
+	start, end, ok := headerLine(b, "via:", "v:")
+	if !ok || bytes.IndexByte(b[start:end], ',') >= 0 {
+		return nil
+	}
+	return append(bytes.Clone(b[:start]), b[end:]...)
 }
 
 // viaHosts returns the hosts of a message's Vias, topmost first; ok is false when a
@@ -171,24 +178,10 @@ func (a *analyzer) contactFromACK(req *sip.Request) {
 
 // withContact returns a SIP message's bytes with its Contact header set to uri.
 func withContact(b []byte, uri string) []byte {
-	start := 0
-	for start < len(b) {
-		end := bytes.IndexByte(b[start:], '\n')
-		if end < 0 {
-			return nil
-		}
-		line := b[start : start+end+1]
-		if len(bytes.TrimSpace(line)) == 0 {
-			return nil
-		}
-		lower := bytes.ToLower(line)
-		if bytes.HasPrefix(lower, []byte("contact:")) || bytes.HasPrefix(lower, []byte("m:")) {
-			out := make([]byte, 0, len(b)+len(uri))
-			out = append(out, b[:start]...)
-			out = append(out, "Contact: <"+uri+">\r\n"...)
-			return append(out, b[start+end+1:]...)
-		}
-		start += end + 1
+	start, end, ok := headerLine(b, "contact:", "m:")
+	if !ok {
+		return nil
 	}
-	return nil
+	out := append(bytes.Clone(b[:start]), "Contact: <"+uri+">\r\n"...)
+	return append(out, b[end:]...)
 }

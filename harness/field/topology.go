@@ -1,9 +1,7 @@
 package field
 
 import (
-	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
@@ -21,8 +19,9 @@ type host struct {
 	nat       *nat           // the NAT it sits behind; nil for a public host
 	nextHop   string         // the proxy it forwarded an INVITE to
 	regWith   string         // the registrar it sent a REGISTER to
-	// Reply-route rewrites of the Contact of 2xx seen at this proxy.
-	fixedFromUA, fixedRelayed, relayedPrivate bool
+	// Reply-route rewrites of the Contact of 2xx seen at this proxy: of a reply
+	// straight from a UA, of a reply another proxy relayed.
+	fixedFromUA, fixedRelayed bool
 }
 
 // nat is a NAT box inferred from the capture (or named by --scenario).
@@ -161,7 +160,7 @@ func (t *topology) external(in netip.AddrPort) (netip.AddrPort, *nat, bool) {
 	return netip.AddrPort{}, h.nat, false
 }
 
-// Role returns what the capture showed a host to be.
+// role returns what the capture showed a host to be.
 func (h *host) role() scenario.Role {
 	if h.proxy {
 		return scenario.RoleProxy
@@ -227,10 +226,6 @@ func kebab(name string) string {
 	return out
 }
 
-// sortedHosts returns the hosts in the order they were first seen.
-func (t *topology) sortedHosts() []*host { return slices.Clone(t.order) }
-
-func (n *nat) String() string { return fmt.Sprintf("%s (%s, lan %s)", n.name, n.public, n.lan) }
 
 // applyTimers keeps the estimated timers for the scenario the topology writes.
 func (t *topology) applyTimers(e TimerEstimate) { t.est = e }
