@@ -3,11 +3,13 @@ package field_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -263,5 +265,79 @@ var _ = Describe("ICMP errors", func() {
 			field.Statement{Confidence: field.Certain, Text: "it was dropped at 203.0.113.254: ICMP network unreachable from 203.0.113.254 (" + name + " packet 90)"},
 			field.Statement{Confidence: field.Certain, Text: "203.0.113.2 sent the ACK to 192.168.1.10:5060 and got ICMP network unreachable from 203.0.113.254, 11 times"},
 		))
+	})
+})
+
+// readdress rewrites a capture's IPv4 addresses, in headers and SIP text alike.
+func readdress(in string, m map[string]string) string {
+	f, err := os.Open(in)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	Expect(err).NotTo(HaveOccurred())
+	name := filepath.Join(GinkgoT().TempDir(), "readdressed.pcap")
+	o, err := os.Create(name)
+	Expect(err).NotTo(HaveOccurred())
+	defer o.Close()
+	w := pcapgo.NewWriter(o)
+	Expect(w.WriteFileHeader(65535, layers.LinkTypeEthernet)).To(Succeed())
+	swap := func(ip net.IP) net.IP {
+		if to, ok := m[ip.String()]; ok {
+			return netip.MustParseAddr(to).AsSlice()
+		}
+		return ip
+	}
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return name
+		}
+		Expect(err).NotTo(HaveOccurred())
+		p := gopacket.NewPacket(data, layers.LinkTypeEthernet, gopacket.Default)
+		eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+		ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		text := string(udp.Payload)
+		for from, to := range m {
+			text = strings.ReplaceAll(text, from, to)
+		}
+		if head, body, ok := strings.Cut(text, "\r\n\r\n"); ok && body != "" {
+			lines := strings.Split(head, "\r\n")
+			for i, l := range lines {
+				if strings.HasPrefix(strings.ToLower(l), "content-length:") {
+					lines[i] = fmt.Sprintf("Content-Length: %d", len(body))
+				}
+			}
+			text = strings.Join(lines, "\r\n") + "\r\n\r\n" + body
+		}
+		ip.SrcIP, ip.DstIP = swap(ip.SrcIP), swap(ip.DstIP)
+		Expect(udp.SetNetworkLayerForChecksum(ip)).To(Succeed())
+		buf := gopacket.NewSerializeBuffer()
+		Expect(gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(text))).To(Succeed())
+		ci.CaptureLength, ci.Length = len(buf.Bytes()), len(buf.Bytes())
+		Expect(w.WritePacket(ci, buf.Bytes())).To(Succeed())
+	}
+}
+
+var _ = Describe("a capture inside one private network", func() {
+	It("places private hosts no NAT was seen in front of in a LAN, with the NATed callee's NAT inside it", func() {
+		for _, c := range []struct {
+			file  string
+			ack   bool
+			blame string
+		}{
+			{"testdata/sim-correct-nat-handling-plain.pcap", true, ""},
+			{"testdata/sim-no-nat-handling-plain.pcap", false, "10.0.0.2"},
+		} {
+			file := readdress(c.file, map[string]string{"198.51.100.10": "10.0.0.10", "203.0.113.1": "10.0.0.1",
+				"203.0.113.2": "10.0.0.2", "203.0.113.50": "10.0.0.50"})
+			d, err := field.Diagnose([]string{file}, field.Options{})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(d.Calls).To(HaveLen(1), c.file)
+			Expect(d.Calls[0].ACKAtCallee).To(Equal(c.ack), c.file)
+			Expect(d.Calls[0].Blame).To(Equal(c.blame), c.file)
+			Expect(d.Calls[0].From).To(Equal("10.0.0.10"))
+			Expect(d.Calls[0].To).To(Equal("192.168.1.10"))
+		}
 	})
 })

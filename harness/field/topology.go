@@ -13,6 +13,7 @@ type host struct {
 	name      string
 	addr      netip.AddrPort // its address and SIP port
 	given     bool           // named and placed by --scenario: roles and NAT are not inferred
+	def       *scenario.Host // the scenario's host, when given
 	proxy     bool           // forwarded a request (two Vias or more) or answered a REGISTER
 	registrar bool           // answered a REGISTER with a 2xx
 	ua        bool           // originated a request (one Via) or answered an INVITE
@@ -31,6 +32,7 @@ type nat struct {
 	lan    netip.Prefix
 	why    string // the evidence, in words
 	given  bool
+	def    *scenario.NAT // the scenario's NAT, when given
 	// bindings by external port: the internal endpoint.
 	bindings map[uint16]netip.AddrPort
 }
@@ -53,12 +55,12 @@ func newTopology(names map[netip.Addr]string, s *scenario.Scenario) *topology {
 		return t
 	}
 	for _, n := range s.NATs {
-		nn := &nat{name: n.Name, public: n.Public, lan: n.LAN, given: true, why: "named by the scenario", bindings: map[uint16]netip.AddrPort{}}
+		nn := &nat{name: n.Name, public: n.Public, lan: n.LAN, given: true, def: &n, why: "named by the scenario", bindings: map[uint16]netip.AddrPort{}}
 		t.nats[n.Public] = nn
 		t.natList = append(t.natList, nn)
 	}
 	for _, h := range s.Hosts {
-		hh := &host{name: h.Name, addr: h.Address, given: true, proxy: h.Role == scenario.RoleProxy, ua: h.Role == scenario.RoleUA,
+		hh := &host{name: h.Name, addr: h.Address, given: true, def: &h, proxy: h.Role == scenario.RoleProxy, ua: h.Role == scenario.RoleUA,
 			registrar: h.Registrar, nextHop: h.NextHop, regWith: h.RegisterWith}
 		if h.NAT != "" {
 			for _, n := range t.natList {
@@ -183,16 +185,59 @@ func (h *host) handling() proxy.Handling {
 // input for a field capture.
 func (t *topology) scenario(file string) *scenario.Scenario {
 	s := &scenario.Scenario{File: file, Name: "field-capture", Summary: "a field capture, diagnosed"}
+	used := map[netip.Addr]bool{}
+	for _, h := range t.order {
+		used[h.addr.Addr()] = true
+	}
 	for _, n := range t.natList {
+		used[n.public] = true
+		if n.def != nil {
+			s.NATs = append(s.NATs, *n.def)
+			continue
+		}
 		s.NATs = append(s.NATs, scenario.NAT{Name: n.name, Public: n.public, LAN: n.lan})
 	}
+	// Private addresses no NAT was seen in front of (a capture inside one private
+	// network, or a NAT's private public address): the fabric places them in a LAN
+	// whose NAT the capture never crossed.
+	lanOf := func(a netip.Addr) string {
+		for _, n := range s.NATs {
+			if n.LAN.Contains(a) {
+				return n.Name
+			}
+		}
+		p, _ := a.Prefix(16)
+		for _, n := range s.NATs {
+			if n.LAN.Overlaps(p) {
+				p, _ = a.Prefix(24)
+			}
+		}
+		pub := netip.AddrFrom4([4]byte{192, 0, 2, 254})
+		for used[pub] {
+			pub = pub.Prev()
+		}
+		used[pub] = true
+		name := "lan-" + p.Addr().String()
+		s.NATs = append(s.NATs, scenario.NAT{Name: name, Public: pub, LAN: p})
+		return name
+	}
+	for i := range s.NATs {
+		if n := s.NATs[i]; n.Outside == "" && isPrivate(n.Public) && n.Public.Is4() {
+			out := lanOf(n.Public) // may grow s.NATs
+			s.NATs[i].Outside = out
+		}
+	}
 	for _, h := range t.order {
-		if isPrivate(h.addr.Addr()) && h.nat == nil {
-			continue // a private address no NAT was seen in front of: nowhere to place it
+		if h.def != nil {
+			s.Hosts = append(s.Hosts, *h.def)
+			continue
 		}
 		hh := scenario.Host{Name: h.name, Role: h.role(), Address: h.addr, RegisterWith: h.regWith}
-		if h.nat != nil {
+		switch {
+		case h.nat != nil:
 			hh.NAT = h.nat.name
+		case isPrivate(h.addr.Addr()) && h.addr.Addr().Is4():
+			hh.NAT = lanOf(h.addr.Addr())
 		}
 		if h.proxy {
 			hh.Registrar, hh.NextHop, hh.NATHandling, hh.RecordRoute = h.registrar, h.nextHop, h.handling(), true
