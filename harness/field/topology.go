@@ -271,7 +271,6 @@ func kebab(name string) string {
 	return out
 }
 
-
 // applyTimers keeps the estimated timers for the scenario the topology writes.
 func (t *topology) applyTimers(e TimerEstimate) { t.est = e }
 
