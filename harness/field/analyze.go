@@ -33,6 +33,7 @@ type group struct {
 	where    map[pair]string          // "file #packet" of each pair's first copy
 	icmp     *ICMPError
 	icmpSeen string
+	pos      map[int]int // by file: the number of its first packet there
 }
 
 // dialog is the records of one Call-ID not yet judged.
@@ -123,7 +124,7 @@ func (a *analyzer) add(p Packet) {
 		}
 	}
 	if g == nil {
-		g = &group{key: key, ipid: p.IPID, first: p.Time, payload: p.Payload, seen: map[pair]map[string]bool{}, where: map[pair]string{}}
+		g = &group{key: key, ipid: p.IPID, first: p.Time, payload: p.Payload, seen: map[pair]map[string]bool{}, where: map[pair]string{}, pos: map[int]int{}}
 		a.byKey[key] = append(a.byKey[key], g)
 		a.pending = append(a.pending, g)
 	}
@@ -136,6 +137,9 @@ func (a *analyzer) add(p Packet) {
 		a.byPair[icmpKey{p.Src, p.Dst, 0}] = g
 	}
 	g.seen[pr][p.Vantage] = true
+	if _, ok := g.pos[p.File]; !ok {
+		g.pos[p.File] = p.N
+	}
 	if a.npackets%1024 == 0 {
 		a.closeIdle(p.Time)
 	}
@@ -178,12 +182,74 @@ func (a *analyzer) flushPending(now time.Time) {
 		if now.Sub(g.first) <= a.opts.Window {
 			break
 		}
-		a.emit(g)
 		n++
 	}
-	if n > 0 {
-		a.pending = slices.Delete(a.pending, 0, n)
+	if n == 0 {
+		return
 	}
+	for _, g := range causalOrder(a.pending[:n]) {
+		a.emit(g)
+	}
+	a.pending = slices.Delete(a.pending, 0, n)
+}
+
+// causalOrder orders datagrams first seen within a window of each other so that
+// each file's own order holds: clocks of several vantage points agree only so far
+// (and a simulated run stamps a whole exchange with one instant), but one file
+// records in the order things happened where it was taken. Ties, and files that
+// contradict each other, keep the order of first sighting.
+func causalOrder(gs []*group) []*group {
+	n := len(gs)
+	if n < 2 {
+		return gs
+	}
+	succ := make([][]int, n)
+	indeg := make([]int, n)
+	byFile := map[int][]int{}
+	for i, g := range gs {
+		for f := range g.pos {
+			byFile[f] = append(byFile[f], i)
+		}
+	}
+	for f, list := range byFile {
+		slices.SortFunc(list, func(x, y int) int { return gs[x].pos[f] - gs[y].pos[f] })
+		for k := 1; k < len(list); k++ {
+			succ[list[k-1]] = append(succ[list[k-1]], list[k])
+			indeg[list[k]]++
+		}
+	}
+	out := make([]*group, 0, n)
+	done := make([]bool, n)
+	ready := []int{} // kept sorted: the earliest first-seen index first
+	for i := range gs {
+		if indeg[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	for len(out) < n {
+		if len(ready) == 0 { // files contradict each other: take the earliest left
+			for i := range gs {
+				if !done[i] {
+					ready = append(ready, i)
+					break
+				}
+			}
+		}
+		i := ready[0]
+		ready = ready[1:]
+		if done[i] {
+			continue
+		}
+		done[i] = true
+		out = append(out, gs[i])
+		for _, j := range succ[i] {
+			if indeg[j]--; indeg[j] == 0 && !done[j] {
+				k, _ := slices.BinarySearch(ready, j)
+				ready = slices.Insert(ready, k, j)
+			}
+		}
+	}
+	return out
 }
 
 func (a *analyzer) forget(g *group) {
@@ -219,6 +285,10 @@ func (a *analyzer) emit(g *group) {
 		a.out.Unparsed++
 		return
 	}
+	// The copies of a datagram in the order it travelled: out of a private network
+	// before a NAT rewrote its source, to a NAT's public mapping before it rewrote the
+	// destination (copies from several files may have been seen the other way round).
+	slices.SortStableFunc(g.pairs, func(x, y pair) int { return stage(x) - stage(y) })
 	a.learn(g, m)
 	for _, pr := range g.pairs {
 		s, r := a.senderOf(pr), a.topo.hosts[pr.dst.Addr()]
@@ -579,7 +649,7 @@ func (a *analyzer) closeIdle(now time.Time) {
 
 // finish flushes everything and judges the remaining dialogs.
 func (a *analyzer) finish() {
-	for _, g := range a.pending {
+	for _, g := range causalOrder(a.pending) {
 		a.emit(g)
 	}
 	a.pending = nil
@@ -690,4 +760,17 @@ func onlySelfRoutes(req *sip.Request, self netip.AddrPort) bool {
 		}
 	}
 	return true
+}
+
+// stage orders the copies of one datagram along its way through NATs: 0 from a
+// private source, 1 between public addresses, 2 to a private destination.
+func stage(p pair) int {
+	n := 0
+	if !isPrivate(p.src.Addr()) {
+		n++
+	}
+	if isPrivate(p.dst.Addr()) {
+		n++
+	}
+	return n
 }

@@ -3,11 +3,15 @@ package field_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -199,4 +203,62 @@ var _ = Describe("Diagnose", func() {
 		Entry("correct NAT handling", "sim-correct-nat-handling-plain.pcap"),
 		Entry("excessive NAT handling", "sim-excessive-nat-handling-plain.pcap"),
 	)
+})
+
+// split writes one pcap file per interface of a pcapng file: one vantage point each.
+func split(in string) []string {
+	f, err := os.Open(in)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	Expect(err).NotTo(HaveOccurred())
+	dir := GinkgoT().TempDir()
+	writers := map[int]*pcapgo.Writer{}
+	var names []string
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return names
+		}
+		Expect(err).NotTo(HaveOccurred())
+		w := writers[ci.InterfaceIndex]
+		if w == nil {
+			intf, err := r.Interface(ci.InterfaceIndex)
+			Expect(err).NotTo(HaveOccurred())
+			name := filepath.Join(dir, intf.Name+".pcap")
+			o, err := os.Create(name)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(o.Close)
+			w = pcapgo.NewWriter(o)
+			Expect(w.WriteFileHeader(65535, layers.LinkTypeEthernet)).To(Succeed())
+			writers[ci.InterfaceIndex] = w
+			names = append(names, name)
+		}
+		Expect(w.WritePacket(ci, data)).To(Succeed())
+	}
+}
+
+var _ = Describe("several vantage points", func() {
+	It("merges one file per host by time and gives the run's verdict, the ACK's fate seen where it ended", func() {
+		for _, name := range seeds {
+			files := split("testdata/sim-" + name + ".pcapng")
+			Expect(len(files)).To(BeNumerically(">=", 5))
+			d, err := field.Diagnose(files, field.Options{})
+			Expect(err).NotTo(HaveOccurred())
+			want, addr := verdict("testdata/sim-" + name + ".pcapng")
+			Expect(d.Calls).To(HaveLen(1))
+			got := d.Calls[0]
+			Expect(got.ACKAtCallee).To(Equal(want.ACKAtCallee), name)
+			Expect(got.Blame).To(Equal(addr(want.Blame)), name)
+			Expect(got.Class).To(Equal(want.Class), name)
+			Expect(got.OKRetransmissions).To(Equal(want.OKRetransmissions), name)
+			if want.ACKAtCallee {
+				// bob's file holds the ACK after home-nat, but bob talked to proxy-b
+				// only, so the file could be either's: inferred, and bob's silence
+				// (no retransmission) backs it.
+				Expect(d.Evidence[0].Statements).To(ContainElement(Equal(field.Statement{Confidence: field.AlmostCertain,
+					Text: "it reached 192.168.1.10 (not captured on 192.168.1.10; the topology the capture showed routes it there)"})))
+			}
+		}
+	})
 })
