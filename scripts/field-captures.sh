@@ -1,5 +1,12 @@
 #!/usr/bin/env bash
-# Captures of real Kamailio for harness/field's specs: each seed case run with
+# The captures harness/field's specs diagnose, each with the verdict of the run that
+# made it (CAPTURE.verdict.json, sipnatlab judge --json: what diagnose must find again).
+#
+# In simulated time, for each seed case:
+#   sim-CASE.pcapng               run --pcap (one interface per hop, the project's comments)
+#   sim-CASE-plain.pcap           the same as plain pcap: no comments, no interfaces
+#   sim-CASE-registrar.pcap       only what proxy-b (the registrar) saw
+# Real Kamailio: each seed case run with
 # `sipnatlab validate` (Kamailio in a container as proxy-b, the in-process UAs and
 # proxy-a around it, on an internal Docker network), recorded two ways:
 #   kamailio-CASE.pcapng          validate --pcap (the run's own capture)
@@ -50,8 +57,16 @@ capture() { # case cfg
 			rm -f "$f"
 		fi
 	done
+	"$bin" judge --json "$out/kamailio-$name.pcapng" >"$out/kamailio-$name.verdict.json" || true
 	echo "$name: validate exit $rc, bridge capture: ${kept:+kept}${kept:-none}"
 }
+
+for name in no-nat-handling correct-nat-handling excessive-nat-handling; do
+	"$bin" run --clock simulated --pcap "$out/sim-$name.pcapng" "scenarios/$name.yaml" >/dev/null || true
+	tshark -r "$out/sim-$name.pcapng" -F pcap -w "$out/sim-$name-plain.pcap" 2>/dev/null
+	tshark -r "$out/sim-$name.pcapng" -Y 'frame.interface_name == "proxy-b"' -F pcap -w "$out/sim-$name-registrar.pcap" 2>/dev/null
+	"$bin" judge --json "$out/sim-$name.pcapng" >"$out/sim-$name.verdict.json" || true
+done
 
 capture no-nat-handling none
 capture correct-nat-handling correct

@@ -3,11 +3,13 @@ package field_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -18,7 +20,6 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/field"
 	"github.com/sipnatlab/sipnatlab/harness/judge"
-	"github.com/sipnatlab/sipnatlab/harness/report"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
@@ -41,30 +42,46 @@ func addrOf(s *scenario.Scenario, name string) string {
 
 var seeds = []string{"no-nat-handling", "correct-nat-handling", "excessive-nat-handling"}
 
-// verdict is the verdict a run gave, read back from the capture it wrote (the
-// project's own records, which diagnose does not read), with every host's address
-// as the capture shows it (the real one where a container ran).
+// verdict is the verdict the run that made a capture gave, kept beside it as the
+// JSON of `sipnatlab judge --json CAPTURE` (testdata/*.verdict.json), with every host's
+// address as the capture shows it (the real one where a container ran).
 func verdict(file string) (judge.CallFacts, func(string) string) {
-	f, err := os.Open(file)
+	data, err := os.ReadFile(strings.TrimSuffix(file, ".pcapng") + ".verdict.json")
 	Expect(err).NotTo(HaveOccurred())
-	defer f.Close()
-	res, _, err := report.ReadPcap(f)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(res.Calls).To(HaveLen(1))
+	var v struct {
+		Scenarios []struct {
+			Name  string
+			Real  map[string]string `json:"real_addresses"`
+			Calls []struct {
+				From, To, Blame   string
+				ACKAtCallee       bool   `json:"ack_at_callee"`
+				CalleeBYE         bool   `json:"callee_bye"`
+				OKRetransmissions int    `json:"ok_retransmissions"`
+				Class             string `json:"diagnosis_class"`
+			}
+		}
+	}
+	Expect(json.Unmarshal(data, &v)).To(Succeed())
+	Expect(v.Scenarios).To(HaveLen(1))
+	run := v.Scenarios[0]
+	Expect(run.Calls).To(HaveLen(1))
+	c := run.Calls[0]
+	s := seed(run.Name)
 	addr := func(name string) string {
 		if name == "" {
 			return ""
 		}
-		if r, ok := res.Real[name]; ok {
+		if r, ok := run.Real[name]; ok {
 			a, err := netip.ParseAddrPort(r)
 			Expect(err).NotTo(HaveOccurred())
 			return a.Addr().String()
 		}
-		h, ok := res.Scenario.Host(name)
+		h, ok := s.Host(name)
 		Expect(ok).To(BeTrue(), name)
 		return h.Address.Addr().String()
 	}
-	return res.Calls[0], addr
+	return judge.CallFacts{From: c.From, To: c.To, Blame: c.Blame, ACKAtCallee: c.ACKAtCallee, CalleeBYE: c.CalleeBYE,
+		OKRetransmissions: c.OKRetransmissions, Class: judge.Class(c.Class)}, addr
 }
 
 var _ = Describe("Diagnose", func() {
