@@ -55,17 +55,8 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "sipnatlab diagnose: no capture file given\n%s", diagnoseUsage)
 		return 2
 	}
-	var outs []string
-	for _, o := range []string{*htmlFile, *scenarioOut} {
-		if o != "" {
-			outs = append(outs, o)
-		}
-	}
-	if err := checkOutputs(outputsOf("--html", *htmlFile, []string{"x"}), fs.Args(), "capture"); err != nil {
-		fmt.Fprintf(stderr, "sipnatlab diagnose: %v\n", err)
-		return 2
-	}
-	if err := checkOutputs(outputsOf("--scenario-out", *scenarioOut, []string{"x"}), fs.Args(), "capture"); err != nil {
+	outs := append(outputsOf("--html", *htmlFile, []string{"diagnosis"}), outputsOf("--scenario-out", *scenarioOut, []string{"diagnosis"})...)
+	if err := checkOutputs(outs, fs.Args(), "capture"); err != nil {
 		fmt.Fprintf(stderr, "sipnatlab diagnose: %v\n", err)
 		return 2
 	}

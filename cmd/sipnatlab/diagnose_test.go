@@ -84,6 +84,15 @@ var _ = Describe("sipnatlab diagnose", func() {
 		Entry("an empty file", func() []byte { return nil }, "not a pcap or pcapng capture", false),
 	)
 
+	It("exits 2 before reading when --html and --scenario-out name one file, or an output is a capture", func(ctx SpecContext) {
+		out := filepath.Join(GinkgoT().TempDir(), "x")
+		code, _, stderr := runCLI(ctx, "diagnose", "--html", out, "--scenario-out", out, testdata+"sim-correct-nat-handling-plain.pcap")
+		Expect(code).To(Equal(2))
+		Expect(stderr).To(ContainSubstring("would write the same file"))
+		code, _, _ = runCLI(ctx, "diagnose", "--scenario-out", testdata+"sim-correct-nat-handling-plain.pcap", testdata+"sim-correct-nat-handling-plain.pcap")
+		Expect(code).To(Equal(2))
+	})
+
 	It("exits 2 on a bad --hosts line, naming file and line", func(ctx SpecContext) {
 		hosts := filepath.Join(GinkgoT().TempDir(), "hosts")
 		Expect(os.WriteFile(hosts, []byte("198.51.100.10 alice\nnot-an-address bob\n"), 0o644)).To(Succeed())
