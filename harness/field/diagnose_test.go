@@ -98,7 +98,11 @@ var _ = Describe("Diagnose", func() {
 				if named {
 					o.Scenario = seed(name)
 				}
-				d, err := field.Diagnose([]string{filepath.Join("testdata", file)}, o)
+				path := filepath.Join("testdata", file)
+				if f, ok := strings.CutPrefix(file, "stripped:"); ok {
+					path = stripComments(filepath.Join("testdata", f))
+				}
+				d, err := field.Diagnose([]string{path}, o)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(d.Errors).To(BeEmpty())
 				Expect(d.Calls).To(HaveLen(1))
@@ -129,7 +133,9 @@ var _ = Describe("Diagnose", func() {
 			Entry("run --pcap, names by address", "sim-"+name+".pcapng", "sim-"+name+".pcapng", false),
 			Entry("comments stripped (plain pcap)", "sim-"+name+"-plain.pcap", "sim-"+name+".pcapng", false),
 			Entry("only the registrar's vantage point", "sim-"+name+"-registrar.pcap", "sim-"+name+".pcapng", false),
+			Entry("run --pcap with the project's comments stripped (pcapng)", "stripped:sim-"+name+".pcapng", "sim-"+name+".pcapng", false),
 			Entry("Kamailio as proxy-b, validate --pcap", "kamailio-"+name+".pcapng", "kamailio-"+name+".pcapng", false),
+			Entry("Kamailio as proxy-b, validate --pcap with the comments stripped", "stripped:kamailio-"+name+".pcapng", "kamailio-"+name+".pcapng", false),
 			Entry("Kamailio as proxy-b, dumpcap on the Docker bridge", "kamailio-"+name+"-bridge.pcap", "kamailio-"+name+".pcapng", false),
 		)
 	}
@@ -279,3 +285,44 @@ var _ = Describe("several vantage points", func() {
 		}
 	})
 })
+
+// stripComments writes a pcapng file's packets, interfaces and timestamps again with
+// no comment at all (neither the section's nor the packets'), as dumpcap writes one.
+func stripComments(in string) string {
+	f, err := os.Open(in)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	Expect(err).NotTo(HaveOccurred())
+	name := filepath.Join(GinkgoT().TempDir(), "stripped.pcapng")
+	o, err := os.Create(name)
+	Expect(err).NotTo(HaveOccurred())
+	defer o.Close()
+	intf := func(i int) pcapgo.NgInterface {
+		x, err := r.Interface(i)
+		Expect(err).NotTo(HaveOccurred())
+		return pcapgo.NgInterface{Name: x.Name, LinkType: x.LinkType, SnapLength: x.SnapLength}
+	}
+	var w *pcapgo.NgWriter
+	added := 0
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		Expect(err).NotTo(HaveOccurred())
+		// The reader knows an interface once a packet names it.
+		if w == nil {
+			w, err = pcapgo.NewNgWriterInterface(o, intf(0), pcapgo.NgWriterOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			added = 1
+		}
+		for ; added < r.NInterfaces(); added++ {
+			_, err := w.AddInterface(intf(added))
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Expect(w.WritePacket(ci, data)).To(Succeed())
+	}
+	Expect(w.Flush()).To(Succeed())
+	return name
+}
