@@ -4,114 +4,111 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/sipnatlab/sipnatlab/harness/field"
 	"github.com/sipnatlab/sipnatlab/harness/report"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
-const diagnoseUsage = `usage: sipnatlab diagnose [--json] [--html FILE] [--hosts FILE] [--scenario FILE] [--scenario-out FILE] CAPTURE...
-
-Diagnoses pcap and pcapng captures taken in the field (tcpdump, Wireshark,
+func diagnoseCommand() *command {
+	return &command{
+		name:    "diagnose",
+		args:    "CAPTURE...",
+		summary: "diagnose pcap/pcapng captures taken in the field",
+		help: `Diagnoses pcap and pcapng captures taken in the field (tcpdump, Wireshark,
 sngrep; several files are several vantage points of one incident, merged by
 time): for every INVITE dialog whether the ACK for the 2xx reached the
 callee, where it was last seen, the Contact of the 200 OK at each hop, the
 hop that broke it and the fix, in the words of sipnatlab run, with what the
 capture shows for certain and what is inferred.
 
-  --json          print the JSON verdict (with the evidence) instead of text
-  --html          write the HTML ladder to FILE
-  --hosts         name addresses: a file of "ADDRESS NAME" lines (# comments)
-  --scenario      take host and NAT names, roles and NATs from a scenario file
-  --scenario-out  write a scenario reproducing the incident to FILE
-
 Exit codes: 0 no call lost its ACK, 1 a call lost its ACK, 2 unreadable
-input (what was readable before the damage is still diagnosed).
-`
+input (what was readable before the damage is still diagnosed).`,
+		flags: func(fs *pflag.FlagSet) func(context.Context, *env, []string) int {
+			var o diagnoseOptions
+			fs.BoolVar(&o.json, "json", false, "print the JSON verdict, with the evidence, instead of the text report")
+			fs.StringVar(&o.html, "html", "", "write the HTML ladder to `FILE`")
+			fs.StringVar(&o.hosts, "hosts", "", "name addresses: a `FILE` of \"ADDRESS NAME\" lines (# comments)")
+			fs.StringVar(&o.scenario, "scenario", "", "take host and NAT names, roles and NATs from a scenario `FILE`")
+			fs.StringVar(&o.scenarioOut, "scenario-out", "", "write a scenario reproducing the incident to `FILE`")
+			return func(_ context.Context, e *env, args []string) int {
+				if len(args) == 0 {
+					return e.usageError("no capture file given")
+				}
+				return diagnose(e, args, o)
+			}
+		},
+	}
+}
 
-func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print the JSON verdict")
-	htmlFile := fs.String("html", "", "write the HTML ladder to `FILE`")
-	hostsFile := fs.String("hosts", "", "a `FILE` of ADDRESS NAME lines")
-	scenarioFile := fs.String("scenario", "", "a scenario `FILE` naming hosts and NATs")
-	scenarioOut := fs.String("scenario-out", "", "write a reproducing scenario to `FILE`")
-	fs.Usage = func() { fmt.Fprint(stderr, diagnoseUsage) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+type diagnoseOptions struct {
+	json                               bool
+	html, hosts, scenario, scenarioOut string
+}
+
+func diagnose(e *env, files []string, o diagnoseOptions) int {
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(e.stderr, "sipnatlab diagnose: "+format+"\n", a...)
 		return 2
 	}
-	if fs.NArg() == 0 {
-		fmt.Fprintf(stderr, "sipnatlab diagnose: no capture file given\n%s", diagnoseUsage)
-		return 2
+	outs := append(outputsOf("--html", o.html, []string{"diagnosis"}), outputsOf("--scenario-out", o.scenarioOut, []string{"diagnosis"})...)
+	if err := checkOutputs(outs, files, "capture"); err != nil {
+		return fail("%v", err)
 	}
-	outs := append(outputsOf("--html", *htmlFile, []string{"diagnosis"}), outputsOf("--scenario-out", *scenarioOut, []string{"diagnosis"})...)
-	if err := checkOutputs(outs, fs.Args(), "capture"); err != nil {
-		fmt.Fprintf(stderr, "sipnatlab diagnose: %v\n", err)
-		return 2
-	}
-	var o field.Options
-	if *hostsFile != "" {
-		names, err := readHosts(*hostsFile)
+	var opts field.Options
+	if o.hosts != "" {
+		names, err := readHosts(o.hosts)
 		if err != nil {
-			fmt.Fprintf(stderr, "sipnatlab diagnose: --hosts: %v\n", err)
-			return 2
+			return fail("--hosts: %v", err)
 		}
-		o.Names = names
+		opts.Names = names
 	}
-	if *scenarioFile != "" {
-		s, err := scenario.Load(*scenarioFile)
+	if o.scenario != "" {
+		s, err := scenario.Load(o.scenario)
 		if err != nil {
-			fmt.Fprintf(stderr, "sipnatlab diagnose: --scenario: %v\n", err)
-			return 2
+			return fail("--scenario: %v", err)
 		}
-		o.Scenario = s
+		opts.Scenario = s
 	}
-	d, err := field.Diagnose(fs.Args(), o)
+	d, err := field.Diagnose(files, opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "sipnatlab diagnose: %v\n", err)
-		return 2
+		return fail("%v", err)
 	}
-	if *asJSON {
-		v := diagnoseJSON{Verdict: report.Verdict{Scenarios: []report.ScenarioVerdict{report.NewScenarioVerdict(d.Result.Scenario, d.Result, nil)}},
+	res := d.Result
+	if o.json {
+		v := diagnoseJSON{Verdict: report.Verdict{SchemaVersion: report.SchemaVersion, Scenarios: []report.ScenarioVerdict{report.NewScenarioVerdict(res.Scenario, res, nil)}},
 			Evidence: d.Evidence, NATs: d.NATs, T1ms: d.Timers.T1.Milliseconds(), T2ms: d.Timers.T2.Milliseconds()}
-		for _, e := range d.Errors {
-			v.Errors = append(v.Errors, e.Error())
+		for _, err := range d.Errors {
+			v.Errors = append(v.Errors, err.Error())
 		}
-		enc := json.NewEncoder(stdout)
+		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(v); err != nil {
-			fmt.Fprintf(stderr, "sipnatlab diagnose: %v\n", err)
-			return 2
+			return fail("%v", err)
 		}
 	} else {
-		report.WriteText(stdout, d.Result.Scenario, d.Result, nil, report.TextOptions{})
-		d.WriteEvidence(stdout, 20)
+		report.WriteText(e.stdout, res.Scenario, res, nil, report.TextOptions{Color: e.term})
+		d.WriteEvidence(e.stdout, 20)
 	}
-	if *htmlFile != "" {
-		if err := writeHTML(*htmlFile, d.Result.Scenario, d.Result, nil); err != nil {
-			fmt.Fprintf(stderr, "sipnatlab diagnose: %v\n", err)
-			return 2
+	if o.html != "" {
+		if err := writeHTML(o.html, res.Scenario, res, nil); err != nil {
+			return fail("%v", err)
 		}
 	}
-	if *scenarioOut != "" {
-		if err := writeFile(*scenarioOut, d.WriteScenario); err != nil {
-			fmt.Fprintf(stderr, "sipnatlab diagnose: --scenario-out: %v\n", err)
-			return 2
+	if o.scenarioOut != "" {
+		if err := writeFile(o.scenarioOut, d.WriteScenario); err != nil {
+			return fail("--scenario-out: %v", err)
 		}
 	}
-	for _, e := range d.Errors {
-		fmt.Fprintf(stderr, "sipnatlab diagnose: %v\n", e)
+	for _, err := range d.Errors {
+		fmt.Fprintf(e.stderr, "sipnatlab diagnose: %v\n", err)
 	}
 	switch {
 	case len(d.Errors) > 0:
@@ -119,7 +116,6 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	case d.Lost():
 		return 1
 	}
-	_ = ctx
 	return 0
 }
 
