@@ -84,7 +84,8 @@ func diagnose(e *env, files []string, o diagnoseOptions) int {
 	res := d.Result
 	if o.json {
 		v := diagnoseJSON{Verdict: report.Verdict{SchemaVersion: report.SchemaVersion, Scenarios: []report.ScenarioVerdict{report.NewScenarioVerdict(res.Scenario, res, nil)}},
-			Evidence: d.Evidence, NATs: d.NATs, T1ms: d.Timers.T1.Milliseconds(), T2ms: d.Timers.T2.Milliseconds()}
+			Evidence: d.Evidence, NATs: d.NATs, T1ms: d.Timers.T1.Milliseconds(), T2ms: d.Timers.T2.Milliseconds(),
+			Packets: d.Packets, MaxOpen: d.MaxOpenDialogs}
 		for _, err := range d.Errors {
 			v.Errors = append(v.Errors, err.Error())
 		}
@@ -126,6 +127,8 @@ type diagnoseJSON struct {
 	NATs     []field.InferredNAT  `json:"inferred_nats"`
 	T1ms     int64                `json:"t1_ms_estimated"`
 	T2ms     int64                `json:"t2_ms_estimated"`
+	Packets  int                  `json:"packets"`
+	MaxOpen  int                  `json:"max_open_dialogs"`
 	Errors   []string             `json:"errors,omitempty"`
 }
 

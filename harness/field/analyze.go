@@ -82,6 +82,7 @@ type analyzer struct {
 	keptSeqs   map[int]bool
 	start, end time.Time
 	npackets   int
+	swept      time.Time // when closed dialogs were last looked for
 }
 
 type icmpKey struct {
@@ -140,7 +141,9 @@ func (a *analyzer) add(p Packet) {
 	if _, ok := g.pos[p.File]; !ok {
 		g.pos[p.File] = p.N
 	}
-	if a.npackets%1024 == 0 {
+	// Closed dialogs are looked for once a second of capture time.
+	if p.Time.Sub(a.swept) >= time.Second {
+		a.swept = p.Time
 		a.closeIdle(p.Time)
 	}
 }
@@ -405,6 +408,7 @@ func (a *analyzer) file(m sip.Message, recs []sim.Record, at time.Time, ev *data
 	if d == nil {
 		d = &dialog{id: cid}
 		a.dialogs[cid] = d
+		a.out.MaxOpenDialogs = max(a.out.MaxOpenDialogs, len(a.dialogs))
 	}
 	d.recs = append(d.recs, recs...)
 	d.last = at

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	. "github.com/onsi/ginkgo/v2"
@@ -326,3 +328,57 @@ func stripComments(in string) string {
 	Expect(w.Flush()).To(Succeed())
 	return name
 }
+
+// repeat writes a one-call capture n times, a minute apart, each call with its own
+// Call-ID (the last two characters replaced by the copy's number).
+func repeat(in, callID string, n int) string {
+	f, err := os.Open(in)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	Expect(err).NotTo(HaveOccurred())
+	type frame struct {
+		ci   gopacket.CaptureInfo
+		data []byte
+	}
+	var frames []frame
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		Expect(err).NotTo(HaveOccurred())
+		frames = append(frames, frame{ci, data})
+	}
+	name := filepath.Join(GinkgoT().TempDir(), "repeated.pcap")
+	o, err := os.Create(name)
+	Expect(err).NotTo(HaveOccurred())
+	defer o.Close()
+	w := pcapgo.NewWriter(o)
+	Expect(w.WriteFileHeader(65535, layers.LinkTypeEthernet)).To(Succeed())
+	for i := range n {
+		id := fmt.Sprintf("%s%02d", callID[:len(callID)-2], i)
+		for _, fr := range frames {
+			ci := fr.ci
+			ci.Timestamp = ci.Timestamp.Add(time.Duration(i) * time.Minute)
+			data := bytes.ReplaceAll(fr.data, []byte(callID), []byte(id))
+			Expect(w.WritePacket(ci, data)).To(Succeed())
+		}
+	}
+	return name
+}
+
+var _ = Describe("a long capture", func() {
+	It("holds only the dialogs open at once: one closes 8 s after its BYE is answered", func() {
+		file := repeat("testdata/sim-correct-nat-handling-plain.pcap", "uqeqd6znl9kc4flo2jyn", 30)
+		d, err := field.Diagnose([]string{file}, field.Options{Keep: 2})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(d.Calls).To(HaveLen(30))
+		for _, c := range d.Calls {
+			Expect(c.ACKAtCallee).To(BeTrue())
+		}
+		// bob's REGISTER dialog (one Call-ID, re-sent every minute) and one call.
+		Expect(d.MaxOpenDialogs).To(Equal(2))
+		Expect(d.Evidence).To(HaveLen(30))
+	})
+})

@@ -53,6 +53,9 @@ type Diagnosis struct {
 	Files    []string
 	Packets  int     // SIP datagrams and ICMP errors read
 	Unparsed int     // SIP-looking datagrams that did not parse
+	// MaxOpenDialogs is the most dialogs (Call-IDs) held open at once: what the
+	// memory of a diagnosis follows, with one line of facts per call.
+	MaxOpenDialogs int
 	Errors   []error // files that could not be read to the end: what came before is diagnosed
 	Timers   TimerEstimate
 

@@ -11,7 +11,7 @@ import (
 // what is inferred (with a confidence word): of at most max calls (0: all), those that
 // lost their ACK first.
 func (d *Diagnosis) WriteEvidence(w io.Writer, max int) {
-	fmt.Fprintf(w, "Capture: %d file(s), %d SIP datagrams and ICMP errors read", len(d.Files), d.Packets)
+	fmt.Fprintf(w, "Capture: %d file(s), %d SIP datagrams and ICMP errors read, at most %d dialogs open at once", len(d.Files), d.Packets, d.MaxOpenDialogs)
 	if d.Unparsed > 0 {
 		fmt.Fprintf(w, ", %d SIP-looking datagrams that did not parse", d.Unparsed)
 	}
