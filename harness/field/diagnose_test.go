@@ -227,6 +227,11 @@ var _ = Describe("Diagnose", func() {
 		Entry("no NAT handling", "sim-no-nat-handling-plain.pcap"),
 		Entry("correct NAT handling", "sim-correct-nat-handling-plain.pcap"),
 		Entry("excessive NAT handling", "sim-excessive-nat-handling-plain.pcap"),
+		Entry("no NAT handling, the registrar's capture alone", "sim-no-nat-handling-registrar.pcap"),
+		Entry("excessive NAT handling, the registrar's capture alone", "sim-excessive-nat-handling-registrar.pcap"),
+		Entry("Kamailio, no NAT handling (bridge)", "kamailio-no-nat-handling-bridge.pcap"),
+		Entry("Kamailio, correct NAT handling (bridge)", "kamailio-correct-nat-handling-bridge.pcap"),
+		Entry("Kamailio, excessive NAT handling of proxy-a (bridge)", "kamailio-excessive-nat-handling-bridge.pcap"),
 	)
 })
 
