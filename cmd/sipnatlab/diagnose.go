@@ -38,11 +38,11 @@ input (what was readable before the damage is still diagnosed).`,
 			fs.StringVar(&o.hosts, "hosts", "", "name addresses: a `FILE` of \"ADDRESS NAME\" lines (# comments)")
 			fs.StringVar(&o.scenario, "scenario", "", "take host and NAT names, roles and NATs from a scenario `FILE`")
 			fs.StringVar(&o.scenarioOut, "scenario-out", "", "write a scenario reproducing the incident to `FILE`")
-			return func(_ context.Context, e *env, args []string) int {
+			return func(ctx context.Context, e *env, args []string) int {
 				if len(args) == 0 {
 					return e.usageError("no capture file given")
 				}
-				return diagnose(e, args, o)
+				return diagnose(ctx, e, args, o)
 			}
 		},
 	}
@@ -53,7 +53,7 @@ type diagnoseOptions struct {
 	html, hosts, scenario, scenarioOut string
 }
 
-func diagnose(e *env, files []string, o diagnoseOptions) int {
+func diagnose(ctx context.Context, e *env, files []string, o diagnoseOptions) int {
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(e.stderr, "sipnatlab diagnose: "+format+"\n", a...)
 		return 2
@@ -77,7 +77,7 @@ func diagnose(e *env, files []string, o diagnoseOptions) int {
 		}
 		opts.Scenario = s
 	}
-	d, err := field.Diagnose(files, opts)
+	d, err := field.Diagnose(ctx, files, opts)
 	if err != nil {
 		return fail("%v", err)
 	}

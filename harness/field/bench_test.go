@@ -1,6 +1,7 @@
 package field_test
 
 import (
+	"context"
 	"os"
 	"runtime"
 	"testing"
@@ -17,7 +18,7 @@ func BenchmarkDiagnose(b *testing.B) {
 		b.Skip("FIELD_BENCH_FILE names no capture")
 	}
 	for b.Loop() {
-		d, err := field.Diagnose([]string{file}, field.Options{})
+		d, err := field.Diagnose(context.Background(), []string{file}, field.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

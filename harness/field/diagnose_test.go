@@ -104,7 +104,7 @@ var _ = Describe("Diagnose", func() {
 				if f, ok := strings.CutPrefix(file, "stripped:"); ok {
 					path = stripComments(filepath.Join("testdata", f))
 				}
-				d, err := field.Diagnose([]string{path}, o)
+				d, err := field.Diagnose(context.Background(), []string{path}, o)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(d.Errors).To(BeEmpty())
 				Expect(d.Calls).To(HaveLen(1))
@@ -143,7 +143,7 @@ var _ = Describe("Diagnose", func() {
 	}
 
 	It("infers the hop that broke the Contact where the registrar cannot see it, and says so", func() {
-		d, err := field.Diagnose([]string{"testdata/sim-excessive-nat-handling-registrar.pcap"}, field.Options{})
+		d, err := field.Diagnose(context.Background(), []string{"testdata/sim-excessive-nat-handling-registrar.pcap"}, field.Options{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(d.Calls[0].Blame).To(Equal("203.0.113.1"))
 		Expect(d.Evidence[0].Statements).To(ContainElement(Equal(field.Statement{Confidence: field.Likely,
@@ -151,7 +151,7 @@ var _ = Describe("Diagnose", func() {
 	})
 
 	It("says what is certain and what is inferred on the registrar's capture alone", func() {
-		d, err := field.Diagnose([]string{"testdata/sim-no-nat-handling-registrar.pcap"}, field.Options{})
+		d, err := field.Diagnose(context.Background(), []string{"testdata/sim-no-nat-handling-registrar.pcap"}, field.Options{})
 		Expect(err).NotTo(HaveOccurred())
 		var text []string
 		for _, s := range d.Evidence[0].Statements {
@@ -166,9 +166,9 @@ var _ = Describe("Diagnose", func() {
 	})
 
 	It("merges several vantage points of one incident and de-duplicates their copies", func() {
-		one, err := field.Diagnose([]string{"testdata/sim-no-nat-handling-plain.pcap"}, field.Options{})
+		one, err := field.Diagnose(context.Background(), []string{"testdata/sim-no-nat-handling-plain.pcap"}, field.Options{})
 		Expect(err).NotTo(HaveOccurred())
-		two, err := field.Diagnose([]string{"testdata/sim-no-nat-handling-plain.pcap", "testdata/sim-no-nat-handling-registrar.pcap"}, field.Options{})
+		two, err := field.Diagnose(context.Background(), []string{"testdata/sim-no-nat-handling-plain.pcap", "testdata/sim-no-nat-handling-registrar.pcap"}, field.Options{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(two.Calls).To(HaveLen(1))
 		Expect(two.Calls[0].OKRetransmissions).To(Equal(one.Calls[0].OKRetransmissions))
@@ -181,7 +181,7 @@ var _ = Describe("Diagnose", func() {
 		Expect(err).NotTo(HaveOccurred())
 		cut := filepath.Join(GinkgoT().TempDir(), "cut.pcap")
 		Expect(os.WriteFile(cut, data[:len(data)*2/3], 0o644)).To(Succeed())
-		d, err := field.Diagnose([]string{cut}, field.Options{})
+		d, err := field.Diagnose(context.Background(), []string{cut}, field.Options{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(d.Errors).To(HaveLen(1))
 		Expect(d.Errors[0].Error()).To(And(ContainSubstring("cut.pcap"), ContainSubstring("truncated")))
@@ -192,7 +192,7 @@ var _ = Describe("Diagnose", func() {
 	It("refuses a file that is no capture, naming it", func() {
 		bad := filepath.Join(GinkgoT().TempDir(), "notes.txt")
 		Expect(os.WriteFile(bad, []byte("INVITE sip:bob@example.com SIP/2.0\r\n"), 0o644)).To(Succeed())
-		_, err := field.Diagnose([]string{bad}, field.Options{})
+		_, err := field.Diagnose(context.Background(), []string{bad}, field.Options{})
 		Expect(err).To(MatchError(field.ErrFormat))
 		Expect(err.Error()).To(ContainSubstring("notes.txt"))
 	})
@@ -201,7 +201,7 @@ var _ = Describe("Diagnose", func() {
 	// simulated time, gives the verdict the capture was diagnosed with.
 	DescribeTable("--scenario-out round trip",
 		func(ctx SpecContext, file string) {
-			d, err := field.Diagnose([]string{filepath.Join("testdata", file)}, field.Options{})
+			d, err := field.Diagnose(context.Background(), []string{filepath.Join("testdata", file)}, field.Options{})
 			Expect(err).NotTo(HaveOccurred())
 			var buf bytes.Buffer
 			Expect(d.WriteScenario(&buf)).To(Succeed())
@@ -273,7 +273,7 @@ var _ = Describe("several vantage points", func() {
 		for _, name := range seeds {
 			files := split("testdata/sim-" + name + ".pcapng")
 			Expect(len(files)).To(BeNumerically(">=", 5))
-			d, err := field.Diagnose(files, field.Options{})
+			d, err := field.Diagnose(context.Background(), files, field.Options{})
 			Expect(err).NotTo(HaveOccurred())
 			want, addr := verdict("testdata/sim-" + name + ".pcapng")
 			Expect(d.Calls).To(HaveLen(1))
@@ -376,7 +376,7 @@ func repeat(in, callID string, n int) string {
 var _ = Describe("a long capture", func() {
 	It("holds only the dialogs open at once: one closes 8 s after its BYE is answered", func() {
 		file := repeat("testdata/sim-correct-nat-handling-plain.pcap", "uqeqd6znl9kc4flo2jyn", 30)
-		d, err := field.Diagnose([]string{file}, field.Options{Keep: 2})
+		d, err := field.Diagnose(context.Background(), []string{file}, field.Options{Keep: 2})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(d.Calls).To(HaveLen(30))
 		for _, c := range d.Calls {
@@ -385,5 +385,16 @@ var _ = Describe("a long capture", func() {
 		// bob's REGISTER dialog (one Call-ID, re-sent every minute) and one call.
 		Expect(d.MaxOpenDialogs).To(Equal(2))
 		Expect(d.Evidence).To(HaveLen(30))
+	})
+})
+
+var _ = Describe("an interrupted diagnosis", func() {
+	It("diagnoses what it read and says it stopped", func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		d, err := field.Diagnose(ctx, []string{"testdata/sim-no-nat-handling-plain.pcap"}, field.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(d.Errors).To(ConsistOf(MatchError(context.Canceled)))
+		Expect(d.Calls).To(BeEmpty())
 	})
 })

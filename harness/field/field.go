@@ -7,6 +7,7 @@
 package field
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -51,13 +52,13 @@ type Diagnosis struct {
 	Evidence []CallEvidence    // Calls[i]'s evidence
 	NATs     []InferredNAT
 	Files    []string
-	Packets  int     // SIP datagrams and ICMP errors read
-	Unparsed int     // SIP-looking datagrams that did not parse
+	Packets  int // SIP datagrams and ICMP errors read
+	Unparsed int // SIP-looking datagrams that did not parse
 	// MaxOpenDialogs is the most dialogs (Call-IDs) held open at once: what the
 	// memory of a diagnosis follows, with one line of facts per call.
 	MaxOpenDialogs int
-	Errors   []error // files that could not be read to the end: what came before is diagnosed
-	Timers   TimerEstimate
+	Errors         []error // files that could not be read to the end: what came before is diagnosed
+	Timers         TimerEstimate
 
 	keptCalls int
 	topo      *topology
@@ -87,8 +88,9 @@ var ErrRead = errors.New("unreadable capture")
 // Diagnose reads the capture files (one per vantage point, merged by time) and
 // diagnoses every INVITE dialog. Files that cannot be opened as captures make an
 // error and no diagnosis; a file damaged or truncated part way is diagnosed up to the
-// damage and listed in Diagnosis.Errors.
-func Diagnose(names []string, o Options) (*Diagnosis, error) {
+// damage and listed in Diagnosis.Errors. Cancelling ctx stops the reading: what was
+// read is diagnosed and ctx's error is listed in Diagnosis.Errors.
+func Diagnose(ctx context.Context, names []string, o Options) (*Diagnosis, error) {
 	if o.Window <= 0 {
 		o.Window = 100 * time.Millisecond
 	}
@@ -117,7 +119,11 @@ func Diagnose(names []string, o Options) (*Diagnosis, error) {
 	d := &Diagnosis{Files: names}
 	a := newAnalyzer(o, d)
 	m := newMerger(slices.Clone(files))
-	for {
+	for n := 0; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			m.errs = append(m.errs, fmt.Errorf("reading stopped after %d packets: %w", a.npackets, context.Cause(ctx)))
+			break
+		}
 		p, ok := m.next()
 		if !ok {
 			break

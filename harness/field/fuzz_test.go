@@ -1,6 +1,7 @@
 package field_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -36,6 +37,6 @@ func FuzzDiagnose(f *testing.F) {
 			}
 			_ = r.Close()
 		}
-		_, _ = field.Diagnose([]string{name}, field.Options{})
+		_, _ = field.Diagnose(context.Background(), []string{name}, field.Options{})
 	})
 }

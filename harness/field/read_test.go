@@ -1,6 +1,7 @@
 package field_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -256,7 +257,7 @@ var _ = Describe("ICMP errors", func() {
 		}
 		Expect(f.Close()).To(Succeed())
 
-		d, err := field.Diagnose([]string{name}, field.Options{})
+		d, err := field.Diagnose(context.Background(), []string{name}, field.Options{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(d.Calls).To(HaveLen(1))
 		Expect(d.Calls[0].ACKFate).To(Equal("dropped: ICMP network unreachable from 203.0.113.254"))
@@ -331,7 +332,7 @@ var _ = Describe("a capture inside one private network", func() {
 		} {
 			file := readdress(c.file, map[string]string{"198.51.100.10": "10.0.0.10", "203.0.113.1": "10.0.0.1",
 				"203.0.113.2": "10.0.0.2", "203.0.113.50": "10.0.0.50"})
-			d, err := field.Diagnose([]string{file}, field.Options{})
+			d, err := field.Diagnose(context.Background(), []string{file}, field.Options{})
 			Expect(err).NotTo(HaveOccurred())
 			Expect(d.Calls).To(HaveLen(1), c.file)
 			Expect(d.Calls[0].ACKAtCallee).To(Equal(c.ack), c.file)
