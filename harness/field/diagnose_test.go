@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	. "github.com/onsi/ginkgo/v2"
@@ -337,40 +336,17 @@ func stripComments(in string) string {
 // repeat writes a one-call capture n times, a minute apart, each call with its own
 // Call-ID (the last two characters replaced by the copy's number).
 func repeat(in, callID string, n int) string {
-	f, err := os.Open(in)
-	Expect(err).NotTo(HaveOccurred())
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	Expect(err).NotTo(HaveOccurred())
-	type frame struct {
-		ci   gopacket.CaptureInfo
-		data []byte
-	}
+	one := readFrames(in)
 	var frames []frame
-	for {
-		data, ci, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		Expect(err).NotTo(HaveOccurred())
-		frames = append(frames, frame{ci, data})
-	}
-	name := filepath.Join(GinkgoT().TempDir(), "repeated.pcap")
-	o, err := os.Create(name)
-	Expect(err).NotTo(HaveOccurred())
-	defer o.Close()
-	w := pcapgo.NewWriter(o)
-	Expect(w.WriteFileHeader(65535, layers.LinkTypeEthernet)).To(Succeed())
 	for i := range n {
 		id := fmt.Sprintf("%s%02d", callID[:len(callID)-2], i)
-		for _, fr := range frames {
+		for _, fr := range one {
 			ci := fr.ci
 			ci.Timestamp = ci.Timestamp.Add(time.Duration(i) * time.Minute)
-			data := bytes.ReplaceAll(fr.data, []byte(callID), []byte(id))
-			Expect(w.WritePacket(ci, data)).To(Succeed())
+			frames = append(frames, frame{ci, bytes.ReplaceAll(fr.data, []byte(callID), []byte(id))})
 		}
 	}
-	return name
+	return writeFrames(layers.LinkTypeEthernet, frames)
 }
 
 var _ = Describe("a long capture", func() {

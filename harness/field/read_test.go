@@ -128,18 +128,53 @@ func link(lt layers.LinkType, ip []byte) []byte {
 	return ip
 }
 
-func writePcap(lt layers.LinkType, frames [][]byte) string {
+// frame is one packet of a capture file.
+type frame struct {
+	ci   gopacket.CaptureInfo
+	data []byte
+}
+
+// readFrames returns the packets of a pcap file.
+func readFrames(name string) []frame {
+	f, err := os.Open(name)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	Expect(err).NotTo(HaveOccurred())
+	var out []frame
+	for {
+		data, ci, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		Expect(err).NotTo(HaveOccurred())
+		out = append(out, frame{ci, data})
+	}
+}
+
+// writeFrames writes packets to a new pcap file and returns its name.
+func writeFrames(lt layers.LinkType, frames []frame) string {
 	name := filepath.Join(GinkgoT().TempDir(), "c.pcap")
 	f, err := os.Create(name)
 	Expect(err).NotTo(HaveOccurred())
 	defer f.Close()
 	w := pcapgo.NewWriter(f)
 	Expect(w.WriteFileHeader(65535, lt)).To(Succeed())
-	t := time.Unix(1700000000, 0)
-	for i, fr := range frames {
-		Expect(w.WritePacket(gopacket.CaptureInfo{Timestamp: t.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(fr), Length: len(fr)}, fr)).To(Succeed())
+	for _, fr := range frames {
+		fr.ci.CaptureLength, fr.ci.Length = len(fr.data), len(fr.data)
+		Expect(w.WritePacket(fr.ci, fr.data)).To(Succeed())
 	}
 	return name
+}
+
+// writePcap writes link-layer frames a millisecond apart to a new pcap file.
+func writePcap(lt layers.LinkType, datas [][]byte) string {
+	t := time.Unix(1700000000, 0)
+	frames := make([]frame, len(datas))
+	for i, d := range datas {
+		frames[i] = frame{gopacket.CaptureInfo{Timestamp: t.Add(time.Duration(i) * time.Millisecond)}, d}
+	}
+	return writeFrames(lt, frames)
 }
 
 func readAll(name string) []field.Packet {
@@ -222,21 +257,10 @@ var _ = Describe("ICMP errors", func() {
 	It("ties a network unreachable to the ACK it answers and states the drop as certain", func() {
 		// The registrar's capture of the no-NAT-handling case, with a router
 		// answering each ACK to bob's private address with ICMP network unreachable.
-		in, err := os.Open("testdata/sim-no-nat-handling-registrar.pcap")
-		Expect(err).NotTo(HaveOccurred())
-		defer in.Close()
-		r, err := pcapgo.NewReader(in)
-		Expect(err).NotTo(HaveOccurred())
-		var frames [][]byte
-		var times []time.Time
-		for {
-			data, ci, err := r.ReadPacketData()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			Expect(err).NotTo(HaveOccurred())
-			frames, times = append(frames, data), append(times, ci.Timestamp)
-			ip := data[14:]
+		var frames []frame
+		for _, fr := range readFrames("testdata/sim-no-nat-handling-registrar.pcap") {
+			frames = append(frames, fr)
+			ip := fr.data[14:]
 			if netip.AddrFrom4([4]byte(ip[16:20])) != netip.MustParseAddr("192.168.1.10") {
 				continue
 			}
@@ -245,17 +269,9 @@ var _ = Describe("ICMP errors", func() {
 				SrcIP: net.IP{203, 0, 113, 254}, DstIP: net.IP{203, 0, 113, 2}}
 			buf := gopacket.NewSerializeBuffer()
 			Expect(gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, hdr, icmp, gopacket.Payload(ip[:28]))).To(Succeed())
-			frames, times = append(frames, link(layers.LinkTypeEthernet, buf.Bytes())), append(times, ci.Timestamp.Add(time.Millisecond))
+			frames = append(frames, frame{gopacket.CaptureInfo{Timestamp: fr.ci.Timestamp.Add(time.Millisecond)}, link(layers.LinkTypeEthernet, buf.Bytes())})
 		}
-		name := filepath.Join(GinkgoT().TempDir(), "icmp.pcap")
-		f, err := os.Create(name)
-		Expect(err).NotTo(HaveOccurred())
-		w := pcapgo.NewWriter(f)
-		Expect(w.WriteFileHeader(65535, layers.LinkTypeEthernet)).To(Succeed())
-		for i, fr := range frames {
-			Expect(w.WritePacket(gopacket.CaptureInfo{Timestamp: times[i], CaptureLength: len(fr), Length: len(fr)}, fr)).To(Succeed())
-		}
-		Expect(f.Close()).To(Succeed())
+		name := writeFrames(layers.LinkTypeEthernet, frames)
 
 		d, err := field.Diagnose(context.Background(), []string{name}, field.Options{})
 		Expect(err).NotTo(HaveOccurred())
@@ -271,30 +287,15 @@ var _ = Describe("ICMP errors", func() {
 
 // readdress rewrites a capture's IPv4 addresses, in headers and SIP text alike.
 func readdress(in string, m map[string]string) string {
-	f, err := os.Open(in)
-	Expect(err).NotTo(HaveOccurred())
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	Expect(err).NotTo(HaveOccurred())
-	name := filepath.Join(GinkgoT().TempDir(), "readdressed.pcap")
-	o, err := os.Create(name)
-	Expect(err).NotTo(HaveOccurred())
-	defer o.Close()
-	w := pcapgo.NewWriter(o)
-	Expect(w.WriteFileHeader(65535, layers.LinkTypeEthernet)).To(Succeed())
 	swap := func(ip net.IP) net.IP {
 		if to, ok := m[ip.String()]; ok {
 			return netip.MustParseAddr(to).AsSlice()
 		}
 		return ip
 	}
-	for {
-		data, ci, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			return name
-		}
-		Expect(err).NotTo(HaveOccurred())
-		p := gopacket.NewPacket(data, layers.LinkTypeEthernet, gopacket.Default)
+	var out []frame
+	for _, fr := range readFrames(in) {
+		p := gopacket.NewPacket(fr.data, layers.LinkTypeEthernet, gopacket.Default)
 		eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
 		ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 		udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
@@ -315,9 +316,9 @@ func readdress(in string, m map[string]string) string {
 		Expect(udp.SetNetworkLayerForChecksum(ip)).To(Succeed())
 		buf := gopacket.NewSerializeBuffer()
 		Expect(gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(text))).To(Succeed())
-		ci.CaptureLength, ci.Length = len(buf.Bytes()), len(buf.Bytes())
-		Expect(w.WritePacket(ci, buf.Bytes())).To(Succeed())
+		out = append(out, frame{fr.ci, buf.Bytes()})
 	}
+	return writeFrames(layers.LinkTypeEthernet, out)
 }
 
 var _ = Describe("a capture inside one private network", func() {
