@@ -73,9 +73,10 @@ type analyzer struct {
 	netVersion int
 	netErr     error
 
-	evidence map[int]*datagramEvidence // by datagram id, for open and kept dialogs
-	links    map[link]bool             // pairs of hosts a captured datagram went between
-	toCaller map[string][]int          // by Call-ID: inferred 2xx datagrams to the caller
+	evidence map[int]*datagramEvidence  // by datagram id, for open and kept dialogs
+	links    map[link]bool              // pairs of hosts a captured datagram went between
+	toCaller map[string][]int           // by Call-ID: inferred 2xx datagrams to the caller
+	branches map[string]map[string]bool // by Call-ID: the top-Via branches of requests captured or inferred
 
 	out        *Diagnosis
 	kept       []sim.Record
@@ -93,7 +94,7 @@ type icmpKey struct {
 func newAnalyzer(o Options, d *Diagnosis) *analyzer {
 	return &analyzer{opts: o, seed: maphash.MakeSeed(), topo: newTopology(o.Names, o.Scenario), parser: sip.NewParser(),
 		byKey: map[uint64][]*group{}, byPair: map[icmpKey]*group{}, vantages: map[string]*vantage{},
-		dialogs: map[string]*dialog{}, links: map[link]bool{}, toCaller: map[string][]int{}, bindRecs: map[string][]sim.Record{}, evidence: map[int]*datagramEvidence{},
+		dialogs: map[string]*dialog{}, links: map[link]bool{}, toCaller: map[string][]int{}, branches: map[string]map[string]bool{}, bindRecs: map[string][]sim.Record{}, evidence: map[int]*datagramEvidence{},
 		out: d, keptSeqs: map[int]bool{}, netVersion: -1}
 }
 
@@ -644,6 +645,7 @@ func (a *analyzer) closeIdle(now time.Time) {
 			a.batch = append(a.batch, d)
 			delete(a.dialogs, id)
 			delete(a.toCaller, id)
+			delete(a.branches, id)
 		}
 	}
 	if len(a.batch) >= 128 {
@@ -667,6 +669,7 @@ func (a *analyzer) finish() {
 	}
 	clear(a.dialogs)
 	clear(a.toCaller)
+	clear(a.branches)
 	a.judgeBatch()
 	if a.net != nil {
 		_ = a.net.Close()

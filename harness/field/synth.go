@@ -88,11 +88,21 @@ func (a *analyzer) synthesize(m sip.Message, payload []byte, at pairTime, before
 		data     []byte
 	}
 	var hops []hop
+	cid := trace.CallID(m)
 	switch m.(type) {
 	case *sip.Request:
 		if !before {
 			return
 		}
+		// A hop is told once: from the first captured copy of the request that
+		// proves it (a proxy further on proves it again).
+		branches := viaBranches(m)
+		seen := a.branches[cid]
+		if seen == nil {
+			seen = map[string]bool{}
+			a.branches[cid] = seen
+		}
+		defer func() { seen[branches[0]] = true }()
 		// Via k was written by the host that sent to the host of Via k-1; the
 		// message it sent had the Vias k and below.
 		data := payload
@@ -105,6 +115,10 @@ func (a *analyzer) synthesize(m sip.Message, payload []byte, at pairTime, before
 			datas = append(datas, data)
 		}
 		for k := len(vias) - 1; k >= 1; k-- {
+			if branches[k] != "" && seen[branches[k]] {
+				continue
+			}
+			seen[branches[k]] = true
 			hops = append(hops, hop{vias[k], vias[k-1], datas[k]})
 		}
 	case *sip.Response:
@@ -119,13 +133,12 @@ func (a *analyzer) synthesize(m sip.Message, payload []byte, at pairTime, before
 	}
 	for i, h := range hops {
 		from, to := a.topo.host(h.from), a.topo.host(h.to)
-		if from == to || a.links[linkOf(from.name, to.name)] {
+		if _, isReq := m.(*sip.Request); from == to || !isReq && a.links[linkOf(from.name, to.name)] {
 			continue
 		}
 		id := a.seq + 1
 		if _, ok := trace.Invite2xx(m); ok && i == len(hops)-1 && len(vias) == 2 {
 			// The 2xx to the caller: its Contact is what the caller's ACK will name.
-			cid := trace.CallID(m)
 			a.toCaller[cid] = append(a.toCaller[cid], id)
 		}
 		sent := a.record(sim.Record{Datagram: id, Time: at.t, Kind: sim.Sent, Hop: from.name, Src: from.addr, Dst: h.to, Data: h.data})
@@ -184,4 +197,18 @@ func withContact(b []byte, uri string) []byte {
 	}
 	out := append(bytes.Clone(b[:start]), "Contact: <"+uri+">\r\n"...)
 	return append(out, b[end:]...)
+}
+
+// viaBranches returns the branch parameter of each Via of m, topmost first ("" for
+// none).
+func viaBranches(m sip.Message) []string {
+	var out []string
+	for _, h := range m.GetHeaders("Via") {
+		b := ""
+		if v, ok := h.(*sip.ViaHeader); ok {
+			b, _ = v.Params.Get("branch")
+		}
+		out = append(out, b)
+	}
+	return out
 }
