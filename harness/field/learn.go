@@ -70,12 +70,9 @@ func (a *analyzer) learn(g *group, m sip.Message) {
 					snd.nextHop = r.name // kept only if r turns out a proxy
 				}
 			}
-		} else if len(vias) == 1 {
-			snd.ua = true
-			if m.Method == sip.REGISTER {
-				if r := a.receiverOf(first); r != nil {
-					snd.regWith = r.name
-				}
+		} else if len(vias) == 1 && m.Method == sip.REGISTER {
+			if r := a.receiverOf(first); r != nil {
+				snd.regWith = r.name
 			}
 		}
 	case *sip.Response:

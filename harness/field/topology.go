@@ -16,7 +16,6 @@ type host struct {
 	def       *scenario.Host // the scenario's host, when given
 	proxy     bool           // forwarded a request (two Vias or more) or answered a REGISTER
 	registrar bool           // answered a REGISTER with a 2xx
-	ua        bool           // originated a request (one Via) or answered an INVITE
 	nat       *nat           // the NAT it sits behind; nil for a public host
 	nextHop   string         // the proxy it forwarded an INVITE to
 	regWith   string         // the registrar it sent a REGISTER to
@@ -60,7 +59,7 @@ func newTopology(names map[netip.Addr]string, s *scenario.Scenario) *topology {
 		t.natList = append(t.natList, nn)
 	}
 	for _, h := range s.Hosts {
-		hh := &host{name: h.Name, addr: h.Address, given: true, def: &h, proxy: h.Role == scenario.RoleProxy, ua: h.Role == scenario.RoleUA,
+		hh := &host{name: h.Name, addr: h.Address, given: true, def: &h, proxy: h.Role == scenario.RoleProxy,
 			registrar: h.Registrar, nextHop: h.NextHop, regWith: h.RegisterWith}
 		if h.NAT != "" {
 			for _, n := range t.natList {
