@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"strings"
@@ -104,8 +103,8 @@ func diagnose(ctx context.Context, e *env, files []string, o diagnoseOptions) in
 		}
 	}
 	if o.scenarioOut != "" {
-		if err := writeFile(o.scenarioOut, d.WriteScenario); err != nil {
-			return fail("--scenario-out: %v", err)
+		if err := writeFile("--scenario-out", o.scenarioOut, d.WriteScenario); err != nil {
+			return fail("%v", err)
 		}
 	}
 	for _, err := range d.Errors {
@@ -157,17 +156,4 @@ func readHosts(file string) (map[netip.Addr]string, error) {
 		names[a.Unmap()] = fields[1]
 	}
 	return names, sc.Err()
-}
-
-// writeFile creates name and writes it with write.
-func writeFile(name string, write func(io.Writer) error) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/field"
 	"github.com/sipnatlab/sipnatlab/harness/judge"
+	"github.com/sipnatlab/sipnatlab/harness/report"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
@@ -373,4 +374,50 @@ var _ = Describe("an interrupted diagnosis", func() {
 		Expect(d.Errors).To(ConsistOf(MatchError(context.Canceled)))
 		Expect(d.Calls).To(BeEmpty())
 	})
+})
+
+// The project's own writer as it is now: what diagnose reads must keep up with it.
+var _ = Describe("captures the project writes now", func() {
+	DescribeTable("run --pcap and a tcpdump per host (--pcap-dir) give the run's verdict",
+		func(ctx SpecContext, name string, perHost bool) {
+			s := seed(name)
+			res, err := harness.Run(context.Context(ctx), s, harness.Options{Clock: harness.Simulated})
+			Expect(err).NotTo(HaveOccurred())
+			dir := GinkgoT().TempDir()
+			write := func(file string, w func(*os.File) error) string {
+				f, err := os.Create(filepath.Join(dir, file))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(w(f)).To(Succeed())
+				Expect(f.Close()).To(Succeed())
+				return f.Name()
+			}
+			var files []string
+			if perHost {
+				for _, h := range s.Hosts {
+					files = append(files, write(h.Name+".pcap", func(f *os.File) error { return report.WriteHostPcap(f, res, h.Name) }))
+				}
+				for _, n := range s.NATs {
+					files = append(files, write(n.Name+".pcap", func(f *os.File) error { return report.WriteHostPcap(f, res, n.Name) }))
+				}
+			} else {
+				files = append(files, write("run.pcapng", func(f *os.File) error { return report.WritePcap(f, res, nil) }))
+			}
+			d, err := field.Diagnose(context.Context(ctx), files, field.Options{Scenario: s})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(d.Errors).To(BeEmpty())
+			Expect(d.Calls).To(HaveLen(1))
+			got, want := d.Calls[0], res.Calls[0]
+			Expect(got.ACKAtCallee).To(Equal(want.ACKAtCallee))
+			Expect(got.CalleeBYE).To(Equal(want.CalleeBYE))
+			Expect(got.Blame).To(Equal(want.Blame))
+			Expect(got.Class).To(Equal(want.Class))
+			Expect(got.OKRetransmissions).To(Equal(want.OKRetransmissions))
+		},
+		Entry("no NAT handling, run --pcap", "no-nat-handling", false),
+		Entry("no NAT handling, one file per host", "no-nat-handling", true),
+		Entry("correct NAT handling, run --pcap", "correct-nat-handling", false),
+		Entry("correct NAT handling, one file per host", "correct-nat-handling", true),
+		Entry("excessive NAT handling, run --pcap", "excessive-nat-handling", false),
+		Entry("excessive NAT handling, one file per host", "excessive-nat-handling", true),
+	)
 })
