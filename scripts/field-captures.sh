@@ -3,9 +3,9 @@
 # made it (CAPTURE.verdict.json, sipnatlab judge --json: what diagnose must find again).
 #
 # In simulated time, for each seed case:
-#   sim-CASE.pcapng               run --pcap (one interface per hop, the project's comments)
+#   sim-CASE.pcapng               run --pcap (one interface per hop or segment, the project's comments)
 #   sim-CASE-plain.pcap           the same as plain pcap: no comments, no interfaces
-#   sim-CASE-registrar.pcap       only what proxy-b (the registrar) saw
+#   sim-CASE-registrar.pcap       only what proxy-b (the registrar) saw (run --pcap-dir)
 # Real Kamailio: each seed case run with
 # `sipnatlab validate` (Kamailio in a container as proxy-b, the in-process UAs and
 # proxy-a around it, on an internal Docker network), recorded two ways:
@@ -64,7 +64,8 @@ capture() { # case cfg
 for name in no-nat-handling correct-nat-handling excessive-nat-handling; do
 	"$bin" run --clock simulated --pcap "$out/sim-$name.pcapng" "scenarios/$name.yaml" >/dev/null || true
 	tshark -r "$out/sim-$name.pcapng" -F pcap -w "$out/sim-$name-plain.pcap" 2>/dev/null
-	tshark -r "$out/sim-$name.pcapng" -Y 'frame.interface_name == "proxy-b"' -F pcap -w "$out/sim-$name-registrar.pcap" 2>/dev/null
+	"$bin" run --clock simulated --pcap-dir "$tmp/$name" "scenarios/$name.yaml" >/dev/null || true
+	cp "$tmp/$name/proxy-b.pcap" "$out/sim-$name-registrar.pcap"
 	"$bin" judge --json "$out/sim-$name.pcapng" >"$out/sim-$name.verdict.json" || true
 done
 
