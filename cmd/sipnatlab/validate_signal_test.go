@@ -56,11 +56,14 @@ var _ = Describe("sipnatlab validate interrupted while its proxy starts", Label(
 		dockersuite.RequireKamailio(ctx, "../../scripts/build-kamailio-image.sh")
 	})
 
-	It("exits within a second of SIGINT and removes the container it created", func(ctx SpecContext) {
+	// The goal is under a second (measured: 28-765 ms, printed below); the bound here only
+	// tells "stops at once" from the old 10 s Docker stop grace, so a loaded CI machine
+	// does not turn a wall-clock figure into a flake.
+	It("exits at once on SIGINT and removes the container it created", func(ctx SpecContext) {
 		cmd, exited := startValidate(ctx)
 		Expect(cmd.Process.Signal(syscall.SIGINT)).To(Succeed())
 		start := time.Now()
-		Eventually(exited).WithTimeout(time.Second).WithPolling(5*time.Millisecond).Should(BeClosed(), "still running a second after SIGINT")
+		Eventually(exited).WithTimeout(5*time.Second).WithPolling(5*time.Millisecond).Should(BeClosed(), "still running 5 s after SIGINT (Docker's stop grace is 10 s)")
 		GinkgoWriter.Printf("exited %s after SIGINT\n", time.Since(start))
 		Expect(cmd.ProcessState.ExitCode()).To(Equal(1), "interrupted")
 		Expect(containersOf(ctx, cmd.Process.Pid)).To(BeEmpty())
