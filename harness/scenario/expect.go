@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sipnatlab/sipnatlab/sim/alg"
 )
 
 func (p *parser) expect(e entry) error {
@@ -46,8 +48,11 @@ func (p *parser) expect(e entry) error {
 				return err
 			}
 			if v != "none" {
-				if _, err := p.hostOf(hostRef{n, path}, RoleProxy, "blame"); err != nil {
-					return err
+				// A NAT is blamed for what its SIP ALG did (docs/scenario-format.md).
+				if nat, ok := p.nat(v); !ok || nat.SIPALG == alg.None {
+					if _, err := p.hostOf(hostRef{n, path}, RoleProxy, "blame"); err != nil {
+						return err
+					}
 				}
 				x.Host = v
 			}

@@ -1,0 +1,193 @@
+package judge
+
+// This file holds the diagnoses of the NAT pitfalls beyond the Contact story
+// (docs/lessons.md, part 5): a proxy behind NAT that Record-Routes its private
+// address, a router's SIP ALG, a proxy that ignores the source port (no rport),
+// and a registrar that stores the private Contact.
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/harness/trace"
+	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+)
+
+// Classes of the pitfalls.
+const (
+	// ClassPrivateRoute: the ACK followed a Record-Route entry naming a proxy's
+	// private address, which the sender cannot reach: a proxy behind NAT that
+	// does not advertise its public address.
+	ClassPrivateRoute Class = "private-route"
+	// ClassSIPALG: a NAT's SIP ALG rewrote the 2xx on its way out (its Contact,
+	// or its body without the Content-Length), and that lost the ACK.
+	ClassSIPALG Class = "sip-alg"
+	// ClassNoRport: a proxy answered a UA behind NAT at the port of its Via, not
+	// the port the request came from, and the NAT dropped the reply: the UA sent
+	// no rport and the proxy does not force it.
+	ClassNoRport Class = "no-rport"
+	// ClassRegistrationNotFixed: the callee's registrar sent the INVITE to the
+	// private Contact the callee registered, not to the address its REGISTER
+	// came from.
+	ClassRegistrationNotFixed Class = "registration-not-fixed"
+)
+
+// privateRoute explains an ACK dropped at a private address its top Route named:
+// the Record-Route of a proxy behind NAT.
+func privateRoute(s *scenario.Scenario, f CallFacts, ack *trace.Datagram, hungUp string) (diagnosis, bool) {
+	if ack.End == nil || ack.End.Kind != sim.Dropped || ack.End.Cause != sim.CausePrivateUnreachable {
+		return diagnosis{}, false
+	}
+	r := ack.Msg.(*sip.Request).Route()
+	if r == nil {
+		return diagnosis{}, false
+	}
+	a, err := endpoint.URIAddr(r.Address)
+	if err != nil || a != ack.Sent.Dst {
+		return diagnosis{}, false
+	}
+	p, ok := s.HostByAddr(a.Addr())
+	if !ok || p.Role != scenario.RoleProxy || p.NAT == "" {
+		return diagnosis{}, false
+	}
+	nat, _ := s.NAT(p.NAT)
+	public := nat.Public.String()
+	if fw, ok := nat.Forward(p.Name); ok {
+		public = netip.AddrPortFrom(nat.Public, fw.Port).String()
+	}
+	d := diagnosis{class: ClassPrivateRoute, blame: p.Name}
+	d.fix = fmt.Sprintf("make %s advertise the public address %s that %s forwards to it (Kamailio: listen=udp:%s advertise %s; OpenSIPS: socket=udp:%s as %s), so its Record-Route and Via name an address outside hosts can reach",
+		p.Name, public, nat.Name, p.Address, public, p.Address, public)
+	d.text = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to %s, the first Route, and it was dropped: %s%s. That Route is %s's Record-Route: %s sits behind %s and wrote its private address into the 200 OK, so every in-dialog request from outside follows a route nobody outside can reach: %s.",
+		f.To, f.To, ack.Sent.Hop, r.Address.String(), ack.End.Reason, hungUp, p.Name, p.Name, nat.Name, d.fix)
+	return d, true
+}
+
+// algRewrote returns the first datagram of the callee's 2xx that a NAT's ALG
+// rewrote, or nil.
+func algRewrote(f CallFacts, dgs []*trace.Datagram) *trace.Datagram {
+	for _, dg := range dgs {
+		if _, ok := trace.Invite2xx(dg.Msg); ok && dg.Sent.Hop == f.To && dg.ALG != nil {
+			return dg
+		}
+	}
+	return nil
+}
+
+// sipALG explains a call whose 2xx a NAT's SIP ALG rewrote: into a message its
+// receiver could not parse (the 2xx never reached the caller), or to a Contact
+// that lost the ACK.
+func sipALG(f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool) {
+	dg := algRewrote(f, dgs)
+	if dg == nil {
+		return diagnosis{}, false
+	}
+	nat := dg.ALG.Hop
+	d := diagnosis{class: ClassSIPALG, blame: nat}
+	d.fix = fmt.Sprintf("turn off the SIP ALG (\"SIP helper\", \"SIP passthrough\") on %s and let the proxy next to %s fix the Contact (fix_nated_contact()) and store where it registered from (fix_nated_register())", nat, f.To)
+	before, _ := trace.Invite2xx(dg.Msg)
+	what := ""
+	if after, ok := dg.Arrived.(*sip.Response); ok && dg.Arrived != nil {
+		if c0, c1 := trace.Contact(before), trace.Contact(after); c0 != c1 {
+			what = fmt.Sprintf("the Contact from %s to %s", c0, c1)
+		}
+		if b0, b1 := len(before.Body()), len(after.Body()); b0 != b1 {
+			what = joinAnd(what, fmt.Sprintf("the body from %d to %d bytes", b0, b1))
+		}
+	}
+	unparsable := ""
+	for _, n := range dg.Notes {
+		if n.Cause == endpoint.CauseDiscarded {
+			unparsable = fmt.Sprintf(" %s could not parse what arrived (%s)", n.Hop, n.Reason)
+		}
+	}
+	if dg.Arrived == nil {
+		what = joinAnd(what, "the message")
+		hdr := ""
+		if h := before.ContentLength(); h != nil {
+			hdr = fmt.Sprintf(", but left Content-Length at %d", int(*h))
+		}
+		what += hdr
+	}
+	if what == "" {
+		what = "the message"
+	}
+	first := fmt.Sprintf("%s's SIP ALG rewrote %s's 200 OK on its way out: it changed %s.", nat, f.To, what)
+	switch {
+	case unparsable != "":
+		first += unparsable + fmt.Sprintf(", so the 200 OK never reached %s and %s sent no ACK%s.", f.From, f.From, hungUp)
+	case f.ACKAtCallee:
+		return diagnosis{}, false
+	default:
+		first += fmt.Sprintf(" The ACK for it never reached %s%s: it followed the rewritten Contact (lost at %s: %s).", f.To, hungUp, f.ACKLostAt, f.ACKFate)
+	}
+	d.text = first + " A router's ALG rewrites SIP without knowing what the proxies do: " + d.fix + "."
+	return d, true
+}
+
+func joinAnd(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + " and " + b
+}
+
+// noRport explains a 2xx dropped at the NAT of a UA that sent no rport, because
+// the proxy answered to the Via's port.
+func noRport(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool) {
+	for _, dg := range dgs {
+		res, ok := trace.Invite2xx(dg.Msg)
+		if !ok || dg.End == nil || dg.End.Kind != sim.Dropped {
+			continue
+		}
+		via := res.Via()
+		if via == nil || via.Params.Has("rport") {
+			continue
+		}
+		if _, isNAT := s.NAT(dg.End.Hop); !isNAT {
+			continue
+		}
+		va, _ := netip.ParseAddr(via.Host)
+		ua, ok := s.HostByAddr(va)
+		sender, _ := s.Host(dg.Sent.Hop)
+		if !ok || ua.Role != scenario.RoleUA || sender.Role != scenario.RoleProxy {
+			continue
+		}
+		d := diagnosis{class: ClassNoRport, blame: sender.Name}
+		d.fix = fmt.Sprintf("call force_rport() on %s (at the top of its request route) so it answers every request to the address and port it came from (RFC 3581), or make %s put rport in its Via", sender.Name, ua.Name)
+		d.text = fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s. %s's Via %s:%d carries no rport and %s does not force it, so %s answered to port %d, the port %s wrote, not the port %s mapped its request to; every reply to %s, its REGISTER's 200 OK too, dies the same way, and %s keeps registering again: %s.",
+			f.To, f.From, f.From, sender.Name, dg.Sent.Dst, dg.End.Hop, dg.End.Reason, hungUp,
+			ua.Name, via.Host, via.Port, sender.Name, sender.Name, dg.Sent.Dst.Port(), ua.Name, dg.End.Hop, ua.Name, ua.Name, d.fix)
+		return d, true
+	}
+	return diagnosis{}, false
+}
+
+// registrationNotFixed explains an INVITE the callee's registrar sent to the
+// private Contact the callee registered, which it cannot reach.
+func registrationNotFixed(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram) (diagnosis, bool) {
+	callee, _ := s.Host(f.To)
+	for _, dg := range dgs {
+		if !trace.IsRequest(dg.Msg, sip.INVITE) || dg.End == nil || dg.End.Kind != sim.Dropped || dg.End.Cause != sim.CausePrivateUnreachable {
+			continue
+		}
+		if callee.RegisterWith == "" || dg.Sent.Hop != callee.RegisterWith {
+			continue
+		}
+		ruri, err := endpoint.URIAddr(dg.Msg.(*sip.Request).Recipient)
+		if err != nil || ruri != dg.Sent.Dst {
+			continue
+		}
+		reg := callee.RegisterWith
+		d := diagnosis{class: ClassRegistrationNotFixed, blame: reg}
+		d.fix = fmt.Sprintf("make %s store where %s's REGISTER came from: fix_nated_register() before save(\"location\") (or the registrar's received parameter), so requests for %s go to its NAT mapping", reg, f.To, f.To)
+		d.text = fmt.Sprintf("%s never answered: %s, %s's registrar, sent the INVITE to the Contact %s that %s registered, a private address behind %s, and it was dropped: %s. %s stored the Contact as written instead of the address the REGISTER came from, so the caller got only a timeout: %s.",
+			f.To, reg, f.To, dg.Sent.Dst, f.To, callee.NAT, dg.End.Reason, reg, d.fix)
+		return d, true
+	}
+	return diagnosis{}, false
+}
