@@ -150,7 +150,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 		return d
 	}
 	if ack == nil {
-		if d, ok := noRport(s, f, dgs, hungUp); ok {
+		if d, ok := noRport(s, tr, f, dgs, hungUp); ok {
 			return d
 		}
 		return diagnoseOKLost(s, f, dgs, hungUp)

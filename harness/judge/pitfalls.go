@@ -8,6 +8,8 @@ package judge
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -89,32 +91,32 @@ func sipALG(f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool)
 	nat := dg.ALG.Hop
 	d := diagnosis{class: ClassSIPALG, blame: nat}
 	d.fix = fmt.Sprintf("turn off the SIP ALG (\"SIP helper\", \"SIP passthrough\") on %s and let the proxy next to %s fix the Contact (fix_nated_contact()) and store where it registered from (fix_nated_register())", nat, f.To)
-	before, _ := trace.Invite2xx(dg.Msg)
-	what := ""
-	if after, ok := dg.Arrived.(*sip.Response); ok && dg.Arrived != nil {
-		if c0, c1 := trace.Contact(before), trace.Contact(after); c0 != c1 {
-			what = fmt.Sprintf("the Contact from %s to %s", c0, c1)
+	edits, stale := trace.ALGEdits(dg)
+	var changed []string
+	for _, e := range edits {
+		name := e.Header
+		if name == "" {
+			name = "the SDP body"
 		}
-		if b0, b1 := len(before.Body()), len(after.Body()); b0 != b1 {
-			what = joinAnd(what, fmt.Sprintf("the body from %d to %d bytes", b0, b1))
+		if e.Header != "" {
+			name = "the " + name + " header"
 		}
+		if !slices.Contains(changed, name) {
+			changed = append(changed, name)
+		}
+	}
+	what := "the payload"
+	if len(changed) > 0 {
+		what = strings.Join(changed, " and ")
+	}
+	if stale != "" {
+		what += " (" + stale + ")"
 	}
 	unparsable := ""
 	for _, n := range dg.Notes {
 		if n.Cause == endpoint.CauseDiscarded {
 			unparsable = fmt.Sprintf(" %s could not parse what arrived (%s)", n.Hop, n.Reason)
 		}
-	}
-	if dg.Arrived == nil {
-		what = joinAnd(what, "the message")
-		hdr := ""
-		if h := before.ContentLength(); h != nil {
-			hdr = fmt.Sprintf(", but left Content-Length at %d", int(*h))
-		}
-		what += hdr
-	}
-	if what == "" {
-		what = "the message"
 	}
 	first := fmt.Sprintf("%s's SIP ALG rewrote %s's 200 OK on its way out: it changed %s.", nat, f.To, what)
 	switch {
@@ -129,16 +131,9 @@ func sipALG(f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool)
 	return d, true
 }
 
-func joinAnd(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + " and " + b
-}
-
 // noRport explains a 2xx dropped at the NAT of a UA that sent no rport, because
 // the proxy answered to the Via's port.
-func noRport(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool) {
+func noRport(s *scenario.Scenario, tr *trace.Trace, f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool) {
 	for _, dg := range dgs {
 		res, ok := trace.Invite2xx(dg.Msg)
 		if !ok || dg.End == nil || dg.End.Kind != sim.Dropped {
@@ -159,12 +154,40 @@ func noRport(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram, hungUp st
 		}
 		d := diagnosis{class: ClassNoRport, blame: sender.Name}
 		d.fix = fmt.Sprintf("call force_rport() on %s (at the top of its request route) so it answers every request to the address and port it came from (RFC 3581), or make %s put rport in its Via", sender.Name, ua.Name)
-		d.text = fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s. %s's Via %s:%d carries no rport and %s does not force it, so %s answered to port %d, the port %s wrote, not the port %s mapped its request to; every reply to %s, its REGISTER's 200 OK too, dies the same way, and %s keeps registering again: %s.",
+		regs := ""
+		if n := droppedRegisterReplies(tr, sender.Name, dg.Sent.Dst); n > 0 {
+			regs = fmt.Sprintf(" The replies to %s's REGISTERs died the same way (%d of them), so %s never learnt it was registered and kept registering again.", ua.Name, n, ua.Name)
+		}
+		d.text = fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s. %s's Via %s:%d carries no rport and %s does not force it, so %s answered to port %d, the port %s wrote, not the port %s mapped its request to.%s Fix: %s.",
 			f.To, f.From, f.From, sender.Name, dg.Sent.Dst, dg.End.Hop, dg.End.Reason, hungUp,
-			ua.Name, via.Host, via.Port, sender.Name, sender.Name, dg.Sent.Dst.Port(), ua.Name, dg.End.Hop, ua.Name, ua.Name, d.fix)
+			ua.Name, via.Host, via.Port, sender.Name, sender.Name, dg.Sent.Dst.Port(), ua.Name, dg.End.Hop, regs, d.fix)
 		return d, true
 	}
 	return diagnosis{}, false
+}
+
+// droppedRegisterReplies counts the responses to REGISTER that proxy sent to dst and
+// that were dropped on the way.
+func droppedRegisterReplies(tr *trace.Trace, proxy string, dst netip.AddrPort) int {
+	n := 0
+	for _, d := range tr.Datagrams {
+		res, ok := d.Msg.(*sip.Response)
+		if ok && res.CSeq() != nil && res.CSeq().MethodName == sip.REGISTER && d.Sender() == proxy && d.Sent.Dst == dst && d.Dropped() {
+			n++
+		}
+	}
+	return n
+}
+
+// finalToCaller says which final response to the INVITE reached the caller, or that none did.
+func finalToCaller(f CallFacts, dgs []*trace.Datagram) string {
+	for _, d := range dgs {
+		res, ok := d.Msg.(*sip.Response)
+		if ok && res.StatusCode >= 300 && res.CSeq() != nil && res.CSeq().MethodName == sip.INVITE && d.Delivered() && d.End.Hop == f.From {
+			return fmt.Sprintf("%s got %d %s", f.From, res.StatusCode, res.Reason)
+		}
+	}
+	return fmt.Sprintf("%s got no final response", f.From)
 }
 
 // registrationNotFixed explains an INVITE the callee's registrar sent to the
@@ -185,8 +208,8 @@ func registrationNotFixed(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagr
 		reg := callee.RegisterWith
 		d := diagnosis{class: ClassRegistrationNotFixed, blame: reg}
 		d.fix = fmt.Sprintf("make %s store where %s's REGISTER came from: fix_nated_register() before save(\"location\") (or the registrar's received parameter), so requests for %s go to its NAT mapping", reg, f.To, f.To)
-		d.text = fmt.Sprintf("%s never answered: %s, %s's registrar, sent the INVITE to the Contact %s that %s registered, a private address behind %s, and it was dropped: %s. %s stored the Contact as written instead of the address the REGISTER came from, so the caller got only a timeout: %s.",
-			f.To, reg, f.To, dg.Sent.Dst, f.To, callee.NAT, dg.End.Reason, reg, d.fix)
+		d.text = fmt.Sprintf("%s never answered: %s, %s's registrar, sent the INVITE to the Contact %s that %s registered, a private address behind %s, and it was dropped: %s. %s stored the Contact as written instead of the address the REGISTER came from, and %s: %s.",
+			f.To, reg, f.To, dg.Sent.Dst, f.To, callee.NAT, dg.End.Reason, reg, finalToCaller(f, dgs), d.fix)
 		return d, true
 	}
 	return diagnosis{}, false

@@ -126,8 +126,10 @@ func New(recs []sim.Record) *Trace {
 		case sim.Translated:
 			d.Xlat = append(d.Xlat, r)
 			if d.Sent != nil && len(r.Data) > 0 && !bytes.Equal(r.Data, d.Sent.Data) && (d.ALG == nil || !bytes.Equal(r.Data, d.ALG.Data)) {
-				d.ALG = r
-				d.Arrived, _ = p.ParseSIP(r.Data)
+				d.ALG, d.Arrived = r, nil
+				if m, err := p.ParseSIP(r.Data); err == nil {
+					d.Arrived = m
+				}
 			}
 		case sim.Delivered, sim.Dropped:
 			d.End = r
