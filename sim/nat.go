@@ -49,11 +49,12 @@ type NATConfig struct {
 	// leaves from the public address and Port. Ports must differ; allocation skips them.
 	Forwards []Forward
 	// ALG, when set, is the NAT's application-level gateway (a router's "SIP ALG"): it is
-	// given the payload of every outbound datagram the NAT translates, with the internal
-	// and external source, and returns the payload to send on (the same slice when it
-	// changes nothing; it must not modify p). The Translated record then holds the new
-	// payload. Package sim/alg has the SIP flavours routers ship.
-	ALG func(p []byte, internal, external netip.AddrPort) []byte
+	// given the payload of every datagram the NAT translates through a binding, with the
+	// internal endpoint, the external one and the direction, and returns the payload to
+	// send on (the same bytes when it changes nothing; it must not modify p). The
+	// Translated record then holds the new payload. Package sim/alg has the SIP flavours
+	// routers ship.
+	ALG func(p []byte, internal, external netip.AddrPort, outbound bool) []byte
 }
 
 // Forward is one static port forward of a NAT: public port Port to the LAN endpoint To.

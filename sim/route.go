@@ -161,18 +161,17 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 	here := from.name
 	for nat := from.nat; nat != nil; nat = nat.outer {
 		if nat.cfg.LAN.Contains(dst.Addr()) {
-			return n.onLAN(now, nat, here, src, dst, emit, commit)
+			return n.onLAN(now, nat, here, src, dst, emit, commit, dg)
 		}
 		if f, ok := nat.cfg.forwardFrom(src); ok {
 			ext := netip.AddrPortFrom(nat.cfg.Public, f.Port)
-			n.alg(nat, src, ext, dg)
 			emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: ext, XDst: dst, Reason: fmt.Sprintf("static forward %s -> %s", f.To, ext)})
 			src, here = ext, nat.cfg.Name
 			if dst.Addr() == nat.cfg.Public {
 				if !nat.cfg.Hairpinning {
 					return dropAt(here, src, dst, CauseNoHairpin, "hairpinning disabled on %s", nat.cfg.Name)
 				}
-				return n.inbound(now, nat, src, dst, true, emit, commit)
+				return n.inbound(now, nat, src, dst, true, emit, commit, dg)
 			}
 			continue
 		}
@@ -194,7 +193,7 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 			}
 			emit(Record{Kind: BindingCreated, Hop: nat.cfg.Name, Src: src, XSrc: out.External, Dst: dst, XDst: dst, Reason: why})
 		}
-		if n.alg(nat, src, out.External, dg) {
+		if n.alg(nat, src, out.External, true, dg) {
 			note += "; SIP ALG rewrote the payload"
 		}
 		emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: out.External, XDst: dst, Reason: note})
@@ -203,11 +202,11 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 			if !nat.cfg.Hairpinning {
 				return dropAt(here, src, dst, CauseNoHairpin, "hairpinning disabled on %s", nat.cfg.Name)
 			}
-			return n.inbound(now, nat, src, dst, true, emit, commit)
+			return n.inbound(now, nat, src, dst, true, emit, commit, dg)
 		}
 	}
 	if nat := n.natByPublic[dst.Addr()]; nat != nil && nat.outer == nil {
-		return n.inbound(now, nat, src, dst, false, emit, commit)
+		return n.inbound(now, nat, src, dst, false, emit, commit, dg)
 	}
 	if nat := n.lanOf(dst.Addr()); nat != nil {
 		return dropAt(here, src, dst, CausePrivateUnreachable, "no route to private address %s from %s (it lies behind %s)", dst, src.Addr(), nat.cfg.Name)
@@ -229,23 +228,24 @@ func expiredRecord(nat *NAT, e *Binding) Record {
 
 // onLAN hands a datagram on nat's LAN, last handled at here, to the host that owns dst or
 // to the NAT behind nat whose public address dst is. Callers hold n.mu.
-func (n *Network) onLAN(now time.Time, nat *NAT, here string, src, dst netip.AddrPort, emit func(Record), commit bool) verdict {
+func (n *Network) onLAN(now time.Time, nat *NAT, here string, src, dst netip.AddrPort, emit func(Record), commit bool, dg *datagram) verdict {
 	if h := n.hostByAddr[dst.Addr()]; h != nil && h.nat == nat {
 		return n.arrive(h, src, dst)
 	}
 	if inner := n.natByPublic[dst.Addr()]; inner != nil && inner.outer == nat {
-		return n.inbound(now, inner, src, dst, false, emit, commit)
+		return n.inbound(now, inner, src, dst, false, emit, commit, dg)
 	}
 	return dropAt(here, src, dst, CauseNoHost, "no host owns %s on the LAN of %s", dst.Addr(), nat.cfg.Name)
 }
 
-// alg runs nat's ALG, if any, on the payload of dg (nil in a dry run) leaving from
-// internal as external, and reports whether it changed the payload. Callers hold n.mu.
-func (n *Network) alg(nat *NAT, internal, external netip.AddrPort, dg *datagram) bool {
+// alg runs nat's ALG, if any, on the payload of dg (nil in a dry run) crossing the
+// binding internal - external, and reports whether it changed the payload. Callers
+// hold n.mu.
+func (n *Network) alg(nat *NAT, internal, external netip.AddrPort, outbound bool, dg *datagram) bool {
 	if nat.cfg.ALG == nil || dg == nil {
 		return false
 	}
-	p := nat.cfg.ALG(dg.data, internal, external)
+	p := nat.cfg.ALG(dg.data, internal, external, outbound)
 	if bytes.Equal(p, dg.data) {
 		return false
 	}
@@ -255,14 +255,14 @@ func (n *Network) alg(nat *NAT, internal, external netip.AddrPort, dg *datagram)
 
 // inbound passes a datagram from src to nat's public endpoint dst through the NAT's table
 // (RFC 4787 §5), through a static forward, or through its hairpin (§6). Callers hold n.mu.
-func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hairpin bool, emit func(Record), commit bool) verdict {
+func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hairpin bool, emit func(Record), commit bool, dg *datagram) verdict {
 	if f, ok := nat.cfg.forwardTo(dst.Port()); ok {
 		note := fmt.Sprintf("static forward %s -> %s", dst, f.To)
 		if hairpin {
 			note = "hairpin via " + note
 		}
 		emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: src, XDst: f.To, Reason: note})
-		return n.onLAN(now, nat, nat.cfg.Name, src, f.To, emit, commit)
+		return n.onLAN(now, nat, nat.cfg.Name, src, f.To, emit, commit, dg)
 	}
 	in := nat.table.inbound(now, src, dst.Port(), commit)
 	if e := in.Expired; e != nil {
@@ -278,8 +278,11 @@ func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hair
 	if hairpin {
 		note = "hairpin via " + note
 	}
+	if n.alg(nat, in.Internal, in.Binding.External, false, dg) {
+		note += "; SIP ALG rewrote the payload"
+	}
 	emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: src, XDst: in.Internal, Reason: note})
-	return n.onLAN(now, nat, nat.cfg.Name, src, in.Internal, emit, commit)
+	return n.onLAN(now, nat, nat.cfg.Name, src, in.Internal, emit, commit, dg)
 }
 
 // arrive hands a datagram to the Conn listening on dst of host h. Callers hold n.mu.

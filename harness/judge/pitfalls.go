@@ -125,7 +125,7 @@ func sipALG(f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool)
 	case f.ACKAtCallee:
 		return diagnosis{}, false
 	default:
-		first += fmt.Sprintf(" The ACK for it never reached %s%s: it followed the rewritten Contact (lost at %s: %s).", f.To, hungUp, f.ACKLostAt, f.ACKFate)
+		first += fmt.Sprintf(" The ACK followed the rewritten Contact and never reached %s (lost at %s: %s)%s.", f.To, f.ACKLostAt, f.ACKFate, hungUp)
 	}
 	d.text = first + " A router's ALG rewrites SIP without knowing what the proxies do: " + d.fix + "."
 	return d, true

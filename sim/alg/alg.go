@@ -44,13 +44,36 @@ func Parse(s string) (Flavour, error) {
 }
 
 // Func returns the ALG of flavour f as sim.NATConfig.ALG wants it, or nil for None
-// and "".
-func (f Flavour) Func() func(p []byte, internal, external netip.AddrPort) []byte {
+// and "". Outbound it rewrites as the flavour says; inbound, the flavours that rewrote
+// the Via turn the public mapping in the Via headers back into the private address, so
+// that responses match the phone's transactions (RFC 3261 §17.1.3), as real ALGs do.
+func (f Flavour) Func() func(p []byte, internal, external netip.AddrPort, outbound bool) []byte {
 	switch f {
 	case Rewrite, ContactHost, StaleLength:
-		return func(p []byte, internal, external netip.AddrPort) []byte { return f.apply(p, internal, external) }
+		return func(p []byte, internal, external netip.AddrPort, outbound bool) []byte {
+			if !outbound {
+				return f.restore(p, internal, external)
+			}
+			return f.apply(p, internal, external)
+		}
 	}
 	return nil
+}
+
+// restore rewrites the public mapping in the Via headers of an inbound message back to
+// the private address.
+func (f Flavour) restore(p []byte, internal, external netip.AddrPort) []byte {
+	head, body, ok := bytes.Cut(p, []byte("\r\n\r\n"))
+	if f == ContactHost || !ok || !bytes.Contains(head, []byte("SIP/2.0")) {
+		return p
+	}
+	lines := bytes.Split(head, crlf)
+	for i, l := range lines {
+		if n := headerName(l); i > 0 && (n == "via" || n == "v") {
+			lines[i] = bytes.ReplaceAll(l, []byte(external.String()), []byte(internal.String()))
+		}
+	}
+	return append(append(bytes.Join(lines, crlf), "\r\n\r\n"...), body...)
 }
 
 var crlf = []byte("\r\n")
