@@ -270,6 +270,11 @@ func writeLadder(w io.Writer, l *Ladder, p painter, width int, onlyCallID string
 		}
 		for _, x := range r.Xlat {
 			fmt.Fprintf(w, "%s %s\n", indent, p.dim(fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)))
+			if r.D != nil && x == r.D.ALG {
+				for _, l := range algLines(r.D) {
+					fmt.Fprintf(w, "%s %s\n", indent, p.yellow(l))
+				}
+			}
 		}
 		if r.Dropped && r.DropAt != "" {
 			fmt.Fprintf(w, "%s %s\n", indent, p.red(r.DropText()))
