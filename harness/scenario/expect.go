@@ -49,7 +49,11 @@ func (p *parser) expect(e entry) error {
 			}
 			if v != "none" {
 				// A NAT is blamed for what its SIP ALG did (docs/scenario-format.md).
-				if nat, ok := p.nat(v); !ok || nat.SIPALG == alg.None {
+				nat, isNAT := p.nat(v)
+				switch {
+				case isNAT && nat.SIPALG == alg.None:
+					return p.errf(n, path, "%s is a NAT without a sip-alg (line %d); blame names a proxy, or a NAT whose SIP ALG broke the call", v, nat.Line)
+				case !isNAT:
 					if _, err := p.hostOf(hostRef{n, path}, RoleProxy, "blame"); err != nil {
 						return err
 					}
