@@ -56,6 +56,10 @@ var agreements = []agreement{
 	{"excessive-nat-handling.yaml", "proxy-a", "excessive.cfg", 0.1},
 	{"correct-nat-handling.yaml", "proxy-b", "correct.cfg", 1},
 	{"correct-nat-handling.yaml", "proxy-a", "correct.cfg", 1},
+	// The pitfall catalogue, where a proxy's script decides the outcome: without
+	// force_rport() bob's replies die at his NAT; correct.cfg forces rport.
+	{"no-rport.yaml", "proxy", "no-rport.cfg", 0.1},
+	{"no-rport-forced.yaml", "proxy", "correct.cfg", 1},
 }
 
 // The same five cases for each engine, each engine's in its own Ordered

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"os"
 	"os/exec"
 	"strings"
@@ -302,12 +303,24 @@ func (w *world) Close() {
 }
 
 // realEndpoints are the addresses of the in-process public hosts, where a
-// real proxy may send requests unprompted.
+// real proxy may send requests unprompted, and, for each host behind NAT,
+// its outermost NAT's public address at the host's own port: where a proxy
+// that does not force rport answers a Via without it (the NAT then drops the
+// reply in the fabric, and the capture shows it).
 func (w *world) realEndpoints() []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, h := range w.s.Hosts {
 		if _, isReal := w.proxies[h.Name]; !isReal && h.NAT == "" {
 			out = append(out, h.Address)
+		}
+	}
+	for _, h := range w.s.Hosts {
+		n, ok := w.s.NAT(h.NAT)
+		for i := 0; ok && n.Outside != "" && i < len(w.s.NATs); i++ {
+			n, ok = w.s.NAT(n.Outside)
+		}
+		if e := netip.AddrPortFrom(n.Public, h.Address.Port()); ok && !slices.Contains(out, e) {
+			out = append(out, e)
 		}
 	}
 	return out
