@@ -98,7 +98,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	calleeHost, _ := s.Host(f.To)
 	switch {
 	case !f.Answered:
-		if d, ok := registrationNotFixed(s, f, dgs); ok {
+		if d, ok := registrationNotFixed(s, tr, f, dgs); ok {
 			return d
 		}
 		return diagnoseUnanswered(s, f, dgs)

@@ -192,7 +192,7 @@ func finalToCaller(f CallFacts, dgs []*trace.Datagram) string {
 
 // registrationNotFixed explains an INVITE the callee's registrar sent to the
 // private Contact the callee registered, which it cannot reach.
-func registrationNotFixed(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram) (diagnosis, bool) {
+func registrationNotFixed(s *scenario.Scenario, tr *trace.Trace, f CallFacts, dgs []*trace.Datagram) (diagnosis, bool) {
 	callee, _ := s.Host(f.To)
 	for _, dg := range dgs {
 		if !trace.IsRequest(dg.Msg, sip.INVITE) || dg.End == nil || dg.End.Kind != sim.Dropped || dg.End.Cause != sim.CausePrivateUnreachable {
@@ -205,12 +205,60 @@ func registrationNotFixed(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagr
 		if err != nil || ruri != dg.Sent.Dst {
 			continue
 		}
-		reg := callee.RegisterWith
-		d := diagnosis{class: ClassRegistrationNotFixed, blame: reg}
-		d.fix = fmt.Sprintf("make %s store where %s's REGISTER came from: fix_nated_register() before save(\"location\") (or the registrar's received parameter), so requests for %s go to its NAT mapping", reg, f.To, f.To)
+		d := registrationFix(f, callee)
 		d.text = fmt.Sprintf("%s never answered: %s, %s's registrar, sent the INVITE to the Contact %s that %s registered, a private address behind %s, and it was dropped: %s. %s stored the Contact as written instead of the address the REGISTER came from, and %s: %s.",
-			f.To, reg, f.To, dg.Sent.Dst, f.To, callee.NAT, dg.End.Reason, reg, finalToCaller(f, dgs), d.fix)
+			f.To, d.blame, f.To, dg.Sent.Dst, f.To, callee.NAT, dg.End.Reason, d.blame, finalToCaller(f, dgs), d.fix)
+		return d, true
+	}
+	// A real registrar's INVITE to a private address never enters the capture (it
+	// has no route to it): the REGISTER exchange tells the same story.
+	if c, ok := unfixedRegistration(s, tr, callee); ok {
+		d := registrationFix(f, callee)
+		d.text = fmt.Sprintf("%s never answered, and no INVITE reached it: %s registered the Contact %s from behind %s, and %s's 200 OK names that Contact with no received address, so %s stored the private Contact as written and sends requests for %s where nobody outside can reach; %s: %s.",
+			f.To, f.To, c, callee.NAT, d.blame, d.blame, f.To, finalToCaller(f, dgs), d.fix)
 		return d, true
 	}
 	return diagnosis{}, false
+}
+
+// sharedSpace is the RFC 6598 carrier-grade NAT range, private like RFC 1918.
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+func registrationFix(f CallFacts, callee scenario.Host) diagnosis {
+	reg := callee.RegisterWith
+	d := diagnosis{class: ClassRegistrationNotFixed, blame: reg}
+	d.fix = fmt.Sprintf("make %s store where %s's REGISTER came from: fix_nated_register() before save(\"location\") (or the registrar's received parameter), so requests for %s go to its NAT mapping", reg, f.To, f.To)
+	return d
+}
+
+// unfixedRegistration finds, before any INVITE reached callee, the last 2xx
+// its registrar gave to a REGISTER callee sent from behind NAT with a private
+// Contact, and reports that Contact when the 2xx echoes it without a received
+// parameter: the registrar stored it as written.
+func unfixedRegistration(s *scenario.Scenario, tr *trace.Trace, callee scenario.Host) (string, bool) {
+	if callee.NAT == "" || callee.RegisterWith == "" {
+		return "", false
+	}
+	contact, found := "", false
+	for _, d := range tr.Datagrams {
+		if trace.IsRequest(d.Msg, sip.INVITE) && d.Delivered() && d.End.Hop == callee.Name {
+			return "", false
+		}
+		res, ok := d.Msg.(*sip.Response)
+		if !ok || !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.REGISTER || d.Sender() != callee.RegisterWith || !d.Delivered() || d.End.Hop != callee.Name {
+			continue
+		}
+		for _, h := range res.GetHeaders("Contact") {
+			c, ok := h.(*sip.ContactHeader)
+			if !ok || c.Address.User != callee.Name {
+				continue
+			}
+			a, err := netip.ParseAddr(c.Address.Host)
+			if err != nil || !(a.IsPrivate() || sharedSpace.Contains(a)) {
+				continue
+			}
+			contact, found = c.Address.String(), !c.Params.Has("received")
+		}
+	}
+	return contact, found
 }

@@ -419,6 +419,9 @@ func (p *Proxy) register(req *sip.Request, tx *endpoint.ServerTx) {
 		nat := ""
 		if b, ok := p.lookup(user); ok && b.NATed() {
 			nat = " (behind NAT: reached at the source address)"
+			if p.cfg.NoFixRegister {
+				nat = " (behind NAT, but stored as written: fix-register is off)"
+			}
 		}
 		p.observe("registered", callID(req), "%s Contact %s received %s expires %s%s", user, c.Address.String(), src, expires, nat)
 	}
@@ -426,6 +429,11 @@ func (p *Proxy) register(req *sip.Request, tx *endpoint.ServerTx) {
 	if c != nil && expires > 0 {
 		rc := c.Clone()
 		rc.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
+		if b, ok := p.lookup(user); ok && b.NATed() && !p.cfg.NoFixRegister {
+			// Where the contact is reached, as Kamailio's and OpenSIPS's
+			// registrars echo the received address they stored.
+			rc.Params.Add("received", `"sip:`+src.String()+`"`)
+		}
 		res.AppendHeader(rc)
 	}
 	_ = tx.Respond(res)
