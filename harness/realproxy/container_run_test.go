@@ -63,7 +63,7 @@ var agreements = []agreement{
 	// Without fix_nated_register() the INVITE goes to bob's private Contact. A
 	// real proxy has no route there (nothing enters the capture) and answers
 	// 408 on its own timer (about 30 s), so these keep the file's timers: the
-	// call step's bound (57 s) outlasts it.
+	// call step's bound (70 s) outlasts it.
 	{"registration-not-fixed.yaml", "proxy", "registration-not-fixed.cfg", 1},
 	{"registration-fixed.yaml", "proxy", "correct.cfg", 1},
 }
