@@ -150,6 +150,9 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 		return d
 	}
 	if ack == nil {
+		if d, ok := privateVia(s, f, dgs, hungUp); ok {
+			return d
+		}
 		if d, ok := noRport(s, tr, f, dgs, hungUp); ok {
 			return d
 		}

@@ -22,8 +22,9 @@ import (
 // Classes of the pitfalls.
 const (
 	// ClassPrivateRoute: the ACK followed a Record-Route entry naming a proxy's
-	// private address, which the sender cannot reach: a proxy behind NAT that
-	// does not advertise its public address.
+	// private address, which the sender cannot reach, or the 200 OK followed
+	// such a proxy's Via to a port its NAT does not forward: a proxy behind NAT
+	// that does not advertise its public address.
 	ClassPrivateRoute Class = "private-route"
 	// ClassSIPALG: a NAT's SIP ALG rewrote the 2xx on its way out (its Contact,
 	// or its body without the Content-Length), and that lost the ACK.
@@ -56,6 +57,46 @@ func privateRoute(s *scenario.Scenario, f CallFacts, ack *trace.Datagram, hungUp
 	if !ok || p.Role != scenario.RoleProxy || p.NAT == "" {
 		return diagnosis{}, false
 	}
+	d := advertiseFix(s, p)
+	d.text = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to %s, the first Route, and it was dropped: %s%s. That Route is %s's Record-Route: %s sits behind %s and wrote its private address into the 200 OK, so every in-dialog request from outside follows a route nobody outside can reach: %s.",
+		f.To, f.To, ack.Sent.Hop, r.Address.String(), ack.End.Reason, hungUp, p.Name, p.Name, p.NAT, d.fix)
+	return d, true
+}
+
+// privateVia explains a 2xx that died on its way back to a proxy behind a NAT's port
+// forward: the proxy's Via names its private address, so the hop before it answered to
+// the Via's port at the NAT, which forwards another port to the proxy.
+func privateVia(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool) {
+	for _, dg := range dgs {
+		res, ok := trace.Invite2xx(dg.Msg)
+		if !ok || !dg.Dropped() {
+			continue
+		}
+		via := res.Via()
+		if via == nil {
+			continue
+		}
+		va, err := netip.ParseAddr(via.Host)
+		p, found := s.HostByAddr(va)
+		if err != nil || !found || p.Role != scenario.RoleProxy || p.NAT == "" || p.Advertise.IsValid() {
+			continue
+		}
+		// Without a forward there is no public address to advertise: an outbound
+		// proxy behind NAT needs rport instead (lesson 13, ok-lost).
+		if nat, _ := s.NAT(p.NAT); len(s.Forwarded(p.Name)) == 0 || nat.Outside != "" {
+			continue
+		}
+		d := advertiseFix(s, p)
+		d.text = fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s. That is where %s's Via led: %s sits behind %s and wrote its private address %s:%d into its Via, so the reply went to the port of that Via at the NAT instead of the port forwarded to %s: %s.",
+			f.To, f.From, f.From, dg.Sent.Hop, dg.Sent.Dst, dg.End.Hop, dg.End.Reason, hungUp, p.Name, p.Name, p.NAT, via.Host, via.Port, p.Name, d.fix)
+		return d, true
+	}
+	return diagnosis{}, false
+}
+
+// advertiseFix is the diagnosis, but its text, of a proxy behind NAT that writes its
+// private address about itself.
+func advertiseFix(s *scenario.Scenario, p scenario.Host) diagnosis {
 	nat, _ := s.NAT(p.NAT)
 	public := nat.Public.String()
 	if fw, ok := nat.Forward(p.Name); ok {
@@ -64,9 +105,7 @@ func privateRoute(s *scenario.Scenario, f CallFacts, ack *trace.Datagram, hungUp
 	d := diagnosis{class: ClassPrivateRoute, blame: p.Name}
 	d.fix = fmt.Sprintf("make %s advertise the public address %s that %s forwards to it (Kamailio: listen=udp:%s advertise %s; OpenSIPS: socket=udp:%s as %s), so its Record-Route and Via name an address outside hosts can reach",
 		p.Name, public, nat.Name, p.Address, public, p.Address, public)
-	d.text = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to %s, the first Route, and it was dropped: %s%s. That Route is %s's Record-Route: %s sits behind %s and wrote its private address into the 200 OK, so every in-dialog request from outside follows a route nobody outside can reach: %s.",
-		f.To, f.To, ack.Sent.Hop, r.Address.String(), ack.End.Reason, hungUp, p.Name, p.Name, nat.Name, d.fix)
-	return d, true
+	return d
 }
 
 // algRewrote returns the first datagram of the callee's 2xx that a NAT's ALG
