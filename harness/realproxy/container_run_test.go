@@ -58,6 +58,16 @@ var agreements = []agreement{
 	{"excessive-nat-handling.yaml", "proxy-a", "excessive.cfg", 0.1},
 	{"correct-nat-handling.yaml", "proxy-b", "correct.cfg", 1},
 	{"correct-nat-handling.yaml", "proxy-a", "correct.cfg", 1},
+	// The pitfall catalogue, where a proxy's script decides the outcome: without
+	// force_rport() bob's replies die at his NAT; correct.cfg forces rport.
+	{"no-rport.yaml", "proxy", "no-rport.cfg", 0.1},
+	{"no-rport-forced.yaml", "proxy", "correct.cfg", 1},
+	// Without fix_nated_register() the INVITE goes to bob's private Contact. A
+	// real proxy has no route there (nothing enters the capture) and answers
+	// 408 on its own timer (about 30 s), so these keep the file's timers: the
+	// call step's bound (70 s) outlasts it.
+	{"registration-not-fixed.yaml", "proxy", "registration-not-fixed.cfg", 1},
+	{"registration-fixed.yaml", "proxy", "correct.cfg", 1},
 }
 
 // The same five cases for each engine, each engine's in its own Ordered

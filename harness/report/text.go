@@ -321,6 +321,11 @@ func writeLadder(w io.Writer, l *Ladder, p painter, width int, onlyCallID string
 		}
 		for _, x := range r.Xlat {
 			under(pad, p.dim, fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst))
+			if r.D != nil && x == r.D.ALG {
+				for _, l := range algLines(r.D) {
+					under(pad, p.yellow, l)
+				}
+			}
 		}
 		if r.Dropped && r.DropAt != "" {
 			under(pad, p.red, r.DropText())
