@@ -308,6 +308,8 @@ func (w *world) build() error {
 				Registrar:     h.Registrar,
 				NoRecordRoute: !h.RecordRoute,
 				Handling:      h.NATHandling,
+				Late2xx:       h.Late2xx,
+				Reject:        h.Reject,
 				Observe: func(e proxy.Event) {
 					w.record(Event{Time: e.Time, Host: e.Proxy, Kind: e.Kind, CallID: e.CallID, Detail: e.Detail})
 				},

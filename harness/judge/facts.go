@@ -22,20 +22,24 @@ import (
 type CallFacts struct {
 	From, To          string
 	CallID            string
-	Answered          bool           // the callee sent a 2xx for the INVITE
-	ACKAtCallee       bool           // an ACK for the 2xx was delivered to the callee UA
-	ACKDelay          *time.Duration // first 2xx sent -> first ACK delivered; nil without ACK
-	OKRetransmissions int            // 2xx datagrams the callee sent after the first
-	CalleeBYE         bool           // the callee sent a BYE before any ACK reached it (it gave up waiting)
-	CalleeBYEAfter    *time.Duration // first 2xx sent -> callee's BYE sent
-	ContactAtCaller   string         // Contact URI of the first 2xx delivered to the caller
-	ACKLostAt         string         // last host that handled the ACK; "" when it arrived
-	ACKFate           string         // what became of the ACK at ACKLostAt, in words
-	Blame             string         // first host whose outgoing 2xx Contact no longer leads to the callee; "" when the ACK arrived
-	Hops              []HopContact   // the 2xx's Contact on each hop of the reply path
-	Diagnosis         string         // one or two sentences a person can act on
-	Class             Class          // what became of the ACK, one word for programs
-	Fix               string         // the change that makes the ACK arrive, in OpenSIPS/Kamailio terms; "" when none is needed
+	Answered          bool            // the callee sent a 2xx for the INVITE
+	ACKAtCallee       bool            // an ACK for the 2xx was delivered to the callee UA
+	ACKDelay          *time.Duration  // first 2xx sent -> first ACK delivered; nil without ACK
+	OKRetransmissions int             // 2xx datagrams the callee sent after the first
+	CalleeBYE         bool            // the callee sent a BYE before any ACK reached it (it gave up waiting)
+	CalleeBYEAfter    *time.Duration  // first 2xx sent -> callee's BYE sent
+	ContactAtCaller   string          // Contact URI of the first 2xx delivered to the caller
+	ACKLostAt         string          // last host that handled the ACK; "" when it arrived
+	ACKFate           string          // what became of the ACK at ACKLostAt, in words
+	Blame             string          // first host whose outgoing 2xx Contact no longer leads to the callee, or, for an unanswered call, the proxy that ended it without forwarding the INVITE; "" when the ACK arrived
+	Hops              []HopContact    // the 2xx's Contact on each hop of the reply path
+	ContactChanges    []ContactChange // retransmissions of the 2xx that reached the caller with another Contact than the one before
+	Withheld          []Withheld      // proxies that stopped passing on the 2xx retransmissions
+	FinalResponse     string          // an unanswered call: the final response that reached the caller ("408 Request Timeout"); "" when none did
+	FinalFrom         string          // the hop that sent FinalResponse first, its author; "" when unknown
+	Diagnosis         string          // one or two sentences a person can act on
+	Class             Class           // what became of the ACK, one word for programs
+	Fix               string          // the change that makes the ACK arrive, in OpenSIPS/Kamailio terms; "" when none is needed
 }
 
 // HopContact is the Contact of the 2xx as one host received and sent it.
@@ -99,6 +103,9 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 		}
 		d := diagnose(s, tr, *f)
 		f.Diagnosis, f.Class, f.Fix = d.text, d.class, d.fix
+		if late := lateSentence(*f); late != "" {
+			f.Diagnosis += " " + late
+		}
 	}
 	return out
 }
@@ -166,6 +173,17 @@ func judgeCall(s *scenario.Scenario, tr *trace.Trace, callID, from, to string, f
 		}
 	}
 	f.Hops, qs = replyPath(s, tr, f, calleeTag, qs)
+	if f.Answered {
+		f.ContactChanges = contactChanges(tr, f, calleeTag, firstOK)
+		f.Withheld = withheld(tr, f, calleeTag, firstOK)
+	}
+	if !f.Answered {
+		// Blame follows what happened here too: a proxy that ended the call with a
+		// response of its own and never sent the INVITE on.
+		if fr := finalResponse(tr, *f); fr != nil {
+			f.FinalResponse, f.FinalFrom, f.Blame = fr.status(), fr.from, fr.blame(s)
+		}
+	}
 	return qs
 }
 

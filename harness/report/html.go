@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/judge"
@@ -179,6 +180,7 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"yes":  yesNo,
 	"none": orNone,
 	"ms":   ms,
+	"secs": func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) },
 }).Parse(pageHTML))
 
 const pageHTML = `<!DOCTYPE html>
@@ -294,7 +296,9 @@ code { background: #f4f4f4; padding: 0 3px; border-radius: 3px; }
 <tr><th>200 OK retransmissions</th><td>{{.OKRetransmissions}}</td><th>callee BYE</th><td>{{yes .CalleeBYE}}{{if .CalleeBYEAfter}} (after {{ms .CalleeBYEAfter}}){{end}}</td></tr>
 <tr><th>Contact at caller</th><td><code>{{.ContactAtCaller}}</code></td><th>class</th><td>{{.Class}}</td></tr>
 <tr><th>ACK lost at</th><td class="bad">{{none .ACKLostAt}}</td><th>blame</th><td class="bad">{{none .Blame}}</td></tr>
-</table>
+{{if .FinalResponse}}<tr><th>final response</th><td class="bad">{{.FinalResponse}}</td><th>sent by</th><td class="bad">{{none .FinalFrom}}</td></tr>
+{{end}}{{range .ContactChanges}}<tr><th>Contact at caller changed</th><td colspan="3">after {{secs .After}}: <code>{{.Was}}</code> &rarr; <code>{{.Now}}</code>{{if .Hop}} ({{.Hop}} sent <code>{{.HopSent}}</code>){{end}}</td></tr>
+{{end}}</table>
 <p class="diagnosis"><b>Diagnosis.</b> {{.Diagnosis}}</p>
 {{end}}
 {{if .Expectations}}<h2>Expectations</h2>
