@@ -118,7 +118,10 @@ func lateSentence(f CallFacts) string {
 		return ""
 	}
 	s := strings.Join(parts, "; ")
-	return strings.ToUpper(s[:1]) + s[1:] + fmt.Sprintf("; %s's ACK follows the Contact of the first 200 OK it received (RFC 3261 §12.1.2), so judge a capture by that one, not by a late retransmission.", f.From)
+	if strings.HasPrefix(s, "the ") { // host names keep their case
+		s = "The" + s[3:]
+	}
+	return s + fmt.Sprintf("; %s's ACK follows the Contact of the first 200 OK it received (RFC 3261 §12.1.2), so judge a capture by that one, not by a late retransmission.", f.From)
 }
 
 func hopOut(f CallFacts, host string) string {
