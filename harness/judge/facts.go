@@ -34,6 +34,7 @@ type CallFacts struct {
 	Blame             string          // first host whose outgoing 2xx Contact no longer leads to the callee, or, for an unanswered call, the proxy that ended it without forwarding the INVITE; "" when the ACK arrived
 	Hops              []HopContact    // the 2xx's Contact on each hop of the reply path
 	ContactChanges    []ContactChange // retransmissions of the 2xx that reached the caller with another Contact than the one before
+	HopChanges        []ContactChange // each proxy's first 2xx retransmission sent on with another Contact than the first 2xx
 	Withheld          []Withheld      // proxies that stopped passing on the 2xx retransmissions
 	FinalResponse     string          // an unanswered call: the final response that reached the caller ("408 Request Timeout"); "" when none did
 	FinalFrom         string          // the hop that sent FinalResponse first, its author; "" when unknown
@@ -175,6 +176,7 @@ func judgeCall(s *scenario.Scenario, tr *trace.Trace, callID, from, to string, f
 	f.Hops, qs = replyPath(s, tr, f, calleeTag, qs)
 	if f.Answered {
 		f.ContactChanges = contactChanges(tr, f, calleeTag, firstOK)
+		f.HopChanges = hopChanges(tr, f, calleeTag, firstOK)
 		f.Withheld = withheld(tr, f, calleeTag, firstOK)
 	}
 	if !f.Answered {

@@ -70,6 +70,29 @@ func changedHop(tr *trace.Trace, f *CallFacts, calleeTag string, at *sim.Record)
 	return "", ""
 }
 
+// hopChanges lists, for each proxy of the reply path, the first retransmission of the
+// callee's 2xx it sent on with another Contact than the first 2xx (After counts from
+// the callee's first 2xx; Was is the first Contact, Now and HopSent the new one).
+func hopChanges(tr *trace.Trace, f *CallFacts, calleeTag string, firstOK time.Time) []ContactChange {
+	var out []ContactChange
+	for _, h := range f.Hops {
+		if h.Host == f.To {
+			continue
+		}
+		for _, st := range tr.Steps(f.CallID) {
+			ok, isOK := trace.Invite2xx(st.D.Msg)
+			if !isOK || st.Kind != sim.Sent || st.Hop != h.Host || trace.ToTag(ok) != calleeTag {
+				continue
+			}
+			if c := trace.Contact(ok); c != h.Out {
+				out = append(out, ContactChange{After: st.Time.Sub(firstOK), Was: h.Out, Now: c, Hop: h.Host, HopSent: c})
+				break
+			}
+		}
+	}
+	return out
+}
+
 // withheld lists the proxies of the reply path that stopped passing on the callee's
 // 2xx retransmissions.
 func withheld(tr *trace.Trace, f *CallFacts, calleeTag string, firstOK time.Time) []Withheld {
@@ -111,6 +134,12 @@ func lateSentence(f CallFacts) string {
 		}
 		parts = append(parts, s)
 	}
+	for _, c := range f.HopChanges {
+		if seenAtCaller(f, c.Hop) {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s sent %s's 200 OK on with %s from %.1f s after the first on, where it had sent %s: it relayed the retransmissions without the reply route that handled the first (a proxy whose transaction has ended, as Kamailio's after its wait timer)", c.Hop, f.To, c.Now, c.After.Seconds(), c.Was))
+	}
 	for _, w := range f.Withheld {
 		parts = append(parts, fmt.Sprintf("%s passed on no 200 OK retransmission after %.1f s and dropped %d (a proxy whose transaction has ended, as OpenSIPS's after its wait timer)", w.Hop, w.LastSent.Seconds(), w.Dropped))
 	}
@@ -122,6 +151,16 @@ func lateSentence(f CallFacts) string {
 		s = "The" + s[3:]
 	}
 	return s + fmt.Sprintf("; %s's ACK follows the Contact of the first 200 OK it received (RFC 3261 §12.1.2), so judge a capture by that one, not by a late retransmission.", f.From)
+}
+
+// seenAtCaller reports whether a change of the Contact at the caller is put down to hop.
+func seenAtCaller(f CallFacts, hop string) bool {
+	for _, c := range f.ContactChanges {
+		if c.Hop == hop {
+			return true
+		}
+	}
+	return false
 }
 
 func hopOut(f CallFacts, host string) string {

@@ -297,6 +297,8 @@ code { background: #f4f4f4; padding: 0 3px; border-radius: 3px; }
 <tr><th>Contact at caller</th><td><code>{{.ContactAtCaller}}</code></td><th>class</th><td>{{.Class}}</td></tr>
 <tr><th>ACK lost at</th><td class="bad">{{none .ACKLostAt}}</td><th>blame</th><td class="bad">{{none .Blame}}</td></tr>
 {{if .FinalResponse}}<tr><th>final response</th><td class="bad">{{.FinalResponse}}</td><th>sent by</th><td class="bad">{{none .FinalFrom}}</td></tr>
+{{end}}{{range .HopChanges}}<tr><th>{{.Hop}} changed the Contact</th><td colspan="3">from {{secs .After}}: <code>{{.Was}}</code> &rarr; <code>{{.Now}}</code></td></tr>
+{{end}}{{range .Withheld}}<tr><th>{{.Hop}} withheld 200 OKs</th><td colspan="3">{{.Dropped}} dropped, none passed on after {{secs .LastSent}}</td></tr>
 {{end}}{{range .ContactChanges}}<tr><th>Contact at caller changed</th><td colspan="3">after {{secs .After}}: <code>{{.Was}}</code> &rarr; <code>{{.Now}}</code>{{if .Hop}} ({{.Hop}} sent <code>{{.HopSent}}</code>){{end}}</td></tr>
 {{end}}</table>
 <p class="diagnosis"><b>Diagnosis.</b> {{.Diagnosis}}</p>

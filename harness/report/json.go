@@ -60,6 +60,9 @@ type CallVerdict struct {
 	// Contact than the one before; Withheld: proxies that stopped passing them on.
 	ContactChanges []ContactChangeVerdict `json:"contact_changes,omitempty"`
 	Withheld       []WithheldVerdict      `json:"withheld_2xx,omitempty"`
+	// HopChanges: each proxy's first 2xx retransmission sent on with another Contact
+	// than the first 2xx (hop, after_ms, was, now).
+	HopChanges []ContactChangeVerdict `json:"contact_changes_per_hop,omitempty"`
 }
 
 // ContactChangeVerdict is one change of the Contact the caller saw.
@@ -122,6 +125,9 @@ func NewScenarioVerdict(s *scenario.Scenario, res *harness.Result, err error) Sc
 		cv.FinalResponse, cv.FinalFrom = c.FinalResponse, c.FinalFrom
 		for _, ch := range c.ContactChanges {
 			cv.ContactChanges = append(cv.ContactChanges, ContactChangeVerdict{AfterMS: ch.After.Milliseconds(), Was: ch.Was, Now: ch.Now, Hop: ch.Hop, HopSent: ch.HopSent})
+		}
+		for _, ch := range c.HopChanges {
+			cv.HopChanges = append(cv.HopChanges, ContactChangeVerdict{AfterMS: ch.After.Milliseconds(), Was: ch.Was, Now: ch.Now, Hop: ch.Hop, HopSent: ch.HopSent})
 		}
 		for _, wh := range c.Withheld {
 			cv.Withheld = append(cv.Withheld, WithheldVerdict{Hop: wh.Hop, Dropped: wh.Dropped, LastSentMS: wh.LastSent.Milliseconds()})

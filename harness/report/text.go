@@ -340,6 +340,9 @@ func writeCall(w io.Writer, c judge.CallFacts, p painter) {
 		}
 		fmt.Fprintf(w, "  Contact at caller changed after %.1f s: %s -> %s%s\n", ch.After.Seconds(), ch.Was, p.yellow(ch.Now), by)
 	}
+	for _, ch := range c.HopChanges {
+		fmt.Fprintf(w, "  %s sent the 200 OK on with %s from %.1f s (was %s)\n", ch.Hop, p.yellow(ch.Now), ch.After.Seconds(), ch.Was)
+	}
 	for _, wh := range c.Withheld {
 		fmt.Fprintf(w, "  %s passed on no 200 OK after %.1f s (%d dropped)\n", wh.Hop, wh.LastSent.Seconds(), wh.Dropped)
 	}
