@@ -28,8 +28,9 @@ const (
 	// matches to no transaction and runs only the unnamed onreply_route, not
 	// the one t_on_reply() armed. A Contact the reply route fixed reverts.
 	Late2xxRelay Late2xx = "relay"
-	// Late2xxDrop drops a late 2xx: OpenSIPS 3.6, which relays none after its
-	// transaction ended.
+	// Late2xxDrop drops a late 2xx: OpenSIPS 3.6, whose core forwards a reply tm
+	// matches to no transaction only with stateless forwarding on (off unless the
+	// script calls forward() or sets disable_stateless_fwd = 0).
 	Late2xxDrop Late2xx = "drop"
 )
 
