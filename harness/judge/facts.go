@@ -22,25 +22,30 @@ import (
 type CallFacts struct {
 	From, To          string
 	CallID            string
-	Answered          bool            // the callee sent a 2xx for the INVITE
-	ACKAtCallee       bool            // an ACK for the 2xx was delivered to the callee UA
-	ACKDelay          *time.Duration  // first 2xx sent -> first ACK delivered; nil without ACK
-	OKRetransmissions int             // 2xx datagrams the callee sent after the first
-	CalleeBYE         bool            // the callee sent a BYE before any ACK reached it (it gave up waiting)
-	CalleeBYEAfter    *time.Duration  // first 2xx sent -> callee's BYE sent
-	ContactAtCaller   string          // Contact URI of the first 2xx delivered to the caller
-	ACKLostAt         string          // last host that handled the ACK; "" when it arrived
-	ACKFate           string          // what became of the ACK at ACKLostAt, in words
-	Blame             string          // first host whose outgoing 2xx Contact no longer leads to the callee, or, for an unanswered call, the proxy that ended it without forwarding the INVITE; "" when the ACK arrived
-	Hops              []HopContact    // the 2xx's Contact on each hop of the reply path
-	ContactChanges    []ContactChange // retransmissions of the 2xx that reached the caller with another Contact than the one before
-	HopChanges        []ContactChange // each proxy's first 2xx retransmission sent on with another Contact than the first 2xx
-	Withheld          []Withheld      // proxies that stopped passing on the 2xx retransmissions
-	FinalResponse     string          // an unanswered call: the final response that reached the caller ("408 Request Timeout"); "" when none did
-	FinalFrom         string          // the hop that sent FinalResponse first, its author; "" when unknown
-	Diagnosis         string          // one or two sentences a person can act on
-	Class             Class           // what became of the ACK, one word for programs
-	Fix               string          // the change that makes the ACK arrive, in OpenSIPS/Kamailio terms; "" when none is needed
+	Answered          bool           // the callee sent a 2xx for the INVITE
+	ACKAtCallee       bool           // an ACK for the 2xx was delivered to the callee UA
+	ACKDelay          *time.Duration // first 2xx sent -> first ACK delivered; nil without ACK
+	OKRetransmissions int            // 2xx datagrams the callee sent after the first
+	CalleeBYE         bool           // the callee sent a BYE before any ACK reached it (it gave up waiting)
+	CalleeBYEAfter    *time.Duration // first 2xx sent -> callee's BYE sent
+	ContactAtCaller   string         // Contact URI of the first 2xx delivered to the caller
+	ACKLostAt         string         // last host that handled the ACK; "" when it arrived
+	ACKFate           string         // what became of the ACK at ACKLostAt, in words
+	Blame             string         // first host whose outgoing 2xx Contact no longer leads to the callee; "" when the ACK arrived
+	Hops              []HopContact   // the 2xx's Contact on each hop of the reply path
+	Diagnosis         string         // one or two sentences a person can act on
+	Class             Class          // what became of the ACK, one word for programs
+	Fix               string         // the change that makes the ACK arrive, in OpenSIPS/Kamailio terms; "" when none is needed
+
+	// What real proxies do differently: the 2xx retransmissions as the caller and each
+	// proxy passed them on (docs/scenario-format.md, "late-2xx"), and an unanswered
+	// call's final response. Blame of an unanswered call is the proxy that answered
+	// it without forwarding the INVITE anywhere it could arrive.
+	ContactChanges []ContactChange // retransmissions of the 2xx that reached the caller with another Contact than the one before
+	HopChanges     []ContactChange // each proxy's first 2xx retransmission sent on with another Contact than the first 2xx
+	Withheld       []Withheld      // proxies that stopped passing on the 2xx retransmissions
+	FinalResponse  string          // an unanswered call: the final response that reached the caller ("408 Request Timeout"); "" when none did
+	FinalFrom      string          // the hop that sent FinalResponse first, its author; "" when unknown
 }
 
 // HopContact is the Contact of the 2xx as one host received and sent it.

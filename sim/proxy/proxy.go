@@ -54,12 +54,13 @@ type Config struct {
 	Registrar     bool           // accept REGISTER and route to registered contacts
 	NoRecordRoute bool           // record-route: false
 	Handling      Handling       // "" means HandlingNone
+	Observe       func(Event)    // optional; called for every routing decision
 	Late2xx       Late2xx        // a 2xx retransmission after the transaction ended; "" means Late2xxReplyRoute
+
 	// Reject, when not 0, is the final status (300-699) the proxy answers every
 	// initial INVITE with, forwarding none: a stand-in for a real proxy whose
 	// route leads nowhere (404 no registration, 408 no branch answered, 483 a loop).
-	Reject  int
-	Observe func(Event) // optional; called for every routing decision
+	Reject int
 }
 
 // Event is one routing decision, for the harness and the diagnosis.
