@@ -56,6 +56,15 @@ var _ = Describe("sipnatlab judge on captures of real proxies", func() {
 		}
 	})
 
+	It("an ACK lost inside the container is classified from what left it: Kamailio sent it towards bob's private address, private-contact as in process", func(ctx SpecContext) {
+		c := judged(ctx, "kamailio-none-as-proxy-b-no-nat-egress.pcapng")
+		Expect(c.ACKAtCallee).To(BeFalse())
+		Expect(c.DiagnosisClass).To(Equal("private-contact"))
+		Expect(c.ACKLostAt).To(Equal("proxy-b"))
+		Expect(c.Blame).To(Equal("proxy-b"))
+		Expect(c.Diagnosis).To(ContainSubstring("proxy-b sent it to the private Contact sip:bob@192.168.1.10:5060 and it was dropped"))
+	})
+
 	It("Kamailio relays 2xx retransmissions after its transaction ended without its reply route: proxy-b's fixed Contact reverts from 7.5 s", func(ctx SpecContext) {
 		c := judged(ctx, "kamailio-correct-as-proxy-b-excessive.pcapng")
 		Expect(c.Blame).To(Equal("proxy-a"))
