@@ -13,6 +13,16 @@ import (
 // OpenSIPS 3.6 from the local images, fixtures/ or Debian's stock
 // /etc/kamailio/kamailio.cfg of the image), judged again without Docker: what the real
 // proxies did must read as it did when the capture was taken.
+//
+// Each was written by sipnatlab validate --pcap at RFC 3261's timers:
+//   - kamailio-correct-as-proxy-b-excessive: --config fixtures/kamailio/correct.cfg --as proxy-b scenarios/excessive-nat-handling.yaml
+//   - opensips-correct-as-proxy-b-excessive: --engine opensips --config fixtures/opensips/correct.cfg, the same
+//   - kamailio-stock-as-proxy-b-correct: --config (the image's kamailio.cfg) --as proxy-b scenarios/correct-nat-handling.yaml,
+//     the relay of that time not recording what the container sent to addresses no host owns
+//   - kamailio-stock-with-nat-as-proxy-b-correct: the same with WITH_NAT defined
+//   - the -egress ones: with the relay that records everything the container sends (TUN, the
+//     scenario's own addresses): the stock config as above, and fixtures/kamailio/none.cfg as
+//     proxy-b of scenarios/no-nat-handling.yaml
 var _ = Describe("sipnatlab judge on captures of real proxies", func() {
 	judged := func(ctx SpecContext, file string) report.CallVerdict {
 		GinkgoHelper()
