@@ -31,7 +31,7 @@ var _ = Describe("an unanswered call", func() {
 			Expect(f.Class).To(Equal(judge.ClassNotForwarded))
 			Expect(f.Diagnosis).To(ContainSubstring("bob never answered"))
 			Expect(f.Diagnosis).To(ContainSubstring(rejecter + " answered alice's INVITE with " + f.FinalResponse))
-			Expect(f.Diagnosis).To(ContainSubstring("without ever forwarding it"))
+			Expect(f.Diagnosis).To(ContainSubstring(", without ever forwarding it"))
 			Expect(f.Diagnosis).NotTo(ContainSubstring(". "+strings.ToUpper(rejecter[:1])), "no sentence starts with a capitalised host name")
 			Expect(f.Fix).To(ContainSubstring(fix))
 			Expect(strings.Count(f.Diagnosis, ". ")).To(Equal(1), f.Diagnosis)

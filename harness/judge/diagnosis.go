@@ -283,8 +283,8 @@ func diagnoseUnanswered(tr *trace.Trace, f CallFacts, dgs []*trace.Datagram) dia
 		class := causeClass(dg.End.Cause)
 		d := diagnosis{class: class}
 		ended := ""
-		if fr != nil {
-			ended = "; " + fr.sentence(f)
+		if fr != nil && fr.from != "" {
+			ended = "; " + fr.answered(f)
 		}
 		first := fmt.Sprintf("%s never answered, so there was no 200 OK to acknowledge: %s sent the INVITE to %s and it was dropped at %s: %s%s.",
 			f.To, dg.Sent.Hop, dg.Sent.Dst, dg.End.Hop, dg.End.Reason, ended)

@@ -121,18 +121,23 @@ func (fr *final) sentence(f CallFacts) string {
 	if fr.from == "" {
 		return fmt.Sprintf("%s received %s after %.1f s", f.From, fr.status(), fr.after.Seconds())
 	}
-	what := fmt.Sprintf("%s answered %s's INVITE with %s (at %s after %.1f s)", fr.from, f.From, fr.status(), f.From, fr.after.Seconds())
+	what := fr.answered(f)
 	switch {
 	case fr.from == f.To:
-		return fmt.Sprintf("%s itself answered with %s (at %s after %.1f s)", f.To, fr.status(), f.From, fr.after.Seconds())
+		return fmt.Sprintf("%s itself answered %s's INVITE with %s after %.1f s", f.To, f.From, fr.status(), fr.after.Seconds())
 	case len(fr.forwarded) == 0:
-		return what + " without ever forwarding it"
+		return what + ", without ever forwarding it"
 	}
 	dst := fr.forwarded[0]
 	if dst.Dropped() {
-		return what + fmt.Sprintf(" after sending it to %s, where it was dropped: %s", dst.Sent.Dst, dst.End.Reason)
+		return what + fmt.Sprintf(", having sent it to %s, where it was dropped: %s", dst.Sent.Dst, dst.End.Reason)
 	}
 	return what
+}
+
+// answered says who answered the caller's INVITE with what, and when it arrived.
+func (fr *final) answered(f CallFacts) string {
+	return fmt.Sprintf("%s answered %s's INVITE with %s after %.1f s", fr.from, f.From, fr.status(), fr.after.Seconds())
 }
 
 // finalFix is what to change on the hop that answered a call with fr, by the
