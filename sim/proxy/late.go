@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"fmt"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -54,15 +54,21 @@ func ParseLate2xx(s string) (Late2xx, error) {
 
 // accepted is when one INVITE transaction relayed its first 2xx; the zero
 // value has relayed none. Its methods may be called concurrently.
-type accepted struct{ at atomic.Int64 } // Unix nanoseconds of the first 2xx; 0: none yet
+type accepted struct {
+	mu sync.Mutex // guards at
+	at time.Time  // the first 2xx; zero: none yet
+}
 
 // late reports whether a 2xx at now comes after the transaction ended,
 // marking the first 2xx's time when it is the first.
 func (a *accepted) late(now time.Time) bool {
-	if a.at.CompareAndSwap(0, now.UnixNano()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.at.IsZero() {
+		a.at = now
 		return false
 	}
-	return now.Sub(time.Unix(0, a.at.Load())) >= TransactionWait
+	return now.Sub(a.at) >= TransactionWait
 }
 
 // relayLate handles a 2xx to INVITE that arrived after the transaction ended, by
