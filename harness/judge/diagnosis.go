@@ -100,7 +100,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	calleeHost, _ := s.Host(f.To)
 	switch {
 	case !f.Answered:
-		return diagnoseUnanswered(tr, f, dgs)
+		return diagnoseUnanswered(s, f, dgs)
 	case f.ACKAtCallee:
 		late := ""
 		if f.OKRetransmissions > 0 {
@@ -269,10 +269,10 @@ func keepAliveFix(callee, nat string) string {
 // diagnoseUnanswered explains a call whose callee never sent a 2xx: the final
 // response that ended it and its author, and where the INVITE was lost when the
 // capture shows it.
-func diagnoseUnanswered(tr *trace.Trace, f CallFacts, dgs []*trace.Datagram) diagnosis {
-	fr := finalResponse(tr, f)
+func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram) diagnosis {
+	fr := finalResponse(dgs, f)
 	if f.Blame != "" {
-		if d, ok := diagnoseFinal(tr, f, fr, f.Blame); ok {
+		if d, ok := diagnoseFinal(dgs, f, fr, f.Blame); ok {
 			return d
 		}
 	}
@@ -299,7 +299,7 @@ func diagnoseUnanswered(tr *trace.Trace, f CallFacts, dgs []*trace.Datagram) dia
 		}
 		return d
 	}
-	if d, ok := diagnoseFinal(tr, f, fr, ""); ok {
+	if d, ok := diagnoseFinal(dgs, f, fr, ""); ok {
 		return d
 	}
 	d := diagnosis{class: ClassNotAnswered, fix: fmt.Sprintf("check that the INVITE reached %s", f.To)}

@@ -187,7 +187,7 @@ func judgeCall(s *scenario.Scenario, tr *trace.Trace, callID, from, to string, f
 	if !f.Answered {
 		// Blame follows what happened here too: a proxy that ended the call with a
 		// response of its own and never sent the INVITE on.
-		if fr := finalResponse(tr, *f); fr != nil {
+		if fr := finalResponse(tr.Call(f.CallID), *f); fr != nil {
 			f.FinalResponse, f.FinalFrom, f.Blame = fr.status(), fr.from, fr.blame(s)
 		}
 	}

@@ -29,9 +29,8 @@ func (fr *final) status() string { return fmt.Sprintf("%d %s", fr.res.StatusCode
 
 // finalResponse finds the first final non-2xx response to the initial INVITE of the
 // call that reached the caller, its author and what the author did with the INVITE it
-// answered; nil when none reached the caller.
-func finalResponse(tr *trace.Trace, f CallFacts) *final {
-	dgs := tr.Call(f.CallID)
+// answered, from the call's datagrams dgs; nil when none reached the caller.
+func finalResponse(dgs []*trace.Datagram, f CallFacts) *final {
 	var invSent time.Time
 	var got *trace.Datagram
 	for _, d := range dgs {
@@ -160,10 +159,10 @@ func finalFix(fr *final, f CallFacts, loop []string) string {
 
 // inviteLoop lists the hops that sent the call's INVITE on, in the order each first
 // did, when one of them sent it more than once; nil otherwise.
-func inviteLoop(tr *trace.Trace, f CallFacts) []string {
+func inviteLoop(dgs []*trace.Datagram, f CallFacts) []string {
 	var hops []string
 	n := map[string]int{}
-	for _, d := range tr.Call(f.CallID) {
+	for _, d := range dgs {
 		if !trace.IsRequest(d.Msg, sip.INVITE) || d.Sent == nil || trace.ToTag(d.Msg) != "" || d.Sent.Hop == f.From {
 			continue
 		}
@@ -182,11 +181,11 @@ func inviteLoop(tr *trace.Trace, f CallFacts) []string {
 
 // diagnoseFinal explains an unanswered call that a final response ended, naming the
 // response and its author; ok is false when no final response reached the caller.
-func diagnoseFinal(tr *trace.Trace, f CallFacts, fr *final, blame string) (diagnosis, bool) {
+func diagnoseFinal(dgs []*trace.Datagram, f CallFacts, fr *final, blame string) (diagnosis, bool) {
 	if fr == nil || fr.from == "" {
 		return diagnosis{}, false
 	}
-	d := diagnosis{class: ClassNotAnswered, fix: finalFix(fr, f, inviteLoop(tr, f))}
+	d := diagnosis{class: ClassNotAnswered, fix: finalFix(fr, f, inviteLoop(dgs, f))}
 	first := fmt.Sprintf("%s never answered, so there was no 200 OK to acknowledge: %s.", f.To, fr.sentence(f))
 	if blame != "" {
 		d.class = ClassNotForwarded
