@@ -55,10 +55,19 @@ func repeat(s string, n int) []string {
 
 var contactRE = regexp.MustCompile(`(?m)^Contact: <([^>]*)>`)
 
-// relayed runs the call and returns the Contact of each 200 OK to INVITE the proxy sent.
-func relayed(t *testing.T, late proxy.Late2xx) []string {
+// bubble is a proxy at 203.0.113.2, bob behind home-nat (192.168.1.10, registered
+// with the proxy) and alice at 198.51.100.10, on the memory carrier with package time,
+// for a testing/synctest bubble.
+type bubble struct {
+	net         *sim.Network
+	reg         netip.AddrPort // the proxy
+	bob, alice  *ua.UA
+	closeActors func()
+}
+
+func newBubble(t *testing.T, cfg proxy.Config) *bubble {
+	t.Helper()
 	n := sim.NewNetwork(sim.Config{Carrier: sim.Memory})
-	defer n.Close()
 	if _, err := n.AddNAT(sim.NATConfig{Name: "home-nat", Public: netip.MustParseAddr("203.0.113.50"),
 		LAN: netip.MustParsePrefix("192.168.1.0/24"), Filtering: sim.AddressAndPortDependent}); err != nil {
 		t.Fatal(err)
@@ -74,27 +83,32 @@ func relayed(t *testing.T, late proxy.Late2xx) []string {
 		}
 		return endpoint.New(c, endpoint.Config{Clock: sim.SystemClock{}, IDs: endpoint.NewIDs(1, name)})
 	}
-	px := proxy.New(open("proxy", "203.0.113.2"), proxy.Config{Name: "proxy", Registrar: true, NoRecordRoute: true,
-		Handling: proxy.HandlingCorrect, Late2xx: late})
-	defer px.Close()
-	reg := netip.MustParseAddrPort("203.0.113.2:5060")
-	bob := ua.New(open("bob", "192.168.1.10"), ua.Config{Name: "bob", Registrar: reg, Domain: reg})
-	defer bob.Close()
-	alice := ua.New(open("alice", "198.51.100.10"), ua.Config{Name: "alice"})
-	defer alice.Close()
-	if err := bob.Register(context.Background()); err != nil {
+	cfg.Name = "proxy"
+	px := proxy.New(open("proxy", "203.0.113.2"), cfg)
+	b := &bubble{net: n, reg: netip.MustParseAddrPort("203.0.113.2:5060")}
+	b.bob = ua.New(open("bob", "192.168.1.10"), ua.Config{Name: "bob", Registrar: b.reg, Domain: b.reg})
+	b.alice = ua.New(open("alice", "198.51.100.10"), ua.Config{Name: "alice"})
+	b.closeActors = func() { _ = b.alice.Close(); _ = b.bob.Close(); _ = px.Close(); _ = n.Close() }
+	if err := b.bob.Register(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// relayed runs the call and returns the Contact of each 200 OK to INVITE the proxy sent.
+func relayed(t *testing.T, late proxy.Late2xx) []string {
+	b := newBubble(t, proxy.Config{Registrar: true, NoRecordRoute: true, Handling: proxy.HandlingCorrect, Late2xx: late})
+	defer b.closeActors()
 	// alice's side ends when her BYE, as lost as her ACK, times out (64*T1 after 1 s of
 	// talk), after bob gave up at 32 s.
-	_, done, err := alice.Dial(bob.AOR(), reg, time.Second)
+	_, done, err := b.alice.Dial(b.bob.AOR(), b.reg, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-done
 	synctest.Wait()
 	var out []string
-	for _, r := range n.Capture().Records() {
+	for _, r := range b.net.Capture().Records() {
 		d := string(r.Data)
 		if r.Kind == sim.Sent && r.Hop == "proxy" && strings.HasPrefix(d, "SIP/2.0 200") && strings.Contains(d, " INVITE\r\n") {
 			if m := contactRE.FindStringSubmatch(d); m != nil {
