@@ -1,0 +1,155 @@
+package matrix
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Path is a field of a scenario file, written as the loader's errors write it:
+// keys joined by dots, list items by [index]: nats.home-nat.filtering,
+// hosts.proxy-b.record-route, steps[1].call.talk.
+type Path []Segment
+
+// Segment is one step of a Path: a mapping key, or a list index when Key is "".
+type Segment struct {
+	Key   string
+	Index int
+}
+
+// ParsePath parses a dotted field path.
+func ParsePath(s string) (Path, error) {
+	if s == "" {
+		return nil, fmt.Errorf("empty path")
+	}
+	var p Path
+	for _, part := range strings.Split(s, ".") {
+		key, rest, _ := strings.Cut(part, "[")
+		if key == "" && (len(p) == 0 || rest == "") {
+			return nil, fmt.Errorf("%q is not a field path: write keys joined by dots, such as hosts.proxy-b.nat-handling", s)
+		}
+		if key != "" {
+			p = append(p, Segment{Key: key})
+		}
+		for rest != "" {
+			num, after, ok := strings.Cut(rest, "]")
+			i, err := strconv.Atoi(num)
+			if !ok || err != nil || i < 0 || num != strconv.Itoa(i) {
+				return nil, fmt.Errorf("%q is not a field path: a list item is [N] with N counted from 0, such as steps[1]", s)
+			}
+			p = append(p, Segment{Index: i})
+			rest = strings.TrimPrefix(after, "[")
+			if after != "" && !strings.HasPrefix(after, "[") {
+				return nil, fmt.Errorf("%q is not a field path: a dot must follow ]", s)
+			}
+		}
+	}
+	return p, nil
+}
+
+// String writes p back in its dotted form.
+func (p Path) String() string {
+	var b strings.Builder
+	for i, s := range p {
+		switch {
+		case s.Key == "":
+			fmt.Fprintf(&b, "[%d]", s.Index)
+		case i > 0:
+			b.WriteString("." + s.Key)
+		default:
+			b.WriteString(s.Key)
+		}
+	}
+	return b.String()
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// find walks p from root and returns the mapping that holds its last key and that key's
+// index in its Content (-1 when the key is absent, and so added by set), or the list and
+// the item's index. Every step but the last must exist.
+func (p Path) find(root *yaml.Node) (parent *yaml.Node, err error) {
+	n := root
+	for i, s := range p {
+		n = deref(n)
+		last := i == len(p)-1
+		where := Path(p[:i]).String()
+		if where == "" {
+			where = "the top level"
+		}
+		switch {
+		case s.Key == "" && n.Kind != yaml.SequenceNode:
+			return nil, fmt.Errorf("%q: %s is not a list in the template", p, where)
+		case s.Key == "" && s.Index >= len(n.Content):
+			return nil, fmt.Errorf("%q: %s has %d items in the template", p, where, len(n.Content))
+		case s.Key == "":
+			if last {
+				return n, nil
+			}
+			n = n.Content[s.Index]
+			continue
+		case n.Kind != yaml.MappingNode:
+			return nil, fmt.Errorf("%q: %s is not a mapping in the template", p, where)
+		}
+		if last {
+			return n, nil
+		}
+		v := lookup(n, s.Key)
+		if v == nil {
+			return nil, fmt.Errorf("%q: the template has no %s", p, Path(p[:i+1]))
+		}
+		n = v
+	}
+	return n, nil
+}
+
+func lookup(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// set puts value at p in the tree under root, which must be a private copy: the nodes on
+// the way are copied, so a template's tree is never modified.
+func (p Path) set(root *yaml.Node, value *yaml.Node) error {
+	parent, err := p.find(root)
+	if err != nil {
+		return err
+	}
+	s := p[len(p)-1]
+	if s.Key == "" {
+		parent.Content[s.Index] = value
+		return nil
+	}
+	for i := 0; i+1 < len(parent.Content); i += 2 {
+		if parent.Content[i].Value == s.Key {
+			parent.Content[i+1] = value
+			return nil
+		}
+	}
+	key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s.Key, Line: value.Line, Column: value.Column}
+	parent.Content = append(parent.Content, key, value)
+	return nil
+}
+
+// clone copies the tree under n (aliases keep pointing at their anchors).
+func clone(n *yaml.Node) *yaml.Node {
+	c := *n
+	if len(n.Content) > 0 {
+		c.Content = make([]*yaml.Node, len(n.Content))
+		for i, k := range n.Content {
+			c.Content[i] = clone(k)
+		}
+	}
+	return &c
+}
