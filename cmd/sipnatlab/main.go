@@ -37,6 +37,8 @@ const usage = `usage: sipnatlab run [--json] [--clock real|simulated] [--pcap FI
        sipnatlab explain [--clock simulated|real] FILE
        sipnatlab lint [--json] [--engine-check] CONFIG...
        sipnatlab judge [--json] [--html FILE] CAPTURE.pcapng...
+       sipnatlab matrix [--json] [--html DIR] [--emit DIR] [--shard I/N] [--proxy HOST=ENGINE:CONFIG] TEMPLATE.yaml
+       sipnatlab matrix merge [--json] SHARD.json...
 
 Runs each scenario on virtual hosts, NAT boxes and proxies, prints a ladder
 of every hop and the verdict.
@@ -72,6 +74,9 @@ simulated time unless --clock real is given.
 
 judge judges again a capture that run --pcap wrote, from the capture alone,
 and prints the same report or JSON verdict as the run.
+
+matrix sweeps a template's axes (a scenario with a matrix: block) and prints
+a table of every cell's outcome; sipnatlab matrix --help says more.
 
 lint reads Kamailio or OpenSIPS scripts and flags reply routes that never
 fix a NATed callee's Contact or fix every reply's Contact; exit code 1 when
@@ -111,6 +116,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdLint(ctx, args[1:], stdout, stderr)
 	case "judge":
 		return cmdJudge(args[1:], stdout, stderr, term)
+	case "matrix":
+		return cmdMatrix(ctx, args[1:], stdout, stderr, term)
 	default:
 		fmt.Fprintf(stderr, "sipnatlab: unknown command %q\n%s", args[0], usage)
 		return 2

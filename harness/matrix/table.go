@@ -1,0 +1,218 @@
+package matrix
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Table lays a report's cells out as a person reads them: one row per combination of
+// the row axes, one column per combination of the column axes (Report.Columns). Both
+// renderers, text and HTML, draw this one model.
+type Table struct {
+	RowAxes, ColAxes []string
+	Cols             [][]string // each column's values of ColAxes
+	Rows             []TableRow // rows with at least one cell run
+}
+
+// TableRow is one row: its values of the row axes and its cells, nil where not run.
+type TableRow struct {
+	Values []string
+	Cells  []*CellResult
+}
+
+// Table builds the table of r.
+func (r *Report) Table() Table {
+	var rowAx, colAx []int
+	for j, a := range r.Axes {
+		if slices.Contains(r.Columns, a.Name) {
+			colAx = append(colAx, j)
+		} else {
+			rowAx = append(rowAx, j)
+		}
+	}
+	var t Table
+	for _, j := range rowAx {
+		t.RowAxes = append(t.RowAxes, r.Axes[j].Name)
+	}
+	for _, j := range colAx {
+		t.ColAxes = append(t.ColAxes, r.Axes[j].Name)
+	}
+	vals := make([][]string, len(r.Axes))
+	for j, a := range r.Axes {
+		vals[j] = a.Values
+		if only, ok := r.Only[a.Name]; ok {
+			vals[j] = only
+		}
+	}
+	t.Cols = product(colAx, vals)
+	at := map[string]*CellResult{}
+	key := func(vs []string) string { return strings.Join(vs, "\x00") }
+	for i := range r.Cells {
+		at[key(r.Cells[i].Values)] = &r.Cells[i]
+	}
+	for _, rv := range product(rowAx, vals) {
+		row := TableRow{Values: rv, Cells: make([]*CellResult, len(t.Cols))}
+		any := false
+		for ci, cv := range t.Cols {
+			full := make([]string, len(r.Axes))
+			for k, j := range rowAx {
+				full[j] = rv[k]
+			}
+			for k, j := range colAx {
+				full[j] = cv[k]
+			}
+			if c, ok := at[key(full)]; ok {
+				row.Cells[ci], any = c, true
+			}
+		}
+		if any {
+			t.Rows = append(t.Rows, row)
+		}
+	}
+	return t
+}
+
+// Short is a cell's outcome in a few words: "ack" when the ACK reached the callee,
+// else "✗ CLASS @LOST-AT ⚑BLAME"; "!" in front when the cell failed its expectations.
+func (c *CellResult) Short() string {
+	if c == nil {
+		return ""
+	}
+	var s string
+	switch {
+	case c.Error != "" && !c.Answered:
+		s = "error"
+	case c.ACKAtCallee:
+		s = "ack"
+	default:
+		s = "✗ " + c.Class
+		if c.ACKLostAt != "" {
+			s += " @" + c.ACKLostAt
+		}
+		if c.Blame != "" {
+			s += " ⚑" + c.Blame
+		}
+	}
+	if !c.Passed {
+		s = "! " + s
+	}
+	return s
+}
+
+// WriteText writes the table, the failed cells and the summary; color marks lost and
+// failed cells with ANSI colours.
+func (r *Report) WriteText(w io.Writer, color bool) {
+	t := r.Table()
+	paint := func(code, s string) string {
+		if !color || code == "" {
+			return s
+		}
+		return "\x1b[" + code + "m" + s + "\x1b[0m"
+	}
+	fmt.Fprintf(w, "matrix %s (%s): %d of %d cells run", r.Name, r.Template, len(r.Cells), r.Total)
+	if r.Shard != "" {
+		fmt.Fprintf(w, ", shard %s", r.Shard)
+	}
+	fmt.Fprintf(w, ", %s time\n\n", r.Clock)
+
+	// Column widths: the row-axis columns, then one per table column.
+	nrow := len(t.RowAxes)
+	width := make([]int, nrow+len(t.Cols))
+	head := make([][]string, len(t.ColAxes)+1) // one header line per column axis, then the row-axis names
+	for i := range head {
+		head[i] = make([]string, len(width))
+	}
+	for k, a := range t.RowAxes {
+		head[len(t.ColAxes)][k] = a
+	}
+	// An outer axis's value is written once for the columns (rows) it spans.
+	for ci, cv := range t.Cols {
+		for k, a := range t.ColAxes {
+			if ci == 0 || !slices.Equal(t.Cols[ci-1][:k+1], cv[:k+1]) {
+				head[k][nrow+ci] = a + "=" + cv[k]
+			}
+		}
+	}
+	body := make([][]string, len(t.Rows))
+	codes := make([][]string, len(t.Rows))
+	for ri, row := range t.Rows {
+		body[ri] = make([]string, len(width))
+		codes[ri] = make([]string, len(width))
+		for k, v := range row.Values {
+			if ri == 0 || !slices.Equal(t.Rows[ri-1].Values[:k+1], row.Values[:k+1]) {
+				body[ri][k] = v
+			}
+		}
+		for ci, c := range row.Cells {
+			body[ri][nrow+ci] = c.Short()
+			switch {
+			case c == nil:
+			case !c.Passed:
+				codes[ri][nrow+ci] = "1;31"
+			case c.Lost():
+				codes[ri][nrow+ci] = "33"
+			default:
+				codes[ri][nrow+ci] = "32"
+			}
+		}
+	}
+	for _, line := range slices.Concat(head, body) {
+		for i, s := range line {
+			width[i] = max(width[i], utf8.RuneCountInString(s))
+		}
+	}
+	write := func(line, code []string) {
+		var b strings.Builder
+		for i, s := range line {
+			if i > 0 {
+				b.WriteString("  ")
+				if i == nrow {
+					b.WriteString("│ ")
+				}
+			}
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(s))
+			c := ""
+			if code != nil {
+				c = code[i]
+			}
+			b.WriteString(paint(c, s) + pad)
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	for _, h := range head {
+		write(h, nil)
+	}
+	var rule strings.Builder
+	for i, wd := range width {
+		if i > 0 {
+			rule.WriteString("──")
+			if i == nrow {
+				rule.WriteString("┼─")
+			}
+		}
+		rule.WriteString(strings.Repeat("─", wd))
+	}
+	fmt.Fprintln(w, rule.String())
+	for ri := range body {
+		write(body[ri], codes[ri])
+	}
+	fmt.Fprintln(w, "\nack: the ACK reached the callee · ✗ CLASS: what became of it · @HOST: last host that handled it · ⚑HOST: blamed · !: expectation failed")
+
+	if r.Summary.Failed > 0 {
+		fmt.Fprintf(w, "\n%s\n", paint("1;31", fmt.Sprintf("%d cells failed their expectations:", r.Summary.Failed)))
+		for _, c := range r.Cells {
+			if c.Passed {
+				continue
+			}
+			why := strings.Join(c.Failed, "; ")
+			if c.Error != "" {
+				why = strings.TrimSpace(why + " " + c.Error)
+			}
+			fmt.Fprintf(w, "  %s: %s\n", c.Name, why)
+		}
+	}
+	fmt.Fprintf(w, "\n%s\n", r.Summary.Text)
+}
