@@ -72,10 +72,11 @@ func deref(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-// find walks p from root and returns the mapping that holds its last key and that key's
-// index in its Content (-1 when the key is absent, and so added by set), or the list and
-// the item's index. Every step but the last must exist.
-func (p Path) find(root *yaml.Node) (parent *yaml.Node, err error) {
+// find walks p from root and returns the mapping that holds its last key, or the list
+// that holds its last item. A missing mapping on the way is added when create is set
+// (find on the template checks with create false that it could be), except a NAT or host:
+// those the template must name, since everything else refers to them.
+func (p Path) find(root *yaml.Node, create bool) (parent *yaml.Node, err error) {
 	n := root
 	for i, s := range p {
 		n = deref(n)
@@ -102,8 +103,14 @@ func (p Path) find(root *yaml.Node) (parent *yaml.Node, err error) {
 			return n, nil
 		}
 		v := lookup(n, s.Key)
-		if v == nil {
+		if v == nil && (i == 1 && (p[0].Key == "nats" || p[0].Key == "hosts") || p[i+1].Key == "") {
 			return nil, fmt.Errorf("%q: the template has no %s", p, Path(p[:i+1]))
+		}
+		if v == nil {
+			v = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+			if create {
+				n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s.Key}, v)
+			}
 		}
 		n = v
 	}
@@ -119,10 +126,9 @@ func lookup(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// set puts value at p in the tree under root, which must be a private copy: the nodes on
-// the way are copied, so a template's tree is never modified.
+// set puts value at p in the tree under root, a cell's own copy of the template's.
 func (p Path) set(root *yaml.Node, value *yaml.Node) error {
-	parent, err := p.find(root)
+	parent, err := p.find(root, true)
 	if err != nil {
 		return err
 	}

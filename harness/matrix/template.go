@@ -333,7 +333,7 @@ func (t *Template) paths(n *yaml.Node, path string, set map[string]string, axis 
 		if other, dup := set[p.String()]; dup {
 			return nil, t.errf(it, ip, "%q is already set by axis %s; an axis sets each field alone", it.Value, other)
 		}
-		if _, err := p.find(t.root); err != nil {
+		if _, err := p.find(t.root, false); err != nil {
 			return nil, t.errf(it, ip, "%v", err)
 		}
 		set[p.String()] = axis
