@@ -50,9 +50,9 @@ func rfc4787(mapping, filtering, hairpinning, recordRoute, handling string) outc
 	return outcome{ack: true, class: judge.ClassACKArrived}
 }
 
-var _ = Describe("the bundled template scenarios/matrix/callee-nat.yaml", func() {
+var _ = Describe("the bundled template scenarios/matrix/callee-nat.yaml", Ordered, func() {
 	var rep *matrix.Report
-	BeforeEach(func(ctx SpecContext) {
+	BeforeAll(func(ctx SpecContext) {
 		t, err := matrix.Load(bundled)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(t.Len()).To(Equal(3 * 3 * 2 * 2 * 3))
