@@ -109,7 +109,10 @@ func (t *Template) Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	ro := opts.Run
 	real := len(ro.Containers) > 0
-	if ro.Clock == "" && !real {
+	switch {
+	case ro.Clock == "" && real:
+		ro.Clock = harness.RealTime
+	case ro.Clock == "":
 		ro.Clock = harness.Simulated
 	}
 	workers := opts.Workers
