@@ -202,7 +202,7 @@ func (r *Report) WriteText(w io.Writer, color bool) {
 	fmt.Fprintln(w, "\nack: the ACK reached the callee · ✗ CLASS: what became of it · @HOST: last host that handled it · ⚑HOST: blamed · !: expectation failed")
 
 	if r.Summary.Failed > 0 {
-		fmt.Fprintf(w, "\n%s\n", paint("1;31", fmt.Sprintf("%d cells failed their expectations:", r.Summary.Failed)))
+		fmt.Fprintf(w, "\n%s\n", paint("1;31", fmt.Sprintf("%d of %d cells failed their expectations:", r.Summary.Failed, len(r.Cells))))
 		for _, c := range r.Cells {
 			if c.Passed {
 				continue
