@@ -376,7 +376,7 @@ func (t *Template) columns(n *yaml.Node) error {
 		}
 		t.Columns = append(t.Columns, i)
 	}
-	if len(t.Columns) == len(t.Axes) && len(t.Axes) > 1 {
+	if len(t.Columns) == len(t.Axes) {
 		return t.errf(n, "matrix.columns", "leave at least one axis for the rows")
 	}
 	return nil
