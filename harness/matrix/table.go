@@ -164,38 +164,33 @@ func (r *Report) WriteText(w io.Writer, color bool) {
 			width[i] = max(width[i], utf8.RuneCountInString(s))
 		}
 	}
-	write := func(line, code []string) {
+	// join lays out one line: cells padded to their column, fill between columns, and
+	// mid where the row axes end.
+	join := func(cells []string, fill, mid string, cell func(i int, s string) string) string {
 		var b strings.Builder
-		for i, s := range line {
+		for i, s := range cells {
 			if i > 0 {
-				b.WriteString("  ")
+				b.WriteString(fill + fill)
 				if i == nrow {
-					b.WriteString("│ ")
+					b.WriteString(mid)
 				}
 			}
-			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(s))
-			c := ""
-			if code != nil {
-				c = code[i]
-			}
-			b.WriteString(paint(c, s) + pad)
+			b.WriteString(cell(i, s) + strings.Repeat(fill, width[i]-utf8.RuneCountInString(s)))
 		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		return b.String()
+	}
+	write := func(line, code []string) {
+		fmt.Fprintln(w, strings.TrimRight(join(line, " ", "│ ", func(i int, s string) string {
+			if code == nil {
+				return s
+			}
+			return paint(code[i], s)
+		}), " "))
 	}
 	for _, h := range head {
 		write(h, nil)
 	}
-	var rule strings.Builder
-	for i, wd := range width {
-		if i > 0 {
-			rule.WriteString("──")
-			if i == nrow {
-				rule.WriteString("┼─")
-			}
-		}
-		rule.WriteString(strings.Repeat("─", wd))
-	}
-	fmt.Fprintln(w, rule.String())
+	fmt.Fprintln(w, join(make([]string, len(width)), "─", "┼─", func(int, string) string { return "" }))
 	for ri := range body {
 		write(body[ri], codes[ri])
 	}

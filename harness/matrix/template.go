@@ -207,22 +207,7 @@ func (t *Template) pairs(n *yaml.Node, path string, allowed []string) ([][2]*yam
 	return out, nil
 }
 
-func kind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	case yaml.ScalarNode:
-		if n.ShortTag() == "!!null" {
-			return "empty"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "something else"
-}
+func kind(n *yaml.Node) string { return scenario.Kind(deref(n)) }
 
 // block reads the matrix block.
 func (t *Template) block(n *yaml.Node) error {
