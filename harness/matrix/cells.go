@@ -19,7 +19,7 @@ type Cell struct {
 	Name     string   // the scenario's name: TEMPLATE-LABEL-LABEL..., kebab-case
 	Values   []string // one per axis, in axis order
 	Scenario *scenario.Scenario
-	root     *yaml.Node
+	root     *yaml.Node // while it is built, and for YAML
 }
 
 // Len returns the number of cells: the product of the axes' value counts.
@@ -56,12 +56,18 @@ func label(a Axis, value string) string {
 	return strings.Trim(unsafe.ReplaceAllString(strings.ToLower(value), "-"), "-")
 }
 
-// Cell builds cell i (0 <= i < Len) and validates it with the scenario loader. Errors
-// name the template's file and the line of the value that made the cell invalid.
+// Cell returns cell i (0 <= i < Len), built and validated when the template was parsed.
 func (t *Template) Cell(i int) (*Cell, error) {
-	if i < 0 || i >= t.Len() {
+	if i < 0 || i >= len(t.cells) {
 		return nil, fmt.Errorf("matrix %q: no cell %d (%d cells)", t.File, i, t.Len())
 	}
+	return t.cells[i], nil
+}
+
+// build builds cell i and validates it with the scenario loader; with keep it keeps the
+// cell's YAML tree (for YAML). Errors name the template's file and the line of the value
+// that made the cell invalid.
+func (t *Template) build(i int, keep bool) (*Cell, error) {
 	c := &Cell{Index: i, Values: t.Values(i), root: clone(t.root)}
 	parts := []string{t.Name}
 	for j, a := range t.Axes {
@@ -85,6 +91,9 @@ func (t *Template) Cell(i int) (*Cell, error) {
 		return nil, fmt.Errorf("matrix cell %s: %w", t.describe(c.Values), err)
 	}
 	c.Scenario = s
+	if !keep {
+		c.root = nil // thousands of cells keep only their scenarios
+	}
 	return c, nil
 }
 
@@ -154,7 +163,11 @@ func (t *Template) expect(c *Cell) error {
 // axis values and the matched expectations in place, and a comment saying where it came
 // from. A relative engine config is rewritten relative to dir, where the file will live.
 func (t *Template) YAML(c *Cell, dir string) ([]byte, error) {
-	root := clone(c.root)
+	full, err := t.build(c.Index, true)
+	if err != nil {
+		return nil, err
+	}
+	root := full.root
 	if hosts := lookup(root, "hosts"); hosts != nil {
 		for i := 1; i < len(hosts.Content); i += 2 {
 			cfg := lookup(deref(hosts.Content[i]), "config")

@@ -20,8 +20,8 @@ import (
 )
 
 // Template is a parsed matrix template: the scenario's YAML with the matrix block taken
-// out, its axes, the table layout and the per-cell expectation rules. A Template is
-// read-only after Load: Cells may be called from several goroutines.
+// out, its axes, the table layout, the per-cell expectation rules and every cell. A
+// Template is read-only after Load: its methods may be called from several goroutines.
 type Template struct {
 	File    string // as given to Load or Parse
 	Name    string // the template's scenario name; cells are named after it
@@ -29,7 +29,8 @@ type Template struct {
 	Columns []int  // indexes into Axes of the axes laid out as table columns
 	Rules   []Rule // in file order
 
-	root *yaml.Node // the top-level mapping without the matrix key
+	root  *yaml.Node // the top-level mapping without the matrix key
+	cells []*Cell    // every cell, built and validated by Parse
 }
 
 // Axis is one named dimension of the sweep: every cell sets each of Paths to one of Values.
@@ -131,11 +132,13 @@ func Parse(file string, data []byte) (*Template, error) {
 	}
 	// Validate every cell now, so that a template that loads never yields a bad cell.
 	names := map[string]int{}
+	t.cells = make([]*Cell, n)
 	for i := range n {
-		c, err := t.Cell(i)
+		c, err := t.build(i, false)
 		if err != nil {
 			return nil, err
 		}
+		t.cells[i] = c
 		if j, dup := names[c.Name]; dup {
 			return nil, errAt(file, block.Line, "matrix.axes", "cells %d and %d would both be named %q; make the axis values differ after lower-casing", j, i, c.Name)
 		}
