@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -152,14 +151,15 @@ func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer, ter
 		}
 	}
 	rep, err := tpl.Run(ctx, opts)
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(stderr, "sipnatlab matrix: interrupted")
-			return 1
-		}
+	if rep == nil {
 		return bad("%v", err)
 	}
-	return printMatrix(rep, *asJSON, *htmlDir, stdout, stderr, term)
+	code := printMatrix(rep, *asJSON, *htmlDir, stdout, stderr, term)
+	if err != nil { // interrupted: the table holds the cells that ran
+		fmt.Fprintf(stderr, "sipnatlab matrix: interrupted: %v\n", err)
+		return max(code, 1)
+	}
+	return code
 }
 
 // printMatrix prints the report (table or JSON), writes its HTML page when dir is set,

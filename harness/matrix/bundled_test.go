@@ -2,10 +2,12 @@ package matrix_test
 
 import (
 	"bytes"
+	"context"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/matrix"
 )
@@ -112,6 +114,22 @@ var _ = Describe("the bundled template scenarios/matrix/callee-nat.yaml", Ordere
 
 		_, err = matrix.Merge(shards[0], shards[0])
 		Expect(err).To(MatchError(matrix.ErrMerge))
+	})
+})
+
+var _ = Describe("an interrupted matrix run", func() {
+	It("returns the report of the cells that ran, and the context's error", func(ctx SpecContext) {
+		t, err := matrix.Load(bundled)
+		Expect(err).NotTo(HaveOccurred())
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		rep, err := t.Run(runCtx, matrix.Options{Workers: 1, Done: func(*matrix.Cell, *harness.Result, error) { cancel() }})
+		Expect(err).To(MatchError(context.Canceled))
+		Expect(rep).NotTo(BeNil())
+		Expect(len(rep.Cells)).To(BeNumerically(">=", 1))
+		Expect(len(rep.Cells)).To(BeNumerically("<=", 2), "the cell that ended and at most the one handed out meanwhile")
+		Expect(rep.Cells[0].Passed).To(BeTrue())
+		Expect(rep.Cells[0].Index).To(Equal(0))
 	})
 })
 

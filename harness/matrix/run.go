@@ -100,8 +100,9 @@ func (t *Template) only(sel map[string][]string) map[string][]string {
 }
 
 // Run runs the cells opts selects, each as its own scenario run, on a pool of workers,
-// and returns their report. A cell whose run fails is in the report with its error; Run
-// itself fails only on a bad selection or a cancelled ctx.
+// and returns their report. A cell whose run fails is in the report with its error. Run
+// itself fails on a bad selection (nil report) or a cancelled ctx: it then returns the
+// report of the cells that ran, the interrupted ones with their error.
 func (t *Template) Run(ctx context.Context, opts Options) (*Report, error) {
 	idx, err := t.Select(opts)
 	if err != nil {
@@ -125,29 +126,24 @@ func (t *Template) Run(ctx context.Context, opts Options) (*Report, error) {
 	rep := t.newReport(string(ro.Clock))
 	rep.Shard = opts.Shard.String()
 	rep.Only = t.only(opts.Only)
-	rep.Cells = make([]CellResult, len(idx))
+	results := make([]*CellResult, len(idx))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	var mu sync.Mutex // serialises Done
 	for range min(workers, len(idx)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for k := range jobs {
-				c, err := t.Cell(idx[k])
-				if err != nil { // Parse built every cell already
-					rep.Cells[k] = CellResult{Index: idx[k], Values: t.Values(idx[k]), Error: err.Error()}
-					continue
-				}
+				c := t.cells[idx[k]]
 				res, err := harness.Run(ctx, c.Scenario, ro)
-				rep.Cells[k] = newCellResult(c, res, err)
+				r := newCellResult(c, res, err)
+				results[k] = &r
 				if opts.Done != nil {
 					mu.Lock()
 					opts.Done(c, res, err)
 					mu.Unlock()
 				}
 			}
-		}()
+		})
 	}
 	for k := range idx {
 		if ctx.Err() != nil {
@@ -157,9 +153,14 @@ func (t *Template) Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	close(jobs)
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("matrix %q: %w", t.File, err)
+	for _, r := range results {
+		if r != nil {
+			rep.Cells = append(rep.Cells, *r)
+		}
 	}
 	rep.finish()
+	if err := ctx.Err(); err != nil {
+		return rep, fmt.Errorf("matrix %q: %d of %d cells run: %w", t.File, len(rep.Cells), len(idx), err)
+	}
 	return rep, nil
 }
