@@ -115,6 +115,15 @@ func (t *Template) describe(values []string) string {
 	return strings.Join(b, " ")
 }
 
+func keyNode(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i]
+		}
+	}
+	return nil
+}
+
 func setKey(m *yaml.Node, key string, v *yaml.Node) {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		if m.Content[i].Value == key {
@@ -139,8 +148,19 @@ func (t *Template) expect(c *Cell) error {
 			if block == nil {
 				block = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: r.Line}
 				c.root.Content = append(c.root.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "expect", Line: r.Line}, block)
-			} else if block = deref(block); block.Kind != yaml.MappingNode {
+			} else if block.Kind != yaml.MappingNode {
 				return nil // the loader reports the template's bad expect block
+			}
+			// Say where the cell's expectations come from, in place of the template's comment.
+			var lines []string
+			for _, r := range t.Rules {
+				if r.matches(c.Values) {
+					lines = append(lines, fmt.Sprint(r.Line))
+				}
+			}
+			if k := keyNode(c.root, "expect"); k != nil {
+				k.LineComment = "the template's, with its matrix rules at line " + strings.Join(lines, ", ")
+				block.LineComment = ""
 			}
 		}
 		for i := 0; i+1 < len(r.expect.Content); i += 2 {

@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -19,31 +20,25 @@ type Segment struct {
 	Index int
 }
 
+var (
+	pathPart  = regexp.MustCompile(`^([^.\[\]]*)((?:\[(?:0|[1-9][0-9]{0,8})\])*)$`)
+	pathIndex = regexp.MustCompile(`[0-9]+`)
+)
+
 // ParsePath parses a dotted field path.
 func ParsePath(s string) (Path, error) {
-	if s == "" {
-		return nil, fmt.Errorf("empty path")
-	}
 	var p Path
-	for _, part := range strings.Split(s, ".") {
-		key, rest, _ := strings.Cut(part, "[")
-		if key == "" && (len(p) == 0 || rest == "") {
-			return nil, fmt.Errorf("%q is not a field path: write keys joined by dots, such as hosts.proxy-b.nat-handling", s)
+	for i, part := range strings.Split(s, ".") {
+		m := pathPart.FindStringSubmatch(part)
+		if m == nil || (m[1] == "" && (i == 0 || m[2] == "")) {
+			return nil, fmt.Errorf("%q is not a field path: write keys joined by dots and list items as [N] counted from 0, such as hosts.proxy-b.nat-handling or steps[1].call.talk", s)
 		}
-		if key != "" {
-			p = append(p, Segment{Key: key})
+		if m[1] != "" {
+			p = append(p, Segment{Key: m[1]})
 		}
-		for rest != "" {
-			num, after, ok := strings.Cut(rest, "]")
-			i, err := strconv.Atoi(num)
-			if !ok || err != nil || i < 0 || num != strconv.Itoa(i) {
-				return nil, fmt.Errorf("%q is not a field path: a list item is [N] with N counted from 0, such as steps[1]", s)
-			}
-			p = append(p, Segment{Index: i})
-			rest = strings.TrimPrefix(after, "[")
-			if after != "" && !strings.HasPrefix(after, "[") {
-				return nil, fmt.Errorf("%q is not a field path: a dot must follow ]", s)
-			}
+		for _, n := range pathIndex.FindAllString(m[2], -1) {
+			idx, _ := strconv.Atoi(n)
+			p = append(p, Segment{Index: idx})
 		}
 	}
 	return p, nil
@@ -148,8 +143,14 @@ func (p Path) set(root *yaml.Node, value *yaml.Node) error {
 	return nil
 }
 
-// clone copies the tree under n (aliases keep pointing at their anchors).
+// clone copies the tree under n, aliases expanded into copies of their anchors, so that a
+// cell's edits never reach the template's tree. Parse bounds the expanded size (size).
 func clone(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		c := clone(n.Alias)
+		c.Anchor = ""
+		return c
+	}
 	c := *n
 	if len(n.Content) > 0 {
 		c.Content = make([]*yaml.Node, len(n.Content))
@@ -158,4 +159,26 @@ func clone(n *yaml.Node) *yaml.Node {
 		}
 	}
 	return &c
+}
+
+// maxNodes bounds a template's tree with its aliases expanded: a scenario is a few hundred
+// nodes, and aliases of aliases could otherwise expand a small file beyond memory.
+const maxNodes = 100000
+
+// size counts the nodes under n with aliases expanded, stopping past maxNodes.
+func size(n *yaml.Node, depth int) int {
+	if depth > 100 {
+		return maxNodes + 1
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return size(n.Alias, depth+1)
+	}
+	total := 1
+	for _, k := range n.Content {
+		total += size(k, depth+1)
+		if total > maxNodes {
+			break
+		}
+	}
+	return total
 }

@@ -100,6 +100,9 @@ func Parse(file string, data []byte) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	if size(root, 0) > maxNodes {
+		return nil, errAt(file, root.Line, "", "its aliases expand to more than %d YAML nodes; a scenario is a few hundred", maxNodes)
+	}
 	t := &Template{File: file}
 	var block *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {

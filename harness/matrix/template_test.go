@@ -93,6 +93,27 @@ var _ = Describe("a matrix template", func() {
 		Expect(expect(2)).To(Equal(map[string]string{"ack-at-callee": "false", "blame": "none"}))
 	})
 
+	It("sets a field under an alias in the cell's own copy, never in the anchor the template shares", func() {
+		t, err := matrix.Parse("t.yaml", []byte(strings.Replace(base, "  - call: {from: alice, to: bob, via: proxy-b}\n",
+			"  - call: &c {from: alice, to: bob, via: proxy-b}\n  - call: *c\n", 1)+`  axes:
+    talk: {path: 'steps[2].call.talk', values: [5s, 7s]}
+`))
+		Expect(err).NotTo(HaveOccurred())
+		for i, want := range []string{"5s", "7s"} {
+			c, err := t.Cell(i)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(c.Scenario.Steps[1].Talk.String()).To(Equal("2s"), "the anchored step keeps the default talk")
+			Expect(c.Scenario.Steps[2].Talk.String()).To(Equal(want))
+		}
+		_, err = matrix.Parse("t.yaml", []byte(`a: &a [x, x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+`))
+		Expect(err).To(MatchError(ContainSubstring("its aliases expand to more than 100000 YAML nodes")))
+	})
+
 	DescribeTable("refuses a bad matrix block with the file, line and field",
 		func(block, want string) {
 			_, err := parse(block)
