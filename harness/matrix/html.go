@@ -52,6 +52,7 @@ var page = template.Must(template.New("matrix").Funcs(template.FuncMap{
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+td{white-space:nowrap}
 th{background:#f3f3f3}
 td.ack{background:#e6f5e6}td.lost{background:#fff3d6}td.failed{background:#ffd6d6;font-weight:bold}
 td a{color:inherit;text-decoration:none;display:block}td a:hover{text-decoration:underline}
@@ -63,9 +64,9 @@ td a{color:inherit;text-decoration:none;display:block}td a:hover{text-decoration
 {{if .R.Summary.Failed}}<strong>{{.R.Summary.Failed}} cells failed their expectations.</strong>{{else}}Every cell met its expectations.{{end}}</p>
 <p class="summary">{{.R.Summary.Text}}</p>
 <table>
-{{range $k, $a := .T.ColAxes}}<tr>{{range $.T.RowAxes}}<th></th>{{end}}{{range $.T.Cols}}<th>{{$a}}={{index . $k}}</th>{{end}}</tr>
+{{range $k, $a := .T.ColAxes}}<tr>{{range $.T.RowAxes}}<th></th>{{end}}{{range $.T.ColSpans $k}}<th colspan="{{.N}}">{{$a}}={{.Value}}</th>{{end}}</tr>
 {{end}}<tr>{{range .T.RowAxes}}<th>{{.}}</th>{{end}}{{range .T.Cols}}<th></th>{{end}}</tr>
-{{range .T.Rows}}<tr>{{range .Values}}<th>{{.}}</th>{{end}}{{range .Cells}}<td class="{{class .}}">{{if .}}<a href="{{ladder .}}" title="{{.Name}}{{range .Failed}}&#10;{{.}}{{end}}{{if .Error}}&#10;{{.Error}}{{end}}">{{.Short}}</a>{{end}}</td>{{end}}</tr>
+{{range $r, $row := .T.Rows}}<tr>{{range $k, $v := .Values}}{{with $.T.RowSpan $r $k}}<th rowspan="{{.}}">{{$v}}</th>{{end}}{{end}}{{range .Cells}}<td class="{{class .}}">{{if .}}<a href="{{ladder .}}" title="{{.Name}}{{range .Failed}}&#10;{{.}}{{end}}{{if .Error}}&#10;{{.Error}}{{end}}">{{.Short}}</a>{{end}}</td>{{end}}</tr>
 {{end}}</table>
 <p class="legend">ack: the ACK reached the callee · ✗ CLASS: what became of it · @HOST: last host that handled it · ⚑HOST: blamed · !: expectation failed. Each cell links to its ladder.</p>
 </body></html>

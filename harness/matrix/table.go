@@ -75,6 +75,46 @@ func (r *Report) Table() Table {
 	return t
 }
 
+// Span is a run of equal values of one axis across neighbouring columns or rows.
+type Span struct {
+	Value string
+	N     int
+}
+
+// spans groups entry k of keys into runs over which entries 0..k are all equal, so an
+// outer axis's value is written once for what it spans.
+func spans(keys [][]string, k int) []Span {
+	var out []Span
+	for i, key := range keys {
+		if i > 0 && slices.Equal(keys[i-1][:k+1], key[:k+1]) {
+			out[len(out)-1].N++
+			continue
+		}
+		out = append(out, Span{Value: key[k], N: 1})
+	}
+	return out
+}
+
+// ColSpans returns the header of column axis k: its values over the columns they span.
+func (t Table) ColSpans(k int) []Span { return spans(t.Cols, k) }
+
+// RowSpan returns how many rows, from row r, row axis k's value spans; 0 when row r
+// continues the span of a row above.
+func (t Table) RowSpan(r, k int) int {
+	keys := make([][]string, len(t.Rows))
+	for i, row := range t.Rows {
+		keys[i] = row.Values
+	}
+	if r > 0 && slices.Equal(keys[r-1][:k+1], keys[r][:k+1]) {
+		return 0
+	}
+	n := 1
+	for r+n < len(keys) && slices.Equal(keys[r][:k+1], keys[r+n][:k+1]) {
+		n++
+	}
+	return n
+}
+
 // Short is a cell's outcome in a few words: "ack" when the ACK reached the callee,
 // else "✗ CLASS @LOST-AT ⚑BLAME"; "!" in front when the cell failed its expectations.
 func (c *CellResult) Short() string {
