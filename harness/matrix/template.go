@@ -103,9 +103,12 @@ func Parse(file string, data []byte) (*Template, error) {
 	if size(root, 0) > maxNodes {
 		return nil, errAt(file, root.Line, "", "its aliases expand to more than %d YAML nodes; a scenario is a few hundred", maxNodes)
 	}
-	t := &Template{File: file}
+	t := &Template{File: file, root: root}
 	var block *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "matrix" && block != nil {
+			return nil, errAt(file, root.Content[i].Line, "matrix", "duplicate key (first at line %d)", block.Line-1)
+		}
 		if root.Content[i].Value == "matrix" {
 			block = root.Content[i+1]
 			t.root = &yaml.Node{Kind: yaml.MappingNode, Tag: root.Tag, Line: root.Line, Column: root.Column,

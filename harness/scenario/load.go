@@ -186,6 +186,9 @@ func Parse(file string, data []byte) (*Scenario, error) {
 // file's lines in them. It does not modify root.
 func ParseNode(file string, root *yaml.Node) (*Scenario, error) {
 	p := newParser(file)
+	if root == nil {
+		return nil, p.errAt(0, "", "the file is empty; a scenario needs at least name, hosts and steps")
+	}
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
