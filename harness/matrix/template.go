@@ -105,12 +105,13 @@ func Parse(file string, data []byte) (*Template, error) {
 	}
 	t := &Template{File: file, root: root}
 	var block *yaml.Node
+	blockLine := 0
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "matrix" && block != nil {
-			return nil, errAt(file, root.Content[i].Line, "matrix", "duplicate key (first at line %d)", block.Line-1)
+			return nil, errAt(file, root.Content[i].Line, "matrix", "duplicate key (first at line %d)", blockLine)
 		}
 		if root.Content[i].Value == "matrix" {
-			block = root.Content[i+1]
+			block, blockLine = root.Content[i+1], root.Content[i].Line
 			t.root = &yaml.Node{Kind: yaml.MappingNode, Tag: root.Tag, Line: root.Line, Column: root.Column,
 				Content: slices.Concat(root.Content[:i], root.Content[i+2:])}
 		}
