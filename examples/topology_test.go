@@ -65,11 +65,11 @@ var _ = Describe("our three-proxy chain", func() {
 	)
 })
 
-var _ = Describe("the bundled scenarios", func() {
+var _ = Describe("our scenario files", func() {
 	DescribeTable("meet their expect blocks",
 		func(ctx SpecContext, file string) {
 			Expect(run(ctx, match.Load(file))).To(match.PassExpectations())
 		},
-		match.Entries("../scenarios"),
+		match.Entries("testdata"),
 	)
 })

@@ -9,7 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/sipnatlab/sipnatlab/internal/suite"
+	"github.com/sipnatlab/sipnatlab/sipnattest"
 )
 
 func TestHarness(t *testing.T) {
@@ -19,7 +19,7 @@ func TestHarness(t *testing.T) {
 
 // Every spec, and so every scenario run in the suite, must leave no
 // goroutine and no socket behind: a run's Close waits for what it started.
-var _ = suite.GuardLeaks()
+var _ = sipnattest.GuardLeaks()
 
 var socketsAtStart int
 

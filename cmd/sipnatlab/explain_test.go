@@ -20,6 +20,14 @@ var _ = Describe("sipnatlab explain", func() {
 		Expect(out).To(ContainSubstring("The fix\n  In proxy-b's reply route, call fix_nated_contact()"))
 	})
 
+	It("exits 1 after printing the expectations when they fail", func(ctx SpecContext) {
+		code, out, stderr := runCLI(ctx, "explain", "testdata/wrong-expectation.yaml")
+		Expect(stderr).To(BeEmpty())
+		Expect(code).To(Equal(1))
+		Expect(out).To(ContainSubstring("\nThe expectations\n"))
+		Expect(out).To(MatchRegexp(`FAIL ack-at-callee\s+want false\s+got true`))
+	})
+
 	It("exits 2 on usage errors", func(ctx SpecContext) {
 		code, _, stderr := runCLI(ctx, "explain")
 		Expect(code).To(Equal(2))

@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
+	"github.com/spf13/pflag"
 	"os"
 	"regexp"
 	"strconv"
@@ -18,9 +17,12 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
-const lintUsage = `usage: sipnatlab lint [--json] [--engine-check] CONFIG...
-
-Reads Kamailio or OpenSIPS routing scripts and flags the NAT pitfalls that
+func lintCommand() *command {
+	return &command{
+		name:    "lint",
+		args:    "CONFIG...",
+		summary: "flag the NAT pitfalls in Kamailio or OpenSIPS scripts",
+		help: `Reads Kamailio or OpenSIPS routing scripts and flags the NAT pitfalls that
 lose the ACK for a NATed callee's 200 OK, and what the engine would refuse:
 
   missing-reply-contact-fix        NAT is handled on requests, but no reply
@@ -36,45 +38,36 @@ lose the ACK for a NATed callee's 200 OK, and what the engine would refuse:
   engine-check                     with --engine-check: the engine's own
                                    check (kamailio -c, opensips -c) failed
 
-Findings print as FILE:LINE: RULE: MESSAGE.
+Findings print as FILE:LINE: RULE: MESSAGE. Every file is checked even when
+an earlier one is bad, so one run reports everything it can.
 
-  --json          print {"files": [{"file", "dialect", "findings": [...]}]} instead
-  --engine-check  also run the engine's own config check in a container of
-                  the local image (sipnatlab/kamailio:5.6, sipnatlab/opensips:3.6,
-                  or $SIPNATLAB_OPENSIPS_IMAGE), for the dialect the script shows;
-                  without the image, a note on stderr says the check was skipped
-
-Exit codes: 0 no findings, 1 findings, 2 a file is unreadable or not a script.
-`
-
-// cmdLint runs sipnatlab lint. Every file is checked even when an earlier
-// one is bad, so one run reports everything it can.
-func cmdLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("lint", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print findings as JSON")
-	engineCheck := fs.Bool("engine-check", false, "also run the engine's own config check in a container")
-	fs.Usage = func() { fmt.Fprint(stderr, lintUsage) }
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+Exit codes: 0 no findings, 1 findings, 2 a file is unreadable or not a script.`,
+		flags: func(fs *pflag.FlagSet) func(context.Context, *env, []string) int {
+			asJSON := fs.Bool("json", false, `print {"files": [{"file", "dialect", "findings": [...]}]} instead`)
+			engineCheck := fs.Bool("engine-check", false, "also run the engine's own config check in a container of the local image (sipnatlab/kamailio:5.6, sipnatlab/opensips:3.6, or $SIPNATLAB_OPENSIPS_IMAGE), for the dialect the script shows; without the image, a note on stderr says the check was skipped")
+			return func(ctx context.Context, e *env, args []string) int {
+				if len(args) == 0 {
+					return e.usageError("no config file given")
+				}
+				return lintFiles(ctx, e, args, *asJSON, *engineCheck)
+			}
+		},
 	}
-	if fs.NArg() == 0 {
-		fmt.Fprintf(stderr, "sipnatlab lint: no config file given\n%s", lintUsage)
-		return 2
-	}
+}
+
+// lintFiles lints every file, also after a bad one, and prints the findings.
+func lintFiles(ctx context.Context, e *env, files []string, asJSON, engineCheck bool) int {
+	stdout, stderr := e.stdout, e.stderr
 	code := 0
 	reports := []*lint.Report{}
-	for _, path := range fs.Args() {
+	for _, path := range files {
 		r, err := lint.CheckFile(path)
 		if err != nil {
 			fmt.Fprintf(stderr, "sipnatlab: %v\n", err)
 			code = 2
 			continue
 		}
-		if *engineCheck {
+		if engineCheck {
 			if f, note := checkWithEngine(ctx, path, r.Dialect); f != nil {
 				r.Findings = append(r.Findings, *f)
 			} else if note != "" {
@@ -85,13 +78,13 @@ func cmdLint(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(r.Findings) > 0 && code == 0 {
 			code = 1
 		}
-		if !*asJSON {
+		if !asJSON {
 			for _, f := range r.Findings {
 				fmt.Fprintln(stdout, f)
 			}
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {

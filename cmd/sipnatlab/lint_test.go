@@ -11,7 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/harness/container"
-	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
+	"github.com/sipnatlab/sipnatlab/sipnattest/dockersuite"
 )
 
 var _ = Describe("sipnatlab lint", func() {
@@ -56,6 +56,8 @@ var _ = Describe("sipnatlab lint", func() {
 		Expect(doc.Files[1].Dialect).To(Equal("opensips"))
 		Expect(doc.Files[1].Findings).To(HaveLen(1))
 		Expect(doc.Files[1].Findings[0].Rule).To(Equal("unconditional-reply-contact-fix"))
+		Expect(out).To(ContainSubstring(`"findings": []`), "a clean file has an empty list, not null")
+		Expect(out).NotTo(ContainSubstring("null"))
 	})
 
 	It("exits 2 on a file that is not a script, and still reports the others", func(ctx SpecContext) {

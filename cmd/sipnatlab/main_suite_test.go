@@ -7,7 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/sipnatlab/sipnatlab/internal/suite"
+	"github.com/sipnatlab/sipnatlab/sipnattest"
 )
 
 // asCommand, set to 1 in its environment, makes this test binary the
@@ -27,4 +27,4 @@ func TestSipnatlab(t *testing.T) {
 	RunSpecs(t, "cmd/sipnatlab")
 }
 
-var _ = suite.GuardLeaks()
+var _ = sipnattest.GuardLeaks()

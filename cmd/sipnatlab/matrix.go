@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/pflag"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/sipnatlab/sipnatlab/harness"
@@ -17,165 +16,139 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
-const matrixUsage = `usage: sipnatlab matrix [--json] [--html DIR] [--emit DIR] [--shard I/N] [--jobs N]
-                        [--only AXIS=V1,V2]... [--proxy HOST=ENGINE:CONFIG] [--clock simulated|real] TEMPLATE.yaml
-       sipnatlab matrix merge [--json] [--html DIR] SHARD.json...
+func matrixCommand() *command {
+	return &command{
+		name:    "matrix",
+		args:    "TEMPLATE.yaml | merge SHARD.json...",
+		summary: "run every cell of a matrix template, print a table of outcomes",
+		help: `Runs every cell of a matrix template (a scenario with a matrix: block that
+names axes to sweep, docs/scenario-format.md) and prints a table of
+outcomes: one row per combination of the row axes, one column per
+combination of the column axes, each cell what became of its ACK, then a
+summary of which axis values lose it. Cells run in simulated time, as many
+at once as there are CPUs, unless --proxy puts a real proxy in them.
 
-Runs every cell of a matrix template (a scenario with a matrix: block,
-docs/scenario-format.md) and prints a table of outcomes, one row per
-combination of the row axes, one column per combination of the column axes,
-and a summary of which axis values lose the ACK.
+"sipnatlab matrix merge SHARD.json..." reads the --json reports of the
+shards of one run (--shard 1/N ... N/N, e.g. parallel CI jobs) and prints
+the report of the whole run: the same JSON the unsharded run prints.
 
-  --json     print the JSON report instead of the table
-  --html     write DIR/index.html (the table) and DIR/cells/CELL.html (each
-             cell's ladder, linked from the table)
-  --emit     write each selected cell as DIR/CELL.yaml, an ordinary scenario
-             (sipnatlab run DIR/CELL.yaml reruns it alone), and run nothing
-  --shard    run shard I of N: the cells whose index is I-1 modulo N (CI jobs
-             of a parallel matrix); sipnatlab matrix merge joins their --json
-  --jobs     cells run at once (default: the CPUs; 2 with --proxy, each cell
-             starting its own container)
-  --only     keep only these values of an axis (repeatable)
-  --proxy    a real proxy in place of the in-process HOST in every cell, e.g.
-             proxy-b=kamailio:fixtures/kamailio/correct.cfg; the cells then run
-             in real time on internal Docker networks (one proxy per cell)
-  --clock    simulated (default without --proxy) or real
-  --seed N   seed of the Call-IDs, tags and branches of every cell
-
-merge reads the --json reports of the shards of one run and prints the
-report of the whole run (the same JSON the unsharded run prints).
-
-Exit codes: 0 every cell met its expectations, 1 some did not, 2 bad input.
-`
-
-// listFlag collects a repeatable flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, " ") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
-// cmdMatrix is `sipnatlab matrix`.
-func cmdMatrix(ctx context.Context, args []string, stdout, stderr io.Writer, term bool) int {
-	if len(args) > 0 && args[0] == "merge" {
-		return cmdMatrixMerge(args[1:], stdout, stderr, term)
-	}
-	fs := flag.NewFlagSet("matrix", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, matrixUsage) }
-	asJSON := fs.Bool("json", false, "print the JSON report")
-	htmlDir := fs.String("html", "", "write the HTML table and ladders to `DIR`")
-	emitDir := fs.String("emit", "", "write the cells as scenarios to `DIR` and run nothing")
-	shardFlag := fs.String("shard", "", "run shard `I/N`")
-	jobs := fs.Int("jobs", 0, "cells run at once")
-	clockFlag := fs.String("clock", "", "simulated or real")
-	seed := fs.Uint64("seed", 0, "seed of the identifiers")
-	verbose := fs.Bool("v", false, "print each cell as it ends, and the containers' log")
-	var only, proxies listFlag
-	fs.Var(&only, "only", "keep only `AXIS=V1,V2`")
-	fs.Var(&proxies, "proxy", "real proxy `HOST=ENGINE:CONFIG`")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	bad := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "sipnatlab matrix: "+format+"\n", a...)
-		return 2
-	}
-	if fs.NArg() != 1 {
-		return bad("give exactly one template file\n%s", matrixUsage)
-	}
-	tpl, err := matrix.Load(fs.Arg(0))
-	if err != nil {
-		return bad("%v", err)
-	}
-	opts := matrix.Options{Workers: *jobs, Only: map[string][]string{}}
-	if *jobs < 0 {
-		return bad("--jobs %d: want a positive number", *jobs)
-	}
-	if *shardFlag != "" {
-		if opts.Shard, err = matrix.ParseShard(*shardFlag); err != nil {
-			return bad("--shard: %v", err)
-		}
-	}
-	for _, o := range only {
-		axis, vals, ok := strings.Cut(o, "=")
-		if !ok || axis == "" || vals == "" {
-			return bad("--only %q: want AXIS=VALUE[,VALUE...]", o)
-		}
-		opts.Only[axis] = append(opts.Only[axis], strings.Split(vals, ",")...)
-	}
-	idx, err := tpl.Select(opts)
-	if err != nil {
-		return bad("--only: %v", err)
-	}
-	if *emitDir != "" {
-		return emitCells(tpl, idx, *emitDir, stdout, stderr)
-	}
-
-	opts.Run = harness.Options{Seed: *seed}
-	if *clockFlag != "" {
-		if opts.Run.Clock, err = harness.ParseClockMode(*clockFlag); err != nil {
-			return bad("--clock: %v", err)
-		}
-	}
-	if len(proxies) > 0 {
-		if opts.Run.Containers, err = parseProxies(proxies, tpl); err != nil {
-			return bad("--proxy: %v", err)
-		}
-		if opts.Run.Clock == harness.Simulated {
-			return bad("--proxy: a real proxy runs in real time only")
-		}
-		opts.Run.Proxies = realproxy.Docker{}
-		if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
-			os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
-		}
-		if !*verbose {
-			tclog.SetDefault(tclog.NewNoopLogger())
-		}
-		fmt.Fprintf(stderr, "sipnatlab matrix: %d cells in real time, each with its own container; interrupt to stop\n", len(idx))
-	} else if opts.Run.Clock == harness.RealTime {
-		opts.Run.InProcess = true
-		fmt.Fprintf(stderr, "sipnatlab matrix: %d cells in real time on loopback; interrupt to stop\n", len(idx))
-	}
-	if *htmlDir != "" || *verbose {
-		n := 0
-		opts.Done = func(c *matrix.Cell, res *harness.Result, runErr error) {
-			n++
-			if *verbose {
-				fmt.Fprintf(stderr, "sipnatlab matrix: %d/%d %s\n", n, len(idx), c.Name)
-			}
-			if *htmlDir != "" {
-				if err := matrix.WriteLadder(*htmlDir, c, res, runErr); err != nil {
-					fmt.Fprintf(stderr, "sipnatlab matrix: --html: %v\n", err)
+Exit codes: 0 every cell met its expectations, 1 some did not, 2 bad input.`,
+		flags: func(fs *pflag.FlagSet) func(context.Context, *env, []string) int {
+			asJSON := fs.Bool("json", false, "print the JSON report (axes, every cell's facts, the summary) instead of the table")
+			htmlDir := fs.String("html", "", "write `DIR`/index.html, the table, each cell linking to its ladder DIR/cells/CELL.html")
+			emitDir := fs.String("emit", "", "write each selected cell as `DIR`/CELL.yaml, an ordinary scenario, and run nothing")
+			shard := fs.String("shard", "", "run shard `I/N`: the cells whose index is I-1 modulo N")
+			jobs := fs.Int("jobs", 0, "`N` cells at once (default: the CPUs; 2 with --proxy, each cell starting its own container)")
+			only := fs.StringArray("only", nil, "keep only the cells whose AXIS takes one of these values: `AXIS=V1,V2` (repeatable)")
+			proxies := fs.StringArray("proxy", nil, "a real proxy in place of the in-process HOST in every cell, in real time on internal Docker networks: `HOST=ENGINE:CONFIG`, e.g. proxy-b=kamailio:fixtures/kamailio/correct.cfg")
+			clock := fs.String("clock", "", "`CLOCK`: simulated (default without --proxy) or real")
+			seed := fs.Uint64("seed", 0, "`N`, the seed of every cell's Call-IDs, tags and branches")
+			verbose := fs.BoolP("verbose", "v", false, "print each cell as it ends, and the containers' log")
+			return func(ctx context.Context, e *env, args []string) int {
+				if len(args) > 0 && args[0] == "merge" {
+					if fs.NFlag() > 0 && (fs.Changed("emit") || fs.Changed("shard") || fs.Changed("jobs") || fs.Changed("only") ||
+						fs.Changed("proxy") || fs.Changed("clock") || fs.Changed("seed")) {
+						return e.usageError("merge takes --json and --html only")
+					}
+					return matrixMerge(e, args[1:], *asJSON, *htmlDir)
 				}
+				if len(args) != 1 {
+					return e.usageError("give exactly one template file")
+				}
+				tpl, err := matrix.Load(args[0])
+				if err != nil {
+					return e.fail(2, err)
+				}
+				if *jobs < 0 {
+					return e.usageError("--jobs %d: want a positive number", *jobs)
+				}
+				opts := matrix.Options{Workers: *jobs, Only: map[string][]string{}}
+				if *shard != "" {
+					if opts.Shard, err = matrix.ParseShard(*shard); err != nil {
+						return e.usageError("--shard: %v", err)
+					}
+				}
+				for _, o := range *only {
+					axis, vals, ok := strings.Cut(o, "=")
+					if !ok || axis == "" || vals == "" {
+						return e.usageError("--only %q: want AXIS=VALUE[,VALUE...]", o)
+					}
+					opts.Only[axis] = append(opts.Only[axis], strings.Split(vals, ",")...)
+				}
+				idx, err := tpl.Select(opts)
+				if err != nil {
+					return e.usageError("--only: %v", err)
+				}
+				if *emitDir != "" {
+					return emitCells(e, tpl, idx, *emitDir)
+				}
+				opts.Run = harness.Options{Seed: *seed}
+				if *clock != "" {
+					if opts.Run.Clock, err = harness.ParseClockMode(*clock); err != nil {
+						return e.usageError("--clock: %v", err)
+					}
+				}
+				if len(*proxies) > 0 {
+					if opts.Run.Containers, err = parseProxies(*proxies, tpl); err != nil {
+						return e.usageError("--proxy: %v", err)
+					}
+					if opts.Run.Clock == harness.Simulated {
+						return e.usageError("--proxy: a real proxy runs in real time only")
+					}
+					opts.Run.Proxies = realproxy.Docker{}
+					if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+						os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+					}
+					if !*verbose {
+						tclog.SetDefault(tclog.NewNoopLogger())
+					}
+					fmt.Fprintf(e.stderr, "sipnatlab matrix: %d cells in real time, each with its own container; interrupt to stop and print the cells that ran\n", len(idx))
+				} else if opts.Run.Clock == harness.RealTime {
+					fmt.Fprintf(e.stderr, "sipnatlab matrix: %d cells in real time on loopback; interrupt to stop and print the cells that ran\n", len(idx))
+				}
+				if *htmlDir != "" || *verbose {
+					n := 0
+					opts.Done = func(c *matrix.Cell, res *harness.Result, runErr error) {
+						n++
+						if *verbose {
+							fmt.Fprintf(e.stderr, "sipnatlab matrix: %d/%d %s\n", n, len(idx), c.Name)
+						}
+						if *htmlDir != "" {
+							if err := matrix.WriteLadder(*htmlDir, c, res, runErr); err != nil {
+								fmt.Fprintf(e.stderr, "sipnatlab matrix: --html: %v\n", err)
+							}
+						}
+					}
+				}
+				rep, err := tpl.Run(ctx, opts)
+				if rep == nil {
+					return e.fail(2, err)
+				}
+				code := printMatrix(e, rep, *asJSON, *htmlDir)
+				if err != nil { // interrupted: the table holds the cells that ran
+					fmt.Fprintf(e.stderr, "sipnatlab matrix: interrupted: %v\n", err)
+					return max(code, 1)
+				}
+				return code
 			}
-		}
+		},
 	}
-	rep, err := tpl.Run(ctx, opts)
-	if rep == nil {
-		return bad("%v", err)
-	}
-	code := printMatrix(rep, *asJSON, *htmlDir, stdout, stderr, term)
-	if err != nil { // interrupted: the table holds the cells that ran
-		fmt.Fprintf(stderr, "sipnatlab matrix: interrupted: %v\n", err)
-		return max(code, 1)
-	}
-	return code
 }
 
 // printMatrix prints the report (table or JSON), writes its HTML page when dir is set,
 // and returns the exit code.
-func printMatrix(rep *matrix.Report, asJSON bool, dir string, stdout, stderr io.Writer, term bool) int {
+func printMatrix(e *env, rep *matrix.Report, asJSON bool, dir string) int {
 	if asJSON {
-		if err := rep.WriteJSON(stdout); err != nil {
-			fmt.Fprintf(stderr, "sipnatlab matrix: %v\n", err)
+		if err := rep.WriteJSON(e.stdout); err != nil {
+			fmt.Fprintf(e.stderr, "sipnatlab matrix: %v\n", err)
 			return 2
 		}
 	} else {
-		rep.WriteText(stdout, term)
+		rep.WriteText(e.stdout, e.term)
 	}
 	if dir != "" {
 		if err := writeMatrixHTML(rep, dir); err != nil {
-			fmt.Fprintf(stderr, "sipnatlab matrix: --html: %v\n", err)
+			fmt.Fprintf(e.stderr, "sipnatlab matrix: --html: %v\n", err)
 			return 2
 		}
 	}
@@ -200,23 +173,22 @@ func writeMatrixHTML(rep *matrix.Report, dir string) error {
 	return f.Close()
 }
 
-func emitCells(tpl *matrix.Template, idx []int, dir string, stdout, stderr io.Writer) int {
+func emitCells(e *env, tpl *matrix.Template, idx []int, dir string) int {
 	cells := make([]*matrix.Cell, 0, len(idx))
 	for _, i := range idx {
 		c, err := tpl.Cell(i)
 		if err != nil {
-			fmt.Fprintf(stderr, "sipnatlab matrix: %v\n", err)
-			return 2
+			return e.fail(2, err)
 		}
 		cells = append(cells, c)
 	}
 	files, err := tpl.Emit(dir, cells)
 	if err != nil {
-		fmt.Fprintf(stderr, "sipnatlab matrix: --emit: %v\n", err)
+		fmt.Fprintf(e.stderr, "sipnatlab matrix: --emit: %v\n", err)
 		return 2
 	}
 	for _, f := range files {
-		fmt.Fprintln(stdout, f)
+		fmt.Fprintln(e.stdout, f)
 	}
 	return 0
 }
@@ -253,37 +225,26 @@ func parseProxies(vals []string, tpl *matrix.Template) (map[string]harness.Conta
 	return out, nil
 }
 
-// cmdMatrixMerge is `sipnatlab matrix merge`.
-func cmdMatrixMerge(args []string, stdout, stderr io.Writer, term bool) int {
-	fs := flag.NewFlagSet("matrix merge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, matrixUsage) }
-	asJSON := fs.Bool("json", false, "print the JSON report")
-	htmlDir := fs.String("html", "", "write the HTML table to `DIR`/index.html")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() == 0 {
-		fmt.Fprintf(stderr, "sipnatlab matrix merge: give the shards' JSON reports\n%s", matrixUsage)
-		return 2
+// matrixMerge is "sipnatlab matrix merge".
+func matrixMerge(e *env, files []string, asJSON bool, htmlDir string) int {
+	if len(files) == 0 {
+		return e.usageError("merge: give the shards' JSON reports")
 	}
 	var reps []*matrix.Report
-	for _, f := range fs.Args() {
+	for _, f := range files {
 		r, err := matrix.ReadReport(f)
 		if err != nil {
-			fmt.Fprintf(stderr, "sipnatlab matrix merge: %v\n", err)
-			return 2
+			return e.fail(2, err)
 		}
 		reps = append(reps, r)
 	}
 	rep, err := matrix.Merge(reps...)
 	if err != nil {
-		fmt.Fprintf(stderr, "sipnatlab matrix merge: %v\n", err)
-		return 2
+		return e.fail(2, err)
 	}
 	if n := rep.Expected(); len(rep.Cells) != n {
-		fmt.Fprintf(stderr, "sipnatlab matrix merge: %d of the run's %d cells are in these reports; a shard is missing\n", len(rep.Cells), n)
+		fmt.Fprintf(e.stderr, "sipnatlab matrix merge: %d of the run's %d cells are in these reports; a shard is missing\n", len(rep.Cells), n)
 		return 2
 	}
-	return printMatrix(rep, *asJSON, *htmlDir, stdout, stderr, term)
+	return printMatrix(e, rep, asJSON, htmlDir)
 }

@@ -12,7 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/sipnatlab/sipnatlab/harness/container"
-	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
+	"github.com/sipnatlab/sipnatlab/sipnattest/dockersuite"
 )
 
 var _ = Describe("sipnatlab validate", func() {

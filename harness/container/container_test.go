@@ -21,7 +21,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/sipnatlab/sipnatlab/harness/container"
-	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
+	"github.com/sipnatlab/sipnatlab/sipnattest/dockersuite"
 )
 
 var (

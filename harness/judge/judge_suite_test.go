@@ -6,7 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/sipnatlab/sipnatlab/internal/suite"
+	"github.com/sipnatlab/sipnatlab/sipnattest"
 )
 
 func TestJudge(t *testing.T) {
@@ -14,4 +14,4 @@ func TestJudge(t *testing.T) {
 	RunSpecs(t, "judge")
 }
 
-var _ = suite.GuardLeaks()
+var _ = sipnattest.GuardLeaks()

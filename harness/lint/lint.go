@@ -154,7 +154,7 @@ func Check(file string, src []byte) (*Report, error) {
 		}
 	}
 	r := &Report{File: file, Dialect: dialect(src, blocks), Findings: []Finding{}}
-	r.Findings = s.check(globals)
+	r.Findings = append(r.Findings, s.check(globals)...)
 	if r.Dialect == scenario.EngineOpenSIPS {
 		r.Findings = append(r.Findings, s.legacyOpenSIPS(globals)...)
 		sortFindings(r.Findings)

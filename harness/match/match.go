@@ -9,8 +9,8 @@
 //	Expect(res.Call(0)).NotTo(match.HaveCalleeBYE())
 //
 // A matcher takes a *harness.Result (it looks at the first call) or a
-// *judge.CallFacts. A failed match explains itself with the call's facts,
-// its diagnosis and the ladder of the run.
+// *judge.CallFacts. A failed match explains itself: what became of the call and
+// the fix first, then its facts, its diagnosis and the ladder of its own datagrams.
 package match
 
 import (
@@ -50,16 +50,22 @@ func subject(actual any) (*harness.Result, *judge.CallFacts, error) {
 	return nil, nil, fmt.Errorf("expected a *harness.Result or *judge.CallFacts, got %T", actual)
 }
 
-// explain describes a call for a failure message: facts, diagnosis and,
-// when the whole result is at hand, the ladder.
+// explain describes a call for a failure message: what became of it, the fix, its
+// facts and diagnosis and, when the whole result is at hand, the ladder of its own
+// datagrams (no registrations, no other call), so the message stays short.
 func explain(res *harness.Result, c *judge.CallFacts) string {
 	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s\n", report.CallOutcome(*c))
+	if c.Fix != "" {
+		fmt.Fprintf(&b, "fix: %s\n", c.Fix)
+	}
 	fmt.Fprintf(&b, "call %s -> %s: ACK at callee %v, 200 OK retransmitted %d times, callee BYE %v, Contact at caller %s, ACK lost at %q, blame %q\n",
 		c.From, c.To, c.ACKAtCallee, c.OKRetransmissions, c.CalleeBYE, c.ContactAtCaller, c.ACKLostAt, c.Blame)
 	fmt.Fprintf(&b, "diagnosis: %s\n", c.Diagnosis)
 	if res != nil {
-		b.WriteString("\n")
-		report.WriteText(&b, res.Scenario, res, nil, report.TextOptions{})
+		fmt.Fprintf(&b, "\nscenario %s (%s), %s time, seed %d; the ladder of this call (sipnatlab run for the whole run):\n",
+			res.Scenario.Name, res.Scenario.File, res.Clock, res.Seed)
+		report.WriteCallLadder(&b, res, c.CallID, report.TextOptions{})
 	}
 	return b.String()
 }
@@ -230,7 +236,7 @@ func (passMatcher) Match(actual any) (bool, error) {
 func (passMatcher) FailureMessage(actual any) string {
 	res := actual.(*harness.Result)
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Expected scenario %q to meet its expect block, but:\n", res.Scenario.Name)
+	fmt.Fprintf(&b, "Expected scenario %q to meet its expect block, but:\n%s\n", res.Scenario.Name, report.NewHeadline(res.Scenario, res, nil))
 	for _, e := range res.Expectations {
 		if !e.OK {
 			fmt.Fprintf(&b, "  %s (line %d): want %s, got %s\n", e.Key, e.Line, e.Want, e.Got)

@@ -2,6 +2,7 @@ package match_test
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -54,6 +55,14 @@ var _ = Describe("matchers", func() {
 		Expect(msg).To(ContainSubstring(`ACK lost at "proxy-b", blame "proxy-a"`))
 		Expect(msg).To(ContainSubstring("diagnosis: The ACK for bob's 200 OK never reached bob"))
 		Expect(msg).To(ContainSubstring("-INVITE-"), "the ladder of the call")
+		Expect(msg).To(HavePrefix("Expected the ACK for the 2xx to reach the callee within 64*T1, but:\ncall dropped: ACK lost at proxy-b, blame proxy-a\nfix: on proxy-a, apply fix_nated_contact() only"),
+			"what became of the call and the fix come first")
+		Expect(msg).NotTo(ContainSubstring("REGISTER"), "the ladder holds the call's own datagrams only")
+		Expect(msg).NotTo(MatchRegexp(`(?m)^(PASS|FAIL) `), "no scenario verdict word that reads as the match's")
+		GinkgoWriter.Printf("failure message: %d lines, %d bytes\n", strings.Count(msg, "\n"), len(msg))
+		Expect(strings.Count(msg, "\n")).To(BeNumerically("<=", 60), "short enough for a JUnit message (it was 210 lines)")
+		Expect(len(msg)).To(BeNumerically("<=", 6000))
+		Expect(msg).To(ContainSubstring("rows that repeat one shown twice above, retransmissions, left out"))
 
 		m = match.BlameHost("proxy-b")
 		Expect(m.Match(excessive)).To(BeFalse())
@@ -114,7 +123,17 @@ var _ = Describe("Build", func() {
 			Steps: []scenario.StepSpec{{Wait: "1s"}},
 		})
 		Expect(err).To(MatchError(scenario.ErrInvalid))
-		Expect(err).To(MatchError(ContainSubstring(`hosts.alice.address: "192.168.300.1"`)))
+		Expect(err).To(MatchError(HavePrefix(`build scenario "bad": Hosts[0].Address: "192.168.300.1"`)), "the Go field, not a line of YAML the user never sees")
+		Expect(err.Error()).NotTo(ContainSubstring("line"))
+		Expect(err.Error()).NotTo(ContainSubstring("<go>"))
+
+		_, err = scenario.Build(scenario.Spec{
+			Name: "bad-step",
+			Hosts: []scenario.HostSpec{{Name: "alice", Role: scenario.RoleUA, Address: "198.51.100.10"},
+				{Name: "bob", Role: scenario.RoleUA, Address: "198.51.100.11"}},
+			Steps: []scenario.StepSpec{{Wait: "1s"}, {Call: &scenario.CallSpec{From: "alice", To: "bob", Via: "proxy-z"}}},
+		})
+		Expect(err).To(MatchError(HavePrefix(`build scenario "bad-step": Steps[1].Call.Via: `)))
 	})
 })
 

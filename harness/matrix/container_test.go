@@ -12,7 +12,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness/matrix"
 	"github.com/sipnatlab/sipnatlab/harness/realproxy"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
-	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
+	"github.com/sipnatlab/sipnatlab/sipnattest/dockersuite"
 )
 
 // pool counts the real proxies up at once: the most is how many cells ran side by side.

@@ -15,7 +15,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/realproxy"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
-	"github.com/sipnatlab/sipnatlab/internal/dockersuite"
+	"github.com/sipnatlab/sipnatlab/sipnattest/dockersuite"
 )
 
 const root = "../.."

@@ -24,9 +24,9 @@ import (
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
-// Owner is the org.sipnatlab.owner label value of the real proxies (and
+// owner is the org.sipnatlab.owner label value of the real proxies (and
 // their networks) this process starts: "pid-" and the process id.
-func Owner() string { return fmt.Sprintf("pid-%d", os.Getpid()) }
+func owner() string { return fmt.Sprintf("pid-%d", os.Getpid()) }
 
 // ErrContainer wraps failures to set up or reach a real proxy.
 var ErrContainer = errors.New("real proxy")
@@ -164,7 +164,7 @@ func (w *world) start(ctx context.Context, specs map[string]harness.Container) e
 		if engine == "" {
 			engine = scenario.EngineKamailio
 		}
-		opts := []container.Option{container.WithConfigFile(spec.Config), container.WithSubnet(subnet), container.WithOwner(Owner()), container.WithFlavor(engine)}
+		opts := []container.Option{container.WithConfigFile(spec.Config), container.WithSubnet(subnet), container.WithOwner(owner()), container.WithFlavor(engine)}
 		if h.NextHop != "" {
 			// The fixtures' NEXT_HOP: a -A define for Kamailio, an
 			// environment variable for OpenSIPS.

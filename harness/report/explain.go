@@ -54,6 +54,43 @@ func headerValues(m sip.Message, name string) []string {
 	return out
 }
 
+// splitACKs splits the ACKs of a call's first ACK wave from origin into those for a
+// 2xx and those for an error response: an ACK for a non-2xx final response carries the
+// INVITE's Via branch (RFC 3261 §17.1.1.3), the ACK for a 2xx a new one (§13.2.2.4).
+func splitACKs(tr *trace.Trace, callID, origin string) (for2xx, forError []*trace.Datagram) {
+	branches := map[string]bool{}
+	for _, d := range tr.Call(callID) {
+		if d.Sent != nil && trace.IsRequest(d.Msg, sip.INVITE) {
+			if v := d.Msg.Via(); v != nil {
+				branches[d.Sent.Hop+" "+v.Params.GetOr("branch", "")] = true
+			}
+		}
+	}
+	for _, d := range wave(tr, callID, origin, isMethod(sip.ACK)) {
+		if v := d.Msg.Via(); v != nil && branches[d.Sent.Hop+" "+v.Params.GetOr("branch", "")] {
+			forError = append(forError, d)
+			continue
+		}
+		for2xx = append(for2xx, d)
+	}
+	return for2xx, forError
+}
+
+// errorAnswered names the final response an ACK for an error acknowledges: the last
+// one of 300 or more delivered to its sender before it ("408 Request Timeout").
+func errorAnswered(tr *trace.Trace, callID string, ack *trace.Datagram) string {
+	name := "error response"
+	for _, d := range tr.Call(callID) {
+		if d == ack {
+			break
+		}
+		if r, ok := d.Msg.(*sip.Response); ok && r.StatusCode >= 300 && d.Delivered() && d.End.Hop == ack.Sent.Hop {
+			name = fmt.Sprintf("%d %s", r.StatusCode, r.Reason)
+		}
+	}
+	return name
+}
+
 // fate says in plain words where a datagram ended.
 func fate(d *trace.Datagram) string {
 	switch {
@@ -87,6 +124,9 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 	writeTopology(w, s)
 	if res == nil || len(res.Calls) == 0 {
 		fmt.Fprintln(w, "No call was placed, so there is nothing to follow.")
+		if res != nil {
+			writeUnmetExpectations(w, res)
+		}
 		return
 	}
 	c := res.Calls[0]
@@ -161,9 +201,15 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 		}
 
 		next(fmt.Sprintf("%s acknowledges: the ACK", c.From))
-		acks := wave(tr, c.CallID, c.From, isMethod(sip.ACK))
+		// The ACK for a 2xx is a transaction of its own; an ACK for an error response
+		// (a 408 after the INVITE timed out) belongs to the INVITE's and goes one hop.
+		acks, errorACKs := splitACKs(tr, c.CallID, c.From)
 		if len(acks) == 0 {
-			fmt.Fprintf(w, "  %s never received the 200 OK, so it never sent an ACK.\n", c.From)
+			fmt.Fprintf(w, "  %s never received the 200 OK, so it never sent an ACK for it.\n", c.From)
+			for _, h := range errorACKs {
+				fmt.Fprintf(w, "  %s  %s sends ACK to %s for the %s it received: an ACK for an error response\n           belongs to the INVITE's transaction and goes one hop, never to %s.\n",
+					at(h.Sent), h.Sent.Hop, h.Sent.Dst, errorAnswered(tr, c.CallID, h), c.To)
+			}
 		} else {
 			fmt.Fprintf(w, "  The ACK for a 200 OK is a new request: its Request-URI is the Contact %s received, its\n  Route set the Record-Route headers in reverse.\n", c.From)
 		}
@@ -228,6 +274,25 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 		fmt.Fprintf(w, "  Nothing to fix for the ACK: it reached %s.\n", c.To)
 	} else {
 		fmt.Fprintf(w, "  %s%s.\n", strings.ToUpper(c.Fix[:1]), c.Fix[1:])
+	}
+	writeUnmetExpectations(w, res)
+}
+
+// writeUnmetExpectations tells, when some expectation of the scenario failed (after an
+// edit a lesson suggests, say), every expectation with what the run gave, so the exit
+// code 1 that follows is explained.
+func writeUnmetExpectations(w io.Writer, res *harness.Result) {
+	if res.Passed {
+		return
+	}
+	fmt.Fprintln(w, "\nThe expectations")
+	fmt.Fprintln(w, "  What happened is not what the scenario's expect block says:")
+	for _, e := range res.Expectations {
+		mark := "ok  "
+		if !e.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "  %s %-14s want %-8s got %-8s (line %d)\n", mark, e.Key, e.Want, e.Got, e.Line)
 	}
 }
 

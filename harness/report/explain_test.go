@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/sipnatlab/sipnatlab/harness/judge"
@@ -280,4 +281,52 @@ var _ = Describe("explain", func() {
 			"home-nat translates 203.0.113.2:5060 -> 100.64.0.2:5060 into 203.0.113.2:5060 -> 192.168.1.10:5060",
 		}}),
 	)
+})
+
+var _ = Describe("explain, lesson 13 of docs/lessons.md (the 200 OK goes astray)", func() {
+	It("says the caller never sent an ACK for the 200 OK, and what its ACK for the 408 was, as the lesson quotes", func(ctx SpecContext) {
+		course, err := os.ReadFile("../../docs/lessons.md")
+		Expect(err).NotTo(HaveOccurred())
+		_, lesson, ok := strings.Cut(string(course), "## Lesson 13")
+		Expect(ok).To(BeTrue())
+		_, yaml, ok := strings.Cut(lesson, "```yaml\n")
+		Expect(ok).To(BeTrue())
+		yaml, _, _ = strings.Cut(yaml, "```")
+		s, err := scenario.Parse("lesson-13.yaml", []byte(yaml))
+		Expect(err).NotTo(HaveOccurred())
+		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+		Expect(err).NotTo(HaveOccurred())
+		var b bytes.Buffer
+		report.WriteExplain(&b, s, res)
+		out := b.String()
+		Expect(res.Calls[0].Class).To(Equal(judge.ClassOKLost))
+		Expect(out).To(ContainSubstring("alice never received the 200 OK, so it never sent an ACK for it."))
+		Expect(out).To(ContainSubstring("alice sends ACK to 10.0.0.2:5060 for the 408 Request Timeout it received"))
+		Expect(out).NotTo(ContainSubstring("alice sends ACK sip:"), "no ACK for a 2xx is told")
+		// Every quote of the lesson's "Look at" is in what explain prints.
+		_, look, ok := strings.Cut(lesson, "*Look at*:")
+		Expect(ok).To(BeTrue())
+		look, _, _ = strings.Cut(look, "\n\n")
+		quotes := regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(look, -1)
+		Expect(quotes).NotTo(BeEmpty())
+		for _, q := range quotes {
+			Expect(out).To(ContainSubstring(q[1]), "lesson 13 quotes %q", q[1])
+		}
+	})
+})
+
+var _ = Describe("explain of a scenario whose expectations fail", func() {
+	It("ends with every expectation, want and got", func() {
+		s, res := run("correct-nat-handling")
+		res.Passed = false
+		res.Expectations[0].OK, res.Expectations[0].Got = false, "no"
+		var b bytes.Buffer
+		report.WriteExplain(&b, s, res)
+		Expect(b.String()).To(MatchRegexp(`\nThe expectations\n  What happened is not what the scenario's expect block says:\n  FAIL ack-at-callee\s+want true\s+got no\s+\(line \d+\)\n`))
+
+		s, res = run("correct-nat-handling")
+		b.Reset()
+		report.WriteExplain(&b, s, res)
+		Expect(b.String()).NotTo(ContainSubstring("The expectations"), "nothing more when they hold")
+	})
 })

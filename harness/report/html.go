@@ -70,6 +70,7 @@ type htmlCall struct {
 type htmlPage struct {
 	Name, File, Summary, Lesson string
 	Passed                      bool
+	Headline                    Headline
 	Error                       string
 	Note                        string
 	Cols                        []htmlCol
@@ -86,7 +87,7 @@ type htmlPage struct {
 // translations and drops, the Contact of every 200 OK with the rewritten ones
 // highlighted, then the facts, the diagnosis and the lesson.
 func WriteHTML(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr error) error {
-	p := htmlPage{Name: s.Name, File: s.File, Summary: s.Summary, Lesson: strings.TrimSpace(s.Lesson)}
+	p := htmlPage{Name: s.Name, File: s.File, Summary: s.Summary, Lesson: strings.TrimSpace(s.Lesson), Headline: NewHeadline(s, res, runErr)}
 	if runErr != nil {
 		p.Error = runErr.Error()
 	}
@@ -179,7 +180,7 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"yes":  yesNo,
 	"none": orNone,
 	"ms":   ms,
-}).Parse(pageHTML))
+}).Parse(pageHTML + headlineHTML))
 
 const pageHTML = `<!DOCTYPE html>
 <html lang="en">
@@ -231,6 +232,7 @@ code { background: #f4f4f4; padding: 0 3px; border-radius: 3px; }
 </head>
 <body>
 <h1>{{.Name}} <span class="verdict {{if .Passed}}pass">PASS{{else}}fail">FAIL{{end}}</span></h1>
+{{template "headline" .Headline}}
 <p class="summary">{{.Summary}} <code>{{.File}}</code></p>
 {{if .Error}}<p class="bad">error: {{.Error}}</p>{{end}}
 {{if .Note}}<p>{{.Note}}</p>{{end}}

@@ -1,5 +1,5 @@
 // Package report renders run results for people (a text ladder of every hop)
-// and for programs (the JSON verdict, README.md "JSON verdict").
+// and for programs (the JSON verdict, README.md "JSON verdict", schema/verdict.schema.json).
 package report
 
 import (
@@ -13,9 +13,16 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
-// Verdict is the JSON document of `sipnatlab run --json`.
+// SchemaVersion is the version of the JSON verdict's shape, its "schema_version":
+// fields are added within a version, never renamed or removed; a change that breaks a
+// reader raises it. schema/verdict.schema.json describes it.
+const SchemaVersion = 1
+
+// Verdict is the JSON document of `sipnatlab run --json`. Write it with WriteJSON,
+// which sets SchemaVersion.
 type Verdict struct {
-	Scenarios []ScenarioVerdict `json:"scenarios"`
+	SchemaVersion int               `json:"schema_version"`
+	Scenarios     []ScenarioVerdict `json:"scenarios"`
 }
 
 // ScenarioVerdict is one scenario's entry.
@@ -23,7 +30,15 @@ type ScenarioVerdict struct {
 	Name   string `json:"name"`
 	File   string `json:"file"`
 	Passed bool   `json:"passed"`
-	Error  string `json:"error,omitempty"`
+	// Headline is the verdict line of the text report: "PASS no-nat-handling — call
+	// dropped as expected: ACK lost at proxy-b, blame proxy-b".
+	Headline string `json:"headline"`
+	// Outcome is what became of the first call, apart from the expectations: "call
+	// dropped: ACK lost at proxy-b, blame proxy-b".
+	Outcome string `json:"outcome"`
+	// Fix is the first call's fix in one sentence; "" when none is needed.
+	Fix   string `json:"fix"`
+	Error string `json:"error,omitempty"`
 	// Clock and Seed say how to repeat the run: sipnatlab run --clock CLOCK --seed SEED.
 	Clock string `json:"clock,omitempty"`
 	Seed  uint64 `json:"seed,omitempty"`
@@ -74,7 +89,9 @@ func millis(d *time.Duration) *int64 {
 // NewScenarioVerdict turns a result (nil when the run could not start) and
 // the run error into a verdict entry.
 func NewScenarioVerdict(s *scenario.Scenario, res *harness.Result, err error) ScenarioVerdict {
-	v := ScenarioVerdict{Name: s.Name, File: s.File, Expectations: []judge.ExpectationResult{}, Calls: []CallVerdict{}}
+	h := NewHeadline(s, res, err)
+	v := ScenarioVerdict{Name: s.Name, File: s.File, Headline: h.String(), Outcome: h.Outcome, Fix: h.Fix,
+		Expectations: []judge.ExpectationResult{}, Calls: []CallVerdict{}}
 	if err != nil {
 		v.Error = err.Error()
 	}
@@ -103,8 +120,9 @@ func NewScenarioVerdict(s *scenario.Scenario, res *harness.Result, err error) Sc
 	return v
 }
 
-// WriteJSON writes the verdict, indented.
+// WriteJSON writes the verdict, indented, with the current SchemaVersion.
 func WriteJSON(w io.Writer, v Verdict) error {
+	v.SchemaVersion = SchemaVersion
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)

@@ -86,7 +86,7 @@ var _ = Describe("the text report", func() {
 		}
 		Expect(out).To(ContainSubstring("bob: no ACK for the 2xx within 32s"))
 		Expect(out).To(ContainSubstring("ACK lost at: proxy-b   blame: proxy-b"))
-		Expect(out).To(ContainSubstring("PASS no-nat-handling"))
+		Expect(out).To(ContainSubstring("\nPASS no-nat-handling — call dropped as expected: ACK lost at proxy-b, blame proxy-b\n     fix: in proxy-b's reply route, call fix_nated_contact()"))
 		Expect(strings.Count(out, "200 OK------")).To(BeNumerically(">=", 11))
 	})
 

@@ -97,12 +97,45 @@ func WriteText(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 	if runErr != nil {
 		fmt.Fprintf(w, "%s %v\n", p.red("error:"), runErr)
 	}
-	switch {
-	case res != nil && res.Passed && runErr == nil:
-		fmt.Fprintf(w, "%s %s\n\n", p.green("PASS"), s.Name)
-	default:
-		fmt.Fprintf(w, "%s %s\n\n", p.red("FAIL"), s.Name)
+	writeHeadline(w, NewHeadline(s, res, runErr), p, width)
+	fmt.Fprintln(w)
+}
+
+// writeHeadline writes the verdict line, its word coloured, and the fix under it,
+// wrapped at width.
+func writeHeadline(w io.Writer, h Headline, p painter, width int) {
+	word := p.red(h.Word())
+	if h.Passed {
+		word = p.green(h.Word())
 	}
+	rest := wrapWords(h.Name+" — "+h.Judgement(), width-5, "\n     ")
+	rest = p.bold(h.Name) + strings.TrimPrefix(rest, h.Name)
+	fmt.Fprintf(w, "%s %s\n", word, rest)
+	if h.Fix != "" {
+		fmt.Fprintf(w, "     %s\n", wrapWords("fix: "+h.Fix, width-5, "\n     "))
+	}
+}
+
+// wrapWords breaks s between words into lines of at most width runes (a longer word
+// stays whole), joined by sep.
+func wrapWords(s string, width int, sep string) string {
+	var b strings.Builder
+	n := 0
+	for i, word := range strings.Fields(s) {
+		l := utf8.RuneCountInString(word)
+		switch {
+		case i == 0:
+		case n+1+l > width:
+			b.WriteString(sep)
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(word)
+		n += l
+	}
+	return b.String()
 }
 
 // grid lays a Ladder's columns out on a terminal line.

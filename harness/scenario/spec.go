@@ -101,14 +101,18 @@ type ExpectSpec struct {
 func Bool(b bool) *bool { return &b }
 
 // Build validates sp like a scenario file and returns the Scenario. Its File
-// is "<go>/NAME.yaml"; error line numbers refer to the YAML Build writes,
-// the field paths to the Spec.
+// is "<go>/NAME.yaml". An invalid Spec gives a *BuildError that names the Go
+// field ("Hosts[4].NextHop"), with the loader's message.
 func Build(sp Spec) (*Scenario, error) {
 	data, err := sp.YAML()
 	if err != nil {
 		return nil, err
 	}
-	return Parse(fmt.Sprintf("<go>/%s.yaml", sp.Name), data)
+	s, err := Parse(fmt.Sprintf("<go>/%s.yaml", sp.Name), data)
+	if err != nil {
+		return nil, buildError(sp, err)
+	}
+	return s, nil
 }
 
 // YAML renders sp as a scenario file.

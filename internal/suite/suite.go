@@ -1,31 +1,12 @@
-// Package suite holds what every one of the project's own Ginkgo suites
-// installs: the leak guard. It imports no Docker code, so the simulated-time
-// suites link none (internal/dockersuite gates the specs that need Docker).
+// Package suite forwards to the public package sipnattest for branches written before
+// the leak guard moved there.
+//
+// Deprecated: import github.com/sipnatlab/sipnatlab/sipnattest.
 package suite
 
-import (
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
-	"go.uber.org/goleak"
-)
+import "github.com/sipnatlab/sipnatlab/sipnattest"
 
-// GuardLeaks registers, at the top level of a suite, a check after every
-// spec that it left no goroutine behind (a run's Close waits for what it
-// started). The Docker client's idle HTTP connections and Ginkgo's own
-// output copiers are not ours and are ignored. It returns true so a suite
-// can write var _ = suite.GuardLeaks().
-func GuardLeaks() bool {
-	var baseline goleak.Option
-	BeforeEach(func() { baseline = goleak.IgnoreCurrent() })
-	AfterEach(func() {
-		Expect(goleak.Find(baseline,
-			goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-			goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-			// Under ginkgo -p, Ginkgo's output interceptor restarts its
-			// copiers around the nodes of a spec.
-			goleak.IgnoreAnyFunction("github.com/onsi/ginkgo/v2/internal.(*genericOutputInterceptor).ResumeIntercepting.func1"),
-			goleak.IgnoreAnyFunction("github.com/onsi/ginkgo/v2/internal.(*genericOutputInterceptor).ResumeIntercepting.func1.1"),
-		)).To(Succeed())
-	})
-	return true
-}
+// GuardLeaks is sipnattest.GuardLeaks.
+//
+// Deprecated: use sipnattest.GuardLeaks.
+func GuardLeaks() bool { return sipnattest.GuardLeaks() }

@@ -11,9 +11,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/sipnatlab/sipnatlab/internal/suite"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
+	"github.com/sipnatlab/sipnatlab/sipnattest"
 )
 
 func TestEndpoint(t *testing.T) {
@@ -21,7 +21,7 @@ func TestEndpoint(t *testing.T) {
 	RunSpecs(t, "sim/endpoint")
 }
 
-var _ = suite.GuardLeaks()
+var _ = sipnattest.GuardLeaks()
 
 var (
 	t0       = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

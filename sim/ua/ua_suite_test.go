@@ -11,10 +11,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/sipnatlab/sipnatlab/internal/suite"
 	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"github.com/sipnatlab/sipnatlab/sim/ua"
+	"github.com/sipnatlab/sipnatlab/sipnattest"
 )
 
 func TestUA(t *testing.T) {
@@ -22,7 +22,7 @@ func TestUA(t *testing.T) {
 	RunSpecs(t, "sim/ua")
 }
 
-var _ = suite.GuardLeaks()
+var _ = sipnattest.GuardLeaks()
 
 var (
 	t0        = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -1,5 +1,11 @@
-// Package dockersuite gates the project's specs that need a Docker engine and the
-// locally built Kamailio and OpenSIPS images.
+// Package dockersuite gates Ginkgo specs that need a Docker engine and the locally
+// built Kamailio and OpenSIPS images (sipnatlab validate, harness/realproxy): without
+// Docker such a spec is skipped, or fails when CI=true.
+//
+//	It("keeps calls up with our Kamailio config", Label("container"), func(ctx SpecContext) {
+//		dockersuite.RequireKamailio(ctx, "")
+//		...
+//	})
 package dockersuite
 
 import (
@@ -14,11 +20,19 @@ import (
 )
 
 // RequireKamailio lets a spec go on only with a Docker engine and the
-// Kamailio image (built with script when missing). Without Docker the spec
-// is skipped, or fails when CI=true; a failed build always fails. It also
-// disables the testcontainers reaper, whose image no registry here serves.
+// Kamailio image container.KamailioImage, built with script (the repository's
+// scripts/build-kamailio-image.sh) when missing; with script "", a missing
+// image skips the spec. Without Docker the spec is skipped, or fails when
+// CI=true; a failed build always fails. It also disables the testcontainers
+// reaper, whose image no registry here serves.
 func RequireKamailio(ctx context.Context, script string) {
 	requireDocker(ctx)
+	if script == "" {
+		if ok, err := container.ImagePresent(ctx, container.KamailioImage); err != nil || !ok {
+			Skip("no local image " + container.KamailioImage + " (make image in the sipnatlab repository builds it)")
+		}
+		return
+	}
 	if _, err := container.EnsureKamailioImage(ctx, container.KamailioImage, script, GinkgoWriter); err != nil {
 		Fail("building the Kamailio image: " + err.Error())
 	}

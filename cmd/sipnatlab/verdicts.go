@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/report"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
+)
+
+// outcome is what became of one scenario: its Result (nil when the run could not start)
+// and the run's error.
+type outcome struct {
+	s   *scenario.Scenario
+	res *harness.Result
+	err error
+}
+
+// printVerdicts prints the outcomes as text reports, in order, or as one JSON verdict,
+// and returns the exit code they make: 0 when every expectation held, 1 otherwise.
+// The error is writing the JSON's.
+func printVerdicts(e *env, outcomes []outcome, asJSON bool) (int, error) {
+	code := 0
+	verdict := report.Verdict{Scenarios: []report.ScenarioVerdict{}}
+	for _, o := range outcomes {
+		if o.err != nil || o.res == nil || !o.res.Passed {
+			code = 1
+		}
+		if asJSON {
+			verdict.Scenarios = append(verdict.Scenarios, report.NewScenarioVerdict(o.s, o.res, o.err))
+		} else {
+			report.WriteText(e.stdout, o.s, o.res, o.err, report.TextOptions{Color: e.term})
+		}
+	}
+	if asJSON {
+		return code, report.WriteJSON(e.stdout, verdict)
+	}
+	return code, nil
+}
+
+// writeHTMLs writes the HTML ladder of each outcome to file (several: one page each,
+// named by outputName); nothing when file is "".
+func writeHTMLs(file string, outcomes []outcome) error {
+	if file == "" {
+		return nil
+	}
+	for _, o := range outcomes {
+		if err := writeHTML(outputName(file, o.s.Name, len(outcomes)), o.s, o.res, o.err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeHTML writes the HTML ladder of one run to file.
+func writeHTML(file string, s *scenario.Scenario, res *harness.Result, runErr error) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("write html %q: %w", file, err)
+	}
+	if err := report.WriteHTML(f, s, res, runErr); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("write html %q: %w", file, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write html %q: %w", file, err)
+	}
+	return nil
+}
+
+func writePcap(name string, res *harness.Result, runErr error) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("--pcap: %w", err)
+	}
+	if err := report.WritePcap(f, res, runErr); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("--pcap %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--pcap: %w", err)
+	}
+	return nil
+}

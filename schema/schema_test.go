@@ -1,0 +1,114 @@
+package schema_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/match"
+	"github.com/sipnatlab/sipnatlab/harness/report"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
+)
+
+func compile(file string) *jsonschema.Schema {
+	GinkgoHelper()
+	sch, err := jsonschema.NewCompiler().Compile(file)
+	Expect(err).NotTo(HaveOccurred())
+	return sch
+}
+
+// instance turns YAML or JSON text into the value a schema validates.
+func instance(text []byte) any {
+	GinkgoHelper()
+	var v any
+	Expect(yaml.Unmarshal(text, &v)).To(Succeed())
+	j, err := json.Marshal(v)
+	Expect(err).NotTo(HaveOccurred())
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+	Expect(err).NotTo(HaveOccurred())
+	return inst
+}
+
+// scenarioFiles are the bundled scenarios and the examples' own.
+func scenarioFiles() []TableEntry {
+	return append(match.Entries("../scenarios"), match.Entries("../examples/testdata")...)
+}
+
+var _ = Describe("scenario.schema.json", func() {
+	sch := compile("scenario.schema.json")
+
+	DescribeTable("takes every scenario the loader takes",
+		func(file string) {
+			text, err := os.ReadFile(file)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = scenario.Parse(file, text)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(sch.Validate(instance(text))).To(Succeed())
+		},
+		scenarioFiles(),
+	)
+
+	const base = `name: x
+hosts:
+  alice: {role: ua, address: 198.51.100.10}
+  p: {role: proxy, address: 203.0.113.1}
+steps:
+  - call: {from: alice, to: alice, via: p}
+`
+	DescribeTable("refuses what the loader refuses for the same field",
+		func(edit, field string) {
+			text := []byte(strings.Replace(base, "alice: {role: ua, address: 198.51.100.10}", edit, 1))
+			_, loadErr := scenario.Parse("x.yaml", text)
+			Expect(loadErr).To(MatchError(ContainSubstring(field)), "the loader refuses it")
+			Expect(sch.Validate(instance(text))).NotTo(Succeed(), "the schema refuses it")
+		},
+		Entry("an unknown key", "alice: {role: ua, address: 198.51.100.10, adress: x}", "hosts.alice.adress"),
+		Entry("a proxy key on a UA", "alice: {role: ua, address: 198.51.100.10, nat-handling: none}", "hosts.alice.nat-handling"),
+		Entry("an unknown role", "alice: {role: phone, address: 198.51.100.10}", "hosts.alice.role"),
+		Entry("an address that is no address", "alice: {role: ua, address: 198.51.100.300}", "hosts.alice.address"),
+		Entry("a duration without unit", "alice: {role: ua, address: 198.51.100.10, ack-timeout: 5}", "hosts.alice.ack-timeout"),
+		Entry("a name not kebab-case", "Alice: {role: ua, address: 198.51.100.10}", "hosts.Alice"),
+	)
+})
+
+var _ = Describe("verdict.schema.json", func() {
+	sch := compile("verdict.schema.json")
+
+	It("describes the JSON verdict of every bundled scenario, a failed run's too", func(ctx SpecContext) {
+		files, err := filepath.Glob("../scenarios/*.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		v := report.Verdict{}
+		for _, f := range files {
+			s, err := scenario.Load(f)
+			Expect(err).NotTo(HaveOccurred())
+			res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+			Expect(err).NotTo(HaveOccurred())
+			v.Scenarios = append(v.Scenarios, report.NewScenarioVerdict(s, res, nil))
+		}
+		s := match.Load("../scenarios/correct-nat-handling.yaml")
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		res, err := harness.Run(cancelled, s, harness.Options{Clock: harness.Simulated})
+		v.Scenarios = append(v.Scenarios, report.NewScenarioVerdict(s, res, err), report.NewScenarioVerdict(s, nil, context.Canceled))
+
+		var b bytes.Buffer
+		Expect(report.WriteJSON(&b, v)).To(Succeed())
+		Expect(b.String()).To(HavePrefix("{\n  \"schema_version\": 1,"))
+		Expect(sch.Validate(instance(b.Bytes()))).To(Succeed())
+	})
+
+	It("refuses a verdict without the version or with a field of the wrong type", func() {
+		Expect(sch.Validate(instance([]byte(`{"scenarios": []}`)))).NotTo(Succeed())
+		Expect(sch.Validate(instance([]byte(`{"schema_version": 1, "scenarios": [{"name": "x", "file": "x", "passed": "yes",
+			"headline": "PASS x", "outcome": "", "fix": "", "expectations": [], "calls": []}]}`)))).NotTo(Succeed())
+	})
+})
