@@ -39,15 +39,15 @@ Exit codes: 0 every cell met its expectations, 1 some did not, 2 bad input.`,
 			emitDir := fs.String("emit", "", "write each selected cell as `DIR`/CELL.yaml, an ordinary scenario, and run nothing")
 			shard := fs.String("shard", "", "run shard `I/N`: the cells whose index is I-1 modulo N")
 			jobs := fs.Int("jobs", 0, "`N` cells at once (default: the CPUs; 2 with --proxy, each cell starting its own container)")
-			only := fs.StringArray("only", nil, "keep only the cells whose AXIS takes one of these values: `AXIS=V1,V2` (repeatable)")
-			proxies := fs.StringArray("proxy", nil, "a real proxy in place of the in-process HOST in every cell, in real time on internal Docker networks: `HOST=ENGINE:CONFIG`, e.g. proxy-b=kamailio:fixtures/kamailio/correct.cfg")
-			clock := fs.String("clock", "", "`CLOCK`: simulated (default without --proxy) or real")
+			only := fs.StringArray("only", nil, "keep only the cells where `AXIS=V1,V2`: the axis takes one of these values (repeatable)")
+			proxies := fs.StringArray("proxy", nil, "put a real proxy, `HOST=ENGINE:CONFIG` such as proxy-b=kamailio:my.cfg, in place of the in-process HOST in every cell, in real time on internal Docker networks, one container per cell")
+			clock := fs.String("clock", "", "the `CLOCK`: simulated (default without --proxy) or real")
 			seed := fs.Uint64("seed", 0, "`N`, the seed of every cell's Call-IDs, tags and branches")
 			verbose := fs.BoolP("verbose", "v", false, "print each cell as it ends, and the containers' log")
 			return func(ctx context.Context, e *env, args []string) int {
 				if len(args) > 0 && args[0] == "merge" {
-					if fs.NFlag() > 0 && (fs.Changed("emit") || fs.Changed("shard") || fs.Changed("jobs") || fs.Changed("only") ||
-						fs.Changed("proxy") || fs.Changed("clock") || fs.Changed("seed")) {
+					if fs.Changed("emit") || fs.Changed("shard") || fs.Changed("jobs") || fs.Changed("only") ||
+						fs.Changed("proxy") || fs.Changed("clock") || fs.Changed("seed") {
 						return e.usageError("merge takes --json and --html only")
 					}
 					return matrixMerge(e, args[1:], *asJSON, *htmlDir)
