@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/judge"
@@ -114,6 +115,22 @@ var _ = Describe("the bundled template scenarios/matrix/callee-nat.yaml", Ordere
 
 		_, err = matrix.Merge(shards[0], shards[0])
 		Expect(err).To(MatchError(matrix.ErrMerge))
+
+		// schema/matrix.schema.json describes the whole report and a shard's.
+		sch, err := jsonschema.NewCompiler().Compile("../../schema/matrix.schema.json")
+		Expect(err).NotTo(HaveOccurred())
+		var shard bytes.Buffer
+		Expect(shards[1].WriteJSON(&shard)).To(Succeed())
+		for _, doc := range [][]byte{a.Bytes(), shard.Bytes(), []byte(`{"name": "x"}`)} {
+			inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+			Expect(err).NotTo(HaveOccurred())
+			if len(doc) < 20 {
+				Expect(sch.Validate(inst)).NotTo(Succeed())
+			} else {
+				Expect(sch.Validate(inst)).To(Succeed())
+			}
+		}
+		Expect(a.String()).To(HavePrefix("{\n  \"schema_version\": 1,"))
 	})
 })
 

@@ -15,13 +15,15 @@ import (
 // --json`. It holds no timings, so the shards of a simulated run merge into exactly the
 // report of the whole run.
 type Report struct {
-	Template string       `json:"template"` // the template file
-	Name     string       `json:"name"`     // the template's scenario name
-	Clock    string       `json:"clock"`    // simulated or real
-	Axes     []AxisReport `json:"axes"`
-	Columns  []string     `json:"columns"`     // axes laid out as table columns
-	Total    int          `json:"total_cells"` // cells of the template, run or not
-	Shard    string       `json:"shard,omitempty"`
+	// SchemaVersion is the shape's version (schema/matrix.schema.json); WriteJSON sets it.
+	SchemaVersion int          `json:"schema_version"`
+	Template      string       `json:"template"` // the template file
+	Name          string       `json:"name"`     // the template's scenario name
+	Clock         string       `json:"clock"`    // simulated or real
+	Axes          []AxisReport `json:"axes"`
+	Columns       []string     `json:"columns"`     // axes laid out as table columns
+	Total         int          `json:"total_cells"` // cells of the template, run or not
+	Shard         string       `json:"shard,omitempty"`
 	// Only is the selection of --only: per axis, the values kept.
 	Only    map[string][]string `json:"only,omitempty"`
 	Passed  bool                `json:"passed"` // every cell run met its expectations
@@ -82,7 +84,7 @@ func newCellResult(c *Cell, res *harness.Result, err error) CellResult {
 }
 
 func (t *Template) newReport(clock string) *Report {
-	r := &Report{Template: t.File, Name: t.Name, Clock: clock, Total: t.Len(), Cells: []CellResult{}}
+	r := &Report{Template: t.File, Name: t.Name, Clock: clock, Total: t.Len(), Columns: []string{}, Cells: []CellResult{}}
 	for _, a := range t.Axes {
 		ar := AxisReport{Name: a.Name, Values: a.Values}
 		for _, p := range a.Paths {
@@ -106,8 +108,13 @@ func (r *Report) finish() {
 	r.Summary = summarize(r)
 }
 
-// WriteJSON writes r, indented.
+// SchemaVersion is the version of the report's JSON shape, its "schema_version": raised
+// only by a change that breaks a reader (schema/matrix.schema.json).
+const SchemaVersion = 1
+
+// WriteJSON writes r, indented, with the current SchemaVersion.
 func (r *Report) WriteJSON(w io.Writer) error {
+	r.SchemaVersion = SchemaVersion
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
@@ -125,6 +132,9 @@ func ReadReport(path string) (*Report, error) {
 	}
 	if r.Name == "" || len(r.Axes) == 0 {
 		return nil, fmt.Errorf("read matrix report %q: not a matrix report (no name or axes)", path)
+	}
+	if r.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("read matrix report %q: schema_version %d; this sipnatlab reads %d", path, r.SchemaVersion, SchemaVersion)
 	}
 	return &r, nil
 }
