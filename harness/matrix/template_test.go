@@ -184,6 +184,32 @@ e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
 	})
 })
 
+var _ = Describe("an emitted cell", func() {
+	It("names its real proxy's config relative to where it is written", func() {
+		dir := GinkgoT().TempDir()
+		Expect(os.MkdirAll(filepath.Join(dir, "tpl", "cfg"), 0o755)).To(Succeed())
+		cfg := filepath.Join(dir, "tpl", "cfg", "proxy.cfg")
+		Expect(os.WriteFile(cfg, []byte("#!KAMAILIO\n"), 0o644)).To(Succeed())
+		text := strings.Replace(base, "nat-handling: correct}", "nat-handling: correct, engine: kamailio, config: cfg/proxy.cfg}", 1) +
+			"  axes:\n    x: {path: timers.t1, values: [100ms]}\n"
+		file := filepath.Join(dir, "tpl", "t.yaml")
+		Expect(os.WriteFile(file, []byte(text), 0o644)).To(Succeed())
+		t, err := matrix.Load(file)
+		Expect(err).NotTo(HaveOccurred())
+		c, err := t.Cell(0)
+		Expect(err).NotTo(HaveOccurred())
+		files, err := t.Emit(filepath.Join(dir, "out", "cells"), []*matrix.Cell{c})
+		Expect(err).NotTo(HaveOccurred())
+		data, err := os.ReadFile(files[0])
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(data)).To(ContainSubstring("config: ../../tpl/cfg/proxy.cfg"))
+		s, err := scenario.Load(files[0])
+		Expect(err).NotTo(HaveOccurred())
+		h, _ := s.Host("proxy-b")
+		Expect(filepath.Abs(h.Config)).To(Equal(cfg))
+	})
+})
+
 var _ = Describe("a field path", func() {
 	DescribeTable("reads and writes back",
 		func(s string) {
