@@ -3,6 +3,7 @@ package matrix_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -162,5 +163,34 @@ var _ = Describe("the summary", func() {
 		merged, err := matrix.Merge(r)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(merged.Summary.Text).To(Equal("The ACK is lost in 3 of 6 cells, whenever b is z; or whenever a is 2 and b is y."))
+		Expect(merged.Summary.Conditions).To(HaveLen(2))
+		Expect(merged.Summary.Conditions[1].Cells).To(Equal(1))
+
+		for i := range r.Cells {
+			r.Cells[i].ACKAtCallee = true
+		}
+		merged, _ = matrix.Merge(r)
+		Expect(merged.Summary.Text).To(Equal("The ACK reaches the callee in all 6 cells."))
+		for i := range r.Cells {
+			r.Cells[i].ACKAtCallee = false
+		}
+		merged, _ = matrix.Merge(r)
+		Expect(merged.Summary.Text).To(Equal("The ACK is lost in every one of the 6 cells."))
+	})
+
+	It("says how many lost cells no condition of up to three axes explains", func() {
+		// Four two-valued axes; the ACK is lost where all four are 1: no shorter condition holds.
+		r := &matrix.Report{}
+		for _, n := range []string{"a", "b", "c", "d"} {
+			r.Axes = append(r.Axes, matrix.AxisReport{Name: n, Values: []string{"0", "1"}})
+		}
+		for i := range 16 {
+			v := []string{fmt.Sprint(i >> 3 & 1), fmt.Sprint(i >> 2 & 1), fmt.Sprint(i >> 1 & 1), fmt.Sprint(i & 1)}
+			r.Cells = append(r.Cells, matrix.CellResult{Index: i, Values: v, ACKAtCallee: i != 15, Passed: true})
+		}
+		merged, err := matrix.Merge(r)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(merged.Summary.Uncovered).To(Equal(1))
+		Expect(merged.Summary.Text).To(Equal("The ACK is lost in 1 of 16 cells, under no condition on up to 3 axes (see the table)."))
 	})
 })

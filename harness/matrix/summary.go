@@ -240,8 +240,11 @@ func summaryText(s Summary) string {
 			b.WriteString(c.String())
 		}
 	}
-	if s.Uncovered > 0 {
-		fmt.Fprintf(&b, "; %d more cells lose it under no simple condition (see the table)", s.Uncovered)
+	switch {
+	case s.Uncovered > 0 && len(s.Conditions) > 0:
+		fmt.Fprintf(&b, "; and in %d more under no condition on up to %d axes (see the table)", s.Uncovered, maxTerms)
+	case s.Uncovered > 0:
+		fmt.Fprintf(&b, ", under no condition on up to %d axes (see the table)", maxTerms)
 	}
 	b.WriteString(".")
 	return b.String()
