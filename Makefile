@@ -8,8 +8,10 @@ export TESTCONTAINERS_RYUK_DISABLED := true
 
 all: build
 
+## build: -buildvcs=auto stamps the VCS revision sipnatlab --version prints, also where
+## GOFLAGS (or go env) says -buildvcs=false; outside a git checkout it stamps nothing.
 build:
-	$(GO) build -o $(BIN) ./cmd/sipnatlab
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/sipnatlab
 
 ## run: the main demo, the seed's three cases over loopback sockets, each judged
 ## (all bundled scenarios: ./bin/sipnatlab run scenarios/, or --clock simulated).

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -56,11 +59,13 @@ var _ = Describe("sipnatlab: command-line conventions", func() {
 		}
 	})
 
-	It("takes flags after the operands, as before them", func(ctx SpecContext) {
+	It("takes flags after the operands as before them, and long flags with one dash as Go's flag package did", func(ctx SpecContext) {
 		file := "../../scenarios/no-nat-handling.yaml"
 		for _, cmd := range [][2][]string{
 			{{"run", "--json", "--clock", "simulated", file}, {"run", file, "--clock", "simulated", "--json"}},
 			{{"explain", "--clock=simulated", file}, {"explain", file, "--clock=simulated"}},
+			{{"run", "--json", "--clock", "simulated", file}, {"run", "-json", "-clock", "simulated", file}}, // Go's flag style, as before
+			{{"explain", "--clock=simulated", file}, {"explain", "-clock=simulated", file}},
 		} {
 			codeA, outA, errA := runCLI(ctx, cmd[0]...)
 			codeB, outB, errB := runCLI(ctx, cmd[1]...)
@@ -97,6 +102,24 @@ var _ = Describe("sipnatlab: command-line conventions", func() {
 		Expect(code).To(Equal(0))
 		Expect(stderr).To(BeEmpty())
 		Expect(out).To(MatchRegexp(`^sipnatlab \S+ \(.*\) go\S+\n$`))
+	})
+})
+
+var _ = Describe("sipnatlab --version of a binary built from a git checkout", func() {
+	It("names the commit it was built from", func(ctx SpecContext) {
+		if st, err := os.Stat("../../.git"); err != nil || !st.IsDir() {
+			Skip("not a git checkout with a .git directory (the go command stamps no revision in a git worktree)")
+		}
+		head, err := exec.CommandContext(ctx, "git", "rev-parse", "HEAD").Output()
+		Expect(err).NotTo(HaveOccurred())
+		bin := filepath.Join(GinkgoT().TempDir(), "sipnatlab")
+		// -race shares the build cache of the test binaries; -buildvcs=auto as make build.
+		build := exec.CommandContext(ctx, "go", "build", "-race", "-buildvcs=auto", "-o", bin, ".")
+		out, err := build.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		out, err = exec.CommandContext(ctx, bin, "--version").Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring("(revision " + strings.TrimSpace(string(head))))
 	})
 })
 

@@ -66,6 +66,26 @@ var _ = Describe("the docs", func() {
 		}
 	})
 
+	It("quote the loader's errors exactly, as docs/scenario-format.md says: each is a golden file's", func() {
+		doc, err := os.ReadFile(filepath.Join(root, "docs", "scenario-format.md"))
+		Expect(err).NotTo(HaveOccurred())
+		_, rules, ok := strings.Cut(string(doc), "## Validation rules and errors")
+		Expect(ok).To(BeTrue())
+		goldens, err := filepath.Glob(filepath.Join(root, "harness", "scenario", "testdata", "bad", "*.golden"))
+		Expect(err).NotTo(HaveOccurred())
+		var all strings.Builder
+		for _, g := range goldens {
+			text, err := os.ReadFile(g)
+			Expect(err).NotTo(HaveOccurred())
+			all.Write(text)
+		}
+		quoted := regexp.MustCompile("(?m)^\\|[^|\n]*\\| `(line [0-9]+: [^`]+)`").FindAllStringSubmatch(rules, -1)
+		Expect(len(quoted)).To(BeNumerically(">", 90))
+		for _, q := range quoted {
+			Expect(all.String()).To(ContainSubstring(q[1]), "docs/scenario-format.md quotes an error no golden file of harness/scenario/testdata/bad holds")
+		}
+	})
+
 	It("show every command only with flags it has", func() {
 		flags := map[string]*pflag.FlagSet{}
 		for _, c := range commands() {

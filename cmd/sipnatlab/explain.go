@@ -43,7 +43,13 @@ func explain(ctx context.Context, e *env, mode harness.ClockMode, file string) i
 	if err != nil {
 		return e.fail(2, err)
 	}
-	res, err := harness.Run(ctx, s, harness.Options{Clock: mode})
+	opts := harness.Options{Clock: mode}
+	prog, stopProgress := startProgress(e, mode, []*scenario.Scenario{s})
+	if prog != nil {
+		opts.Observe = func(ev harness.Event) { prog.observe(s.Name, ev) }
+	}
+	res, err := harness.Run(ctx, s, opts)
+	stopProgress()
 	if ctx.Err() != nil {
 		// What the explanation says did not happen may only not have happened yet.
 		fmt.Fprintln(e.stdout, "Interrupted: the run was stopped before it ended, so what follows is only what happened until then.")

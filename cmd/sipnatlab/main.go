@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "--help", "help":
+	case "-h", "--help", "-help", "help":
 		if len(args) > 1 && args[0] == "help" {
 			if c := find(cmds, args[1]); c != nil {
 				fmt.Fprint(env.stdout, c.helpText())
@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprint(env.stdout, globalUsage(cmds))
 		return 0
-	case "--version", "version":
+	case "--version", "-version", "version":
 		fmt.Fprintln(env.stdout, version())
 		return 0
 	}
@@ -140,7 +140,7 @@ func (c *command) run(ctx context.Context, e *env, args []string) int {
 	fs.Usage = func() {}
 	fs.SortFlags = false
 	do := c.flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(oneDashLong(fs, args)); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Fprint(e.stdout, c.helpText())
 			return 0
@@ -149,6 +149,24 @@ func (c *command) run(ctx context.Context, e *env, args []string) int {
 	}
 	e.cmd = c
 	return do(ctx, e, fs.Args())
+}
+
+// oneDashLong rewrites the long flags written with one dash, as Go's flag package takes
+// them ("-json", "-clock=simulated"), to two, so command lines written for the commands
+// before they took flags anywhere keep working. Only names of fs's long flags are
+// rewritten; "-v" and "-h" stay shorthands, and nothing after "--" is touched.
+func oneDashLong(fs *pflag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if name, _, _ := strings.Cut(strings.TrimPrefix(a, "-"), "="); len(a) > 2 && a[0] == '-' && a[1] != '-' && len(name) > 1 && fs.Lookup(name) != nil {
+			a = "-" + a
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // usageError prints "sipnatlab NAME: MESSAGE" and the command's usage line to stderr

@@ -36,6 +36,19 @@ type scenarioState struct {
 	done     bool
 }
 
+// startProgress starts the progress lines of a run in mode when stderr is a terminal
+// and the run takes real time, and returns them with the function that stops and clears
+// them; nil and a no-op otherwise.
+func startProgress(e *env, mode harness.ClockMode, scenarios []*scenario.Scenario) (*progress, func()) {
+	if !e.errorTerm || mode != harness.RealTime {
+		return nil, func() {}
+	}
+	p := newProgress(e.rawStderr, scenarios)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go p.run(250*time.Millisecond, stop, done)
+	return p, func() { close(stop); <-done }
+}
+
 func newProgress(w io.Writer, scenarios []*scenario.Scenario) *progress {
 	p := &progress{w: w, state: map[string]*scenarioState{}}
 	for _, s := range scenarios {

@@ -114,11 +114,8 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 	// every event instead); piped, it prints nothing more.
 	var prog *progress
 	stopProgress := func() {}
-	if e.errorTerm && mode == harness.RealTime && !rf.verbose {
-		prog = newProgress(e.rawStderr, scenarios)
-		stop, done := make(chan struct{}), make(chan struct{})
-		go prog.run(250*time.Millisecond, stop, done)
-		stopProgress = func() { close(stop); <-done }
+	if !rf.verbose {
+		prog, stopProgress = startProgress(e, mode, scenarios)
 	}
 	outcomes := make([]outcome, len(scenarios))
 	var wg sync.WaitGroup

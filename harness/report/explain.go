@@ -229,9 +229,12 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 				break
 			}
 		}
-		if c.ACKAtCallee {
+		switch {
+		case c.ACKAtCallee:
 			fmt.Fprintf(w, "  The ACK reached %s %s after its first 200 OK.\n\n", c.To, ms(c.ACKDelay))
-		} else {
+		case len(acks) == 0:
+			fmt.Fprintf(w, "  No ACK for the 200 OK was ever sent, so none reached %s.\n\n", c.To)
+		default:
 			fmt.Fprintf(w, "  The ACK never reached %s. It stopped at %s: %s.\n\n", c.To, c.ACKLostAt, c.ACKFate)
 		}
 

@@ -303,6 +303,8 @@ var _ = Describe("explain, lesson 13 of docs/lessons.md (the 200 OK goes astray)
 		Expect(out).To(ContainSubstring("alice never received the 200 OK, so it never sent an ACK for it."))
 		Expect(out).To(ContainSubstring("alice sends ACK to 10.0.0.2:5060 for the 408 Request Timeout it received"))
 		Expect(out).NotTo(ContainSubstring("alice sends ACK sip:"), "no ACK for a 2xx is told")
+		Expect(out).To(ContainSubstring("No ACK for the 200 OK was ever sent, so none reached bob."))
+		Expect(out).NotTo(ContainSubstring("alice never sent an ACK."), "not after telling the ACK alice did send")
 		// Every quote of the lesson's "Look at" is in what explain prints.
 		_, look, ok := strings.Cut(lesson, "*Look at*:")
 		Expect(ok).To(BeTrue())

@@ -271,7 +271,9 @@ steps:
 			Expect(err).To(MatchError(`load scenario "big.yaml": the file is larger than 1 MiB; a scenario is a few kilobytes of YAML`))
 		})
 
-		It("loads the largest topologies a file can hold in about linear time", func() {
+		It("loads the largest topologies a file can hold", func() {
+			// A hang here (a chain walk that never ends) fails the suite's own timeout;
+			// how the time grows with the size is BenchmarkParse's business, not a spec's.
 			// 5000 NATs each behind the one before, 2000 proxies each the next-hop of the
 			// one before, and 500 calls along that chain: a few hundred kilobytes.
 			var b strings.Builder
@@ -293,10 +295,7 @@ steps:
 				b.WriteString("  - call: {from: alice, to: bob, via: p0, talk: 1s}\n")
 			}
 			Expect(b.Len()).To(BeNumerically("<", scenario.MaxFileSize))
-			done := make(chan error, 1)
-			go func() { _, err := scenario.Parse("large.yaml", []byte(b.String())); done <- err }()
-			var err error
-			Eventually(done, 10*time.Second).Should(Receive(&err))
+			_, err := scenario.Parse("large.yaml", []byte(b.String()))
 			Expect(err).NotTo(HaveOccurred())
 		})
 

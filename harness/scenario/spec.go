@@ -171,7 +171,9 @@ func (sp Spec) YAML() ([]byte, error) {
 // scenario it is applied to.
 type TimerMultiple float64
 
-// T1 is one RFC 3261 T1 of the scenario at hand (500 ms by default).
+// T1 is the unit of TimerMultiple, as in "64*T1": a count, not a duration. 64*T1
+// becomes a duration only with a scenario, (64*T1).Of(s), in the scenario's own T1,
+// the duration s.Timers.T1 (default endpoint.DefaultT1, 500 ms).
 const T1 TimerMultiple = 1
 
 // Of returns m in the scenario's time.
