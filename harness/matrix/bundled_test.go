@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -192,5 +193,31 @@ var _ = Describe("the summary", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(merged.Summary.Uncovered).To(Equal(1))
 		Expect(merged.Summary.Text).To(Equal("The ACK is lost in 1 of 16 cells, under no condition on up to 3 axes (see the table)."))
+	})
+})
+
+var _ = Describe("the bundled template scenarios/matrix/keep-alive.yaml", func() {
+	It("keeps bob reachable exactly when his keep-alives come more often than every NAT on the way forgets", func(ctx SpecContext) {
+		t, err := matrix.Load("../../scenarios/matrix/keep-alive.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		rep, err := t.Run(ctx, matrix.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rep.Cells).To(HaveLen(24))
+		for _, c := range rep.Cells {
+			timeout, err := time.ParseDuration(c.Values[0])
+			Expect(err).NotTo(HaveOccurred())
+			interval, err := time.ParseDuration(c.Values[1])
+			Expect(err).NotTo(HaveOccurred())
+			if c.Values[2] == "100.64.0.2" { // behind cgn too, whose bindings live 30 s
+				timeout = min(timeout, 30*time.Second)
+			}
+			// RFC 4787 §4.3 REQ-6: outbound datagrams refresh a binding, so one sent every
+			// interval keeps it alive when interval < timeout (RFC 6314 §5).
+			Expect(c.ACKAtCallee).To(Equal(interval < timeout), "cell %s", c.Name)
+			if !c.ACKAtCallee {
+				Expect(c.Class).To(Equal(string(judge.ClassBindingExpired)), "cell %s", c.Name)
+			}
+			Expect(c.Passed).To(BeTrue(), "cell %s: %v", c.Name, c.Failed)
+		}
 	})
 })
