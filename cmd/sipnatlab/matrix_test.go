@@ -80,7 +80,7 @@ var _ = Describe("sipnatlab matrix", func() {
 		code, out, _ := runCLI(ctx, "matrix", "--only", "proxy-b=correct", "--only", "mapping=endpoint-independent", "--only", "hairpinning=false", f)
 		Expect(code).To(Equal(1))
 		Expect(out).To(ContainSubstring("1 of 6 cells failed their expectations:"))
-		Expect(out).To(ContainSubstring("callee-nat-endpoint-independent-endpoint-independent-no-hairpinning-no-record-route-correct: ack-at-callee: want false, got true"))
+		Expect(out).To(ContainSubstring("callee-nat-endpoint-independent-endpoint-independent-no-hairpinning-no-record-route-correct: ack-at-callee want false, got true"))
 	})
 
 	DescribeTable("exits 2 on bad input, saying what is wrong",

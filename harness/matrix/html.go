@@ -66,7 +66,7 @@ td a{color:inherit;text-decoration:none;display:block}td a:hover{text-decoration
 <table>
 {{range $k, $a := .T.ColAxes}}<tr>{{range $.T.RowAxes}}<th></th>{{end}}{{range $.T.ColSpans $k}}<th colspan="{{.N}}">{{$a}}={{.Value}}</th>{{end}}</tr>
 {{end}}<tr>{{range .T.RowAxes}}<th>{{.}}</th>{{end}}{{range .T.Cols}}<th></th>{{end}}</tr>
-{{range $r, $row := .T.Rows}}<tr>{{range $k, $v := .Values}}{{with $.T.RowSpan $r $k}}<th rowspan="{{.}}">{{$v}}</th>{{end}}{{end}}{{range .Cells}}<td class="{{class .}}">{{if .}}<a href="{{ladder .}}" title="{{.Name}}{{range .Failed}}&#10;{{.}}{{end}}{{if .Error}}&#10;{{.Error}}{{end}}">{{.Short}}</a>{{end}}</td>{{end}}</tr>
+{{range $r, $row := .T.Rows}}<tr>{{range $k, $v := .Values}}{{with $.T.RowSpan $r $k}}<th rowspan="{{.}}">{{$v}}</th>{{end}}{{end}}{{range .Cells}}<td class="{{class .}}">{{if .}}<a href="{{ladder .}}" title="{{.Name}}&#10;{{.Outcome}}{{if .Fix}}&#10;fix: {{.Fix}}{{end}}{{range .Failed}}&#10;unmet: {{.}}{{end}}{{if .Error}}&#10;{{.Error}}{{end}}">{{.Short}}</a>{{end}}</td>{{end}}</tr>
 {{end}}</table>
 <p class="legend">ack: the ACK reached the callee · ✗ CLASS: what became of it · @HOST: last host that handled it · ⚑HOST: blamed · !: expectation failed. Each cell links to its ladder.</p>
 </body></html>

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/report"
 )
 
 // Report is the result of a matrix run, and the JSON document of `sipnatlab matrix
@@ -51,7 +52,11 @@ type CellResult struct {
 	Blame       string   `json:"blame"`
 	Class       string   `json:"diagnosis_class"`
 	CalleeBYE   bool     `json:"callee_bye"`
-	// Failed lists the expectations the cell did not meet, as KEY: want W, got G.
+	// Outcome is what became of the call in words, as run's verdict line says it: "call
+	// dropped: ACK lost at alice, blame proxy-b"; Fix the change that makes the ACK arrive.
+	Outcome string `json:"outcome"`
+	Fix     string `json:"fix"`
+	// Failed lists the expectations the cell did not meet: "ack-at-callee want false, got true".
 	Failed []string `json:"failed_expectations"`
 }
 
@@ -60,25 +65,15 @@ type CellResult struct {
 func (c CellResult) Lost() bool { return c.Error != "" || !c.ACKAtCallee }
 
 func newCellResult(c *Cell, res *harness.Result, err error) CellResult {
-	r := CellResult{Index: c.Index, Name: c.Name, Values: c.Values, Failed: []string{}}
-	if err != nil {
-		r.Error = err.Error()
-	}
-	if res == nil {
-		return r
-	}
-	r.Passed = res.Passed && err == nil
-	for _, e := range res.Expectations {
-		if !e.OK {
-			r.Failed = append(r.Failed, fmt.Sprintf("%s: want %s, got %s", e.Key, e.Want, e.Got))
-		}
-	}
-	if len(res.Calls) > 0 {
+	h := report.NewHeadline(c.Scenario, res, err)
+	r := CellResult{Index: c.Index, Name: c.Name, Values: c.Values, Passed: h.Passed, Error: h.Error,
+		Outcome: h.Outcome, Fix: h.Fix, Failed: append([]string{}, h.Unmet...)}
+	if res != nil && len(res.Calls) > 0 {
 		f := res.Calls[0]
 		r.Answered, r.ACKAtCallee, r.ACKLostAt, r.Blame = f.Answered, f.ACKAtCallee, f.ACKLostAt, f.Blame
 		r.Class, r.CalleeBYE = string(f.Class), f.CalleeBYE
 	} else if r.Error == "" {
-		r.Error = "the run placed no call"
+		r.Error = h.Outcome
 	}
 	return r
 }
