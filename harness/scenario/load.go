@@ -264,6 +264,9 @@ func (p *parser) scenario(root *yaml.Node) error {
 	}
 	top := map[string]entry{}
 	for _, e := range entries {
+		if e.key.Value == "matrix" {
+			return p.errf(e.key, "matrix", "a matrix block makes this file a template: run its cells with sipnatlab matrix (docs/scenario-format.md, matrix)")
+		}
 		if !slices.Contains(topKeys, e.key.Value) {
 			return p.unknownKey(e.key, "", topKeys)
 		}
