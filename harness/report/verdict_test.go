@@ -69,7 +69,7 @@ var _ = Describe("the HTML page's headline", func() {
 			case hasClass(n, "headline"):
 				order = append(order, "headline")
 				headline = text(n)
-			case n.Data == "svg":
+			case n.Data == "svg" && attrOf(n, "role") == "img": // the ladder, not the legend's swatches
 				order = append(order, "svg")
 			}
 		})
