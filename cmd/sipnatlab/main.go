@@ -7,7 +7,7 @@
 //	sipnatlab COMMAND --help
 //	sipnatlab --version
 //
-// The commands (run, validate, explain, lint, judge, matrix) are listed by
+// The commands (run, validate, explain, lint, judge, diagnose, matrix) are listed by
 // sipnatlab --help; flags may stand anywhere on the line.
 //
 // Exit codes: 0 every expectation held, 1 some expectation failed, 2 bad
@@ -38,6 +38,7 @@ func commands() []*command {
 		explainCommand(),
 		lintCommand(),
 		judgeCommand(),
+		diagnoseCommand(),
 		matrixCommand(),
 	}
 }

@@ -31,7 +31,7 @@ type CallFacts struct {
 	ContactAtCaller   string         // Contact URI of the first 2xx delivered to the caller
 	ACKLostAt         string         // last host that handled the ACK; "" when it arrived
 	ACKFate           string         // what became of the ACK at ACKLostAt, in words
-	Blame             string         // first host whose outgoing 2xx Contact no longer leads to the callee; "" when the ACK arrived
+	Blame             string         // first host whose outgoing 2xx Contact no longer leads to the callee, or the hop a pitfall's class names (a proxy, or a NAT whose SIP ALG broke the 2xx); "" when the ACK arrived
 	Hops              []HopContact   // the 2xx's Contact on each hop of the reply path
 	Diagnosis         string         // one or two sentences a person can act on
 	Class             Class          // what became of the ACK, one word for programs
@@ -48,7 +48,8 @@ type HopContact struct {
 
 // Calls derives the facts of every call in the trace: each initial INVITE a UA of the
 // scenario sent (no To tag), in the order they were sent. The callee is the UA the
-// INVITE's To URI names (a UA's address of record is sip:name@domain).
+// INVITE's To URI names (a UA's address of record is sip:name@domain), else the UA
+// that answered it with a 2xx.
 func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 	type call struct{ id, from, to string }
 	var calls []call
@@ -66,6 +67,9 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 				if h, ok := s.Host(t.Address.User); ok && h.Role == scenario.RoleUA {
 					to = h.Name
 				}
+			}
+			if to == "" {
+				to = answerer(s, tr, id)
 			}
 			calls = append(calls, call{id: id, from: d.Sent.Hop, to: to})
 			break
@@ -99,8 +103,25 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 		}
 		d := diagnose(s, tr, *f)
 		f.Diagnosis, f.Class, f.Fix = d.text, d.class, d.fix
+		if d.blame != "" {
+			f.Blame = d.blame
+		}
 	}
 	return out
+}
+
+// answerer is the UA that sent the first 2xx for an INVITE of the call: the callee
+// when the To URI names no host of the scenario (a field capture, whose UAs are
+// named by address and called by number).
+func answerer(s *scenario.Scenario, tr *trace.Trace, callID string) string {
+	for _, d := range tr.Call(callID) {
+		if _, ok := trace.Invite2xx(d.Msg); ok && d.Sent != nil {
+			if h, ok := s.Host(d.Sent.Hop); ok && h.Role == scenario.RoleUA {
+				return h.Name
+			}
+		}
+	}
+	return ""
 }
 
 // judgeCall derives the facts of one call into f but the blame and the diagnosis, which
