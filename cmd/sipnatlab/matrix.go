@@ -13,7 +13,6 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/matrix"
 	"github.com/sipnatlab/sipnatlab/harness/realproxy"
-	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 func matrixCommand() *command {
@@ -26,7 +25,12 @@ names axes to sweep, docs/scenario-format.md) and prints a table of
 outcomes: one row per combination of the row axes, one column per
 combination of the column axes, each cell what became of its ACK, then a
 summary of which axis values lose it. Cells run in simulated time, as many
-at once as there are CPUs, unless --proxy puts a real proxy in them.
+at once as there are CPUs, unless --proxy (or --config/--as) puts real
+proxies in them: then in real time, each cell with its own containers on
+internal Docker networks, 2 cells at once by default (--jobs). The flags of
+real proxies are validate's (--proxy, --define, --image, ...); the
+in-process keys of a host they replace (nat-handling, record-route) no
+longer apply, so narrow their axes to what the config does with --only.
 
 "sipnatlab matrix merge SHARD.json..." reads the --json reports of the
 shards of one run (--shard 1/N ... N/N, e.g. parallel CI jobs) and prints
@@ -40,14 +44,14 @@ Exit codes: 0 every cell met its expectations, 1 some did not, 2 bad input.`,
 			shard := fs.String("shard", "", "run shard `I/N`: the cells whose index is I-1 modulo N")
 			jobs := fs.Int("jobs", 0, "`N` cells at once (default: the CPUs; 2 with --proxy, each cell starting its own container)")
 			only := fs.StringArray("only", nil, "keep only the cells where `AXIS=V1,V2`: the axis takes one of these values (repeatable)")
-			proxies := fs.StringArray("proxy", nil, "put a real proxy, `HOST=ENGINE:CONFIG` such as proxy-b=kamailio:my.cfg, in place of the in-process HOST in every cell, in real time on internal Docker networks, one container per cell")
+			vf := addValidateFlags(fs) // --proxy, --define, --config/--as: real proxies, as in validate
 			clock := fs.String("clock", "", "the `CLOCK`: simulated (default without --proxy) or real")
 			seed := fs.Uint64("seed", 0, "`N`, the seed of every cell's Call-IDs, tags and branches")
 			verbose := fs.BoolP("verbose", "v", false, "print each cell as it ends, and the containers' log")
 			return func(ctx context.Context, e *env, args []string) int {
 				if len(args) > 0 && args[0] == "merge" {
-					if fs.Changed("emit") || fs.Changed("shard") || fs.Changed("jobs") || fs.Changed("only") ||
-						fs.Changed("proxy") || fs.Changed("clock") || fs.Changed("seed") {
+					if fs.Changed("emit") || fs.Changed("shard") || fs.Changed("jobs") || fs.Changed("only") || fs.Changed("proxy") ||
+						fs.Changed("config") || fs.Changed("as") || fs.Changed("define") || fs.Changed("clock") || fs.Changed("seed") {
 						return e.usageError("merge takes --json and --html only")
 					}
 					return matrixMerge(e, args[1:], *asJSON, *htmlDir)
@@ -88,9 +92,13 @@ Exit codes: 0 every cell met its expectations, 1 some did not, 2 bad input.`,
 						return e.usageError("--clock: %v", err)
 					}
 				}
-				if len(*proxies) > 0 {
-					if opts.Run.Containers, err = parseProxies(*proxies, tpl); err != nil {
-						return e.usageError("--proxy: %v", err)
+				if fs.Changed("proxy") || fs.Changed("config") || fs.Changed("as") || fs.Changed("define") {
+					if opts.Run.Containers, err = vf.specs(); err != nil {
+						return e.usageError("%v", err)
+					}
+					first, _ := tpl.Cell(0) // every cell has the template's hosts
+					if err := checkHosts(first.Scenario, opts.Run.Containers); err != nil {
+						return e.fail(2, err)
 					}
 					if opts.Run.Clock == harness.Simulated {
 						return e.usageError("--proxy: a real proxy runs in real time only")
@@ -102,7 +110,7 @@ Exit codes: 0 every cell met its expectations, 1 some did not, 2 bad input.`,
 					if !*verbose {
 						tclog.SetDefault(tclog.NewNoopLogger())
 					}
-					fmt.Fprintf(e.stderr, "sipnatlab matrix: %d cells in real time, each with its own container; interrupt to stop and print the cells that ran\n", len(idx))
+					fmt.Fprintf(e.stderr, "sipnatlab matrix: %d cells in real time with %s, each cell with its own containers; interrupt to stop and print the cells that ran\n", len(idx), describe(opts.Run.Containers))
 				} else if opts.Run.Clock == harness.RealTime {
 					fmt.Fprintf(e.stderr, "sipnatlab matrix: %d cells in real time on loopback; interrupt to stop and print the cells that ran\n", len(idx))
 				}
@@ -191,38 +199,6 @@ func emitCells(e *env, tpl *matrix.Template, idx []int, dir string) int {
 		fmt.Fprintln(e.stdout, f)
 	}
 	return 0
-}
-
-// parseProxies reads --proxy HOST=ENGINE:CONFIG values; HOST must be a proxy of the
-// template.
-func parseProxies(vals []string, tpl *matrix.Template) (map[string]harness.Container, error) {
-	cell, err := tpl.Cell(0)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]harness.Container{}
-	for _, v := range vals {
-		host, spec, ok1 := strings.Cut(v, "=")
-		engine, config, ok2 := strings.Cut(spec, ":")
-		if !ok1 || !ok2 || host == "" || config == "" {
-			return nil, fmt.Errorf("%q: want HOST=ENGINE:CONFIG, e.g. proxy-b=kamailio:fixtures/kamailio/correct.cfg", v)
-		}
-		eng, err := scenario.ParseEngine(engine)
-		if err != nil {
-			return nil, fmt.Errorf("%q: engine %q: want kamailio or opensips", v, engine)
-		}
-		if h, ok := cell.Scenario.Host(host); !ok || h.Role != scenario.RoleProxy {
-			return nil, fmt.Errorf("%q: the template has no proxy host %s", v, host)
-		}
-		if st, err := os.Stat(config); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%q: config %s is not a readable file", v, config)
-		}
-		if _, dup := out[host]; dup {
-			return nil, fmt.Errorf("%q: host %s is given twice", v, host)
-		}
-		out[host] = harness.Container{Engine: eng, Config: config}
-	}
-	return out, nil
 }
 
 // matrixMerge is "sipnatlab matrix merge".

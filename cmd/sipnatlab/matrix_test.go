@@ -95,8 +95,10 @@ var _ = Describe("sipnatlab matrix", func() {
 		Entry("a bad shard", `--shard: shard "4/3": want I/N`, "--shard", "4/3", template),
 		Entry("an unknown axis", `--only: matrix "../../scenarios/matrix/callee-nat.yaml": no axis "nat"`, "--only", "nat=x", template),
 		Entry("an unknown value", `axis proxy-b has no value "sometimes"`, "--only", "proxy-b=sometimes", template),
-		Entry("a bad proxy", `--proxy: "proxy-b=kamailio": want HOST=ENGINE:CONFIG`, "--proxy", "proxy-b=kamailio", template),
-		Entry("a proxy the template lacks", `the template has no proxy host proxy-c`, "--proxy", "proxy-c=kamailio:../../fixtures/kamailio/correct.cfg", template),
+		Entry("a bad proxy", `--proxy "proxy-b=kamailio": want HOST=ENGINE:CONFIG`, "--proxy", "proxy-b=kamailio", template),
+		Entry("a proxy the template lacks", `proxy-c: scenario "callee-nat-endpoint-independent-endpoint-independent-no-hairpinning-record-route-none"`, "--proxy", "proxy-c=kamailio:../../fixtures/kamailio/correct.cfg", template),
+		Entry("a define without a proxy", `--config and --as, or --proxy, are required`, "--define", "NO_RR", template),
+		Entry("a proxy flag with merge", `merge takes --json and --html only`, "merge", "--proxy", "proxy-b=kamailio:x", "a.json"),
 		Entry("a real proxy in simulated time", `a real proxy runs in real time only`, "--clock", "simulated", "--proxy", "proxy-b=kamailio:../../fixtures/kamailio/correct.cfg", template),
 		Entry("merge of no report", "give the shards' JSON reports", "merge"),
 	)

@@ -81,6 +81,10 @@ func summarize(r *Report) Summary {
 		}
 		return false
 	}
+	if s.Lost == 1 && s.Cells == 1 {
+		s.Text = "The ACK is lost in the one cell."
+		return s
+	}
 	if s.Lost > 0 && s.Lost == s.Cells {
 		s.Text = fmt.Sprintf("The ACK is lost in every one of the %d cells.", s.Cells)
 		return s
@@ -226,6 +230,9 @@ func product(axes []int, values [][]string) [][]string {
 }
 
 func summaryText(s Summary) string {
+	if s.Lost == 0 && s.Cells == 1 {
+		return "The ACK reaches the callee in the one cell."
+	}
 	if s.Lost == 0 {
 		return fmt.Sprintf("The ACK reaches the callee in all %d cells.", s.Cells)
 	}
