@@ -35,7 +35,7 @@ test-sim: vet
 test-junit:
 	$(GO) run github.com/onsi/ginkgo/v2/ginkgo -r -race --label-filter='!realtime' --junit-report=junit.xml --output-dir=.
 
-## setup: the Debian packages the specs use (tshark, sngrep, debootstrap), when missing.
+## setup: the Debian packages the specs use (tshark, sngrep, chromium, debootstrap), when missing.
 setup:
 	./scripts/setup.sh
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -252,10 +253,33 @@ func (res *Result) Judge() {
 	res.Expectations, res.Passed = judge.Check(res.Scenario, res.Calls)
 }
 
+// columns lays the hosts and NATs out in path order: the hosts before the first host
+// on a public address (the callers' side) each with its NATs to its right, innermost
+// first (alice | nat-a | proxy); the others with their NATs to their left, outermost
+// first (proxy | cgn | home-nat | bob). A NAT shared by several hosts of one side stands
+// once, beyond the hosts behind it. With no public host every host is on the right.
 func columns(s *scenario.Scenario) []Column {
-	var cols []Column
+	left := len(s.Hosts)
+	for i, h := range s.Hosts {
+		if h.NAT == "" {
+			left = i
+			break
+		}
+	}
+	if left == len(s.Hosts) {
+		left = 0
+	}
 	seen := map[string]bool{}
-	for _, h := range s.Hosts {
+	// The callers' side, laid out from the middle outwards and then mirrored.
+	leftCols := columnsOf(s, slices.Backward(s.Hosts[:left]), seen)
+	slices.Reverse(leftCols)
+	return append(leftCols, columnsOf(s, slices.All(s.Hosts[left:]), seen)...)
+}
+
+// columnsOf lays out hosts, each after its NATs not yet in seen, outermost first.
+func columnsOf(s *scenario.Scenario, hosts iter.Seq2[int, scenario.Host], seen map[string]bool) []Column {
+	var cols []Column
+	for _, h := range hosts {
 		// A host's NAT, and the NATs that NAT sits behind, outermost first.
 		var chain []scenario.NAT
 		for name := h.NAT; name != "" && !seen[name]; {
@@ -281,10 +305,6 @@ func (w *world) build() error {
 		return err
 	}
 	timers := s.Timers.Endpoint()
-	addrOf := func(name string) netip.AddrPort {
-		h, _ := s.Host(name)
-		return h.Address
-	}
 	for _, h := range s.Hosts {
 		conn, err := w.net.Host(h.Name).ListenPacket(h.Address.Port())
 		if err != nil {
@@ -308,12 +328,18 @@ func (w *world) build() error {
 				Registrar:     h.Registrar,
 				NoRecordRoute: !h.RecordRoute,
 				Handling:      h.NATHandling,
+				Advertise:     h.Advertise,
+				Aliases:       s.Forwarded(h.Name),
+				ForceRport:    h.ForceRport,
+				NoFixRegister: h.Registrar && !h.FixRegister,
+				Late2xx:       h.Late2xx,
+				Reject:        h.Reject,
 				Observe: func(e proxy.Event) {
 					w.record(Event{Time: e.Time, Host: e.Proxy, Kind: e.Kind, CallID: e.CallID, Detail: e.Detail})
 				},
 			}
 			if h.NextHop != "" {
-				cfg.NextHop = addrOf(h.NextHop)
+				cfg.NextHop = s.Reach(h.Name, h.NextHop)
 			}
 			p := proxy.New(ep, cfg)
 			w.proxies[h.Name] = p
@@ -323,12 +349,13 @@ func (w *world) build() error {
 				Name:            h.Name,
 				RegisterExpires: h.RegisterExpires,
 				AckTimeout:      h.AckTimeout,
+				NoRport:         !h.Rport,
 				Observe: func(e ua.Event) {
 					w.record(Event{Time: e.Time, Host: e.UA, Kind: string(e.Kind), CallID: e.CallID, Detail: e.Detail})
 				},
 			}
 			if h.RegisterWith != "" {
-				cfg.Registrar = addrOf(h.RegisterWith)
+				cfg.Registrar = s.Reach(h.Name, h.RegisterWith)
 				cfg.Domain = cfg.Registrar
 			}
 			if k := h.KeepAlive; k != nil {

@@ -28,7 +28,10 @@ go build -o "$tmp/sipnatlab" ./cmd/sipnatlab
 "$tmp/sipnatlab" run --clock simulated --html "$tmp/excessive-nat-handling.html" \
   scenarios/excessive-nat-handling.yaml >/dev/null
 
+# Nothing leaves the machine: no background fetches, and a proxy on a closed loopback port.
 "$chromium" --headless --no-sandbox --disable-gpu --hide-scrollbars \
+  --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+  --proxy-server=127.0.0.1:9 --user-data-dir="$tmp/profile" \
   --window-size="${WINDOW_SIZE:-1500,900}" \
   --screenshot="$PWD/docs/excessive-nat-handling.png" \
   "file://$tmp/excessive-nat-handling.html" 2>"$tmp/chromium.log" || {

@@ -8,6 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   tshark       # harness/report: the pcap export must decode as SIP in tshark
   sngrep       # harness/report: ... and open in sngrep
+  chromium     # harness/report: the HTML ladder, driven and screenshotted headless
   debootstrap  # scripts/build-kamailio-image.sh builds the Kamailio image
 )
 missing=()

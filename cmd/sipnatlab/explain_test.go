@@ -58,6 +58,6 @@ var _ = Describe("sipnatlab run --html", func() {
 		Expect(code).To(Equal(0))
 		page, err := os.ReadFile(file)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.Count(string(page), `class="arrow `)).To(BeNumerically(">", 10))
+		Expect(strings.Count(string(page), `class="row arrow `)).To(BeNumerically(">", 10))
 	})
 })

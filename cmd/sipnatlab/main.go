@@ -7,7 +7,7 @@
 //	sipnatlab COMMAND --help
 //	sipnatlab --version
 //
-// The commands (run, validate, explain, lint, judge) are listed by
+// The commands (run, validate, explain, lint, judge, diagnose, matrix) are listed by
 // sipnatlab --help; flags may stand anywhere on the line.
 //
 // Exit codes: 0 every expectation held, 1 some expectation failed, 2 bad
@@ -38,6 +38,8 @@ func commands() []*command {
 		explainCommand(),
 		lintCommand(),
 		judgeCommand(),
+		diagnoseCommand(),
+		matrixCommand(),
 	}
 }
 
@@ -73,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		stdout:    report.TerminalSafe(stdout, term),
 		stderr:    report.TerminalSafe(stderr, false),
 		term:      term,
+		width:     terminalWidth(stdout),
 		errorTerm: isTerminal(stderr) && os.Getenv("TERM") != "dumb",
 		rawStderr: stderr,
 	}
@@ -109,11 +112,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return c.run(ctx, env, args[1:])
 }
 
-// env is where a command writes: stdout and stderr already terminal-safe, and whether
-// stdout is a terminal that takes colours and stderr one that takes live progress.
+// env is where a command writes: stdout and stderr already terminal-safe, whether
+// stdout is a terminal that takes colours and stderr one that takes live progress, and
+// the width of stdout's terminal (0 when it is none).
 type env struct {
 	stdout, stderr  io.Writer
 	term, errorTerm bool
+	width           int
 	rawStderr       io.Writer // stderr unfiltered, for the progress lines' cursor moves only
 	cmd             *command  // the command running, for its usage line
 }

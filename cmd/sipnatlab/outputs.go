@@ -4,10 +4,16 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/sipnatlab/sipnatlab/harness/report"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
 
 // maxFileName is the longest file name (one path element) the file systems we run on
@@ -117,6 +123,109 @@ func checkOutputs(outs []output, inputs []string, what string) error {
 			_ = os.Remove(probe.Name())
 			probed[dir] = true
 		}
+	}
+	return nil
+}
+
+// terminalWidth is the width in columns of the terminal w writes to, for the text
+// ladder; 0 (the report's default) when w is no terminal.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
+}
+
+// htmlIndexOutputs is the index page --html FILE makes of a run of several scenarios:
+// FILE itself, beside the pages named by outputName; none for one scenario.
+func htmlIndexOutputs(file string, names []string) []output {
+	if file == "" || len(names) < 2 {
+		return nil
+	}
+	return []output{{"--html", file, file}}
+}
+
+// writeHTMLIndex writes the index page of a run of several scenarios to file, linking
+// the page of each (outputName, in the same directory); nothing for one scenario or
+// when file is "".
+func writeHTMLIndex(file string, outcomes []outcome) error {
+	if file == "" || len(outcomes) < 2 {
+		return nil
+	}
+	var entries []report.IndexEntry
+	for _, o := range outcomes {
+		page := filepath.Base(outputName(file, o.s.Name, len(outcomes)))
+		entries = append(entries, report.IndexEntry{Scenario: o.s, Result: o.res, Err: o.err, Page: page})
+	}
+	return writeFile("--html", file, func(w io.Writer) error { return report.WriteHTMLIndex(w, entries) })
+}
+
+// pcapDirOutputs lists the captures --pcap-dir DIR makes: one per host and NAT of each
+// scenario, DIR/HOST.pcap, with the scenario's name inserted as outputName does when
+// there are several.
+func pcapDirOutputs(dir string, scenarios []*scenario.Scenario) []output {
+	if dir == "" {
+		return nil
+	}
+	var out []output
+	for _, s := range scenarios {
+		for _, host := range hostsOf(s) {
+			out = append(out, output{"--pcap-dir", dir, outputName(filepath.Join(dir, host+".pcap"), s.Name, len(scenarios))})
+		}
+	}
+	return out
+}
+
+// hostsOf names the hosts and NATs of s.
+func hostsOf(s *scenario.Scenario) []string {
+	var names []string
+	for _, h := range s.Hosts {
+		names = append(names, h.Name)
+	}
+	for _, n := range s.NATs {
+		names = append(names, n.Name)
+	}
+	return names
+}
+
+// writePcapDir writes, for every run that produced a Result, what a tcpdump on each of
+// its hosts and NATs would have captured, to the files pcapDirOutputs names.
+func writePcapDir(dir string, outcomes []outcome) error {
+	if dir == "" {
+		return nil
+	}
+	for _, o := range outcomes {
+		if o.res == nil {
+			continue
+		}
+		for _, host := range hostsOf(o.s) {
+			file := outputName(filepath.Join(dir, host+".pcap"), o.s.Name, len(outcomes))
+			if err := writeFile("--pcap-dir", file, func(w io.Writer) error { return report.WriteHostPcap(w, o.res, host) }); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeFile creates file and writes it with write; flag names the option that asked
+// for it in the error.
+func writeFile(flag, file string, write func(io.Writer) error) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("%s: %w", flag, err)
+	}
+	if err := write(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("%s %s: %w", flag, file, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", flag, err)
 	}
 	return nil
 }

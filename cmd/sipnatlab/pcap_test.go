@@ -33,7 +33,7 @@ var _ = Describe("sipnatlab run --pcap", func() {
 		code, _, stderr := runCLI(ctx, "run", "--clock", "simulated", "--pcap", file, "../../scenarios/no-nat-handling.yaml")
 		Expect(stderr).To(BeEmpty())
 		Expect(code).To(Equal(0))
-		Expect(pcapInterfaces(file)).To(Equal([]string{"alice", "proxy-a", "proxy-b", "home-nat", "bob"}))
+		Expect(pcapInterfaces(file)).To(Equal([]string{"internet", "lan:home-nat"}))
 	})
 
 	It("writes one file per scenario, the name inserted before the extension, failed runs too", func(ctx SpecContext) {
@@ -42,7 +42,7 @@ var _ = Describe("sipnatlab run --pcap", func() {
 			"../../scenarios/correct-nat-handling.yaml", "testdata/wrong-expectation.yaml")
 		Expect(code).To(Equal(1))
 		for _, name := range []string{"out-correct-nat-handling.pcap", "out-wrong-expectation.pcap"} {
-			Expect(pcapInterfaces(filepath.Join(dir, name))).To(ContainElement("home-nat"), name)
+			Expect(pcapInterfaces(filepath.Join(dir, name))).To(ContainElement("lan:home-nat"), name)
 		}
 		Expect(filepath.Join(dir, "out.pcap")).NotTo(BeAnExistingFile())
 	})

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,7 +43,7 @@ Exit codes: 0 every expectation held, 1 an expectation failed, 2 bad input.`,
 // runFlags are the flags run and validate share.
 type runFlags struct {
 	asJSON, verbose, inProcess bool
-	clock, pcap, html          string
+	clock, pcap, pcapDir, html string
 	seed                       uint64
 }
 
@@ -49,8 +51,9 @@ func addRunFlags(fs *pflag.FlagSet) *runFlags {
 	rf := &runFlags{}
 	fs.BoolVar(&rf.asJSON, "json", false, "print the JSON verdict (schema/verdict.schema.json) instead of the text report")
 	fs.StringVar(&rf.clock, "clock", string(harness.RealTime), "the `CLOCK`: real, loopback UDP sockets in real time; simulated, an in-memory carrier and a virtual clock, so the RFC timers (32 s for a lost ACK) pass instantly")
-	fs.StringVar(&rf.pcap, "pcap", "", "write the capture (every datagram at every hop, virtual addresses, one interface per host and NAT) as pcapng to `FILE`; with several scenarios, one file each, named FILE with -SCENARIO inserted before the extension")
-	fs.StringVar(&rf.html, "html", "", "write a self-contained HTML ladder (click an arrow for the SIP message) to `FILE`; several scenarios: one page each, named as for --pcap")
+	fs.StringVar(&rf.pcap, "pcap", "", "write the capture (every datagram once per wire segment it crossed, virtual addresses, one interface per segment) as pcapng to `FILE`; with several scenarios, one file each, named FILE with -SCENARIO inserted before the extension")
+	fs.StringVar(&rf.pcapDir, "pcap-dir", "", "write one pcap per host and NAT to `DIR` (created if missing), DIR/HOST.pcap, as a tcpdump on it would capture; several scenarios: named as for --pcap")
+	fs.StringVar(&rf.html, "html", "", "write a self-contained HTML ladder (click an arrow for the SIP message) to `FILE`; several scenarios: one page each, named as for --pcap, and FILE the index of them")
 	fs.BoolVarP(&rf.verbose, "verbose", "v", false, "print every UA and proxy event to stderr as it happens")
 	fs.BoolVar(&rf.inProcess, "in-process", false, "keep every proxy in process even where the scenario names an engine (simulated time always does)")
 	fs.Uint64Var(&rf.seed, "seed", 0, "`N`, the seed of every Call-ID, tag and branch, printed in the report: a simulated run with the same scenario and seed gives the same report, JSON and pcapng byte for byte (0: 1 in simulated time, random in real time)")
@@ -88,23 +91,30 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 	for _, sc := range scenarios {
 		names, inputs = append(names, sc.Name), append(inputs, sc.File)
 	}
-	if err := checkOutputs(append(outputsOf("--pcap", rf.pcap, names), outputsOf("--html", rf.html, names)...), inputs, "scenario file"); err != nil {
-		return e.fail(2, err)
-	}
-	for as := range containers {
-		for _, sc := range scenarios {
-			if h, ok := sc.Host(as); !ok || h.Role != scenario.RoleProxy {
-				fmt.Fprintf(e.stderr, "sipnatlab validate: --as %s: scenario %q (%s) has no proxy host of that name\n", as, sc.Name, sc.File)
-				return 2
-			}
+	for _, sc := range scenarios {
+		if err := checkHosts(sc, containers); err != nil {
+			fmt.Fprintf(e.stderr, "sipnatlab validate: %v\n", err)
+			return 2
 		}
 	}
+	if rf.pcapDir != "" {
+		if err := os.MkdirAll(rf.pcapDir, 0o755); err != nil {
+			return e.fail(2, fmt.Errorf("--pcap-dir: %w", err))
+		}
+	}
+	// The real proxies' logs go beside the capture, else beside the HTML page.
+	logs := proxyLogFiles(scenarios, containers, rf, mode)
+	outs := slices.Concat(outputsOf("--pcap", rf.pcap, names), outputsOf("--html", rf.html, names), logOutputs(logs))
+	outs = append(append(outs, htmlIndexOutputs(rf.html, names)...), pcapDirOutputs(rf.pcapDir, scenarios)...)
+	if err := checkOutputs(outs, inputs, "scenario file"); err != nil {
+		return e.fail(2, err)
+	}
 
-	for as, c := range containers {
-		fmt.Fprintf(e.stderr, "sipnatlab: running %d scenario(s) in real time with %s (%s) as %s on an internal Docker network; interrupt to stop and report what was captured so far\n", len(scenarios), c.Engine, c.Config, as)
+	if containers != nil {
+		fmt.Fprintf(e.stderr, "sipnatlab: running %d scenario(s) in real time with %s, each in a container with no network but what this process relays; interrupt to stop and report what was captured so far\n", len(scenarios), describe(containers))
 	}
 	if containers == nil && mode != harness.Simulated && !rf.inProcess && usesEngine(scenarios) {
-		fmt.Fprintf(e.stderr, "sipnatlab: running %d scenario(s) in real time, with the real proxies their engine keys name on an internal Docker network; interrupt to stop and report what was captured so far\n", len(scenarios))
+		fmt.Fprintf(e.stderr, "sipnatlab: running %d scenario(s) in real time, with the real proxies their engine keys name, each in a container with no network but what this process relays; interrupt to stop and report what was captured so far\n", len(scenarios))
 	} else if containers == nil && mode != harness.Simulated {
 		// Real time takes as long as the RFC timers (32 s for a lost ACK):
 		// say so, and that an interrupt still reports what was captured.
@@ -163,7 +173,15 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 			}
 		}
 	}
+	for _, o := range outcomes {
+		if err := writeProxyLogs(logs[o.s.Name], o.res); err != nil {
+			return e.fail(2, err)
+		}
+	}
 	if err := writeHTMLs(rf.html, outcomes); err != nil {
+		return e.fail(2, err)
+	}
+	if err := errors.Join(writeHTMLIndex(rf.html, outcomes), writePcapDir(rf.pcapDir, outcomes)); err != nil {
 		return e.fail(2, err)
 	}
 	if ctx.Err() != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/sipnatlab/sipnatlab/harness"
@@ -30,7 +31,7 @@ func printVerdicts(e *env, outcomes []outcome, asJSON bool) (int, error) {
 		if asJSON {
 			verdict.Scenarios = append(verdict.Scenarios, report.NewScenarioVerdict(o.s, o.res, o.err))
 		} else {
-			report.WriteText(e.stdout, o.s, o.res, o.err, report.TextOptions{Color: e.term})
+			report.WriteText(e.stdout, o.s, o.res, o.err, report.TextOptions{Color: e.term, Width: e.width})
 		}
 	}
 	if asJSON {
@@ -70,16 +71,5 @@ func writeHTML(file string, s *scenario.Scenario, res *harness.Result, runErr er
 }
 
 func writePcap(name string, res *harness.Result, runErr error) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return fmt.Errorf("--pcap: %w", err)
-	}
-	if err := report.WritePcap(f, res, runErr); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("--pcap %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("--pcap: %w", err)
-	}
-	return nil
+	return writeFile("--pcap", name, func(w io.Writer) error { return report.WritePcap(w, res, runErr) })
 }

@@ -31,11 +31,21 @@ type CallFacts struct {
 	ContactAtCaller   string         // Contact URI of the first 2xx delivered to the caller
 	ACKLostAt         string         // last host that handled the ACK; "" when it arrived
 	ACKFate           string         // what became of the ACK at ACKLostAt, in words
-	Blame             string         // first host whose outgoing 2xx Contact no longer leads to the callee; "" when the ACK arrived
+	Blame             string         // first host whose outgoing 2xx Contact no longer leads to the callee, or the hop a pitfall's class names (a proxy, or a NAT whose SIP ALG broke the 2xx); "" when the ACK arrived
 	Hops              []HopContact   // the 2xx's Contact on each hop of the reply path
 	Diagnosis         string         // one or two sentences a person can act on
 	Class             Class          // what became of the ACK, one word for programs
 	Fix               string         // the change that makes the ACK arrive, in OpenSIPS/Kamailio terms; "" when none is needed
+
+	// What real proxies do differently: the 2xx retransmissions as the caller and each
+	// proxy passed them on (docs/scenario-format.md, "late-2xx"), and an unanswered
+	// call's final response. Blame of an unanswered call is the proxy that answered
+	// it without forwarding the INVITE anywhere it could arrive.
+	ContactChanges []ContactChange // retransmissions of the 2xx that reached the caller with another Contact than the one before
+	HopChanges     []ContactChange // each proxy's first 2xx retransmission sent on with another Contact than the first 2xx
+	Withheld       []Withheld      // proxies that stopped passing on the 2xx retransmissions
+	FinalResponse  string          // an unanswered call: the final response that reached the caller ("408 Request Timeout"); "" when none did
+	FinalFrom      string          // the hop that sent FinalResponse first, its author; "" when unknown
 }
 
 // HopContact is the Contact of the 2xx as one host received and sent it.
@@ -48,7 +58,8 @@ type HopContact struct {
 
 // Calls derives the facts of every call in the trace: each initial INVITE a UA of the
 // scenario sent (no To tag), in the order they were sent. The callee is the UA the
-// INVITE's To URI names (a UA's address of record is sip:name@domain).
+// INVITE's To URI names (a UA's address of record is sip:name@domain), else the UA
+// that answered it with a 2xx.
 func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 	type call struct{ id, from, to string }
 	var calls []call
@@ -66,6 +77,9 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 				if h, ok := s.Host(t.Address.User); ok && h.Role == scenario.RoleUA {
 					to = h.Name
 				}
+			}
+			if to == "" {
+				to = answerer(s, tr, id)
 			}
 			calls = append(calls, call{id: id, from: d.Sent.Hop, to: to})
 			break
@@ -99,8 +113,28 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 		}
 		d := diagnose(s, tr, *f)
 		f.Diagnosis, f.Class, f.Fix = d.text, d.class, d.fix
+		if d.blame != "" {
+			f.Blame = d.blame
+		}
+		if late := lateSentence(*f); late != "" {
+			f.Diagnosis += " " + late
+		}
 	}
 	return out
+}
+
+// answerer is the UA that sent the first 2xx for an INVITE of the call: the callee
+// when the To URI names no host of the scenario (a field capture, whose UAs are
+// named by address and called by number).
+func answerer(s *scenario.Scenario, tr *trace.Trace, callID string) string {
+	for _, d := range tr.Call(callID) {
+		if _, ok := trace.Invite2xx(d.Message()); ok && d.Sent != nil {
+			if h, ok := s.Host(d.Sent.Hop); ok && h.Role == scenario.RoleUA {
+				return h.Name
+			}
+		}
+	}
+	return ""
 }
 
 // judgeCall derives the facts of one call into f but the blame and the diagnosis, which
@@ -166,6 +200,18 @@ func judgeCall(s *scenario.Scenario, tr *trace.Trace, callID, from, to string, f
 		}
 	}
 	f.Hops, qs = replyPath(s, tr, f, calleeTag, qs)
+	if f.Answered {
+		f.ContactChanges = contactChanges(tr, f, calleeTag, firstOK)
+		f.HopChanges = hopChanges(tr, f, calleeTag, firstOK)
+		f.Withheld = withheld(tr, f, calleeTag, firstOK)
+	}
+	if !f.Answered {
+		// Blame follows what happened here too: a proxy that ended the call with a
+		// response of its own and never sent the INVITE on.
+		if fr := finalResponse(tr.Call(f.CallID), *f); fr != nil {
+			f.FinalResponse, f.FinalFrom, f.Blame = fr.status(), fr.from, fr.blame(s)
+		}
+	}
 	return qs
 }
 

@@ -35,6 +35,9 @@ func replyPath(s *scenario.Scenario, tr *trace.Trace, f *CallFacts, calleeTag st
 		}
 		if st.Kind == sim.Delivered && inContact[st.Hop] == "" {
 			inContact[st.Hop] = trace.Contact(ok)
+			if in, isOK := trace.Invite2xx(st.D.Received()); isOK {
+				inContact[st.Hop] = trace.Contact(in) // as a NAT's SIP ALG rewrote it
+			}
 		}
 		if st.Kind != sim.Sent || seen[st.Hop] {
 			continue
@@ -44,7 +47,7 @@ func replyPath(s *scenario.Scenario, tr *trace.Trace, f *CallFacts, calleeTag st
 		sender := f.From
 		if rr := ok.GetHeaders("Record-Route"); len(rr) > 0 {
 			if a, err := endpoint.URIAddr(rr[0].(*sip.RecordRouteHeader).Address); err == nil {
-				if hh, ok := s.HostByAddr(a.Addr()); ok {
+				if hh, ok := s.HostReachedAt(a); ok {
 					sender = hh.Name
 				}
 			}
@@ -109,19 +112,32 @@ func leads(acks map[ackSend]*ackOutcome, sender string, ok *sip.Response, callee
 		return nil
 	}
 	at := okSent
-	if o := acks[ackSend{sender, dst}]; o != nil {
+	o := acks[ackSend{sender, dst}]
+	ignored := "" // the alias sender did not route on
+	if o == nil && alias {
+		// handle_ruri_alias() strips the alias and sends the ACK to it; a sender that
+		// sent the ACK to the Contact's own host and port has none: judge that.
+		if plain, perr := endpoint.URIAddr(c.Address); perr == nil && acks[ackSend{sender, plain}] != nil {
+			o, ignored, dst, alias = acks[ackSend{sender, plain}], dst.String(), plain, false
+		}
+	}
+	if o != nil {
 		switch {
 		case o.arrived:
 			h.Leads, h.Resolves = true, fmt.Sprintf("leads to %s", callee.Name)
 			if alias {
-				h.Resolves += fmt.Sprintf(" (through its alias %s)", dst)
+				h.Resolves += fmt.Sprintf(" (through its alias %s, where %s sent the ACK: handle_ruri_alias())", dst, sender)
 			}
 			return nil
 		case o.end != nil && o.end.Kind == sim.Dropped:
 			h.Resolves = "leads nowhere: " + o.end.Reason
-			return nil
 		case o.end != nil && o.end.Kind == sim.Delivered:
 			h.Resolves = fmt.Sprintf("leads to %s, not %s", o.end.Hop, callee.Name)
+		}
+		if h.Resolves != "" {
+			if ignored != "" {
+				h.Resolves += fmt.Sprintf(" (%s sent the ACK to the Contact's own address, not to its alias %s: no handle_ruri_alias() there)", sender, ignored)
+			}
 			return nil
 		}
 		at = o.first

@@ -142,7 +142,7 @@ var _ = Describe("the HTML ladder", func() {
 		b.Reset()
 		Expect(report.WriteHTML(&b, s, res, nil)).To(Succeed())
 		Expect(b.String()).To(ContainSubstring("dropped at proxy-b: no route to private address 192.168.1.10:5060"))
-		Expect(b.String()).To(MatchRegexp(`class="arrow ack dropped"`))
+		Expect(b.String()).To(MatchRegexp(`class="row arrow ack dropped"`))
 	})
 
 	It("labels CRLF keep-alives as the text ladder does, not as (not SIP)", func() {

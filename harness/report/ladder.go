@@ -62,6 +62,10 @@ type Row struct {
 	// had itself received in the last 2xx for INVITE of the call, when it differs.
 	Contact       string
 	RewrittenFrom string
+	// RetransmitOf is, for a SIP message its sender had already sent to the same
+	// destination byte for byte (a retransmission, RFC 3261 §17), the first one's
+	// datagram id; 0 otherwise (keep-alives are alike by design, not resent).
+	RetransmitOf int
 }
 
 // IsNote reports whether the row is an actor's note rather than a datagram.
@@ -96,6 +100,8 @@ func NewLadder(res *harness.Result) *Ladder {
 	// (Call-ID, host) -> the Contact of the last 2xx for INVITE the host received,
 	// to tell a rewritten Contact from a relayed one.
 	received := map[[2]string]string{}
+	// sender, destination and payload -> the first datagram that carried them.
+	first := map[[3]string]int{}
 	for i := range tr.Records {
 		rec := &tr.Records[i]
 		switch rec.Kind {
@@ -111,7 +117,14 @@ func NewLadder(res *harness.Result) *Ladder {
 				continue
 			}
 			if from := l.Column(rec.Hop); from >= 0 {
-				l.Rows = append(l.Rows, l.datagramRow(d, from, res.Start, byAddr, received))
+				r := l.datagramRow(d, from, res.Start, byAddr, received)
+				key := [3]string{rec.Hop, rec.Dst.String(), string(rec.Data)}
+				if id, ok := first[key]; ok && d.Message() != nil {
+					r.RetransmitOf = id
+				} else if !ok {
+					first[key] = d.ID
+				}
+				l.Rows = append(l.Rows, r)
 			}
 		}
 	}
@@ -198,4 +211,22 @@ func msgClass(m sip.Message) string {
 		return "response"
 	}
 	return "other"
+}
+
+// algLines says, one line per change, what a NAT's SIP ALG rewrote in d's payload
+// (the line before and after), and whether it left a stale Content-Length; nothing
+// for a datagram no ALG rewrote.
+func algLines(d *trace.Datagram) []string {
+	if d.ALG == nil {
+		return nil
+	}
+	edits, stale := trace.ALGEdits(d)
+	out := make([]string, 0, len(edits)+1)
+	for _, e := range edits {
+		out = append(out, fmt.Sprintf("%s's SIP ALG rewrote %q to %q", d.ALG.Hop, e.Before, e.After))
+	}
+	if stale != "" {
+		out = append(out, fmt.Sprintf("%s's SIP ALG: %s", d.ALG.Hop, stale))
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -20,28 +21,34 @@ import (
 // maxUDPPayload is the largest UDP payload an IPv4 packet can carry.
 const maxUDPPayload = 65535 - 20 - 8
 
-// WritePcap writes the capture of one run as a pcapng file: Ethernet/IPv4/UDP packets
-// carrying the virtual addresses, timestamped by the run's clock, with one interface per
-// host and NAT box, named after it, so that a filter such as
-// `frame.interface_name == "proxy-b"` shows what that hop saw. A datagram is written
-// once at every hop it crossed:
+// WritePcap writes the capture of one run as a pcapng file, as taps on its wire
+// segments would have seen it: Ethernet/IPv4/UDP packets carrying the virtual
+// addresses, timestamped by the run's clock, with one interface per segment (the
+// public network "internet", and "lan:NAT" for the LAN behind each NAT), so that
+// `frame.interface_name == "lan:home-nat"` shows what a tap behind home-nat saw. A
+// datagram is written once per segment it crossed:
 //
-//   - its Sent record at the sender's interface, with the addresses as written;
-//   - each Translated record at the NAT's interface, with the addresses after
-//     translation;
-//   - its Delivered record at the receiver's interface, as the receiver reads it;
-//   - a Dropped record only when it died at a hop that has no packet of it yet (a NAT
-//     filtering it, a host with no socket on the port); a datagram that died at its
-//     sender or at the NAT that just translated it is not written again.
+//   - as its sender wrote it, on the sender's segment;
+//   - after each NAT that passed it on, with the addresses after translation: on the
+//     NAT's outside for an outbound datagram, on its LAN for an inbound or hairpinned
+//     one;
+//   - a datagram dropped for lack of a route (no host owns the address, a private
+//     address out of reach) or of a socket on the port is answered, as a real router
+//     or host answers it, by an ICMP destination unreachable (network, host or port
+//     unreachable; RFC 792) from the hop that dropped it to the source it had there,
+//     quoting the start of the datagram; drops by a NAT's filter or for a missing
+//     binding are silent, as in a real NAT.
 //
-// Every packet carries a pcapng comment naming the hop and the event ("bob sent
-// (datagram 12)", "home-nat translated 192.168.1.10:5060->203.0.113.50:40000 (datagram
-// 12; new binding ...)", "delivered to proxy-b (datagram 12)"), and a dropped
-// datagram's packets add where and why it died ("dropped at proxy-b: no route to
-// private address ..."), so a lost datagram stays visible as the packet its sender
-// wrote. The datagram number is the capture's, shared by all packets of one datagram;
-// its low 16 bits are the IPv4 identification field. The TTL is 64 as sent and one less
-// after each NAT. Binding events (Datagram 0) are not packets.
+// So a retransmission is the only datagram a segment sees twice, and Wireshark's
+// `sip.resend` flags only those. Every packet carries a pcapng comment naming the hop
+// and the event ("bob sent (datagram 12)", "home-nat translated
+// 192.168.1.10:5060->203.0.113.50:40000 (datagram 12; new binding ...)", "dropped at
+// proxy-b: no route to private address ... (datagram 13); ICMP network unreachable
+// from proxy-b"), and the copies of a dropped datagram say where and why it died. The
+// datagram number is the capture's, shared by all copies of one datagram; its low 16
+// bits are the IPv4 identification field. The TTL is 64 as sent and one less after
+// each NAT. Binding events (Datagram 0) are not packets. [WriteHostPcap] writes what
+// one host saw.
 //
 // The link layer is Ethernet with made-up, locally administered MAC addresses that
 // embed the IPv4 address (02:00:cb:00:71:02 for 203.0.113.2), not raw IP: libpcap
@@ -54,81 +61,28 @@ const maxUDPPayload = 65535 - 20 - 8
 // seed, start and end, real addresses, the run's error), and every packet a second
 // comment, a "sipnatlab-records" line with the capture records it stands for as JSON
 // (kind, hop, endpoints, typed cause, reason), together with the records that are no
-// packet of their own (binding events, actors' notes, drops at the sender) since the
-// packet before. [ReadPcap] reads it back.
+// packet of their own (deliveries, binding events, actors' notes, silent drops) since
+// the packet before. [ReadPcap] reads it back.
 //
 // res must not be nil; runErr is the run's error, nil when it ended normally.
 // WritePcap stops at the first error; what it wrote before is then an incomplete file.
 func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
-	name := "run"
-	if res.Scenario != nil {
-		name = res.Scenario.Name
-	}
+	name := runName(res)
 	fail := func(err error) error { return fmt.Errorf("write pcap of %q: %w", name, err) }
-
-	// The datagrams of the capture, for annotations that need later records.
 	tr := res.Trace
 	if tr == nil {
 		tr = trace.New(res.Capture)
 	}
-	// annotated reports whether the Dropped record r is already told on a packet of
-	// its hop: the one its sender wrote, or the one the NAT that dropped it translated.
-	annotated := func(r sim.Record) bool {
-		d := tr.Datagram(r.Datagram)
-		if d == nil {
-			return false
-		}
-		if r.Hop == d.Sender() {
-			return true
-		}
-		for _, x := range d.Xlat {
-			if x.Hop == r.Hop {
-				return true
-			}
-		}
-		return false
-	}
-	hops := []string{}
-	seen := map[string]bool{}
-	addHop := func(h string) {
-		if !seen[h] {
-			seen[h] = true
-			hops = append(hops, h)
-		}
-	}
-	desc := map[string]string{}
-	for _, c := range res.Columns {
-		addHop(c.Name)
-		role := "host"
-		switch {
-		case c.IsNAT:
-			role = "NAT, public address"
-		case c.Private:
-			role = "host behind NAT"
-		}
-		desc[c.Name] = fmt.Sprintf("%s %s (%s)", c.Name, c.Addr, role)
-	}
-	for _, r := range res.Capture {
-		if r.Datagram != 0 {
-			addHop(r.Hop)
-		}
-	}
+	wr := newWire(res.Capture, res.Scenario, tr)
 
-	// Which records become packets, and which ride along with the next packet.
+	// Which records are packets; the others ride along with the next packet.
 	packetOf := make([]bool, len(res.Capture))
-	for i, r := range res.Capture {
-		switch r.Kind {
-		case sim.Sent, sim.Translated, sim.Delivered:
-			packetOf[i] = r.Datagram != 0
-		case sim.Dropped:
-			packetOf[i] = r.Datagram != 0 && !annotated(r)
-		}
+	for _, p := range wr.packets {
+		packetOf[p.rec] = true
 	}
 	last := -1 // the last record that is a packet
-	for i := range packetOf {
-		if packetOf[i] {
-			last = i
-		}
+	if n := len(wr.packets); n > 0 {
+		last = wr.packets[n-1].rec
 	}
 	var tail []sim.Record // records after the last packet, carried by the section header
 	for i := last + 1; i < len(res.Capture); i++ {
@@ -142,90 +96,101 @@ func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 		Hardware:    runtime.GOARCH,
 		OS:          runtime.GOOS,
 		Application: "sipnatlab",
-		Comment:     "sipnatlab scenario " + name + ": virtual addresses, one interface per host and NAT\n" + meta,
+		Comment:     "sipnatlab scenario " + name + ": virtual addresses, one interface per wire segment\n" + meta,
 	}}
-	intf := func(h string) pcapgo.NgInterface {
-		return pcapgo.NgInterface{Name: h, Description: desc[h], LinkType: layers.LinkTypeEthernet, OS: "sipnatlab"}
+	segments := wr.segments
+	if len(segments) == 0 {
+		segments = []string{publicSegment}
 	}
-	if len(hops) == 0 {
-		hops = append(hops, name)
+	intf := func(seg string) pcapgo.NgInterface {
+		return pcapgo.NgInterface{Name: seg, Description: wr.description(seg), LinkType: layers.LinkTypeEthernet, OS: "sipnatlab"}
 	}
-	nw, err := pcapgo.NewNgWriterInterface(w, intf(hops[0]), section)
+	nw, err := pcapgo.NewNgWriterInterface(w, intf(segments[0]), section)
 	if err != nil {
 		return fail(err)
 	}
-	index := map[string]int{hops[0]: 0}
-	for _, h := range hops[1:] {
-		id, err := nw.AddInterface(intf(h))
+	index := map[string]int{segments[0]: 0}
+	for _, seg := range segments[1:] {
+		id, err := nw.AddInterface(intf(seg))
 		if err != nil {
 			return fail(err)
 		}
-		index[h] = id
+		index[seg] = id
 	}
 
-	ttl := map[int]uint8{} // datagram -> TTL at its latest hop
 	buf := gopacket.NewSerializeBuffer()
-	var pending []sim.Record // records that ride along with the next packet
-	for i, r := range res.Capture {
-		if !packetOf[i] {
-			if i < last {
-				pending = append(pending, r)
-			}
-			continue
+	next := 0 // the first record not yet written
+	for _, p := range wr.packets {
+		r := res.Capture[p.rec]
+		if err := wirePacketBytes(buf, p, r); err != nil {
+			return fail(err)
 		}
-		id := fmt.Sprintf("datagram %d", r.Datagram)
-		var drop *sim.Record
-		if d := tr.Datagram(r.Datagram); d != nil && d.Dropped() {
-			drop = d.End
-		}
-		dropNote := ""
-		if drop != nil {
-			dropNote = fmt.Sprintf("; dropped at %s: %s", drop.Hop, drop.Reason)
-		}
-		var src, dst netip.AddrPort
-		var comment string
-		switch r.Kind {
-		case sim.Sent:
-			ttl[r.Datagram] = 64
-			src, dst = r.Src, r.Dst
-			comment = fmt.Sprintf("%s sent (%s)%s", r.Hop, id, dropNote)
-		case sim.Translated:
-			ttl[r.Datagram]--
-			src, dst = r.XSrc, r.XDst
-			comment = fmt.Sprintf("%s translated %s (%s", r.Hop, translation(r), id)
-			if r.Reason != "" {
-				comment += "; " + r.Reason
-			}
-			comment += ")"
-			if drop != nil && drop.Hop == r.Hop {
-				comment += dropNote
-			}
-		case sim.Delivered:
-			src, dst = r.Src, r.Dst
-			comment = fmt.Sprintf("delivered to %s (%s)", r.Hop, id)
-		case sim.Dropped:
-			src, dst = r.Src, r.Dst
-			comment = fmt.Sprintf("dropped at %s: %s (%s)", r.Hop, r.Reason, id)
-		}
-		if _, ok := ttl[r.Datagram]; !ok {
-			ttl[r.Datagram] = 64 // a datagram whose Sent record is missing
-		}
-		if err := packet(buf, src, dst, uint16(r.Datagram), ttl[r.Datagram], r.Data); err != nil {
-			return fail(fmt.Errorf("record %d (%s at %s): %w", r.Seq, r.Kind, r.Hop, err))
-		}
-		recs, err := recordsComment(append(pending, r))
+		recs, err := recordsComment(res.Capture[next : p.rec+1])
 		if err != nil {
 			return fail(err)
 		}
-		pending = pending[:0]
+		next = p.rec + 1
 		data := buf.Bytes()
-		ci := gopacket.CaptureInfo{Timestamp: r.Time, CaptureLength: len(data), Length: len(data), InterfaceIndex: index[r.Hop]}
-		if err := nw.WritePacketWithOptions(ci, data, pcapgo.NgPacketOptions{Comments: []string{comment, recs}}); err != nil {
+		ci := gopacket.CaptureInfo{Timestamp: r.Time, CaptureLength: len(data), Length: len(data), InterfaceIndex: index[p.segment]}
+		if err := nw.WritePacketWithOptions(ci, data, pcapgo.NgPacketOptions{Comments: []string{p.comment, recs}}); err != nil {
 			return fail(err)
 		}
 	}
 	if err := nw.Flush(); err != nil {
 		return fail(err)
+	}
+	return nil
+}
+
+// WriteHostPcap writes what a tcpdump on host (a host or NAT of the run) would have
+// captured, as a classic pcap file for sngrep or tcpdump: the packets of [WritePcap]
+// it sent, passed on or took off the wire, and the ICMP errors it sent or was sent,
+// without comments. res must not be nil.
+func WriteHostPcap(w io.Writer, res *harness.Result, host string) error {
+	fail := func(err error) error { return fmt.Errorf("write pcap of %s in %q: %w", host, runName(res), err) }
+	tr := res.Trace
+	if tr == nil {
+		tr = trace.New(res.Capture)
+	}
+	pw := pcapgo.NewWriterNanos(w)
+	if err := pw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		return fail(err)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	for _, p := range newWire(res.Capture, res.Scenario, tr).packets {
+		if p.from != host && p.to != host {
+			continue
+		}
+		r := res.Capture[p.rec]
+		if err := wirePacketBytes(buf, p, r); err != nil {
+			return fail(err)
+		}
+		data := buf.Bytes()
+		ci := gopacket.CaptureInfo{Timestamp: r.Time, CaptureLength: len(data), Length: len(data)}
+		if err := pw.WritePacket(ci, data); err != nil {
+			return fail(err)
+		}
+	}
+	return nil
+}
+
+func runName(res *harness.Result) string {
+	if res.Scenario != nil {
+		return res.Scenario.Name
+	}
+	return "run"
+}
+
+// wirePacketBytes serializes p, made from record r, into buf.
+func wirePacketBytes(buf gopacket.SerializeBuffer, p wirePacket, r sim.Record) error {
+	var err error
+	if p.icmp >= 0 {
+		err = icmpPacket(buf, p.src.Addr(), p.dst.Addr(), uint8(p.icmp), r)
+	} else {
+		err = packet(buf, p.src, p.dst, uint16(r.Datagram), p.ttl, r.Data)
+	}
+	if err != nil {
+		return fmt.Errorf("record %d (%s at %s): %w", r.Seq, r.Kind, r.Hop, err)
 	}
 	return nil
 }
@@ -266,6 +231,28 @@ func packet(buf gopacket.SerializeBuffer, src, dst netip.AddrPort, id uint16, tt
 		return err
 	}
 	return gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(payload))
+}
+
+// icmpQuote is how much of a dropped datagram an ICMP error quotes: as much as fits
+// in 576 bytes (RFC 1812 §4.3.2.3).
+const icmpQuote = 576 - 20 - 8
+
+// icmpPacket serializes into buf an ICMP destination unreachable with code from from
+// to to that quotes the datagram of the Dropped record r as it was where it died.
+func icmpPacket(buf gopacket.SerializeBuffer, from, to netip.Addr, code uint8, r sim.Record) error {
+	if err := packet(buf, r.Src, r.Dst, uint16(r.Datagram), 64, r.Data); err != nil {
+		return err
+	}
+	quote := buf.Bytes()[14:] // the IPv4 datagram, without its Ethernet header
+	quote = bytes.Clone(quote[:min(len(quote), icmpQuote)])
+	if !from.Is4() || !to.Is4() {
+		return fmt.Errorf("ICMP %s -> %s: not IPv4", from, to)
+	}
+	f4, t4 := from.As4(), to.As4()
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: f4[:], DstIP: t4[:]}
+	eth := &layers.Ethernet{SrcMAC: mac(f4), DstMAC: mac(t4), EthernetType: layers.EthernetTypeIPv4}
+	icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeDestinationUnreachable, code)}
+	return gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, icmp, gopacket.Payload(quote))
 }
 
 // mac makes a locally administered unicast MAC address from an IPv4 address.

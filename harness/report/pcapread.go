@@ -144,7 +144,7 @@ func ReadPcap(r io.Reader) (res *harness.Result, runErr error, err error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("read pcapng: packet %d: %w", n, err)
 		}
-		payload, err := udpPayload(data)
+		payload, isICMP, err := udpPayload(data)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read pcapng: packet %d: %w", n, err)
 		}
@@ -160,8 +160,10 @@ func ReadPcap(r io.Reader) (res *harness.Result, runErr error, err error) {
 			return nil, nil, fmt.Errorf("read pcapng: packet %d: %w (no %q comment)", n, ErrNotOurs, strings.TrimSpace(recordsPrefix))
 		}
 		// The packet is its last record; the others ride along, and those of a
-		// datagram carry the payload of that datagram's packets.
-		if len(js) > 0 {
+		// datagram carry the payload of that datagram's packets. An ICMP error
+		// quotes only the start of the datagram its Dropped record is about,
+		// whose copies came before it.
+		if len(js) > 0 && !isICMP {
 			payloads[js[len(js)-1].Datagram] = payload
 		}
 		for _, j := range js {
@@ -205,12 +207,16 @@ func payloadOf(r sim.Record, payloads map[int][]byte) []byte {
 	return nil
 }
 
-// udpPayload returns the UDP payload of an Ethernet/IPv4/UDP packet.
-func udpPayload(data []byte) ([]byte, error) {
+// udpPayload returns the UDP payload of an Ethernet/IPv4/UDP packet, or reports an
+// Ethernet/IPv4/ICMP one.
+func udpPayload(data []byte) (payload []byte, isICMP bool, err error) {
 	p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
+	if ip, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok && ip.Protocol == layers.IPProtocolICMPv4 {
+		return nil, true, nil
+	}
 	udp, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
 	if !ok {
-		return nil, errors.New("no UDP datagram in the packet")
+		return nil, false, errors.New("no UDP datagram in the packet")
 	}
-	return udp.Payload, nil
+	return udp.Payload, false, nil
 }

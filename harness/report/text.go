@@ -64,7 +64,16 @@ func WriteText(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 		for _, n := range slices.Sorted(maps.Keys(res.Real)) {
 			parts = append(parts, n+" "+res.Real[n])
 		}
-		fmt.Fprintf(w, "  real addresses on the internal Docker network: %s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "  real addresses (in the real proxies' containers): %s\n", strings.Join(parts, ", "))
+	}
+	if res != nil {
+		warnings := res.ProxyWarnings()
+		for _, host := range slices.Sorted(maps.Keys(warnings)) {
+			fmt.Fprintf(w, "  %s (real proxy) logged these warnings and errors:\n", p.bold(host))
+			for _, l := range warnings[host] {
+				fmt.Fprintf(w, "    %s\n", l)
+			}
+		}
 	}
 	if res != nil {
 		// Many calls (a load step): the ladder and details of the first
@@ -268,20 +277,29 @@ func writeSummary(w io.Writer, calls []judge.CallFacts, p painter) {
 }
 
 // writeLadder renders the ladder as text: with onlyCallID set, only that call's
-// datagrams and notes, and every REGISTER and non-SIP datagram.
+// datagrams and notes, and every REGISTER and non-SIP datagram. The lines under an
+// arrow (Contact, NAT translations, drops) and the notes wrap at width.
 func writeLadder(w io.Writer, l *Ladder, p painter, width int, onlyCallID string) {
 	g := newGrid(l.Columns, width)
 	h1, h2 := g.header()
 	fmt.Fprintln(w, p.bold(h1))
 	fmt.Fprintln(w, p.dim(h2))
-	indent := strings.Repeat(" ", 9)
+	const indent = 10
+	// under writes s after lead, wrapped, each line painted after its indent.
+	under := func(lead string, paint func(string) string, s string) {
+		for _, line := range wrapText(lead, s, indent+2, width) {
+			text := strings.TrimLeft(line, " ")
+			fmt.Fprintln(w, line[:len(line)-len(text)]+paint(text))
+		}
+	}
+	pad := strings.Repeat(" ", indent)
 	for _, r := range l.Rows {
 		if onlyCallID != "" && !shownWith(&r, onlyCallID) {
 			continue
 		}
 		t := fmt.Sprintf("%8.3f", r.At.Seconds())
 		if r.IsNote() {
-			fmt.Fprintf(w, "%s %s\n", t, p.red(r.NoteText()))
+			under(t+" ", p.red, r.NoteText())
 			continue
 		}
 		var line string
@@ -299,15 +317,55 @@ func writeLadder(w io.Writer, l *Ladder, p painter, width int, onlyCallID string
 			if r.RewrittenFrom != "" {
 				note = " (rewritten, was " + r.RewrittenFrom + ")"
 			}
-			fmt.Fprintf(w, "%s %s\n", indent, p.yellow("» Contact: "+r.Contact+note))
+			under(pad, p.yellow, "» Contact: "+r.Contact+note)
 		}
 		for _, x := range r.Xlat {
-			fmt.Fprintf(w, "%s %s\n", indent, p.dim(fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)))
+			under(pad, p.dim, fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst))
+			if r.D != nil && x == r.D.ALG {
+				for _, l := range algLines(r.D) {
+					under(pad, p.yellow, l)
+				}
+			}
 		}
 		if r.Dropped && r.DropAt != "" {
-			fmt.Fprintf(w, "%s %s\n", indent, p.red(r.DropText()))
+			under(pad, p.red, r.DropText())
 		}
 	}
+}
+
+// wrapText breaks s into lines of at most width runes at spaces: the first begins with
+// lead, the others with next spaces; a word longer than a line is cut. A width with
+// room for less than 10 runes after next spaces is taken as that wide.
+func wrapText(lead, s string, next, width int) []string {
+	width = max(width, next+10)
+	var lines []string
+	line, empty := []rune(lead), true // empty: nothing after the lead yet
+	for _, word := range strings.Fields(s) {
+		wr := []rune(word)
+		for {
+			room := width - len(line)
+			if !empty {
+				room-- // the space before the word
+			}
+			if len(wr) <= room {
+				if !empty {
+					line = append(line, ' ')
+				}
+				line, empty = append(line, wr...), false
+				break
+			}
+			if empty { // the word is longer than a whole line: cut it
+				room = max(room, 1)
+				line, wr = append(line, wr[:room]...), wr[room:]
+			}
+			lines = append(lines, string(line))
+			line, empty = []rune(strings.Repeat(" ", next)), true
+		}
+	}
+	if !empty || len(lines) == 0 {
+		lines = append(lines, string(line))
+	}
+	return lines
 }
 
 // shownWith reports whether a ladder of one call shows r: a note of the call, a
@@ -362,6 +420,22 @@ func writeCall(w io.Writer, c judge.CallFacts, p painter) {
 	fmt.Fprintf(w, "  callee BYE: %s%s   Contact at caller: %s\n", yes(c.CalleeBYE), after(c.CalleeBYEAfter), c.ContactAtCaller)
 	if !c.ACKAtCallee {
 		fmt.Fprintf(w, "  ACK lost at: %s   blame: %s\n", p.red(c.ACKLostAt), p.red(orNone(c.Blame)))
+	}
+	if c.FinalResponse != "" {
+		fmt.Fprintf(w, "  final response: %s from %s\n", p.red(c.FinalResponse), orNone(c.FinalFrom))
+	}
+	for _, ch := range c.ContactChanges {
+		by := ""
+		if ch.Hop != "" {
+			by = fmt.Sprintf(" (%s sent %s)", ch.Hop, ch.HopSent)
+		}
+		fmt.Fprintf(w, "  Contact at caller changed after %.1f s: %s -> %s%s\n", ch.After.Seconds(), ch.Was, p.yellow(ch.Now), by)
+	}
+	for _, ch := range c.HopChanges {
+		fmt.Fprintf(w, "  %s sent the 200 OK on with %s from %.1f s (was %s)\n", ch.Hop, p.yellow(ch.Now), ch.After.Seconds(), ch.Was)
+	}
+	for _, wh := range c.Withheld {
+		fmt.Fprintf(w, "  %s passed on no 200 OK after %.1f s (%d dropped)\n", wh.Hop, wh.LastSent.Seconds(), wh.Dropped)
 	}
 	fmt.Fprintf(w, "  %s %s\n", p.bold("diagnosis:"), c.Diagnosis)
 }

@@ -72,12 +72,22 @@ func CallOutcome(c judge.CallFacts) string {
 	}
 	detail := strings.Join(where, ", ")
 	switch {
+	case !c.Answered && c.FinalResponse != "":
+		s := fmt.Sprintf("call not answered: %s from %s", c.FinalResponse, orNone(c.FinalFrom))
+		if c.Blame != "" {
+			s += ", blame " + c.Blame
+		}
+		return s
+	case !c.Answered && c.Blame != "":
+		return fmt.Sprintf("call not answered: %s never sent a 2xx, blame %s", c.To, c.Blame)
 	case !c.Answered:
 		return fmt.Sprintf("call not answered: %s never sent a 2xx", c.To)
 	case c.ACKAtCallee:
 		return fmt.Sprintf("call completed: the ACK reached %s", c.To)
 	case c.Class == judge.ClassOKLost:
 		detail = fmt.Sprintf("the 200 OK never reached %s, so no ACK was sent", c.From)
+	case c.ContactAtCaller == "" && (c.Class == judge.ClassNoRport || c.Class == judge.ClassSIPALG):
+		detail = fmt.Sprintf("the 200 OK never reached %s, so no ACK was sent, blame %s", c.From, c.Blame)
 	case detail == "":
 		detail = "the ACK never reached " + c.To
 	}
@@ -104,7 +114,7 @@ func (h Headline) Judgement() string {
 	case h.Error != "":
 		s = fmt.Sprintf("the run failed (%s); %s", h.Error, h.Outcome)
 		return s
-	case h.Passed && h.Expectations == 0:
+	case h.Expectations == 0: // a run with none passes; a field capture's diagnosis has none
 		s = head + " (no expectations to check)"
 	case h.Passed:
 		s = head + " as expected"

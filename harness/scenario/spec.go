@@ -43,6 +43,9 @@ type NATSpec struct {
 	Hairpinning    bool   `yaml:"hairpinning,omitempty"`
 	PortAllocation string `yaml:"port-allocation,omitempty"`
 	PortSeed       uint64 `yaml:"port-seed,omitempty"`
+	// Forwards maps public ports to host names; SIPALG takes the words of alg.Flavour.
+	Forwards map[int]string `yaml:"forwards,omitempty"`
+	SIPALG   string         `yaml:"sip-alg,omitempty"`
 }
 
 // HostSpec is one entry of the "hosts" block; Name is its key. NATHandling and Engine
@@ -54,6 +57,8 @@ type HostSpec struct {
 	Address         string         `yaml:"address"`
 	NextHop         string         `yaml:"next-hop,omitempty"`
 	NATHandling     proxy.Handling `yaml:"nat-handling,omitempty"`
+	Late2xx         proxy.Late2xx  `yaml:"late-2xx,omitempty"`
+	Reject          int            `yaml:"reject,omitempty"`
 	Registrar       bool           `yaml:"registrar,omitempty"`
 	RecordRoute     *bool          `yaml:"record-route,omitempty"`
 	Engine          Engine         `yaml:"engine,omitempty"`
@@ -63,6 +68,10 @@ type HostSpec struct {
 	AckTimeout      string         `yaml:"ack-timeout,omitempty"`
 	RegisterExpires string         `yaml:"register-expires,omitempty"`
 	KeepAlive       *KeepAliveSpec `yaml:"keep-alive,omitempty"`
+	Advertise       string         `yaml:"advertise,omitempty"`
+	ForceRport      bool           `yaml:"force-rport,omitempty"`
+	FixRegister     *bool          `yaml:"fix-register,omitempty"`
+	Rport           *bool          `yaml:"rport,omitempty"`
 }
 
 // KeepAliveSpec is a UA's "keep-alive" block.

@@ -4,6 +4,7 @@
 package trace
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 	"unique"
@@ -21,11 +22,15 @@ type Datagram struct {
 	End    *sim.Record   // Delivered or Dropped; nil when neither was recorded
 	Notes  []*sim.Record // what the receiving actor noted about it (Noted records)
 	CallID string        // its SIP message's Call-ID; "" without one
+	// ALG is the Translated record of the NAT whose application-level gateway rewrote
+	// the payload (its Data is the payload after), nil when no NAT changed it.
+	ALG *sim.Record
 
-	t    *Trace                 // whose message cache holds the parsed payload
-	data []byte                 // the payload of its first record
-	sip  bool                   // data parses as a SIP message
-	msg  atomic.Pointer[parsed] // the parsed message while the cache keeps it
+	t       *Trace                 // whose message cache holds the parsed payloads
+	data    []byte                 // the payload of its first record
+	sip     bool                   // data parses as a SIP message
+	msg     atomic.Pointer[parsed] // the parsed message while the cache keeps it
+	arrived atomic.Pointer[parsed] // ALG's payload parsed, while the cache keeps it
 }
 
 // parsed is a datagram's parsed SIP message.
@@ -43,6 +48,18 @@ func (d *Datagram) Message() sip.Message {
 		return p.m
 	}
 	return d.t.msgs.load(d)
+}
+
+// Received is the message as it reached its receiver: the payload a NAT's ALG rewrote,
+// parsed (nil when it no longer parses), else Message. It is cached as Message is.
+func (d *Datagram) Received() sip.Message {
+	if d.ALG == nil {
+		return d.Message()
+	}
+	if p := d.arrived.Load(); p != nil {
+		return p.m
+	}
+	return d.t.msgs.loadArrived(d)
 }
 
 // Delivered reports whether the datagram reached a host.
@@ -129,6 +146,27 @@ func (c *messages) load(d *Datagram) sip.Message {
 	return m
 }
 
+// loadArrived parses the payload d.ALG holds and keeps it beside d's message, which it
+// parses again when the cache dropped it, so that both leave the cache together.
+func (c *messages) loadArrived(d *Datagram) sip.Message {
+	if d.sip && d.msg.Load() == nil {
+		c.load(d)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := d.arrived.Load(); p != nil {
+		return p.m
+	}
+	m, err := c.p.ParseSIP(d.ALG.Data)
+	if err != nil {
+		return nil
+	}
+	if d.sip {
+		d.arrived.Store(&parsed{m})
+	}
+	return m
+}
+
 // keep gives d its message m, dropping the oldest kept message when full. Callers hold
 // mu or own the Trace alone (New).
 func (c *messages) keep(d *Datagram, m sip.Message) {
@@ -138,6 +176,7 @@ func (c *messages) keep(d *Datagram, m sip.Message) {
 		return
 	}
 	c.ring[c.next].msg.Store(nil)
+	c.ring[c.next].arrived.Store(nil)
 	c.ring[c.next] = d
 	c.next = (c.next + 1) % cachedMessages
 }
@@ -196,6 +235,10 @@ func New(recs []sim.Record) *Trace {
 			d.Sent = r
 		case sim.Translated:
 			d.Xlat = append(d.Xlat, r)
+			if d.Sent != nil && len(r.Data) > 0 && !bytes.Equal(r.Data, d.Sent.Data) && (d.ALG == nil || !bytes.Equal(r.Data, d.ALG.Data)) {
+				d.ALG = r
+				d.arrived.Store(nil)
+			}
 		case sim.Delivered, sim.Dropped:
 			d.End = r
 		case sim.Noted:

@@ -6,6 +6,7 @@ package proxy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,32 @@ type Config struct {
 	NoRecordRoute bool           // record-route: false
 	Handling      Handling       // "" means HandlingNone
 	Observe       func(Event)    // optional; called for every routing decision
+	// Advertise is the address the proxy writes about itself in Record-Route and Via
+	// instead of its own, as Kamailio's "advertise" and OpenSIPS's "socket ... as ..."
+	// do for a proxy behind a NAT that forwards a public port to it; zero: its own
+	// address. A Route or Request-URI naming it names the proxy.
+	Advertise netip.AddrPort
+	// Aliases are other addresses that name the proxy in a Route or Request-URI
+	// (Kamailio's and OpenSIPS's alias): the public address of a port forward to it.
+	// It takes them as its own but, unlike Advertise, never writes them.
+	Aliases []netip.AddrPort
+	// ForceRport answers every request to the address and port it came from, as if its
+	// top Via carried rport (force_rport(), RFC 3581 §4). Zero: only a Via with rport
+	// gets that; one without is answered to its received address and the Via's port.
+	ForceRport bool
+	// NoFixRegister makes the registrar store a REGISTER's Contact as written and send
+	// requests for the user there, as save("location") does without
+	// fix_nated_register() or the received parameter; zero: requests go to the address
+	// the REGISTER came from.
+	NoFixRegister bool
+
+	// Late2xx is what it does with a 2xx retransmission after the transaction ended; "" means Late2xxReplyRoute.
+	Late2xx Late2xx
+
+	// Reject, when not 0, is the final status (300-699) the proxy answers every
+	// initial INVITE with, forwarding none: a stand-in for a real proxy whose
+	// route leads nowhere (404 no registration, 408 no branch answered, 483 a loop).
+	Reject int
 }
 
 // Event is one routing decision, for the harness and the diagnosis.
@@ -96,6 +123,9 @@ func New(ep *endpoint.Endpoint, cfg Config) *Proxy {
 	if cfg.Handling == "" {
 		cfg.Handling = HandlingNone
 	}
+	if cfg.Late2xx == "" {
+		cfg.Late2xx = Late2xxReplyRoute
+	}
 	p := &Proxy{cfg: cfg, ep: ep, location: make(map[string]Binding)}
 	ep.Serve(endpoint.Handler{Request: p.onRequest, Response: p.onStrayResponse, Discard: func(reason string, src netip.AddrPort) {
 		p.observe("discarded", "", "from %s: %s", src, reason)
@@ -135,10 +165,18 @@ func callID(m sip.Message) string {
 	return ""
 }
 
-// isSelf reports whether u names this proxy.
+// isSelf reports whether u names this proxy, by its own or its advertised address.
 func (p *Proxy) isSelf(u sip.Uri) bool {
 	a, err := endpoint.URIAddr(u)
-	return err == nil && a == p.ep.Addr()
+	return err == nil && (a == p.ep.Addr() || a == p.cfg.Advertise || slices.Contains(p.cfg.Aliases, a))
+}
+
+// self is the address the proxy writes about itself: Advertise, or its own.
+func (p *Proxy) self() netip.AddrPort {
+	if p.cfg.Advertise.IsValid() {
+		return p.cfg.Advertise
+	}
+	return p.ep.Addr()
 }
 
 func (p *Proxy) reply(req *sip.Request, tx *endpoint.ServerTx, code int, reason string) {
@@ -152,6 +190,12 @@ func (p *Proxy) onRequest(req *sip.Request, tx *endpoint.ServerTx) {
 	// Responses of our own (100, 404, 408 ...) are built from the request as
 	// it came in; req itself is changed on its way on (Max-Forwards, Route,
 	// Record-Route, our Via).
+	if v := req.Via(); p.cfg.ForceRport && v != nil {
+		if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+			v.Params.Add("received", src.Addr().String())
+			v.Params.Add("rport", strconv.Itoa(int(src.Port())))
+		}
+	}
 	in := req.Clone()
 	p.route(in, req, tx)
 }
@@ -178,6 +222,12 @@ func (p *Proxy) route(in, req *sip.Request, tx *endpoint.ServerTx) {
 
 	if req.Method == sip.REGISTER && p.cfg.Registrar && req.Route() == nil {
 		p.register(req, tx)
+		return
+	}
+
+	if req.IsInvite() && !inDialog && p.cfg.Reject != 0 {
+		p.observe("rejected", cid, "INVITE %s answered %d without forwarding it (reject: %d)", req.Recipient.String(), p.cfg.Reject, p.cfg.Reject)
+		p.reply(in, tx, p.cfg.Reject, reasonPhrase(p.cfg.Reject))
 		return
 	}
 
@@ -216,6 +266,9 @@ func (p *Proxy) route(in, req *sip.Request, tx *endpoint.ServerTx) {
 			// fix_nated_register / registrar received).
 			req.Recipient = *b.Contact.Clone()
 			dst = b.Received
+			if p.cfg.NoFixRegister {
+				dst, err = endpoint.URIAddr(b.Contact)
+			}
 		case p.cfg.NextHop.IsValid():
 			dst = p.cfg.NextHop
 		default:
@@ -241,21 +294,27 @@ func (p *Proxy) forward(in, req *sip.Request, tx *endpoint.ServerTx, dst netip.A
 		_ = tx.Respond(p.ep.NewResponse(in, 100, "Trying", nil)) // §16.2
 	}
 	if req.IsInvite() && !inDialog && !p.cfg.NoRecordRoute {
-		rr := sip.Uri{Scheme: "sip", Host: p.ep.Addr().Addr().String(), Port: int(p.ep.Addr().Port()), UriParams: sip.NewParams()}
+		rr := sip.Uri{Scheme: "sip", Host: p.self().Addr().String(), Port: int(p.self().Port()), UriParams: sip.NewParams()}
 		rr.UriParams.Add("lr", "")
 		req.PrependHeader(&sip.RecordRouteHeader{Address: rr})
 	}
 	inBranch, _ := req.Via().Params.Get("branch")
-	req.PrependHeader(p.ep.Via(endpoint.DerivedBranch(inBranch, p.ep.Addr()), false))
+	via := p.ep.Via(endpoint.DerivedBranch(inBranch, p.ep.Addr()), false)
+	via.Host, via.Port = p.self().Addr().String(), int(p.self().Port())
+	req.PrependHeader(via)
 	p.observe("forwarded", cid, "%s %s to %s", req.Method, req.Recipient.String(), dst)
 
 	if req.IsAck() {
 		_ = p.ep.Send(req, dst) // ACK for a 2xx: forwarded statelessly (RFC 3261 §16.11)
 		return
 	}
+	var acc accepted
 	_, err := p.ep.Request(req, dst, func(res *sip.Response) {
 		if res == nil {
 			p.reply(in, tx, 408, "Request Timeout")
+			return
+		}
+		if isInvite2xx(res) && acc.late(p.ep.Clock().Now()) && p.relayLate(res) {
 			return
 		}
 		p.relayResponse(res, tx)
@@ -268,7 +327,11 @@ func (p *Proxy) forward(in, req *sip.Request, tx *endpoint.ServerTx, dst netip.A
 // onStrayResponse forwards a response that matches no transaction, as a
 // stateless proxy does (RFC 3261 §16.7 / §16.11).
 func (p *Proxy) onStrayResponse(res *sip.Response, src netip.AddrPort) {
-	if v := res.Via(); v == nil || v.Host != p.ep.Addr().Addr().String() {
+	if v := res.Via(); v == nil || (v.Host != p.ep.Addr().Addr().String() && v.Host != p.self().Addr().String()) {
+		return
+	}
+	// A 2xx that matches no transaction comes after the transaction ended.
+	if isInvite2xx(res) && p.relayLate(res) {
 		return
 	}
 	p.relayResponse(res, nil)
@@ -381,6 +444,9 @@ func (p *Proxy) register(req *sip.Request, tx *endpoint.ServerTx) {
 		nat := ""
 		if b, ok := p.lookup(user); ok && b.NATed() {
 			nat = " (behind NAT: reached at the source address)"
+			if p.cfg.NoFixRegister {
+				nat = " (behind NAT, but stored as written: fix-register is off)"
+			}
 		}
 		p.observe("registered", callID(req), "%s Contact %s received %s expires %s%s", user, c.Address.String(), src, expires, nat)
 	}
@@ -388,7 +454,35 @@ func (p *Proxy) register(req *sip.Request, tx *endpoint.ServerTx) {
 	if c != nil && expires > 0 {
 		rc := c.Clone()
 		rc.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
+		if b, ok := p.lookup(user); ok && b.NATed() && !p.cfg.NoFixRegister {
+			// Where the contact is reached, as Kamailio's and OpenSIPS's
+			// registrars echo the received address they stored.
+			rc.Params.Add("received", `"sip:`+src.String()+`"`)
+		}
 		res.AppendHeader(rc)
 	}
 	_ = tx.Respond(res)
+}
+
+// reasonPhrase is the reason phrase RFC 3261 §21 gives a status code, or a generic one.
+func reasonPhrase(code int) string {
+	switch code {
+	case 404:
+		return "Not Found"
+	case 408:
+		return "Request Timeout"
+	case 480:
+		return "Temporarily Unavailable"
+	case 483:
+		return "Too Many Hops"
+	case 486:
+		return "Busy Here"
+	case 500:
+		return "Server Internal Error"
+	case 503:
+		return "Service Unavailable"
+	case 603:
+		return "Decline"
+	}
+	return "Rejected"
 }
