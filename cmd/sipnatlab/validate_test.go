@@ -11,7 +11,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/container"
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sipnattest/dockersuite"
 )
 
@@ -84,6 +86,16 @@ steps:
 		Entry("--as", "--config", "../../fixtures/kamailio/correct.cfg", "--as", "proxy-b"),
 		Entry("--proxy", "--proxy", "proxy-b=kamailio:../../fixtures/kamailio/correct.cfg"),
 	)
+
+	// A proxy behind a NAT that forwards a port to it passes the same host checks
+	// (its container runs at the private address; the fabric's NAT translates).
+	It("accepts a real proxy behind a NAT that forwards a port to it", func() {
+		s, err := scenario.Load("../../scenarios/proxy-behind-nat.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(checkHosts(s, map[string]harness.Container{
+			"proxy": {Engine: scenario.EngineOpenSIPS, Config: "../../fixtures/opensips/behind-nat.cfg"},
+		})).To(Succeed())
+	})
 
 	It("runs a scenario with Kamailio as proxy-b and prints the usual verdict with the real addresses", Label("container"), func(ctx SpecContext) {
 		dockersuite.RequireKamailio(ctx, "../../scripts/build-kamailio-image.sh")
