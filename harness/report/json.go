@@ -105,19 +105,24 @@ func NewScenarioVerdict(s *scenario.Scenario, res *harness.Result, err error) Sc
 		v.Expectations = res.Expectations
 	}
 	for _, c := range res.Calls {
-		cv := CallVerdict{
-			From: c.From, To: c.To, CallID: c.CallID, Answered: c.Answered,
-			ACKAtCallee: c.ACKAtCallee, ACKDelayMS: millis(c.ACKDelay),
-			OKRetransmissions: c.OKRetransmissions, CalleeBYE: c.CalleeBYE,
-			CalleeBYEAfterMS: millis(c.CalleeBYEAfter), ContactAtCaller: c.ContactAtCaller,
-			ACKLostAt: c.ACKLostAt, Blame: c.Blame, Diagnosis: c.Diagnosis, DiagnosisClass: string(c.Class), Fix: c.Fix, Hops: []HopVerdict{},
-		}
-		for _, h := range c.Hops {
-			cv.Hops = append(cv.Hops, HopVerdict{Host: h.Host, ContactIn: h.In, ContactOut: h.Out, LeadsToCallee: h.Leads, Resolves: h.Resolves})
-		}
-		v.Calls = append(v.Calls, cv)
+		v.Calls = append(v.Calls, NewCallVerdict(c))
 	}
 	return v
+}
+
+// NewCallVerdict turns one call's facts into its verdict entry.
+func NewCallVerdict(c judge.CallFacts) CallVerdict {
+	cv := CallVerdict{
+		From: c.From, To: c.To, CallID: c.CallID, Answered: c.Answered,
+		ACKAtCallee: c.ACKAtCallee, ACKDelayMS: millis(c.ACKDelay),
+		OKRetransmissions: c.OKRetransmissions, CalleeBYE: c.CalleeBYE,
+		CalleeBYEAfterMS: millis(c.CalleeBYEAfter), ContactAtCaller: c.ContactAtCaller,
+		ACKLostAt: c.ACKLostAt, Blame: c.Blame, Diagnosis: c.Diagnosis, DiagnosisClass: string(c.Class), Fix: c.Fix, Hops: []HopVerdict{},
+	}
+	for _, h := range c.Hops {
+		cv.Hops = append(cv.Hops, HopVerdict{Host: h.Host, ContactIn: h.In, ContactOut: h.Out, LeadsToCallee: h.Leads, Resolves: h.Resolves})
+	}
+	return cv
 }
 
 // WriteJSON writes the verdict, indented, with the current SchemaVersion.
