@@ -84,14 +84,14 @@ func diagnose(ctx context.Context, e *env, files []string, o diagnoseOptions) in
 	// Every call goes out as soon as it is judged; the Diagnosis keeps the first
 	// few, for the ladder and the headline.
 	opts.Keep = keptCalls
-	var js *jsonStream
+	var js *field.JSONStream
 	shown, maxShown := map[string]bool{}, 20
 	if o.json {
 		var err error
-		if js, err = newJSONStream(e.stdout); err != nil {
-			return fail("%v", err)
+		if js, err = field.NewJSONStream(e.stdout); err != nil {
+			return fail("--json: %v", err)
 		}
-		opts.OnCall = js.call
+		opts.OnCall = js.Call
 	} else {
 		// Text: the evidence of the calls that lost their ACK, as they are judged.
 		opts.OnCall = func(f judgepkg.CallFacts, ev field.CallEvidence) {
@@ -104,19 +104,14 @@ func diagnose(ctx context.Context, e *env, files []string, o diagnoseOptions) in
 	d, err := field.Diagnose(ctx, files, opts)
 	if err != nil {
 		if js != nil {
-			js.discard()
+			js.Discard()
 		}
 		return fail("%v", err)
 	}
 	res := d.Result
 	if o.json {
-		tail := diagnoseTail{NATs: d.NATs, T1ms: d.Timers.T1.Milliseconds(), T2ms: d.Timers.T2.Milliseconds(),
-			Packets: d.Packets, MaxOpen: d.MaxOpenDialogs}
-		for _, err := range d.Errors {
-			tail.Errors = append(tail.Errors, err.Error())
-		}
-		if err := js.finish(report.NewScenarioVerdict(res.Scenario, res, nil), tail); err != nil {
-			return fail("%v", err)
+		if err := js.Finish(d); err != nil {
+			return fail("--json: %v", err)
 		}
 	} else {
 		report.WriteText(e.stdout, res.Scenario, res, nil, report.TextOptions{Color: e.term})

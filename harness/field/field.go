@@ -201,7 +201,7 @@ func Diagnose(ctx context.Context, names []string, o Options) (*Diagnosis, error
 	res := &harness.Result{Scenario: s, Capture: a.kept, Start: a.start, End: a.end}
 	slices.SortFunc(res.Capture, func(x, y sim.Record) int { return x.Seq - y.Seq })
 	res.Judge()
-	res.Calls = d.Calls
+	res.Calls, res.CallCount = d.Calls, d.Tally.Calls
 	res.Expectations, res.Passed = nil, !d.Lost()
 	d.Result = res
 	for _, n := range a.topo.natList {
