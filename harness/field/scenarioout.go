@@ -17,6 +17,11 @@ import (
 func (d *Diagnosis) WriteScenario(w io.Writer) error {
 	t := d.topo
 	s := t.scenario("")
+	for _, h := range s.Hosts {
+		if !h.Address.Addr().Is4() {
+			return fmt.Errorf("host %s has the IPv6 address %s: the scenario format is IPv4 only, so this incident cannot be written as a scenario", h.Name, h.Address.Addr())
+		}
+	}
 	name := map[string]string{} // diagnosis name -> scenario name
 	used := map[string]bool{}
 	for _, n := range s.NATs {
