@@ -308,10 +308,6 @@ func (w *world) build() error {
 		return err
 	}
 	timers := s.Timers.Endpoint()
-	addrOf := func(name string) netip.AddrPort {
-		h, _ := s.Host(name)
-		return h.Address
-	}
 	for _, h := range s.Hosts {
 		conn, err := w.net.Host(h.Name).ListenPacket(h.Address.Port())
 		if err != nil {
@@ -335,12 +331,16 @@ func (w *world) build() error {
 				Registrar:     h.Registrar,
 				NoRecordRoute: !h.RecordRoute,
 				Handling:      h.NATHandling,
+				Advertise:     h.Advertise,
+				Aliases:       s.Forwarded(h.Name),
+				ForceRport:    h.ForceRport,
+				NoFixRegister: h.Registrar && !h.FixRegister,
 				Observe: func(e proxy.Event) {
 					w.record(Event{Time: e.Time, Host: e.Proxy, Kind: e.Kind, CallID: e.CallID, Detail: e.Detail})
 				},
 			}
 			if h.NextHop != "" {
-				cfg.NextHop = addrOf(h.NextHop)
+				cfg.NextHop = s.Reach(h.Name, h.NextHop)
 			}
 			p := proxy.New(ep, cfg)
 			w.proxies[h.Name] = p
@@ -350,12 +350,13 @@ func (w *world) build() error {
 				Name:            h.Name,
 				RegisterExpires: h.RegisterExpires,
 				AckTimeout:      h.AckTimeout,
+				NoRport:         !h.Rport,
 				Observe: func(e ua.Event) {
 					w.record(Event{Time: e.Time, Host: e.UA, Kind: string(e.Kind), CallID: e.CallID, Detail: e.Detail})
 				},
 			}
 			if h.RegisterWith != "" {
-				cfg.Registrar = addrOf(h.RegisterWith)
+				cfg.Registrar = s.Reach(h.Name, h.RegisterWith)
 				cfg.Domain = cfg.Registrar
 			}
 			if k := h.KeepAlive; k != nil {

@@ -34,8 +34,16 @@ func runAll(ctx context.Context, scenarios []*scenario.Scenario, mode harness.Cl
 	out := make(map[string]outcome, len(scenarios))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	// At most ten real-time runs at once: their call set-ups, all at the start,
+	// otherwise contend for two cores and a retransmission comes more than 1*T1
+	// late.
+	slots := make(chan struct{}, 10)
 	for _, s := range scenarios {
 		wg.Go(func() {
+			if mode != harness.Simulated {
+				slots <- struct{}{}
+				defer func() { <-slots }()
+			}
 			res, err := harness.Run(ctx, s, harness.Options{Clock: mode})
 			mu.Lock()
 			out[s.Name] = outcome{res, err}
@@ -96,7 +104,8 @@ func checkExpectations(s *scenario.Scenario, o outcome) {
 
 	call := o.res.Calls[0]
 	Expect(call.Answered).To(Equal(countEvents(o.res, call.To, ua.OKSent) > 0))
-	Expect(call.Answered).To(Equal(o.res.Placed[0].Err == ""), "a call the callee never answered fails")
+	// A call fails when the callee never answered or its 2xx never reached the caller.
+	Expect(call.Answered && call.ContactAtCaller != "").To(Equal(o.res.Placed[0].Err == ""), "a call whose 2xx never reached the caller fails")
 	Expect(call.OKRetransmissions).To(Equal(countEvents(o.res, call.To, ua.OKRetransmitted)))
 	Expect(call.ACKAtCallee).To(Equal(countEvents(o.res, call.To, ua.ACKReceived) > 0))
 	Expect(call.CalleeBYE).To(Equal(countEvents(o.res, call.To, ua.ACKTimeout) > 0))
@@ -295,7 +304,7 @@ var _ = Describe("bundled scenarios at their own timers on loopback in real time
 			checkExpectations(s, o)
 			call := o.res.Calls[0]
 			if call.Answered && !call.ACKAtCallee {
-				Expect(call.OKRetransmissions).To(Equal(10))
+				Expect(call.OKRetransmissions).To(Equal(len(nominalRetransmissions(s.Timers.T1, s.Timers.T2, calleeOf(s, o).AckTimeout))))
 				Expect(*call.CalleeBYEAfter).To(BeNumerically(">=", calleeOf(s, o).AckTimeout))
 			}
 		},

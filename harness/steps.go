@@ -91,6 +91,9 @@ func (w *world) register(ctx context.Context, name string) error {
 	if err := w.await(ctx, done, w.s.RegisterBound()); err != nil {
 		return fmt.Errorf("register %s: %w", name, err)
 	}
+	if errors.Is(result, ua.ErrRegisterTimeout) {
+		return nil // a fact of the run, in the capture; the UA tries again by itself
+	}
 	return result
 }
 
@@ -152,7 +155,7 @@ func (w *world) call(ctx context.Context, st scenario.Step, res *Result) error {
 	perCall := w.s.CallBound(st)
 	count, conc := max(st.Count, 1), max(st.Concurrency, 1)
 	bound := perCall * time.Duration((count+conc-1)/conc)
-	via, _ := w.s.Host(st.Via)
+	via := w.s.Reach(st.From, st.Via)
 
 	type pending struct {
 		rec  int // index in res.Placed
@@ -182,7 +185,7 @@ func (w *world) call(ctx context.Context, st scenario.Step, res *Result) error {
 		inFlight = keep
 		for dialErr == nil && launched < count && len(inFlight) < conc {
 			launched++
-			callID, done, err := caller.Dial(callee.AOR(), via.Address, st.Talk)
+			callID, done, err := caller.Dial(callee.AOR(), via, st.Talk)
 			rec := CallRecord{From: st.From, To: st.To, Via: st.Via, CallID: callID}
 			if err != nil {
 				rec.Err = err.Error()

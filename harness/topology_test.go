@@ -227,3 +227,45 @@ expect:
 		})
 	})
 })
+
+// forwarded is proxy-b on an office lan behind a port forward, with advertise (%s:
+// extra keys of proxy-b); bob, behind his own home NAT, registers with it through the
+// forward, and alice calls him through proxy-a, whose next-hop is proxy-b.
+const forwarded = `name: forwarded
+nats:
+  office-nat: {public: 203.0.113.60, lan: 10.0.0.0/24, forwards: {5080: proxy-b}}
+  home-nat: {public: 203.0.113.50, lan: 192.168.1.0/24}
+hosts:
+  alice: {role: ua, address: 198.51.100.10}
+  proxy-a: {role: proxy, address: 203.0.113.1, next-hop: proxy-b}
+  proxy-b: {role: proxy, address: 10.0.0.2, registrar: true, nat-handling: correct%s}
+  bob: {role: ua, address: 192.168.1.10, register-with: proxy-b}
+steps:
+  - call: {from: alice, to: bob, via: proxy-a, talk: 1s}
+`
+
+var _ = Describe("a proxy behind a port forward", func() {
+	It("is a valid register-with and next-hop from outside its NAT, and with advertise the ACK comes back through the forward", func(ctx SpecContext) {
+		s := parse("forwarded", fmt.Sprintf(forwarded, ", advertise: 203.0.113.60:5080"))
+		Expect(s.Reach("bob", "proxy-b").String()).To(Equal("203.0.113.60:5080"))
+		Expect(s.Reach("proxy-a", "proxy-b").String()).To(Equal("203.0.113.60:5080"))
+		c := simulate(ctx, s).Calls[0]
+		Expect(c.ACKAtCallee).To(BeTrue(), c.Diagnosis)
+		Expect(c.Class).To(Equal(judge.ClassACKArrived))
+	})
+
+	It("without advertise loses even the 200 OK: its Via names 10.0.0.2:5060, and the NAT forwards 5080, not 5060", func(ctx SpecContext) {
+		c := simulate(ctx, parse("forwarded", fmt.Sprintf(forwarded, ""))).Calls[0]
+		Expect(c.ACKAtCallee).To(BeFalse())
+		Expect(c.ContactAtCaller).To(BeEmpty(), "the 200 OK never reached alice")
+		Expect(c.Class).To(Equal(judge.ClassPrivateRoute))
+		Expect(c.Blame).To(Equal("proxy-b"))
+		Expect(c.Fix).To(ContainSubstring("advertise the public address 203.0.113.60:5080"))
+	})
+
+	It("stays unreachable without a forward: a load error naming the NAT", func() {
+		yaml := strings.Replace(fmt.Sprintf(forwarded, ""), ", forwards: {5080: proxy-b}", "", 1)
+		_, err := scenario.Parse("x.yaml", []byte(yaml))
+		Expect(err).To(MatchError(ContainSubstring("office-nat forwards no port to proxy-b")))
+	})
+})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,11 +33,33 @@ func instance(text []byte) any {
 	GinkgoHelper()
 	var v any
 	Expect(yaml.Unmarshal(text, &v)).To(Succeed())
-	j, err := json.Marshal(v)
+	j, err := json.Marshal(stringKeys(v))
 	Expect(err).NotTo(HaveOccurred())
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
 	Expect(err).NotTo(HaveOccurred())
 	return inst
+}
+
+// stringKeys turns the mappings YAML decodes with non-string keys (a NAT's
+// forwards: {5060: proxy}) into JSON objects, whose keys are strings.
+func stringKeys(v any) any {
+	switch m := v.(type) {
+	case map[any]any:
+		out := make(map[string]any, len(m))
+		for k, e := range m {
+			out[fmt.Sprint(k)] = stringKeys(e)
+		}
+		return out
+	case map[string]any:
+		for k, e := range m {
+			m[k] = stringKeys(e)
+		}
+	case []any:
+		for i, e := range m {
+			m[i] = stringKeys(e)
+		}
+	}
+	return v
 }
 
 // scenarioFiles are the bundled scenarios and the examples' own.

@@ -186,7 +186,7 @@ func (c *Conn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 		return len(p), nil
 	}
 	v.to.pending.expect(id, c.real, v.src)
-	if err := c.sock.send(v.to.sock, frame{id: id, src: v.src, data: data}); err != nil {
+	if err := c.sock.send(v.to.sock, frame{id: id, src: v.src, data: v.data}); err != nil {
 		v.to.pending.forget(id)
 		if c.closed.Load() || errors.Is(err, net.ErrClosed) {
 			return 0, c.opError("write", ErrClosed)

@@ -43,6 +43,44 @@ type NATConfig struct {
 	// FirstPort is where sequential allocation starts and the lowest port RandomPorts
 	// draws (RFC 4787 §4.2); zero: DefaultFirstPort.
 	FirstPort uint16
+	// Forwards are static port forwards, as a router's "port forwarding" page sets them:
+	// a datagram to the public address and a forward's Port reaches its To on the LAN,
+	// whoever sent it (no filtering, no expiry), and what To sends from that endpoint
+	// leaves from the public address and Port. Ports must differ; allocation skips them.
+	Forwards []Forward
+	// ALG, when set, is the NAT's application-level gateway (a router's "SIP ALG"): it is
+	// given the payload of every datagram the NAT translates through a binding, with the
+	// internal endpoint, the external one and the direction, and returns the payload to
+	// send on (the same bytes when it changes nothing; it must not modify p). The
+	// Translated record then holds the new payload. Package sim/alg has the SIP flavours
+	// routers ship.
+	ALG func(p []byte, internal, external netip.AddrPort, outbound bool) []byte
+}
+
+// Forward is one static port forward of a NAT: public port Port to the LAN endpoint To.
+type Forward struct {
+	Port uint16
+	To   netip.AddrPort
+}
+
+// forwardTo returns the forward for public port port, if any.
+func (c NATConfig) forwardTo(port uint16) (Forward, bool) {
+	for _, f := range c.Forwards {
+		if f.Port == port {
+			return f, true
+		}
+	}
+	return Forward{}, false
+}
+
+// forwardFrom returns the forward whose LAN endpoint is internal, if any.
+func (c NATConfig) forwardFrom(internal netip.AddrPort) (Forward, bool) {
+	for _, f := range c.Forwards {
+		if f.To == internal {
+			return f, true
+		}
+	}
+	return Forward{}, false
 }
 
 func (c NATConfig) withDefaults() NATConfig {
@@ -200,6 +238,9 @@ func (t *table) outbound(now time.Time, internal, remote netip.AddrPort, commit 
 	if b == nil {
 		// A port is free when no binding holds it or its binding has expired.
 		inUse := func(p uint16) bool {
+			if _, fwd := t.cfg.forwardTo(p); fwd {
+				return true
+			}
 			o, ok := t.byPort[p]
 			return ok && !t.expired(o, now) && (res.Expired == nil || o.External != res.Expired.External)
 		}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -94,6 +95,7 @@ type verdict struct {
 	src, dst netip.AddrPort // as seen there
 	cause    Cause          // why it was dropped, for programs
 	reason   string         // why it was dropped, in words
+	data     []byte         // the payload as it arrives (a NAT's ALG may have rewritten it)
 }
 
 func dropAt(hop string, src, dst netip.AddrPort, cause Cause, format string, a ...any) verdict {
@@ -115,8 +117,9 @@ func (n *Network) send(c *Conn, dst netip.AddrPort, data []byte) (verdict, int, 
 	dg := &datagram{id: n.lastDatagram, data: data}
 	n.capture.add(Record{Datagram: dg.id, Kind: Sent, Hop: c.host.name, Src: c.local, Dst: dst, Data: data})
 	v := n.route(n.clock.Now(), c.host, c.local, dst, dg)
+	v.data = dg.data
 	if v.ok && n.kind == Memory {
-		err := c.sock.send(v.to.sock, frame{id: dg.id, src: v.src, data: data})
+		err := c.sock.send(v.to.sock, frame{id: dg.id, src: v.src, data: v.data})
 		switch {
 		case errors.Is(err, errQueueFull):
 			v = dropAt(v.hop, v.src, v.dst, CauseQueueFull, "receive queue full on %s:%d", v.to.host.name, v.dst.Port())
@@ -130,7 +133,7 @@ func (n *Network) send(c *Conn, dst netip.AddrPort, data []byte) (verdict, int, 
 		}
 	}
 	if !v.ok {
-		n.capture.add(Record{Datagram: dg.id, Kind: Dropped, Hop: v.hop, Src: v.src, Dst: v.dst, Cause: v.cause, Reason: v.reason, Data: data})
+		n.capture.add(Record{Datagram: dg.id, Kind: Dropped, Hop: v.hop, Src: v.src, Dst: v.dst, Cause: v.cause, Reason: v.reason, Data: dg.data})
 		n.dropped.Add(1)
 	}
 	return v, dg.id, nil
@@ -158,7 +161,19 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 	here := from.name
 	for nat := from.nat; nat != nil; nat = nat.outer {
 		if nat.cfg.LAN.Contains(dst.Addr()) {
-			return n.onLAN(now, nat, here, src, dst, emit, commit)
+			return n.onLAN(now, nat, here, src, dst, emit, commit, dg)
+		}
+		if f, ok := nat.cfg.forwardFrom(src); ok {
+			ext := netip.AddrPortFrom(nat.cfg.Public, f.Port)
+			emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: ext, XDst: dst, Reason: fmt.Sprintf("static forward %s -> %s", f.To, ext)})
+			src, here = ext, nat.cfg.Name
+			if dst.Addr() == nat.cfg.Public {
+				if !nat.cfg.Hairpinning {
+					return dropAt(here, src, dst, CauseNoHairpin, "hairpinning disabled on %s", nat.cfg.Name)
+				}
+				return n.inbound(now, nat, src, dst, true, emit, commit, dg)
+			}
+			continue
 		}
 		out, err := nat.table.outbound(now, src, dst, commit)
 		if err != nil {
@@ -178,17 +193,20 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 			}
 			emit(Record{Kind: BindingCreated, Hop: nat.cfg.Name, Src: src, XSrc: out.External, Dst: dst, XDst: dst, Reason: why})
 		}
+		if n.alg(nat, src, out.External, true, dg) {
+			note += "; SIP ALG rewrote the payload"
+		}
 		emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: out.External, XDst: dst, Reason: note})
 		src, here = out.External, nat.cfg.Name
 		if dst.Addr() == nat.cfg.Public {
 			if !nat.cfg.Hairpinning {
 				return dropAt(here, src, dst, CauseNoHairpin, "hairpinning disabled on %s", nat.cfg.Name)
 			}
-			return n.inbound(now, nat, src, dst, true, emit, commit)
+			return n.inbound(now, nat, src, dst, true, emit, commit, dg)
 		}
 	}
 	if nat := n.natByPublic[dst.Addr()]; nat != nil && nat.outer == nil {
-		return n.inbound(now, nat, src, dst, false, emit, commit)
+		return n.inbound(now, nat, src, dst, false, emit, commit, dg)
 	}
 	if nat := n.lanOf(dst.Addr()); nat != nil {
 		return dropAt(here, src, dst, CausePrivateUnreachable, "no route to private address %s from %s (it lies behind %s)", dst, src.Addr(), nat.cfg.Name)
@@ -210,19 +228,42 @@ func expiredRecord(nat *NAT, e *Binding) Record {
 
 // onLAN hands a datagram on nat's LAN, last handled at here, to the host that owns dst or
 // to the NAT behind nat whose public address dst is. Callers hold n.mu.
-func (n *Network) onLAN(now time.Time, nat *NAT, here string, src, dst netip.AddrPort, emit func(Record), commit bool) verdict {
+func (n *Network) onLAN(now time.Time, nat *NAT, here string, src, dst netip.AddrPort, emit func(Record), commit bool, dg *datagram) verdict {
 	if h := n.hostByAddr[dst.Addr()]; h != nil && h.nat == nat {
 		return n.arrive(h, src, dst)
 	}
 	if inner := n.natByPublic[dst.Addr()]; inner != nil && inner.outer == nat {
-		return n.inbound(now, inner, src, dst, false, emit, commit)
+		return n.inbound(now, inner, src, dst, false, emit, commit, dg)
 	}
 	return dropAt(here, src, dst, CauseNoHost, "no host owns %s on the LAN of %s", dst.Addr(), nat.cfg.Name)
 }
 
+// alg runs nat's ALG, if any, on the payload of dg (nil in a dry run) crossing the
+// binding internal - external, and reports whether it changed the payload. Callers
+// hold n.mu.
+func (n *Network) alg(nat *NAT, internal, external netip.AddrPort, outbound bool, dg *datagram) bool {
+	if nat.cfg.ALG == nil || dg == nil {
+		return false
+	}
+	p := nat.cfg.ALG(dg.data, internal, external, outbound)
+	if bytes.Equal(p, dg.data) {
+		return false
+	}
+	dg.data = p
+	return true
+}
+
 // inbound passes a datagram from src to nat's public endpoint dst through the NAT's table
-// (RFC 4787 §5), or through its hairpin (§6). Callers hold n.mu.
-func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hairpin bool, emit func(Record), commit bool) verdict {
+// (RFC 4787 §5), through a static forward, or through its hairpin (§6). Callers hold n.mu.
+func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hairpin bool, emit func(Record), commit bool, dg *datagram) verdict {
+	if f, ok := nat.cfg.forwardTo(dst.Port()); ok {
+		note := fmt.Sprintf("static forward %s -> %s", dst, f.To)
+		if hairpin {
+			note = "hairpin via " + note
+		}
+		emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: src, XDst: f.To, Reason: note})
+		return n.onLAN(now, nat, nat.cfg.Name, src, f.To, emit, commit, dg)
+	}
 	in := nat.table.inbound(now, src, dst.Port(), commit)
 	if e := in.Expired; e != nil {
 		emit(expiredRecord(nat, e))
@@ -237,8 +278,11 @@ func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hair
 	if hairpin {
 		note = "hairpin via " + note
 	}
+	if n.alg(nat, in.Internal, in.Binding.External, false, dg) {
+		note += "; SIP ALG rewrote the payload"
+	}
 	emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: src, XDst: in.Internal, Reason: note})
-	return n.onLAN(now, nat, nat.cfg.Name, src, in.Internal, emit, commit)
+	return n.onLAN(now, nat, nat.cfg.Name, src, in.Internal, emit, commit, dg)
 }
 
 // arrive hands a datagram to the Conn listening on dst of host h. Callers hold n.mu.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -90,30 +91,30 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 	for _, sc := range scenarios {
 		names, inputs = append(names, sc.Name), append(inputs, sc.File)
 	}
+	for _, sc := range scenarios {
+		if err := checkHosts(sc, containers); err != nil {
+			fmt.Fprintf(e.stderr, "sipnatlab validate: %v\n", err)
+			return 2
+		}
+	}
 	if rf.pcapDir != "" {
 		if err := os.MkdirAll(rf.pcapDir, 0o755); err != nil {
 			return e.fail(2, fmt.Errorf("--pcap-dir: %w", err))
 		}
 	}
-	outs := append(outputsOf("--pcap", rf.pcap, names), outputsOf("--html", rf.html, names)...)
+	// The real proxies' logs go beside the capture, else beside the HTML page.
+	logs := proxyLogFiles(scenarios, containers, rf, mode)
+	outs := slices.Concat(outputsOf("--pcap", rf.pcap, names), outputsOf("--html", rf.html, names), logOutputs(logs))
 	outs = append(append(outs, htmlIndexOutputs(rf.html, names)...), pcapDirOutputs(rf.pcapDir, scenarios)...)
 	if err := checkOutputs(outs, inputs, "scenario file"); err != nil {
 		return e.fail(2, err)
 	}
-	for as := range containers {
-		for _, sc := range scenarios {
-			if h, ok := sc.Host(as); !ok || h.Role != scenario.RoleProxy {
-				fmt.Fprintf(e.stderr, "sipnatlab validate: --as %s: scenario %q (%s) has no proxy host of that name\n", as, sc.Name, sc.File)
-				return 2
-			}
-		}
-	}
 
-	for as, c := range containers {
-		fmt.Fprintf(e.stderr, "sipnatlab: running %d scenario(s) in real time with %s (%s) as %s on an internal Docker network; interrupt to stop and report what was captured so far\n", len(scenarios), c.Engine, c.Config, as)
+	if containers != nil {
+		fmt.Fprintf(e.stderr, "sipnatlab: running %d scenario(s) in real time with %s, each in a container with no network but what this process relays; interrupt to stop and report what was captured so far\n", len(scenarios), describe(containers))
 	}
 	if containers == nil && mode != harness.Simulated && !rf.inProcess && usesEngine(scenarios) {
-		fmt.Fprintf(e.stderr, "sipnatlab: running %d scenario(s) in real time, with the real proxies their engine keys name on an internal Docker network; interrupt to stop and report what was captured so far\n", len(scenarios))
+		fmt.Fprintf(e.stderr, "sipnatlab: running %d scenario(s) in real time, with the real proxies their engine keys name, each in a container with no network but what this process relays; interrupt to stop and report what was captured so far\n", len(scenarios))
 	} else if containers == nil && mode != harness.Simulated {
 		// Real time takes as long as the RFC timers (32 s for a lost ACK):
 		// say so, and that an interrupt still reports what was captured.
@@ -170,6 +171,11 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 			if err := writePcap(outputName(rf.pcap, o.s.Name, len(outcomes)), o.res, o.err); err != nil {
 				return e.fail(2, err)
 			}
+		}
+	}
+	for _, o := range outcomes {
+		if err := writeProxyLogs(logs[o.s.Name], o.res); err != nil {
+			return e.fail(2, err)
 		}
 	}
 	if err := writeHTMLs(rf.html, outcomes); err != nil {

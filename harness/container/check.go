@@ -31,6 +31,7 @@ func CheckConfigFile(ctx context.Context, img, path string, opts ...Option) (str
 	for _, o := range opts {
 		o(&s)
 	}
+	s.finish()
 	if _, err := os.Stat(path); err != nil {
 		return "", fmt.Errorf("check %s with %s: %w", path, img, err)
 	}
@@ -40,9 +41,7 @@ func CheckConfigFile(ctx context.Context, img, path string, opts ...Option) (str
 	if err := imageExists(ctx, img); err != nil {
 		return "", fmt.Errorf("check %s with %s: %w", path, img, err)
 	}
-	if s.flavor == OpenSIPS && len(s.defines) > 0 {
-		return "", fmt.Errorf("check %s with %s: opensips has no -A defines: %q", path, img, s.defines)
-	}
+	_, _ = Sweep(ctx)
 
 	labels := s.labels()
 	labels[runLabel] = randomHex(8)

@@ -3,6 +3,7 @@ package container_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -336,4 +337,33 @@ var _ = Describe("OpenSIPS in a container", Label("container"), Ordered, func() 
 		Expect(err).NotTo(HaveOccurred())
 		Expect(code).To(Equal(0), "%s", b)
 	}, SpecTimeout(time.Minute))
+})
+
+var _ = Describe("Sweep", Label("container"), func() {
+	It("removes a network a dead process left (with its bridge and the addresses on it) and keeps a live owner's", func(ctx SpecContext) {
+		needDocker(ctx)
+		dead := exec.Command("true")
+		Expect(dead.Run()).To(Succeed()) // its pid names no process any more
+		left, err := network.New(ctx, network.WithInternal(), network.WithLabels(map[string]string{
+			"org.sipnatlab": "proxy", "org.sipnatlab.owner": fmt.Sprintf("pid-%d", dead.Process.Pid)}))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx context.Context) { _ = left.Remove(ctx) })
+		mine, err := network.New(ctx, network.WithInternal(), network.WithLabels(map[string]string{
+			"org.sipnatlab": "proxy", "org.sipnatlab.owner": fmt.Sprintf("pid-%d", os.Getpid())}))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func(ctx context.Context) { _ = mine.Remove(ctx) })
+
+		removed, err := container.Sweep(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(removed).To(ContainElement("network " + left.Name))
+		Expect(removed).NotTo(ContainElement("network " + mine.Name))
+
+		cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		defer cli.Close()
+		_, err = cli.NetworkInspect(ctx, left.ID, client.NetworkInspectOptions{})
+		Expect(errdefs.IsNotFound(err)).To(BeTrue(), "network %s still exists (err %v)", left.Name, err)
+		_, err = cli.NetworkInspect(ctx, mine.ID, client.NetworkInspectOptions{})
+		Expect(err).NotTo(HaveOccurred(), "a live owner's network stays")
+	})
 })

@@ -43,10 +43,14 @@ func WithFlavor(f Flavor) Option {
 	return func(s *settings) { s.flavor = f }
 }
 
-// WithDefine adds a Kamailio pre-processor define (kamailio -A), used for
-// the proxy and for CheckConfig: WithDefine(`NEXT_HOP="sip:172.18.0.3:5060"`)
+// WithDefine adds a define, NAME or NAME=VALUE, used for the proxy and for
+// CheckConfig. Kamailio gets it as a pre-processor define (kamailio -A NAME=VALUE,
+// read by #!ifdef NAME and as the token NAME): WithDefine(`NEXT_HOP="sip:172.18.0.3:5060"`)
 // makes the fixtures forward requests for users not registered there.
-// Kamailio only.
+// OpenSIPS 3.x has no command-line defines (its templating is a preprocessor
+// command, -p): it gets the define as the environment variable NAME=VALUE (NAME=1
+// for a bare NAME, quotes around VALUE removed), which a script reads with
+// $env(NAME) of cfgutils, as the fixtures read NEXT_HOP.
 func WithDefine(define string) Option {
 	return func(s *settings) { s.defines = append(s.defines, define) }
 }

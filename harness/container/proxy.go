@@ -16,6 +16,12 @@
 //	┌──────────── internal Docker network (no route out) ─────────────┐
 //	│   gateway 172.x.0.1 (host)          proxy 172.x.0.2:5060        │
 //	└─────────────────────────────────────────────────────────────────┘
+//
+// Start is the other way, the one sipnatlab validate takes: a container with no
+// network at all, whose engine waits until the caller has given its network
+// namespace an eth0 (package harness/realproxy: a TUN device at the scenario's
+// address). Everything this package creates is labelled with its owner process
+// (pid, boot id, start time); Sweep removes what owners that no longer run left.
 package container
 
 import (
@@ -25,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -103,7 +108,10 @@ func checkCommand(f Flavor, defines []string) []string {
 // Its methods may be called concurrently; Terminate is idempotent.
 type Proxy struct {
 	flavor  Flavor
-	defines []string
+	defines []string          // kamailio -A
+	env     map[string]string // the engine's environment (OpenSIPS reads defines there)
+	pid     int               // Start's container's first process
+	runID   string            // the runLabel of Start's container
 	ctr     *testcontainers.DockerContainer
 	nw      *testcontainers.DockerNetwork
 	ownsNW  bool
@@ -122,40 +130,12 @@ type Proxy struct {
 // Options other than this package's are passed to testcontainers.Run after
 // its own, so they may override them.
 func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Proxy, error) {
-	s := settings{flavor: flavorOf(img), startup: 60 * time.Second}
-	var extra []testcontainers.ContainerCustomizer
-	for _, o := range opts {
-		if o, ok := o.(Option); ok {
-			o(&s)
-			continue
-		}
-		extra = append(extra, o)
-	}
-	if s.config == "" {
-		return nil, fmt.Errorf("run %s: no config file (use WithConfigFile)", img)
-	}
-	if _, err := os.Stat(s.config); err != nil {
-		return nil, fmt.Errorf("run %s: config: %w", img, err)
-	}
-	if s.nextHop != "" {
-		if s.flavor == OpenSIPS {
-			opts := WithEnv("NEXT_HOP", s.nextHop)
-			opts(&s)
-		} else {
-			s.defines = append(s.defines, fmt.Sprintf("NEXT_HOP=%q", s.nextHop))
-		}
-	}
-	if s.flavor == OpenSIPS && len(s.defines) > 0 {
-		return nil, fmt.Errorf("run %s: opensips has no -A defines: %q", img, s.defines)
-	}
-	if !testcontainers.ReadConfig().RyukDisabled {
-		return nil, fmt.Errorf("run %s: %w", img, ErrRyukEnabled)
-	}
-	if err := imageExists(ctx, img); err != nil {
+	s, extra, err := prepare(ctx, img, settings{flavor: flavorOf(img), startup: 60 * time.Second}, opts)
+	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", img, err)
 	}
 
-	p := &Proxy{flavor: s.flavor, defines: s.defines, logs: &logBuffer{}, nw: s.network}
+	p := &Proxy{flavor: s.flavor, defines: s.defines, env: s.env, logs: &logBuffer{}, nw: s.network}
 	if p.nw == nil {
 		// The network carries a label of its own: when the request fails,
 		// the engine may still have made it (a context that ended while
@@ -230,7 +210,12 @@ func removeNetworks(ctx context.Context, label string) error {
 func (s settings) labels() map[string]string {
 	l := map[string]string{"org.sipnatlab": "proxy"}
 	if s.owner != "" {
-		l["org.sipnatlab.owner"] = s.owner
+		l[ownerLabel] = s.owner
+	}
+	if s.owner == Owner() {
+		for k, v := range ownerLabels() {
+			l[k] = v
+		}
 	}
 	return l
 }
@@ -325,8 +310,25 @@ func (p *Proxy) Terminate(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		var errs []error
-		if p.ctr != nil {
-			if err := p.ctr.Terminate(ctx); err != nil {
+		switch {
+		case p.runID != "":
+			// Start's container, found by its label whether or not the
+			// request that made it returned: killed and removed at once
+			// (nothing of a proxy needs a graceful stop, and an interrupted
+			// run must be gone within a second). testcontainers' own
+			// Terminate then only stops following the log, which has ended.
+			if p.ctr != nil && removeContainer(ctx, p.ctr.GetContainerID()) == nil {
+				_ = p.ctr.Terminate(ctx, testcontainers.StopTimeout(0))
+				break
+			}
+			if err := removeContainers(ctx, runLabel+"="+p.runID); err != nil {
+				errs = append(errs, err)
+			}
+			if p.ctr != nil {
+				_ = p.ctr.Terminate(ctx, testcontainers.StopTimeout(0))
+			}
+		case p.ctr != nil:
+			if err := p.ctr.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
 				errs = append(errs, fmt.Errorf("remove container %s: %w", p.ctr.GetContainerID(), err))
 			}
 		}

@@ -102,25 +102,13 @@ func SendOptions(ctx context.Context, dst netip.AddrPort) (int, error) {
 	defer conn.Close()
 	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	callID := randomHex(8) + "@sipnatlab"
-	req := strings.Join([]string{
-		fmt.Sprintf("OPTIONS sip:%s SIP/2.0", dst),
-		fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport", local, randomHex(8)),
-		"Max-Forwards: 70",
-		fmt.Sprintf("From: <sip:probe@%s>;tag=%s", local, randomHex(4)),
-		fmt.Sprintf("To: <sip:%s>", dst),
-		"Call-ID: " + callID,
-		"CSeq: 1 OPTIONS",
-		fmt.Sprintf("Contact: <sip:probe@%s>", local),
-		"User-Agent: sipnatlab-probe",
-		"Content-Length: 0",
-		"", "",
-	}, "\r\n")
+	req := OptionsRequest(local, dst, callID, 1)
 	if d, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
-	if _, err := conn.Write([]byte(req)); err != nil {
+	if _, err := conn.Write(req); err != nil {
 		return 0, fmt.Errorf("options %s: %w", dst, err)
 	}
 	buf := make([]byte, 65535)
@@ -154,4 +142,22 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// OptionsRequest is a health-check OPTIONS from from to to itself (sip:ADDR:PORT),
+// with Call-ID callID and CSeq cseq.
+func OptionsRequest(from, to netip.AddrPort, callID string, cseq int) []byte {
+	return []byte(strings.Join([]string{
+		fmt.Sprintf("OPTIONS sip:%s SIP/2.0", to),
+		fmt.Sprintf("Via: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport", from, randomHex(8)),
+		"Max-Forwards: 70",
+		fmt.Sprintf("From: <sip:probe@%s>;tag=%s", from, randomHex(4)),
+		fmt.Sprintf("To: <sip:%s>", to),
+		"Call-ID: " + callID,
+		fmt.Sprintf("CSeq: %d OPTIONS", cseq),
+		fmt.Sprintf("Contact: <sip:probe@%s>", from),
+		"User-Agent: sipnatlab-probe",
+		"Content-Length: 0",
+		"", "",
+	}, "\r\n"))
 }

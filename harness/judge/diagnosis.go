@@ -82,6 +82,7 @@ type diagnosis struct {
 	class Class
 	text  string // one or two sentences a person can act on
 	fix   string // the change that makes the ACK arrive; "" when none is needed
+	blame string // the hop to blame when it is not the Contact's (pitfalls.go); "" otherwise
 }
 
 // diagnose follows the three troubleshooting steps of docs/lessons.md on the
@@ -99,6 +100,9 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	calleeHost, _ := s.Host(f.To)
 	switch {
 	case !f.Answered:
+		if d, ok := registrationNotFixed(s, tr, f, dgs); ok {
+			return d
+		}
 		return diagnoseUnanswered(s, f, dgs)
 	case f.ACKAtCallee:
 		late := ""
@@ -144,8 +148,20 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 			ack = dgs[i]
 		}
 	}
+	if d, ok := sipALG(f, dgs, hungUp); ok {
+		return d
+	}
 	if ack == nil {
+		if d, ok := privateVia(s, f, dgs, hungUp); ok {
+			return d
+		}
+		if d, ok := noRport(s, tr, f, dgs, hungUp); ok {
+			return d
+		}
 		return diagnoseOKLost(s, f, dgs, hungUp)
+	}
+	if d, ok := privateRoute(s, f, ack, hungUp); ok {
+		return d
 	}
 	ruri := ack.Msg.(*sip.Request).Recipient.String()
 	absorbed := false

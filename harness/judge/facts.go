@@ -31,7 +31,7 @@ type CallFacts struct {
 	ContactAtCaller   string         // Contact URI of the first 2xx delivered to the caller
 	ACKLostAt         string         // last host that handled the ACK; "" when it arrived
 	ACKFate           string         // what became of the ACK at ACKLostAt, in words
-	Blame             string         // first host whose outgoing 2xx Contact no longer leads to the callee; "" when the ACK arrived
+	Blame             string         // first host whose outgoing 2xx Contact no longer leads to the callee, or the hop a pitfall's class names (a proxy, or a NAT whose SIP ALG broke the 2xx); "" when the ACK arrived
 	Hops              []HopContact   // the 2xx's Contact on each hop of the reply path
 	Diagnosis         string         // one or two sentences a person can act on
 	Class             Class          // what became of the ACK, one word for programs
@@ -103,6 +103,9 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 		}
 		d := diagnose(s, tr, *f)
 		f.Diagnosis, f.Class, f.Fix = d.text, d.class, d.fix
+		if d.blame != "" {
+			f.Blame = d.blame
+		}
 	}
 	return out
 }

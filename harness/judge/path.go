@@ -35,6 +35,9 @@ func replyPath(s *scenario.Scenario, tr *trace.Trace, f *CallFacts, calleeTag st
 		}
 		if st.Kind == sim.Delivered && inContact[st.Hop] == "" {
 			inContact[st.Hop] = trace.Contact(ok)
+			if in, isOK := trace.Invite2xx(st.D.Received()); isOK {
+				inContact[st.Hop] = trace.Contact(in) // as a NAT's SIP ALG rewrote it
+			}
 		}
 		if st.Kind != sim.Sent || seen[st.Hop] {
 			continue
@@ -44,7 +47,7 @@ func replyPath(s *scenario.Scenario, tr *trace.Trace, f *CallFacts, calleeTag st
 		sender := f.From
 		if rr := ok.GetHeaders("Record-Route"); len(rr) > 0 {
 			if a, err := endpoint.URIAddr(rr[0].(*sip.RecordRouteHeader).Address); err == nil {
-				if hh, ok := s.HostByAddr(a.Addr()); ok {
+				if hh, ok := s.HostReachedAt(a); ok {
 					sender = hh.Name
 				}
 			}

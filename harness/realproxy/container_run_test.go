@@ -3,8 +3,10 @@ package realproxy_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +58,16 @@ var agreements = []agreement{
 	{"excessive-nat-handling.yaml", "proxy-a", "excessive.cfg", 0.1},
 	{"correct-nat-handling.yaml", "proxy-b", "correct.cfg", 1},
 	{"correct-nat-handling.yaml", "proxy-a", "correct.cfg", 1},
+	// The pitfall catalogue, where a proxy's script decides the outcome: without
+	// force_rport() bob's replies die at his NAT; correct.cfg forces rport.
+	{"no-rport.yaml", "proxy", "no-rport.cfg", 0.1},
+	{"no-rport-forced.yaml", "proxy", "correct.cfg", 1},
+	// Without fix_nated_register() the INVITE goes to bob's private Contact. A
+	// real proxy has no route there (nothing enters the capture) and answers
+	// 408 on its own timer (about 30 s), so these keep the file's timers: the
+	// call step's bound (70 s) outlasts it.
+	{"registration-not-fixed.yaml", "proxy", "registration-not-fixed.cfg", 1},
+	{"registration-fixed.yaml", "proxy", "correct.cfg", 1},
 }
 
 // The same five cases for each engine, each engine's in its own Ordered
@@ -125,6 +137,46 @@ var _ = Describe("the seed scenarios with a real proxy in place of an in-process
 			})
 		})
 	}
+})
+
+var _ = Describe("a scenario that names engines for several hosts", Label("container"), func() {
+	It("runs every one real, at its scenario address, to the in-process verdict", func(ctx SpecContext) {
+		requireDocker(ctx)
+		s, err := scenario.Load(filepath.Join(root, "fixtures", "kamailio", "scenarios", "chain-with-kamailio.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		real, err := harness.Run(ctx, s, harness.Options{Proxies: realproxy.Docker{}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(real.Real).To(Equal(map[string]string{"proxy-a": "203.0.113.1:5060", "proxy-b": "203.0.113.2:5060"}))
+		Expect(real.ProxyLogs).To(HaveKey("proxy-a"))
+		Expect(real.ProxyLogs).To(HaveKey("proxy-b"))
+		simulated, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(factsOf(real)).To(Equal(factsOf(simulated)))
+		Expect(real.Passed).To(BeTrue(), "%+v", real.Expectations)
+	}, NodeTimeout(3*time.Minute))
+})
+
+var _ = Describe("a scenario with a host on an address of the Internet", Label("container"), func() {
+	It("runs with that host mapped to a benchmarking address, and says so", func(ctx SpecContext) {
+		requireDocker(ctx)
+		s, err := scenario.Load(filepath.Join(root, "scenarios", "correct-nat-handling.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		c := *s
+		c.Hosts = slices.Clone(s.Hosts)
+		for i := range c.Hosts {
+			if c.Hosts[i].Name == "alice" {
+				c.Hosts[i].Address = netip.MustParseAddrPort("8.8.8.8:5060")
+			}
+		}
+		res, err := harness.Run(ctx, &c, harness.Options{Proxies: realproxy.Docker{}, Containers: map[string]harness.Container{
+			"proxy-b": {Engine: scenario.EngineKamailio, Config: filepath.Join(root, "fixtures", "kamailio", "correct.cfg")},
+		}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Real).To(HaveKeyWithValue("alice", MatchRegexp(`^198\.18\.0\.\d+:5060 \(mapped from 8\.8\.8\.8:5060, which is no private, shared, benchmarking or documentation address\)$`)))
+		Expect(res.Real).To(HaveKeyWithValue("proxy-b", "203.0.113.2:5060"))
+		Expect(res.Call(0).ACKAtCallee).To(BeTrue())
+		Expect(res.Passed).To(BeTrue(), "%+v", res.Expectations)
+	}, NodeTimeout(3*time.Minute))
 })
 
 var _ = Describe("a scenario that names its engine", Label("container"), func() {

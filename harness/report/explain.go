@@ -9,9 +9,11 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/harness/trace"
 	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/alg"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
 )
 
@@ -103,10 +105,21 @@ func fate(d *trace.Datagram) string {
 	}
 }
 
-// writeXlat tells d's NAT translations, each on a line of its own.
+// writeXlat tells d's NAT translations, each on a line of its own, and what a NAT's
+// SIP ALG rewrote in the payload, line by line, before and after.
 func writeXlat(w io.Writer, d *trace.Datagram) {
 	for _, x := range d.Xlat {
 		fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
+		if x == d.ALG {
+			edits, stale := trace.ALGEdits(d)
+			fmt.Fprintf(w, "           %s's SIP ALG REWROTE the payload:\n", x.Hop)
+			for _, e := range edits {
+				fmt.Fprintf(w, "             before: %s\n             after:  %s\n", e.Before, e.After)
+			}
+			if stale != "" {
+				fmt.Fprintf(w, "             %s\n", stale)
+			}
+		}
 	}
 }
 
@@ -194,9 +207,12 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 				}
 			}
 		}
-		if c.Blame != "" {
+		switch {
+		case c.Blame != "" && contactBlamed(c):
 			fmt.Fprintf(w, "  The first hop whose Contact no longer leads to %s: %s.\n\n", c.To, c.Blame)
-		} else {
+		case c.Blame != "":
+			fmt.Fprintf(w, "  What went wrong is not a Contact a proxy sent on: the hop to blame is %s (see the verdict).\n\n", c.Blame)
+		default:
 			fmt.Fprintf(w, "  Every hop passed on a Contact that leads to %s.\n\n", c.To)
 		}
 
@@ -329,6 +345,9 @@ func writeBeforeCall(w io.Writer, s *scenario.Scenario, tr *trace.Trace, invite 
 		case trace.IsRequest(h.Msg, sip.REGISTER):
 			fmt.Fprintf(&registers, "  %s  %s sends REGISTER to %s: %s\n", at(h.Sent), h.Sent.Hop, h.Sent.Dst, fate(h))
 			writeXlat(&registers, h)
+			if reply := registerReply(tr, h); reply != nil && !reply.Delivered() {
+				fmt.Fprintf(&registers, "  %s  %s answers %s to %s: %s\n", at(reply.Sent), reply.Sent.Hop, reply.Msg.(*sip.Response).StartLine(), reply.Sent.Dst, fate(reply))
+			}
 		case h.Msg == nil && rawLabel(h.Sent.Data) != "(not SIP)", trace.IsRequest(h.Msg, sip.OPTIONS):
 			p := keepAlives[host.Name]
 			if p == nil {
@@ -382,6 +401,18 @@ func writeBeforeCall(w io.Writer, s *scenario.Scenario, tr *trace.Trace, invite 
 	fmt.Fprintln(w)
 }
 
+// registerReply returns the first response sent to the REGISTER of d, or nil.
+func registerReply(tr *trace.Trace, d *trace.Datagram) *trace.Datagram {
+	req := d.Msg.(*sip.Request)
+	for _, r := range tr.Call(d.CallID) {
+		res, ok := r.Msg.(*sip.Response)
+		if ok && r.Sent != nil && r.Sent.Seq > d.Sent.Seq && res.CSeq() != nil && req.CSeq() != nil && res.CSeq().SeqNo == req.CSeq().SeqNo && res.CSeq().MethodName == sip.REGISTER {
+			return r
+		}
+	}
+	return nil
+}
+
 func writeTopology(w io.Writer, s *scenario.Scenario) {
 	fmt.Fprintln(w, "The network")
 	for _, h := range s.Hosts {
@@ -403,10 +434,22 @@ func writeTopology(w io.Writer, s *scenario.Scenario) {
 			if !h.RecordRoute {
 				what = append(what, "does NOT Record-Route")
 			}
+			if h.Advertise.IsValid() {
+				what = append(what, "advertises "+h.Advertise.String())
+			}
+			if h.ForceRport {
+				what = append(what, "forces rport")
+			}
+			if h.Registrar && !h.FixRegister {
+				what = append(what, "stores Contacts as written (no fix_nated_register())")
+			}
 		default:
 			what = append(what, "phone")
 			if h.RegisterWith != "" {
 				what = append(what, "registers with "+h.RegisterWith)
+			}
+			if !h.Rport {
+				what = append(what, "no rport in its Via")
 			}
 		}
 		fmt.Fprintf(w, "  %-10s %-21s %s; %s\n", h.Name, h.Address, where, strings.Join(what, ", "))
@@ -416,10 +459,28 @@ func writeTopology(w io.Writer, s *scenario.Scenario) {
 		if n.Hairpinning {
 			hp = "hairpinning"
 		}
-		fmt.Fprintf(w, "  %-10s %-21s NAT in front of %s: %s mapping, %s filtering, bindings expire after %s idle, %s\n",
-			n.Name, n.Public, n.LAN, n.Mapping, n.Filtering, n.BindingTimeout, hp)
+		extra := ""
+		for _, f := range n.Forwards {
+			extra += fmt.Sprintf(", forwards port %d to %s (%s)", f.Port, f.Host, f.To)
+		}
+		if n.SIPALG != "" && n.SIPALG != alg.None {
+			extra += ", SIP ALG " + string(n.SIPALG)
+		}
+		fmt.Fprintf(w, "  %-10s %-21s NAT in front of %s: %s mapping, %s filtering, bindings expire after %s idle, %s%s\n",
+			n.Name, n.Public, n.LAN, n.Mapping, n.Filtering, n.BindingTimeout, hp, extra)
 	}
 	fmt.Fprintln(w)
+}
+
+// contactBlamed reports whether the call's blame is the first hop whose Contact no
+// longer led to the callee (not a hop a pitfall's class names for another reason).
+func contactBlamed(c judge.CallFacts) bool {
+	for _, h := range c.Hops {
+		if h.Host == c.Blame {
+			return !h.Leads
+		}
+	}
+	return false
 }
 
 func yesNo(b bool) string {

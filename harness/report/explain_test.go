@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sipnatlab/sipnatlab/harness/judge"
+	"github.com/sipnatlab/sipnatlab/sim/alg"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
 	"github.com/sipnatlab/sipnatlab/sim/ua"
 
@@ -33,14 +34,18 @@ func explain(s *scenario.Scenario) (*harness.Result, string) {
 // fixSays is, per diagnosis class, what the fix sentence must say: the
 // OpenSIPS/Kamailio change of the class (README, "Teaching").
 var fixSays = map[judge.Class][]string{
-	judge.ClassACKArrived:        {"Nothing to fix"},
-	judge.ClassPrivateContact:    {"fix_nated_contact()", "reply route"},
-	judge.ClassContactNamesProxy: {"fix_nated_contact() only to replies straight from a NATed end-point", "never to replies relayed by another proxy"},
-	judge.ClassFilteredByNAT:     {"Record-Route (record_route())"},
-	judge.ClassNoHairpin:         {"Record-Route (record_route())", "enable hairpinning"},
-	judge.ClassBindingExpired:    {"keep-alives more often than", "binding timeout", "re-register"},
-	judge.ClassOKLost:            {"force_rport()"},
-	judge.ClassNotAnswered:       {"INVITE reach"},
+	judge.ClassACKArrived:           {"Nothing to fix"},
+	judge.ClassPrivateContact:       {"fix_nated_contact()", "reply route"},
+	judge.ClassContactNamesProxy:    {"fix_nated_contact() only to replies straight from a NATed end-point", "never to replies relayed by another proxy"},
+	judge.ClassFilteredByNAT:        {"Record-Route (record_route())"},
+	judge.ClassNoHairpin:            {"Record-Route (record_route())", "enable hairpinning"},
+	judge.ClassBindingExpired:       {"keep-alives more often than", "binding timeout", "re-register"},
+	judge.ClassOKLost:               {"force_rport()"},
+	judge.ClassNotAnswered:          {"INVITE reach"},
+	judge.ClassPrivateRoute:         {"advertise", "socket=udp:", " as "},
+	judge.ClassSIPALG:               {"SIP ALG (", "fix_nated_contact()"},
+	judge.ClassNoRport:              {"force_rport()", "rport in its Via"},
+	judge.ClassRegistrationNotFixed: {"fix_nated_register()", "save(\"location\")"},
 }
 
 // twin is the correct twin of a bundled scenario whose ACK is lost: the
@@ -87,6 +92,19 @@ var twins = map[string]twin{
 	}},
 	"no-record-route-filtering": {fixes: map[string]func(*scenario.Scenario){
 		"proxy-b": func(s *scenario.Scenario) { host(s, "proxy-b").RecordRoute = true },
+	}},
+	"proxy-behind-nat": {file: "proxy-behind-nat-advertise", fixes: map[string]func(*scenario.Scenario){
+		"proxy": func(s *scenario.Scenario) { host(s, "proxy").Advertise = s.Forwarded("proxy")[0] },
+	}},
+	"sip-alg": {file: "sip-alg-off", fixes: map[string]func(*scenario.Scenario){
+		"home-nat": func(s *scenario.Scenario) { nat(s, "home-nat").SIPALG = alg.None },
+	}},
+	"no-rport": {file: "no-rport-forced", fixes: map[string]func(*scenario.Scenario){
+		"proxy": func(s *scenario.Scenario) { host(s, "proxy").ForceRport = true },
+		"bob":   func(s *scenario.Scenario) { host(s, "bob").Rport = true },
+	}},
+	"registration-not-fixed": {file: "registration-fixed", fixes: map[string]func(*scenario.Scenario){
+		"proxy": func(s *scenario.Scenario) { host(s, "proxy").FixRegister = true },
 	}},
 	"binding-expiry": {file: "binding-expiry-keep-alive", fixes: map[string]func(*scenario.Scenario){
 		"bob": func(s *scenario.Scenario) {
@@ -159,10 +177,21 @@ var _ = Describe("explain", func() {
 				Expect(out).To(ContainSubstring("Every hop passed on a Contact that leads to " + c.To))
 			case !c.Answered:
 				Expect(out).To(ContainSubstring(c.To + " never answered."))
+			case c.ContactAtCaller == "":
+				Expect(out).To(ContainSubstring("No ACK for the 200 OK was ever sent, so none reached %s.", c.To))
 			default:
 				Expect(out).To(ContainSubstring("The ACK never reached %s. It stopped at %s: ", c.To, c.ACKLostAt))
-				if c.Blame != "" {
+				contactBlamed := false
+				for _, h := range c.Hops {
+					if h.Host == c.Blame {
+						contactBlamed = !h.Leads
+					}
+				}
+				switch {
+				case c.Blame != "" && contactBlamed:
 					Expect(out).To(ContainSubstring("The first hop whose Contact no longer leads to %s: %s.", c.To, c.Blame))
+				case c.Blame != "":
+					Expect(out).To(ContainSubstring("the hop to blame is %s", c.Blame))
 				}
 			}
 

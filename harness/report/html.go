@@ -62,6 +62,8 @@ type htmlRow struct {
 	RewrittenFrom string
 	RetransmitOf  int // the datagram this one repeats, 0 when none
 	Xlats         []htmlXlat
+	ALG           bool // a NAT's SIP ALG rewrote the payload: Message holds it before and after
+	ALGY          int  // where the line saying so goes
 	Message       htmlMessage
 }
 
@@ -118,6 +120,7 @@ type htmlPage struct {
 	Retransmissions             int
 	Calls                       []htmlCall
 	Expectations                []judge.ExpectationResult
+	ProxyWarnings               map[string][]string // by real proxy host
 }
 
 // WriteHTML writes one self-contained HTML page for one run (res nil when
@@ -133,6 +136,7 @@ func WriteHTML(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 	if res != nil {
 		p.Passed = res.Passed && runErr == nil
 		p.Expectations = res.Expectations
+		p.ProxyWarnings = res.ProxyWarnings()
 		buildLadder(&p, res)
 		for _, c := range res.Calls {
 			hc := htmlCall{CallFacts: c}
@@ -195,8 +199,16 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 		r.Y = y + htmlRowH
 		y += htmlRowH
 		marks := []int{r.X1, r.X2}
+		algAfter := ""
 		for _, x := range lr.Xlat {
-			r.Xlats = append(r.Xlats, htmlXlat{X: colX(l.Column(x.Hop)), Y: r.Y, Text: fmt.Sprintf("%s: %s -> %s becomes %s -> %s (%s)", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst, x.Reason)})
+			text := fmt.Sprintf("%s: %s -> %s becomes %s -> %s (%s)", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst, x.Reason)
+			if x == d.ALG {
+				text += "\n" + strings.Join(algLines(d), "\n")
+				r.ALG = true
+				// The message as sent, then as the ALG passed it on.
+				algAfter = fmt.Sprintf("\n\n--- after %s's SIP ALG ---\n%s", x.Hop, x.Data)
+			}
+			r.Xlats = append(r.Xlats, htmlXlat{X: colX(l.Column(x.Hop)), Y: r.Y, Text: text})
 			marks = append(marks, colX(l.Column(x.Hop)))
 		}
 		r.LabelX = widestGap(marks)
@@ -220,8 +232,13 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 			r.Message = splitContact(msg)
 			r.Message.Rewritten, r.Message.Was = r.Rewritten, r.RewrittenFrom
 		}
+		r.Message.After += algAfter
 		if r.Dropped {
 			r.DropY = y + 14
+			y += 18
+		}
+		if r.ALG {
+			r.ALGY = y + 14
 			y += 18
 		}
 		r.Top, r.H = top, y-top
@@ -322,6 +339,7 @@ line.lg.dropped { stroke: #c62828; stroke-dasharray: 6 3; }
 .contact text { font-size: 11px; }
 .contact.rewritten text { font-weight: bold; }
 .xlat { fill: #8e24aa; }
+.alg { fill: #8e24aa; font-size: 11px; }
 .note text { fill: #c62828; font-weight: bold; paint-order: stroke; stroke: #fcfcfc; stroke-width: 4px; }
 .note circle { fill: #c62828; }
 table { border-collapse: collapse; margin: 6px 0 12px; }
@@ -352,6 +370,8 @@ button { font: inherit; padding: 2px 10px; }
 <p class="summary">{{.Summary}} <code>{{.File}}</code></p>
 {{if .Error}}<p class="bad">error: {{.Error}}</p>{{end}}
 {{if .Note}}<p>{{.Note}}</p>{{end}}
+{{range $host, $lines := .ProxyWarnings}}<p>{{$host}} (real proxy) logged these warnings and errors:</p><pre class="bad">{{range $lines}}{{.}}
+{{end}}</pre>{{end}}
 <ul class="legend" aria-label="legend">
 <li data-legend="invite"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="32" y2="5" class="lg invite"/></svg>INVITE</li>
 <li data-legend="ok"><svg width="34" height="10" aria-hidden="true"><line x1="2" y1="5" x2="32" y2="5" class="lg ok"/></svg>2xx for INVITE</li>
@@ -397,6 +417,7 @@ retransmission of datagram {{.RetransmitOf}}{{end}}{{if .DropText}}
 <line x1="{{.X1}}" y1="{{.Y}}" x2="{{.X2}}" y2="{{.Y}}" stroke="transparent" stroke-width="12" style="stroke:transparent"/>
 <text x="{{.LabelX}}" y="{{sub .Y 5}}" text-anchor="middle" class="lbl">{{.Label}}</text>
 {{range .Xlats}}<path class="xlat" d="M{{.X}},{{sub .Y 7}} l7,7 l-7,7 l-7,-7 z"><title>{{.Text}}</title></path>{{end}}
+{{if .ALG}}<text x="{{$.Gutter}}" y="{{.ALGY}}" class="alg">&#9670; the payload was rewritten by a NAT's SIP ALG: click the arrow for the message before and after</text>{{end}}
 {{if .Dropped}}<path class="dropx" d="M{{sub .DropX 6}},{{sub .Y 6}} l12,12 m0,-12 l-12,12"/>
 <text x="{{$.Gutter}}" y="{{.DropY}}" class="droptext">{{.DropText}}</text>{{end}}
 {{if .Contact}}<g class="contact{{if .Rewritten}} rewritten{{end}}">

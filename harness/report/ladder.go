@@ -212,3 +212,21 @@ func msgClass(m sip.Message) string {
 	}
 	return "other"
 }
+
+// algLines says, one line per change, what a NAT's SIP ALG rewrote in d's payload
+// (the line before and after), and whether it left a stale Content-Length; nothing
+// for a datagram no ALG rewrote.
+func algLines(d *trace.Datagram) []string {
+	if d.ALG == nil {
+		return nil
+	}
+	edits, stale := trace.ALGEdits(d)
+	out := make([]string, 0, len(edits)+1)
+	for _, e := range edits {
+		out = append(out, fmt.Sprintf("%s's SIP ALG rewrote %q to %q", d.ALG.Hop, e.Before, e.After))
+	}
+	if stale != "" {
+		out = append(out, fmt.Sprintf("%s's SIP ALG: %s", d.ALG.Hop, stale))
+	}
+	return out
+}

@@ -64,7 +64,16 @@ func WriteText(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 		for _, n := range slices.Sorted(maps.Keys(res.Real)) {
 			parts = append(parts, n+" "+res.Real[n])
 		}
-		fmt.Fprintf(w, "  real addresses on the internal Docker network: %s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "  real addresses (in the real proxies' containers): %s\n", strings.Join(parts, ", "))
+	}
+	if res != nil {
+		warnings := res.ProxyWarnings()
+		for _, host := range slices.Sorted(maps.Keys(warnings)) {
+			fmt.Fprintf(w, "  %s (real proxy) logged these warnings and errors:\n", p.bold(host))
+			for _, l := range warnings[host] {
+				fmt.Fprintf(w, "    %s\n", l)
+			}
+		}
 	}
 	if res != nil {
 		// Many calls (a load step): the ladder and details of the first
@@ -312,6 +321,11 @@ func writeLadder(w io.Writer, l *Ladder, p painter, width int, onlyCallID string
 		}
 		for _, x := range r.Xlat {
 			under(pad, p.dim, fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst))
+			if r.D != nil && x == r.D.ALG {
+				for _, l := range algLines(r.D) {
+					under(pad, p.yellow, l)
+				}
+			}
 		}
 		if r.Dropped && r.DropAt != "" {
 			under(pad, p.red, r.DropText())

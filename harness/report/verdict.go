@@ -72,12 +72,16 @@ func CallOutcome(c judge.CallFacts) string {
 	}
 	detail := strings.Join(where, ", ")
 	switch {
+	case !c.Answered && c.Blame != "":
+		return fmt.Sprintf("call not answered: %s never sent a 2xx, blame %s", c.To, c.Blame)
 	case !c.Answered:
 		return fmt.Sprintf("call not answered: %s never sent a 2xx", c.To)
 	case c.ACKAtCallee:
 		return fmt.Sprintf("call completed: the ACK reached %s", c.To)
 	case c.Class == judge.ClassOKLost:
 		detail = fmt.Sprintf("the 200 OK never reached %s, so no ACK was sent", c.From)
+	case c.ContactAtCaller == "" && (c.Class == judge.ClassNoRport || c.Class == judge.ClassSIPALG):
+		detail = fmt.Sprintf("the 200 OK never reached %s, so no ACK was sent, blame %s", c.From, c.Blame)
 	case detail == "":
 		detail = "the ACK never reached " + c.To
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/alg"
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
 	"github.com/sipnatlab/sipnatlab/sim/ua"
@@ -23,10 +24,10 @@ import (
 var (
 	topKeys    = []string{"name", "summary", "lesson", "timers", "nats", "hosts", "steps", "expect"}
 	timerKeys  = []string{"t1", "t2"}
-	natKeys    = []string{"public", "lan", "mapping", "filtering", "binding-timeout", "refresh-inbound", "hairpinning", "port-allocation", "port-seed"}
+	natKeys    = []string{"public", "lan", "mapping", "filtering", "binding-timeout", "refresh-inbound", "hairpinning", "port-allocation", "port-seed", "forwards", "sip-alg"}
 	hostKeys   = []string{"role", "address"}
-	proxyKeys  = []string{"next-hop", "nat-handling", "registrar", "record-route", "engine", "config", "image"}
-	uaKeys     = []string{"register-with", "ack-timeout", "register-expires", "keep-alive"}
+	proxyKeys  = []string{"next-hop", "nat-handling", "registrar", "record-route", "engine", "config", "image", "advertise", "force-rport", "fix-register"}
+	uaKeys     = []string{"register-with", "ack-timeout", "register-expires", "keep-alive", "rport"}
 	keepKeys   = []string{"method", "interval"}
 	stepKeys   = []string{"register", "call", "wait"}
 	callKeys   = []string{"from", "to", "via", "talk", "callee-talk", "count", "concurrency"}
@@ -41,6 +42,7 @@ var (
 	handlings       = []string{string(proxy.HandlingNone), string(proxy.HandlingExcessive), string(proxy.HandlingCorrect)}
 	keepAlives      = []string{string(ua.KeepAliveCRLF), string(ua.KeepAliveOptions)}
 	engines         = []string{string(EngineKamailio), string(EngineOpenSIPS)}
+	algs            = []string{string(alg.None), string(alg.Rewrite), string(alg.ContactHost), string(alg.StaleLength)}
 )
 
 func (p *parser) timers(e entry) error {
@@ -97,6 +99,7 @@ func (p *parser) nats(e entry) error {
 		}
 		n := NAT{
 			Name:           f.key.Value,
+			SIPALG:         alg.None,
 			PortAllocation: sim.SequentialPorts,
 			Mapping:        sim.EndpointIndependent,
 			Filtering:      sim.AddressAndPortDependent,
@@ -139,6 +142,10 @@ func (p *parser) nats(e entry) error {
 			case "port-seed":
 				n.PortSeed, err = p.seed(g.val, fp)
 				seedNode = g.key
+			case "forwards":
+				err = p.forwards(len(p.s.NATs), g.val, fp)
+			case "sip-alg":
+				n.SIPALG, err = wordOf(p, g.val, fp, alg.Parse, algs)
 			default:
 				err = p.unknownKey(g.key, path, natKeys)
 			}
@@ -222,13 +229,16 @@ func (p *parser) hosts(e entry) error {
 		p.hostOfIP[h.Address.Addr()] = len(p.s.Hosts)
 		p.s.Hosts = append(p.s.Hosts, h)
 	}
+	if err := p.placeForwards(); err != nil {
+		return err
+	}
 	return p.hostRefs(refs)
 }
 
 // host reads one host; it returns the host-name references to check once all hosts are known.
 func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 	path := join("hosts", f.key.Value)
-	h := Host{Name: f.key.Value, NATHandling: proxy.HandlingNone, RecordRoute: true,
+	h := Host{Name: f.key.Value, NATHandling: proxy.HandlingNone, RecordRoute: true, FixRegister: true, Rport: true,
 		AckTimeout: ua.DefaultAckTimeout(p.t1), RegisterExpires: ua.DefaultRegisterExpires, Line: f.key.Line}
 	refs := map[string]hostRef{}
 	fields, err := p.mapping(f.val, path, "a mapping with at least role and address")
@@ -299,6 +309,15 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 			h.Registrar, err = p.boolean(g.val, fp)
 		case key == "record-route":
 			h.RecordRoute, err = p.boolean(g.val, fp)
+		case key == "advertise":
+			h.Advertise, err = p.addrPort(g.val, fp)
+		case key == "force-rport":
+			h.ForceRport, err = p.boolean(g.val, fp)
+		case key == "fix-register":
+			h.FixRegister, err = p.boolean(g.val, fp)
+			refs["fix-register"] = hostRef{deref(g.val), fp}
+		case key == "rport":
+			h.Rport, err = p.boolean(g.val, fp)
 		case key == "ack-timeout":
 			h.AckTimeout, err = p.duration(g.val, fp)
 		case key == "keep-alive":
@@ -332,6 +351,9 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 	}
 	if c, ok := refs["config"]; ok && h.Engine == "" {
 		return h, nil, p.errf(c.node, join(path, "engine"), "missing; a config needs its engine: kamailio or opensips")
+	}
+	if r, ok := refs["fix-register"]; ok && !h.Registrar {
+		return h, nil, p.errf(r.node, r.path, "%s is not a registrar, so it stores no registrations; set registrar: true or remove fix-register", h.Name)
 	}
 	if h.Engine != "" && h.NAT != "" {
 		return h, nil, p.errf(addr.node, addr.path, "a real proxy (engine %s) cannot sit behind NAT %s", h.Engine, h.NAT)

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sipnatlab/sipnatlab/sim/alg"
 )
 
 func (p *parser) expect(e entry) error {
@@ -46,8 +48,15 @@ func (p *parser) expect(e entry) error {
 				return err
 			}
 			if v != "none" {
-				if _, err := p.hostOf(hostRef{n, path}, RoleProxy, "blame"); err != nil {
-					return err
+				// A NAT is blamed for what its SIP ALG did (docs/scenario-format.md).
+				nat, isNAT := p.nat(v)
+				switch {
+				case isNAT && nat.SIPALG == alg.None:
+					return p.errf(n, path, "%s is a NAT without a sip-alg (line %d); blame names a proxy, or a NAT whose SIP ALG broke the call", v, nat.Line)
+				case !isNAT:
+					if _, err := p.hostOf(hostRef{n, path}, RoleProxy, "blame"); err != nil {
+						return err
+					}
 				}
 				x.Host = v
 			}

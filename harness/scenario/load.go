@@ -199,6 +199,9 @@ type parser struct {
 	// in and out are each NAT's interval in a depth-first walk of the NATs behind each
 	// other: a NAT sits behind another when its interval lies in the other's (natLoops).
 	in, out []int
+	// forwardRefs are the forwards of the NATs, read with the NATs and checked once the
+	// hosts they name are known (placeForwards).
+	forwardRefs []forwardRef
 }
 
 // nat returns the NAT called name.

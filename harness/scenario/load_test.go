@@ -17,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/alg"
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
 )
@@ -39,6 +40,7 @@ var _ = Describe("Load", func() {
 				BindingTimeout: 120 * time.Second,
 				Hairpinning:    false,
 				PortAllocation: sim.SequentialPorts,
+				SIPALG:         alg.None,
 				Line:           s.NATs[0].Line,
 			}}))
 			var names []string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/alg"
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
 	"github.com/sipnatlab/sipnatlab/sim/ua"
@@ -75,10 +76,35 @@ type NAT struct {
 	Hairpinning    bool               // default false
 	PortAllocation sim.PortAllocation // default sim.SequentialPorts (RFC 4787 §4.2)
 	PortSeed       uint64             // seeds sim.RandomPorts; default 0
+	// Forwards are the NAT's static port forwards (key "forwards"): a public port to a
+	// host on its lan, which hosts outside then reach at Public and that port.
+	Forwards []Forward
+	// SIPALG is the router's SIP application-level gateway (key "sip-alg"); default
+	// alg.None.
+	SIPALG alg.Flavour
 	// Outside is the NAT whose lan holds Public (a NAT behind a NAT, such as a home router
 	// on a carrier-grade NAT's 100.64.0.0/10); "" when Public is public (computed).
 	Outside string
 	Line    int // line of the NAT's name in the file
+}
+
+// Forward is one static port forward of a NAT: its public port Port leads to the host
+// Host on its lan, at To (the host's address and port).
+type Forward struct {
+	Port uint16
+	Host string
+	To   netip.AddrPort
+	Line int
+}
+
+// Forward returns the forward of the NAT to the host called host, if any.
+func (n NAT) Forward(host string) (Forward, bool) {
+	for _, f := range n.Forwards {
+		if f.Host == host {
+			return f, true
+		}
+	}
+	return Forward{}, false
 }
 
 // KeepAlive is a UA's keep-alive block: what it sends to its registrar, and how often,
@@ -136,12 +162,22 @@ type Host struct {
 	// in-process stand-in does in simulated time.
 	Engine        Engine
 	Config, Image string
+	// Advertise is the address the proxy writes in Record-Route and Via instead of its
+	// own (key "advertise"), as Kamailio's advertise does; zero: its own address.
+	Advertise netip.AddrPort
+	// ForceRport answers every request to its source port, as force_rport() does (key
+	// "force-rport"); default false: a Via without rport is answered to its own port.
+	ForceRport bool
+	// FixRegister makes the registrar send requests to the address a REGISTER came from
+	// (key "fix-register", default true); false stores the Contact as written.
+	FixRegister bool
 
 	// UA keys.
 	RegisterWith    string        // registrar proxy the UA registers with before any call; "" for none
 	AckTimeout      time.Duration // how long a UAS waits for the ACK of its 2xx; default ua.DefaultAckTimeout(T1)
 	RegisterExpires time.Duration // Expires of its REGISTER, whole seconds; default ua.DefaultRegisterExpires
 	KeepAlive       *KeepAlive    // nil: no keep-alives (the key "keep-alive" is absent)
+	Rport           bool          // asks for rport in its Via (key "rport", RFC 3581); default true
 
 	Line int // line of the host's name in the file
 }

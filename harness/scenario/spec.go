@@ -43,6 +43,9 @@ type NATSpec struct {
 	Hairpinning    bool   `yaml:"hairpinning,omitempty"`
 	PortAllocation string `yaml:"port-allocation,omitempty"`
 	PortSeed       uint64 `yaml:"port-seed,omitempty"`
+	// Forwards maps public ports to host names; SIPALG takes the words of alg.Flavour.
+	Forwards map[int]string `yaml:"forwards,omitempty"`
+	SIPALG   string         `yaml:"sip-alg,omitempty"`
 }
 
 // HostSpec is one entry of the "hosts" block; Name is its key. NATHandling and Engine
@@ -63,6 +66,10 @@ type HostSpec struct {
 	AckTimeout      string         `yaml:"ack-timeout,omitempty"`
 	RegisterExpires string         `yaml:"register-expires,omitempty"`
 	KeepAlive       *KeepAliveSpec `yaml:"keep-alive,omitempty"`
+	Advertise       string         `yaml:"advertise,omitempty"`
+	ForceRport      bool           `yaml:"force-rport,omitempty"`
+	FixRegister     *bool          `yaml:"fix-register,omitempty"`
+	Rport           *bool          `yaml:"rport,omitempty"`
 }
 
 // KeepAliveSpec is a UA's "keep-alive" block.

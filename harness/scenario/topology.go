@@ -199,21 +199,24 @@ func (p *parser) behind(nat string) []string {
 }
 
 // unreachable explains why a datagram that from sends, with no NAT binding open, cannot
-// reach the host to, or returns "": to is public, or sits on the LAN of a NAT that from
-// is behind (its own LAN, or an outer one). NATs forward no ports, so a host behind a NAT
-// that from is not behind is unreachable (sim routing: a private address is reached only
-// from inside its LAN).
+// reach the host to, or returns "": to is public, sits on the LAN of a NAT that from
+// is behind (its own LAN, or an outer one), or its NAT forwards a public port to it
+// ("forwards"). Otherwise a host behind a NAT that from is not behind is unreachable
+// (sim routing: a private address is reached only from inside its LAN).
 func (p *parser) unreachable(from, to Host) string {
 	if to.NAT == "" || p.sitsBehind(from.NAT, to.NAT) {
 		return ""
 	}
 	n, _ := p.nat(to.NAT)
+	if _, ok := n.Forward(to.Name); ok {
+		return ""
+	}
 	where := "is public"
 	if from.NAT != "" {
 		where = "is behind " + strings.Join(p.behind(from.NAT), " behind ")
 	}
-	return fmt.Sprintf("%s sits behind NAT %s (%s is in its lan %s) and %s %s, not behind %s; NATs forward no ports, so give %s a public address",
-		to.Name, n.Name, to.Address.Addr(), n.LAN, from.Name, where, n.Name, to.Name)
+	return fmt.Sprintf("%s sits behind NAT %s (%s is in its lan %s) and %s %s, not behind %s; %s forwards no port to %s, so give %s a public address or forward a port to it (forwards: {%d: %s} on %s)",
+		to.Name, n.Name, to.Address.Addr(), n.LAN, from.Name, where, n.Name, n.Name, to.Name, to.Name, to.Address.Port(), to.Name, n.Name)
 }
 
 // claimHost checks, before the host called k is read, that no NAT has its name: hosts

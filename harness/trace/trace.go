@@ -4,6 +4,8 @@
 package trace
 
 import (
+	"bytes"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/sim"
@@ -20,6 +22,20 @@ type Datagram struct {
 	// garbage).
 	Msg    sip.Message
 	CallID string // Msg's Call-ID; "" without one
+	// ALG is the Translated record of the NAT whose application-level gateway rewrote
+	// the payload (its Data is the payload after), nil when no NAT changed it; Arrived is
+	// that payload parsed, nil when it no longer parses.
+	ALG     *sim.Record
+	Arrived sip.Message
+}
+
+// Received is the message as it reached its receiver: Arrived when a NAT's ALG rewrote
+// the payload, else Msg.
+func (d *Datagram) Received() sip.Message {
+	if d.ALG != nil {
+		return d.Arrived
+	}
+	return d.Msg
 }
 
 // Delivered reports whether the datagram reached a host.
@@ -109,6 +125,12 @@ func New(recs []sim.Record) *Trace {
 			d.Sent = r
 		case sim.Translated:
 			d.Xlat = append(d.Xlat, r)
+			if d.Sent != nil && len(r.Data) > 0 && !bytes.Equal(r.Data, d.Sent.Data) && (d.ALG == nil || !bytes.Equal(r.Data, d.ALG.Data)) {
+				d.ALG, d.Arrived = r, nil
+				if m, err := p.ParseSIP(r.Data); err == nil {
+					d.Arrived = m
+				}
+			}
 		case sim.Delivered, sim.Dropped:
 			d.End = r
 		case sim.Noted:

@@ -402,7 +402,12 @@ func (e *Endpoint) handleRequest(req *sip.Request, src netip.AddrPort) {
 	}
 }
 
+// CauseDiscarded is the cause of the note an endpoint records for a datagram it threw
+// away (unparsable, or a request without the mandatory headers).
+const CauseDiscarded sim.Cause = "discarded"
+
 func (e *Endpoint) discard(reason string, src netip.AddrPort) {
+	e.Note(true, "", CauseDiscarded, reason)
 	e.mu.Lock()
 	h := e.handler.Discard
 	e.mu.Unlock()

@@ -6,6 +6,7 @@ package proxy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,24 @@ type Config struct {
 	NoRecordRoute bool           // record-route: false
 	Handling      Handling       // "" means HandlingNone
 	Observe       func(Event)    // optional; called for every routing decision
+	// Advertise is the address the proxy writes about itself in Record-Route and Via
+	// instead of its own, as Kamailio's "advertise" and OpenSIPS's "socket ... as ..."
+	// do for a proxy behind a NAT that forwards a public port to it; zero: its own
+	// address. A Route or Request-URI naming it names the proxy.
+	Advertise netip.AddrPort
+	// Aliases are other addresses that name the proxy in a Route or Request-URI
+	// (Kamailio's and OpenSIPS's alias): the public address of a port forward to it.
+	// It takes them as its own but, unlike Advertise, never writes them.
+	Aliases []netip.AddrPort
+	// ForceRport answers every request to the address and port it came from, as if its
+	// top Via carried rport (force_rport(), RFC 3581 §4). Zero: only a Via with rport
+	// gets that; one without is answered to its received address and the Via's port.
+	ForceRport bool
+	// NoFixRegister makes the registrar store a REGISTER's Contact as written and send
+	// requests for the user there, as save("location") does without
+	// fix_nated_register() or the received parameter; zero: requests go to the address
+	// the REGISTER came from.
+	NoFixRegister bool
 }
 
 // Event is one routing decision, for the harness and the diagnosis.
@@ -135,10 +154,18 @@ func callID(m sip.Message) string {
 	return ""
 }
 
-// isSelf reports whether u names this proxy.
+// isSelf reports whether u names this proxy, by its own or its advertised address.
 func (p *Proxy) isSelf(u sip.Uri) bool {
 	a, err := endpoint.URIAddr(u)
-	return err == nil && a == p.ep.Addr()
+	return err == nil && (a == p.ep.Addr() || a == p.cfg.Advertise || slices.Contains(p.cfg.Aliases, a))
+}
+
+// self is the address the proxy writes about itself: Advertise, or its own.
+func (p *Proxy) self() netip.AddrPort {
+	if p.cfg.Advertise.IsValid() {
+		return p.cfg.Advertise
+	}
+	return p.ep.Addr()
 }
 
 func (p *Proxy) reply(req *sip.Request, tx *endpoint.ServerTx, code int, reason string) {
@@ -152,6 +179,12 @@ func (p *Proxy) onRequest(req *sip.Request, tx *endpoint.ServerTx) {
 	// Responses of our own (100, 404, 408 ...) are built from the request as
 	// it came in; req itself is changed on its way on (Max-Forwards, Route,
 	// Record-Route, our Via).
+	if v := req.Via(); p.cfg.ForceRport && v != nil {
+		if src, err := netip.ParseAddrPort(req.Source()); err == nil {
+			v.Params.Add("received", src.Addr().String())
+			v.Params.Add("rport", strconv.Itoa(int(src.Port())))
+		}
+	}
 	in := req.Clone()
 	p.route(in, req, tx)
 }
@@ -216,6 +249,9 @@ func (p *Proxy) route(in, req *sip.Request, tx *endpoint.ServerTx) {
 			// fix_nated_register / registrar received).
 			req.Recipient = *b.Contact.Clone()
 			dst = b.Received
+			if p.cfg.NoFixRegister {
+				dst, err = endpoint.URIAddr(b.Contact)
+			}
 		case p.cfg.NextHop.IsValid():
 			dst = p.cfg.NextHop
 		default:
@@ -241,12 +277,14 @@ func (p *Proxy) forward(in, req *sip.Request, tx *endpoint.ServerTx, dst netip.A
 		_ = tx.Respond(p.ep.NewResponse(in, 100, "Trying", nil)) // §16.2
 	}
 	if req.IsInvite() && !inDialog && !p.cfg.NoRecordRoute {
-		rr := sip.Uri{Scheme: "sip", Host: p.ep.Addr().Addr().String(), Port: int(p.ep.Addr().Port()), UriParams: sip.NewParams()}
+		rr := sip.Uri{Scheme: "sip", Host: p.self().Addr().String(), Port: int(p.self().Port()), UriParams: sip.NewParams()}
 		rr.UriParams.Add("lr", "")
 		req.PrependHeader(&sip.RecordRouteHeader{Address: rr})
 	}
 	inBranch, _ := req.Via().Params.Get("branch")
-	req.PrependHeader(p.ep.Via(endpoint.DerivedBranch(inBranch, p.ep.Addr()), false))
+	via := p.ep.Via(endpoint.DerivedBranch(inBranch, p.ep.Addr()), false)
+	via.Host, via.Port = p.self().Addr().String(), int(p.self().Port())
+	req.PrependHeader(via)
 	p.observe("forwarded", cid, "%s %s to %s", req.Method, req.Recipient.String(), dst)
 
 	if req.IsAck() {
@@ -268,7 +306,7 @@ func (p *Proxy) forward(in, req *sip.Request, tx *endpoint.ServerTx, dst netip.A
 // onStrayResponse forwards a response that matches no transaction, as a
 // stateless proxy does (RFC 3261 §16.7 / §16.11).
 func (p *Proxy) onStrayResponse(res *sip.Response, src netip.AddrPort) {
-	if v := res.Via(); v == nil || v.Host != p.ep.Addr().Addr().String() {
+	if v := res.Via(); v == nil || (v.Host != p.ep.Addr().Addr().String() && v.Host != p.self().Addr().String()) {
 		return
 	}
 	p.relayResponse(res, nil)
@@ -381,6 +419,9 @@ func (p *Proxy) register(req *sip.Request, tx *endpoint.ServerTx) {
 		nat := ""
 		if b, ok := p.lookup(user); ok && b.NATed() {
 			nat = " (behind NAT: reached at the source address)"
+			if p.cfg.NoFixRegister {
+				nat = " (behind NAT, but stored as written: fix-register is off)"
+			}
 		}
 		p.observe("registered", callID(req), "%s Contact %s received %s expires %s%s", user, c.Address.String(), src, expires, nat)
 	}
@@ -388,6 +429,11 @@ func (p *Proxy) register(req *sip.Request, tx *endpoint.ServerTx) {
 	if c != nil && expires > 0 {
 		rc := c.Clone()
 		rc.Params.Add("expires", strconv.Itoa(int(expires/time.Second)))
+		if b, ok := p.lookup(user); ok && b.NATed() && !p.cfg.NoFixRegister {
+			// Where the contact is reached, as Kamailio's and OpenSIPS's
+			// registrars echo the received address they stored.
+			rc.Params.Add("received", `"sip:`+src.String()+`"`)
+		}
 		res.AppendHeader(rc)
 	}
 	_ = tx.Respond(res)

@@ -2,6 +2,7 @@ package ua
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 )
+
+// ErrRegisterTimeout is wrapped by the outcome of a REGISTER that got no final
+// response within 64*T1 (Timer F); the UA then registers again after T2.
+var ErrRegisterTimeout = errors.New("no response (timeout)")
 
 // Register sends REGISTER to the registrar through whatever NAT is in front
 // of the UA and waits for the final response. A successful registration is
@@ -55,8 +60,17 @@ func (u *UA) StartRegister(done func(error)) error {
 	_, err := u.ep.Request(req, reg, func(res *sip.Response) {
 		switch {
 		case res == nil:
-			u.emit(RegisterFailed, u.regCallID, "no response from %s", reg)
-			done(fmt.Errorf("ua %s: register with %s: timeout", u.cfg.Name, reg))
+			// A phone whose REGISTER got no answer tries again, for as long as it runs.
+			u.mu.Lock()
+			if !u.closed {
+				if u.regTimer != nil {
+					u.regTimer.Stop()
+				}
+				u.regTimer = u.ep.AfterFunc(u.ep.Timers().T2, func() { _ = u.StartRegister(func(error) {}) })
+			}
+			u.mu.Unlock()
+			u.emit(RegisterFailed, u.regCallID, "no response from %s; registering again in %s", reg, u.ep.Timers().T2)
+			done(fmt.Errorf("ua %s: register with %s: %w", u.cfg.Name, reg, ErrRegisterTimeout))
 		case res.StatusCode < 200:
 		case res.IsSuccess():
 			granted := u.cfg.RegisterExpires

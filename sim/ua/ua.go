@@ -30,6 +30,9 @@ type Config struct {
 	KeepAlive         KeepAlive
 	KeepAliveInterval time.Duration // zero: DefaultKeepAliveInterval
 	Observe           func(Event)   // optional; called for every event, in order
+	// NoRport leaves rport out of the UA's Via (RFC 3581 §3), as old phones do: replies
+	// then go to the Via's port unless the proxy forces rport. Zero: rport is asked for.
+	NoRport bool
 }
 
 // KeepAlive is a keep-alive method (RFC 5626 §3.5.1, RFC 6314 §5), the words of a
@@ -197,7 +200,7 @@ func (u *UA) emit(kind EventKind, callID, format string, args ...any) {
 
 func (u *UA) newRequest(method sip.RequestMethod, target sip.Uri, callID string, seq uint32, from, to sip.Uri, fromTag, toTag string) *sip.Request {
 	req := sip.NewRequest(method, target)
-	req.AppendHeader(u.ep.Via(u.ep.IDs().Branch(), true))
+	req.AppendHeader(u.ep.Via(u.ep.IDs().Branch(), !u.cfg.NoRport))
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
 	fp := sip.NewParams()
