@@ -335,6 +335,8 @@ func (w *world) build() error {
 				Aliases:       s.Forwarded(h.Name),
 				ForceRport:    h.ForceRport,
 				NoFixRegister: h.Registrar && !h.FixRegister,
+				Late2xx:       h.Late2xx,
+				Reject:        h.Reject,
 				Observe: func(e proxy.Event) {
 					w.record(Event{Time: e.Time, Host: e.Proxy, Kind: e.Kind, CallID: e.CallID, Detail: e.Detail})
 				},

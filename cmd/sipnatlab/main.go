@@ -7,7 +7,7 @@
 //	sipnatlab COMMAND --help
 //	sipnatlab --version
 //
-// The commands (run, validate, explain, lint, judge, diagnose) are listed by
+// The commands (run, validate, explain, lint, judge, diagnose, matrix) are listed by
 // sipnatlab --help; flags may stand anywhere on the line.
 //
 // Exit codes: 0 every expectation held, 1 some expectation failed, 2 bad
@@ -39,6 +39,7 @@ func commands() []*command {
 		lintCommand(),
 		judgeCommand(),
 		diagnoseCommand(),
+		matrixCommand(),
 	}
 }
 

@@ -355,7 +355,8 @@ var _ = Describe("Sweep", Label("container"), func() {
 
 		removed, err := container.Sweep(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(removed).To(ContainElement("network " + left.Name))
+		// Another suite's start may have swept the dead owner's network first (the
+		// container phase runs suites at once), so what matters is that it is gone.
 		Expect(removed).NotTo(ContainElement("network " + mine.Name))
 
 		cli, err := testcontainers.NewDockerClientWithOpts(ctx)

@@ -47,6 +47,9 @@ const (
 	// ClassNotAnswered: the callee never sent a 2xx, for no reason the capture
 	// shows (no drop of the INVITE).
 	ClassNotAnswered Class = "not-answered"
+	// ClassNotForwarded: a proxy ended the call with a final response of its own
+	// (404, 408, 483 ...) without sending the INVITE anywhere it could arrive.
+	ClassNotForwarded Class = "not-forwarded"
 	// ClassACKLost: the ACK was lost for a reason none of the classes above
 	// covers (an address nobody owns, a closed port, a full receive queue).
 	ClassACKLost Class = "ack-lost"
@@ -286,17 +289,28 @@ func keepAliveFix(callee, nat string) string {
 	return fmt.Sprintf("send keep-alives more often than %s's binding timeout (nathelper NAT pinging with natping_interval on the address fix_nated_register() stored, or RFC 5626 CRLF keep-alives from %s), or make %s re-register more often", nat, callee, callee)
 }
 
-// diagnoseUnanswered explains a call whose callee never sent a 2xx: where the
-// INVITE was lost, when the capture shows it.
+// diagnoseUnanswered explains a call whose callee never sent a 2xx: the final
+// response that ended it and its author, and where the INVITE was lost when the
+// capture shows it.
 func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram) diagnosis {
+	fr := finalResponse(dgs, f)
+	if f.Blame != "" {
+		if d, ok := diagnoseFinal(dgs, f, fr, f.Blame); ok {
+			return d
+		}
+	}
 	for _, dg := range dgs {
 		if !trace.IsRequest(dg.Msg, sip.INVITE) || dg.End == nil || dg.End.Kind != sim.Dropped {
 			continue
 		}
 		class := causeClass(dg.End.Cause)
 		d := diagnosis{class: class}
-		first := fmt.Sprintf("%s never answered, so there was no 200 OK to acknowledge: %s sent the INVITE to %s and it was dropped at %s: %s.",
-			f.To, dg.Sent.Hop, dg.Sent.Dst, dg.End.Hop, dg.End.Reason)
+		ended := ""
+		if fr != nil && fr.from != "" {
+			ended = "; " + fr.answered(f)
+		}
+		first := fmt.Sprintf("%s never answered, so there was no 200 OK to acknowledge: %s sent the INVITE to %s and it was dropped at %s: %s%s.",
+			f.To, dg.Sent.Hop, dg.Sent.Dst, dg.End.Hop, dg.End.Reason, ended)
 		switch class {
 		case ClassBindingExpired:
 			d.fix = keepAliveFix(f.To, dg.End.Hop)
@@ -306,6 +320,9 @@ func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram
 			d.fix = fmt.Sprintf("make the INVITE reach %s: check %s's location table and the route to it", f.To, dg.Sent.Hop)
 			d.text = first + " " + strings.ToUpper(d.fix[:1]) + d.fix[1:] + "."
 		}
+		return d
+	}
+	if d, ok := diagnoseFinal(dgs, f, fr, ""); ok {
 		return d
 	}
 	d := diagnosis{class: ClassNotAnswered, fix: fmt.Sprintf("check that the INVITE reached %s", f.To)}

@@ -36,6 +36,16 @@ type CallFacts struct {
 	Diagnosis         string         // one or two sentences a person can act on
 	Class             Class          // what became of the ACK, one word for programs
 	Fix               string         // the change that makes the ACK arrive, in OpenSIPS/Kamailio terms; "" when none is needed
+
+	// What real proxies do differently: the 2xx retransmissions as the caller and each
+	// proxy passed them on (docs/scenario-format.md, "late-2xx"), and an unanswered
+	// call's final response. Blame of an unanswered call is the proxy that answered
+	// it without forwarding the INVITE anywhere it could arrive.
+	ContactChanges []ContactChange // retransmissions of the 2xx that reached the caller with another Contact than the one before
+	HopChanges     []ContactChange // each proxy's first 2xx retransmission sent on with another Contact than the first 2xx
+	Withheld       []Withheld      // proxies that stopped passing on the 2xx retransmissions
+	FinalResponse  string          // an unanswered call: the final response that reached the caller ("408 Request Timeout"); "" when none did
+	FinalFrom      string          // the hop that sent FinalResponse first, its author; "" when unknown
 }
 
 // HopContact is the Contact of the 2xx as one host received and sent it.
@@ -105,6 +115,9 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 		f.Diagnosis, f.Class, f.Fix = d.text, d.class, d.fix
 		if d.blame != "" {
 			f.Blame = d.blame
+		}
+		if late := lateSentence(*f); late != "" {
+			f.Diagnosis += " " + late
 		}
 	}
 	return out
@@ -187,6 +200,18 @@ func judgeCall(s *scenario.Scenario, tr *trace.Trace, callID, from, to string, f
 		}
 	}
 	f.Hops, qs = replyPath(s, tr, f, calleeTag, qs)
+	if f.Answered {
+		f.ContactChanges = contactChanges(tr, f, calleeTag, firstOK)
+		f.HopChanges = hopChanges(tr, f, calleeTag, firstOK)
+		f.Withheld = withheld(tr, f, calleeTag, firstOK)
+	}
+	if !f.Answered {
+		// Blame follows what happened here too: a proxy that ended the call with a
+		// response of its own and never sent the INVITE on.
+		if fr := finalResponse(tr.Call(f.CallID), *f); fr != nil {
+			f.FinalResponse, f.FinalFrom, f.Blame = fr.status(), fr.from, fr.blame(s)
+		}
+	}
 	return qs
 }
 

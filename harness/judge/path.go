@@ -112,19 +112,32 @@ func leads(acks map[ackSend]*ackOutcome, sender string, ok *sip.Response, callee
 		return nil
 	}
 	at := okSent
-	if o := acks[ackSend{sender, dst}]; o != nil {
+	o := acks[ackSend{sender, dst}]
+	ignored := "" // the alias sender did not route on
+	if o == nil && alias {
+		// handle_ruri_alias() strips the alias and sends the ACK to it; a sender that
+		// sent the ACK to the Contact's own host and port has none: judge that.
+		if plain, perr := endpoint.URIAddr(c.Address); perr == nil && acks[ackSend{sender, plain}] != nil {
+			o, ignored, dst, alias = acks[ackSend{sender, plain}], dst.String(), plain, false
+		}
+	}
+	if o != nil {
 		switch {
 		case o.arrived:
 			h.Leads, h.Resolves = true, fmt.Sprintf("leads to %s", callee.Name)
 			if alias {
-				h.Resolves += fmt.Sprintf(" (through its alias %s)", dst)
+				h.Resolves += fmt.Sprintf(" (through its alias %s, where %s sent the ACK: handle_ruri_alias())", dst, sender)
 			}
 			return nil
 		case o.end != nil && o.end.Kind == sim.Dropped:
 			h.Resolves = "leads nowhere: " + o.end.Reason
-			return nil
 		case o.end != nil && o.end.Kind == sim.Delivered:
 			h.Resolves = fmt.Sprintf("leads to %s, not %s", o.end.Hop, callee.Name)
+		}
+		if h.Resolves != "" {
+			if ignored != "" {
+				h.Resolves += fmt.Sprintf(" (%s sent the ACK to the Contact's own address, not to its alias %s: no handle_ruri_alias() there)", sender, ignored)
+			}
 			return nil
 		}
 		at = o.first

@@ -170,7 +170,11 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 		writeXlat(w, h)
 	}
 	if !c.Answered {
-		fmt.Fprintf(w, "  %s never answered.\n\n", c.To)
+		fmt.Fprintf(w, "  %s never answered.\n", c.To)
+		if c.FinalResponse != "" {
+			fmt.Fprintf(w, "  %s received %s, sent by %s.\n", c.From, c.FinalResponse, orNone(c.FinalFrom))
+		}
+		fmt.Fprintln(w)
 	} else {
 		fmt.Fprintf(w, "  Each proxy that Record-Routes adds its own address to the INVITE, so that the ACK and\n  later requests of the call come back through it.\n\n")
 	}

@@ -86,6 +86,9 @@ var twins = map[string]twin{
 	"excessive-nat-handling": {file: "correct-nat-handling", fixes: map[string]func(*scenario.Scenario){
 		"proxy-a": func(s *scenario.Scenario) { host(s, "proxy-a").NATHandling = proxy.HandlingCorrect },
 	}},
+	"late-2xx-retransmissions": {fixes: map[string]func(*scenario.Scenario){
+		"proxy-a": func(s *scenario.Scenario) { host(s, "proxy-a").NATHandling = proxy.HandlingCorrect },
+	}},
 	"same-nat-hairpin-off": {file: "same-nat-hairpin-on", fixes: map[string]func(*scenario.Scenario){
 		"proxy":    func(s *scenario.Scenario) { host(s, "proxy").RecordRoute = true },
 		"home-nat": func(s *scenario.Scenario) { nat(s, "home-nat").Hairpinning = true },

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sipnatlab/sipnatlab/harness"
@@ -298,6 +299,7 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"yes":  yesNo,
 	"none": orNone,
 	"ms":   ms,
+	"secs": func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) },
 }).Parse(pageHTML + headlineHTML))
 
 const pageHTML = `<!DOCTYPE html>
@@ -445,7 +447,11 @@ retransmission of datagram {{.RetransmitOf}}{{end}}{{if .DropText}}
 <tr><th>200 OK retransmissions</th><td>{{.OKRetransmissions}}</td><th>callee BYE</th><td>{{yes .CalleeBYE}}{{if .CalleeBYEAfter}} (after {{ms .CalleeBYEAfter}}){{end}}</td></tr>
 <tr><th>Contact at caller</th><td><code>{{.ContactAtCaller}}</code></td><th>class</th><td>{{.Class}}</td></tr>
 <tr><th>ACK lost at</th><td class="bad">{{none .ACKLostAt}}</td><th>blame</th><td class="bad">{{none .Blame}}</td></tr>
-</table>
+{{if .FinalResponse}}<tr><th>final response</th><td class="bad">{{.FinalResponse}}</td><th>sent by</th><td class="bad">{{none .FinalFrom}}</td></tr>
+{{end}}{{range .HopChanges}}<tr><th>{{.Hop}} changed the Contact</th><td colspan="3">from {{secs .After}}: <code>{{.Was}}</code> &rarr; <code>{{.Now}}</code></td></tr>
+{{end}}{{range .Withheld}}<tr><th>{{.Hop}} withheld 200 OKs</th><td colspan="3">{{.Dropped}} dropped, none passed on after {{secs .LastSent}}</td></tr>
+{{end}}{{range .ContactChanges}}<tr><th>Contact at caller changed</th><td colspan="3">after {{secs .After}}: <code>{{.Was}}</code> &rarr; <code>{{.Now}}</code>{{if .Hop}} ({{.Hop}} sent <code>{{.HopSent}}</code>){{end}}</td></tr>
+{{end}}</table>
 <p class="diagnosis"><b>Diagnosis.</b> {{.Diagnosis}}</p>
 {{end}}
 {{if .Expectations}}<h2>Expectations</h2>

@@ -67,6 +67,33 @@ type CallVerdict struct {
 	DiagnosisClass    string       `json:"diagnosis_class"` // judge.Class: ack-arrived, private-contact, contact-names-proxy, ...
 	Fix               string       `json:"fix"`             // the change that makes the ACK arrive; "" when none is needed
 	Hops              []HopVerdict `json:"contact_per_hop"`
+	// FinalResponse and FinalFrom: an unanswered call's final response at the caller
+	// ("408 Request Timeout") and the hop that sent it; absent for an answered call.
+	FinalResponse string `json:"final_response,omitempty"`
+	FinalFrom     string `json:"final_response_from,omitempty"`
+	// ContactChanges: the 2xx retransmissions that reached the caller with another
+	// Contact than the one before; Withheld: proxies that stopped passing them on.
+	ContactChanges []ContactChangeVerdict `json:"contact_changes,omitempty"`
+	Withheld       []WithheldVerdict      `json:"withheld_2xx,omitempty"`
+	// HopChanges: each proxy's first 2xx retransmission sent on with another Contact
+	// than the first 2xx (hop, after_ms, was, now).
+	HopChanges []ContactChangeVerdict `json:"contact_changes_per_hop,omitempty"`
+}
+
+// ContactChangeVerdict is one change of the Contact the caller saw.
+type ContactChangeVerdict struct {
+	AfterMS int64  `json:"after_ms"` // from the callee's first 2xx
+	Was     string `json:"was"`
+	Now     string `json:"now"`
+	Hop     string `json:"hop"`      // the first hop that sent this 2xx on with another Contact than the first
+	HopSent string `json:"hop_sent"` // the Contact it sent
+}
+
+// WithheldVerdict is a proxy that stopped passing on the 2xx retransmissions.
+type WithheldVerdict struct {
+	Hop        string `json:"hop"`
+	Dropped    int    `json:"dropped"`
+	LastSentMS int64  `json:"last_sent_ms"` // from the callee's first 2xx
 }
 
 // HopVerdict is the 2xx's Contact at one hop.
@@ -118,6 +145,16 @@ func NewCallVerdict(c judge.CallFacts) CallVerdict {
 		OKRetransmissions: c.OKRetransmissions, CalleeBYE: c.CalleeBYE,
 		CalleeBYEAfterMS: millis(c.CalleeBYEAfter), ContactAtCaller: c.ContactAtCaller,
 		ACKLostAt: c.ACKLostAt, Blame: c.Blame, Diagnosis: c.Diagnosis, DiagnosisClass: string(c.Class), Fix: c.Fix, Hops: []HopVerdict{},
+	}
+	cv.FinalResponse, cv.FinalFrom = c.FinalResponse, c.FinalFrom
+	for _, ch := range c.ContactChanges {
+		cv.ContactChanges = append(cv.ContactChanges, ContactChangeVerdict{AfterMS: ch.After.Milliseconds(), Was: ch.Was, Now: ch.Now, Hop: ch.Hop, HopSent: ch.HopSent})
+	}
+	for _, ch := range c.HopChanges {
+		cv.HopChanges = append(cv.HopChanges, ContactChangeVerdict{AfterMS: ch.After.Milliseconds(), Was: ch.Was, Now: ch.Now, Hop: ch.Hop, HopSent: ch.HopSent})
+	}
+	for _, wh := range c.Withheld {
+		cv.Withheld = append(cv.Withheld, WithheldVerdict{Hop: wh.Hop, Dropped: wh.Dropped, LastSentMS: wh.LastSent.Milliseconds()})
 	}
 	for _, h := range c.Hops {
 		cv.Hops = append(cv.Hops, HopVerdict{Host: h.Host, ContactIn: h.In, ContactOut: h.Out, LeadsToCallee: h.Leads, Resolves: h.Resolves})

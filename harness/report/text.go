@@ -421,6 +421,22 @@ func writeCall(w io.Writer, c judge.CallFacts, p painter) {
 	if !c.ACKAtCallee {
 		fmt.Fprintf(w, "  ACK lost at: %s   blame: %s\n", p.red(c.ACKLostAt), p.red(orNone(c.Blame)))
 	}
+	if c.FinalResponse != "" {
+		fmt.Fprintf(w, "  final response: %s from %s\n", p.red(c.FinalResponse), orNone(c.FinalFrom))
+	}
+	for _, ch := range c.ContactChanges {
+		by := ""
+		if ch.Hop != "" {
+			by = fmt.Sprintf(" (%s sent %s)", ch.Hop, ch.HopSent)
+		}
+		fmt.Fprintf(w, "  Contact at caller changed after %.1f s: %s -> %s%s\n", ch.After.Seconds(), ch.Was, p.yellow(ch.Now), by)
+	}
+	for _, ch := range c.HopChanges {
+		fmt.Fprintf(w, "  %s sent the 200 OK on with %s from %.1f s (was %s)\n", ch.Hop, p.yellow(ch.Now), ch.After.Seconds(), ch.Was)
+	}
+	for _, wh := range c.Withheld {
+		fmt.Fprintf(w, "  %s passed on no 200 OK after %.1f s (%d dropped)\n", wh.Hop, wh.LastSent.Seconds(), wh.Dropped)
+	}
 	fmt.Fprintf(w, "  %s %s\n", p.bold("diagnosis:"), c.Diagnosis)
 }
 

@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"bytes"
+	"os"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -54,5 +55,49 @@ var _ = Describe("the text report of many calls", func() {
 		Expect(strings.Count(out, "bob: no ACK for")).To(Equal(1))
 		// And no INVITE of the other calls: one per hop of the first call.
 		Expect(strings.Count(out, "INVITE--")).To(Equal(3))
+	})
+})
+
+var _ = Describe("the text, HTML and JSON reports of what real proxies do differently", func() {
+	render := func(ctx SpecContext, file string) (text, html string, v report.ScenarioVerdict) {
+		GinkgoHelper()
+		s, err := scenario.Load(file)
+		Expect(err).NotTo(HaveOccurred())
+		res, err := harness.Run(ctx, s, harness.Options{Clock: harness.Simulated})
+		Expect(err).NotTo(HaveOccurred())
+		var t, h bytes.Buffer
+		report.WriteText(&t, s, res, nil, report.TextOptions{})
+		Expect(report.WriteHTML(&h, s, res, nil)).To(Succeed())
+		return t.String(), h.String(), report.NewScenarioVerdict(s, res, nil)
+	}
+
+	It("say when the Contact the caller saw changed between 2xx retransmissions, and which hop changed it", func(ctx SpecContext) {
+		text, html, v := render(ctx, "../../scenarios/late-2xx-retransmissions.yaml")
+		Expect(text).To(ContainSubstring("  Contact at caller changed after 7.5 s: sip:bob@203.0.113.2:5060 -> sip:bob@192.168.1.10:5060 (proxy-b sent sip:bob@192.168.1.10:5060)\n"))
+		Expect(text).To(ContainSubstring("  proxy-b sent the 200 OK on with sip:bob@192.168.1.10:5060 from 7.5 s (was sip:bob@203.0.113.50:40000)\n"))
+		Expect(html).To(ContainSubstring("<th>Contact at caller changed</th>"))
+		Expect(html).To(ContainSubstring("<th>proxy-b changed the Contact</th>"))
+		c := v.Calls[0]
+		Expect(c.ContactChanges).To(Equal([]report.ContactChangeVerdict{{AfterMS: 7500, Was: "sip:bob@203.0.113.2:5060", Now: "sip:bob@192.168.1.10:5060", Hop: "proxy-b", HopSent: "sip:bob@192.168.1.10:5060"}}))
+		Expect(c.HopChanges).To(HaveLen(2)) // proxy-b's fix and proxy-a's rewrite both stop
+	})
+	It("name an unanswered call's final response and the hop that sent it", func(ctx SpecContext) {
+		dir := GinkgoT().TempDir()
+		file := dir + "/rejected.yaml"
+		Expect(os.WriteFile(file, []byte(`name: rejected
+hosts:
+  alice: {role: ua, address: 198.51.100.10}
+  proxy-a: {role: proxy, address: 203.0.113.1, next-hop: proxy-b}
+  proxy-b: {role: proxy, address: 203.0.113.2, registrar: true, reject: 404}
+  bob: {role: ua, address: 198.51.100.20, register-with: proxy-b}
+steps:
+  - call: {from: alice, to: bob, via: proxy-a}
+`), 0o644)).To(Succeed())
+		text, html, v := render(ctx, file)
+		Expect(text).To(ContainSubstring("  final response: 404 Not Found from proxy-b\n"))
+		Expect(html).To(ContainSubstring("<th>final response</th><td class=\"bad\">404 Not Found</td><th>sent by</th><td class=\"bad\">proxy-b</td>"))
+		Expect(v.Calls[0].FinalResponse).To(Equal("404 Not Found"))
+		Expect(v.Calls[0].FinalFrom).To(Equal("proxy-b"))
+		Expect(v.Calls[0].Blame).To(Equal("proxy-b"))
 	})
 })

@@ -72,6 +72,12 @@ func CallOutcome(c judge.CallFacts) string {
 	}
 	detail := strings.Join(where, ", ")
 	switch {
+	case !c.Answered && c.FinalResponse != "":
+		s := fmt.Sprintf("call not answered: %s from %s", c.FinalResponse, orNone(c.FinalFrom))
+		if c.Blame != "" {
+			s += ", blame " + c.Blame
+		}
+		return s
 	case !c.Answered && c.Blame != "":
 		return fmt.Sprintf("call not answered: %s never sent a 2xx, blame %s", c.To, c.Blame)
 	case !c.Answered:

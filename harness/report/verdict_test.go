@@ -23,7 +23,7 @@ var _ = Describe("the verdict headline", func() {
 		Entry("a completed call", "correct-nat-handling",
 			"PASS correct-nat-handling — call completed as expected: the ACK reached bob"),
 		Entry("a call never answered", "binding-expiry",
-			"PASS binding-expiry — call not answered as expected: bob never sent a 2xx"),
+			"PASS binding-expiry — call not answered as expected: 408 Request Timeout from proxy-b"),
 	)
 
 	It("names the unmet expectations and carries the fix when the expectations fail", func() {

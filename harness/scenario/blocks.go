@@ -26,7 +26,7 @@ var (
 	timerKeys  = []string{"t1", "t2"}
 	natKeys    = []string{"public", "lan", "mapping", "filtering", "binding-timeout", "refresh-inbound", "hairpinning", "port-allocation", "port-seed", "forwards", "sip-alg"}
 	hostKeys   = []string{"role", "address"}
-	proxyKeys  = []string{"next-hop", "nat-handling", "registrar", "record-route", "engine", "config", "image", "advertise", "force-rport", "fix-register"}
+	proxyKeys  = []string{"next-hop", "nat-handling", "registrar", "record-route", "engine", "config", "image", "advertise", "force-rport", "fix-register", "late-2xx", "reject"}
 	uaKeys     = []string{"register-with", "ack-timeout", "register-expires", "keep-alive", "rport"}
 	keepKeys   = []string{"method", "interval"}
 	stepKeys   = []string{"register", "call", "wait"}
@@ -40,6 +40,7 @@ var (
 	behaviours      = []string{sim.EndpointIndependent.String(), sim.AddressDependent.String(), sim.AddressAndPortDependent.String()}
 	portAllocations = []string{sim.SequentialPorts.String(), sim.PreservePorts.String(), sim.RandomPorts.String()}
 	handlings       = []string{string(proxy.HandlingNone), string(proxy.HandlingExcessive), string(proxy.HandlingCorrect)}
+	late2xxs        = []string{string(proxy.Late2xxReplyRoute), string(proxy.Late2xxRelay), string(proxy.Late2xxDrop)}
 	keepAlives      = []string{string(ua.KeepAliveCRLF), string(ua.KeepAliveOptions)}
 	engines         = []string{string(EngineKamailio), string(EngineOpenSIPS)}
 	algs            = []string{string(alg.None), string(alg.Rewrite), string(alg.ContactHost), string(alg.StaleLength)}
@@ -238,7 +239,7 @@ func (p *parser) hosts(e entry) error {
 // host reads one host; it returns the host-name references to check once all hosts are known.
 func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 	path := join("hosts", f.key.Value)
-	h := Host{Name: f.key.Value, NATHandling: proxy.HandlingNone, RecordRoute: true, FixRegister: true, Rport: true,
+	h := Host{Name: f.key.Value, NATHandling: proxy.HandlingNone, Late2xx: proxy.Late2xxReplyRoute, RecordRoute: true, FixRegister: true, Rport: true,
 		AckTimeout: ua.DefaultAckTimeout(p.t1), RegisterExpires: ua.DefaultRegisterExpires, Line: f.key.Line}
 	refs := map[string]hostRef{}
 	fields, err := p.mapping(f.val, path, "a mapping with at least role and address")
@@ -305,6 +306,10 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 			h.Image, _, err = p.scalar(g.val, fp)
 		case key == "nat-handling":
 			h.NATHandling, err = wordOf(p, g.val, fp, proxy.ParseHandling, handlings)
+		case key == "late-2xx":
+			h.Late2xx, err = wordOf(p, g.val, fp, proxy.ParseLate2xx, late2xxs)
+		case key == "reject":
+			h.Reject, err = p.finalStatus(g.val, fp)
 		case key == "registrar":
 			h.Registrar, err = p.boolean(g.val, fp)
 		case key == "record-route":

@@ -172,12 +172,35 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	if len(data) > MaxFileSize {
 		return nil, tooLarge(file)
 	}
-	p := &parser{file: file, s: &Scenario{File: file}, natAt: map[string]int{}, hostAt: map[string]int{},
-		natOfPublic: map[netip.Addr]int{}, natOfLAN: map[netip.Prefix]int{}, lanWithin: map[netip.Prefix]int{}, hostOfIP: map[netip.Addr]int{}}
+	p := newParser(file)
 	root, err := p.decode(data)
 	if err != nil {
 		return nil, err
 	}
+	return p.parse(root)
+}
+
+// ParseNode validates a scenario already decoded into YAML nodes: root is the
+// top-level mapping (or its document). Errors carry the nodes' own lines, so a
+// generator that edits a decoded file (package harness/matrix) keeps the
+// file's lines in them. It does not modify root.
+func ParseNode(file string, root *yaml.Node) (*Scenario, error) {
+	p := newParser(file)
+	if root == nil {
+		return nil, p.errAt(0, "", "the file is empty; a scenario needs at least name, hosts and steps")
+	}
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	return p.parse(root)
+}
+
+func newParser(file string) *parser {
+	return &parser{file: file, s: &Scenario{File: file}, natAt: map[string]int{}, hostAt: map[string]int{},
+		natOfPublic: map[netip.Addr]int{}, natOfLAN: map[netip.Prefix]int{}, lanWithin: map[netip.Prefix]int{}, hostOfIP: map[netip.Addr]int{}}
+}
+
+func (p *parser) parse(root *yaml.Node) (*Scenario, error) {
 	if err := p.scenario(root); err != nil {
 		return nil, err
 	}
@@ -244,6 +267,9 @@ func (p *parser) scenario(root *yaml.Node) error {
 	}
 	top := map[string]entry{}
 	for _, e := range entries {
+		if e.key.Value == "matrix" {
+			return p.errf(e.key, "matrix", "a matrix block makes this file a template: run its cells with sipnatlab matrix (docs/scenario-format.md, matrix)")
+		}
 		if !slices.Contains(topKeys, e.key.Value) {
 			return p.unknownKey(e.key, "", topKeys)
 		}

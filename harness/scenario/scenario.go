@@ -153,6 +153,8 @@ type Host struct {
 	// Proxy keys.
 	NextHop     string         // proxy that gets the requests this one is not the registrar for; "" for none
 	NATHandling proxy.Handling // default proxy.HandlingNone
+	Late2xx     proxy.Late2xx  // a 2xx retransmission after its transaction ended; default proxy.Late2xxReplyRoute
+	Reject      int            // answers every initial INVITE with this final status (300-699) and forwards none; 0: forwards
 	Registrar   bool           // keeps a location table filled by REGISTER; default false
 	RecordRoute bool           // default true
 	// Engine, Config and Image put a real proxy (sipnatlab validate's

@@ -57,6 +57,8 @@ type HostSpec struct {
 	Address         string         `yaml:"address"`
 	NextHop         string         `yaml:"next-hop,omitempty"`
 	NATHandling     proxy.Handling `yaml:"nat-handling,omitempty"`
+	Late2xx         proxy.Late2xx  `yaml:"late-2xx,omitempty"`
+	Reject          int            `yaml:"reject,omitempty"`
 	Registrar       bool           `yaml:"registrar,omitempty"`
 	RecordRoute     *bool          `yaml:"record-route,omitempty"`
 	Engine          Engine         `yaml:"engine,omitempty"`

@@ -304,3 +304,13 @@ func (p *parser) positiveInt(n *yaml.Node, path string, limit int) (int, error) 
 	}
 	return i, nil
 }
+
+// finalStatus reads a final SIP status code, 300 to 699 (RFC 3261 §21: 2xx would
+// answer the call, 1xx is not final).
+func (p *parser) finalStatus(n *yaml.Node, path string) (int, error) {
+	v, err := p.positiveInt(n, path, 699)
+	if err == nil && v < 300 {
+		err = p.errf(deref(n), path, "%d is not a final response that refuses a call: use a status from 300 to 699, such as 404, 408 or 483", v)
+	}
+	return v, err
+}

@@ -106,6 +106,10 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
+// Kind describes a YAML node in an error message as the loader does: "a mapping",
+// "a list", "empty" or the quoted value. Package harness/matrix reads templates with it.
+func Kind(n *yaml.Node) string { return kind(n) }
+
 func kind(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:

@@ -74,6 +74,14 @@ type Config struct {
 	// fix_nated_register() or the received parameter; zero: requests go to the address
 	// the REGISTER came from.
 	NoFixRegister bool
+
+	// Late2xx is what it does with a 2xx retransmission after the transaction ended; "" means Late2xxReplyRoute.
+	Late2xx Late2xx
+
+	// Reject, when not 0, is the final status (300-699) the proxy answers every
+	// initial INVITE with, forwarding none: a stand-in for a real proxy whose
+	// route leads nowhere (404 no registration, 408 no branch answered, 483 a loop).
+	Reject int
 }
 
 // Event is one routing decision, for the harness and the diagnosis.
@@ -114,6 +122,9 @@ type Proxy struct {
 func New(ep *endpoint.Endpoint, cfg Config) *Proxy {
 	if cfg.Handling == "" {
 		cfg.Handling = HandlingNone
+	}
+	if cfg.Late2xx == "" {
+		cfg.Late2xx = Late2xxReplyRoute
 	}
 	p := &Proxy{cfg: cfg, ep: ep, location: make(map[string]Binding)}
 	ep.Serve(endpoint.Handler{Request: p.onRequest, Response: p.onStrayResponse, Discard: func(reason string, src netip.AddrPort) {
@@ -214,6 +225,12 @@ func (p *Proxy) route(in, req *sip.Request, tx *endpoint.ServerTx) {
 		return
 	}
 
+	if req.IsInvite() && !inDialog && p.cfg.Reject != 0 {
+		p.observe("rejected", cid, "INVITE %s answered %d without forwarding it (reject: %d)", req.Recipient.String(), p.cfg.Reject, p.cfg.Reject)
+		p.reply(in, tx, p.cfg.Reject, reasonPhrase(p.cfg.Reject))
+		return
+	}
+
 	var dst netip.AddrPort
 	var err error
 	switch {
@@ -291,9 +308,13 @@ func (p *Proxy) forward(in, req *sip.Request, tx *endpoint.ServerTx, dst netip.A
 		_ = p.ep.Send(req, dst) // ACK for a 2xx: forwarded statelessly (RFC 3261 §16.11)
 		return
 	}
+	var acc accepted
 	_, err := p.ep.Request(req, dst, func(res *sip.Response) {
 		if res == nil {
 			p.reply(in, tx, 408, "Request Timeout")
+			return
+		}
+		if isInvite2xx(res) && acc.late(p.ep.Clock().Now()) && p.relayLate(res) {
 			return
 		}
 		p.relayResponse(res, tx)
@@ -307,6 +328,10 @@ func (p *Proxy) forward(in, req *sip.Request, tx *endpoint.ServerTx, dst netip.A
 // stateless proxy does (RFC 3261 §16.7 / §16.11).
 func (p *Proxy) onStrayResponse(res *sip.Response, src netip.AddrPort) {
 	if v := res.Via(); v == nil || (v.Host != p.ep.Addr().Addr().String() && v.Host != p.self().Addr().String()) {
+		return
+	}
+	// A 2xx that matches no transaction comes after the transaction ended.
+	if isInvite2xx(res) && p.relayLate(res) {
 		return
 	}
 	p.relayResponse(res, nil)
@@ -437,4 +462,27 @@ func (p *Proxy) register(req *sip.Request, tx *endpoint.ServerTx) {
 		res.AppendHeader(rc)
 	}
 	_ = tx.Respond(res)
+}
+
+// reasonPhrase is the reason phrase RFC 3261 §21 gives a status code, or a generic one.
+func reasonPhrase(code int) string {
+	switch code {
+	case 404:
+		return "Not Found"
+	case 408:
+		return "Request Timeout"
+	case 480:
+		return "Temporarily Unavailable"
+	case 483:
+		return "Too Many Hops"
+	case 486:
+		return "Busy Here"
+	case 500:
+		return "Server Internal Error"
+	case 503:
+		return "Service Unavailable"
+	case 603:
+		return "Decline"
+	}
+	return "Rejected"
 }

@@ -2,16 +2,13 @@ package proxy_test
 
 import (
 	"context"
-	"net/netip"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/sipnatlab/sipnatlab/sim"
-	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
-	"github.com/sipnatlab/sipnatlab/sim/ua"
 )
 
 // TestLostACKInABubble runs the no-NAT-handling case with the actors on
@@ -22,34 +19,9 @@ import (
 // serves the CLI and Ginkgo, where there is no *testing.T to make a bubble.)
 func TestLostACKInABubble(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := sim.NewNetwork(sim.Config{Carrier: sim.Memory})
-		defer n.Close()
-		if _, err := n.AddNAT(sim.NATConfig{Name: "home-nat", Public: netip.MustParseAddr("203.0.113.50"),
-			LAN: netip.MustParsePrefix("192.168.1.0/24"), Filtering: sim.AddressAndPortDependent}); err != nil {
-			t.Fatal(err)
-		}
-		open := func(name, addr string) *endpoint.Endpoint {
-			h, err := n.AddHost(name, netip.MustParseAddr(addr))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := h.ListenPacket(5060)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return endpoint.New(c, endpoint.Config{Clock: sim.SystemClock{}, IDs: endpoint.NewIDs(1, name)})
-		}
-		px := proxy.New(open("proxy", "203.0.113.2"), proxy.Config{Name: "proxy", Registrar: true, Handling: proxy.HandlingNone})
-		defer px.Close()
-		reg := netip.MustParseAddrPort("203.0.113.2:5060")
-		bob := ua.New(open("bob", "192.168.1.10"), ua.Config{Name: "bob", Registrar: reg, Domain: reg})
-		defer bob.Close()
-		alice := ua.New(open("alice", "198.51.100.10"), ua.Config{Name: "alice"})
-		defer alice.Close()
-
-		if err := bob.Register(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		b := newBubble(t, proxy.Config{Registrar: true, Handling: proxy.HandlingNone})
+		defer b.closeActors()
+		n, reg, bob, alice := b.net, b.reg, b.bob, b.alice
 		start := time.Now()
 		callID, err := alice.Call(context.Background(), bob.AOR(), reg, 2*time.Second)
 		if err != nil {
