@@ -3,12 +3,10 @@ package field_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -19,36 +17,15 @@ import (
 // readdress6 rewrites an IPv4 capture to IPv6: headers, and the SIP text (bracketed
 // in URIs and sent-by, bare in received, RFC 3261 §25.1), by the map of addresses.
 func readdress6(in string, m map[string]string) string {
-	var out []frame
-	for _, fr := range readFrames(in) {
-		p := gopacket.NewPacket(fr.data, layers.LinkTypeEthernet, gopacket.Default)
-		eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
-		ip4 := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-		udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-		text := string(udp.Payload)
+	six := func(a net.IP) net.IP { return netip.MustParseAddr(m[a.String()]).AsSlice() }
+	return rewriteFrames(in, func(ip4 *layers.IPv4, text string) (ipLayer, string) {
 		for from, to := range m {
 			text = strings.ReplaceAll(text, "received="+from, "received="+to)
 			text = strings.ReplaceAll(text, "IN IP4 "+from, "IN IP6 "+to)
 			text = strings.ReplaceAll(text, from, "["+to+"]")
 		}
-		if head, body, ok := strings.Cut(text, "\r\n\r\n"); ok && body != "" {
-			lines := strings.Split(head, "\r\n")
-			for i, l := range lines {
-				if strings.HasPrefix(strings.ToLower(l), "content-length:") {
-					lines[i] = fmt.Sprintf("Content-Length: %d", len(body))
-				}
-			}
-			text = strings.Join(lines, "\r\n") + "\r\n\r\n" + body
-		}
-		six := func(a net.IP) net.IP { return netip.MustParseAddr(m[a.String()]).AsSlice() }
-		ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: six(ip4.SrcIP), DstIP: six(ip4.DstIP)}
-		eth.EthernetType = layers.EthernetTypeIPv6
-		Expect(udp.SetNetworkLayerForChecksum(ip6)).To(Succeed())
-		buf := gopacket.NewSerializeBuffer()
-		Expect(gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip6, udp, gopacket.Payload(text))).To(Succeed())
-		out = append(out, frame{fr.ci, buf.Bytes()})
-	}
-	return writeFrames(layers.LinkTypeEthernet, out)
+		return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: six(ip4.SrcIP), DstIP: six(ip4.DstIP)}, text
+	})
 }
 
 var _ = Describe("IPv6", func() {
