@@ -100,8 +100,12 @@ func (v *validateFlags) specs() (map[string]harness.Container, error) {
 		return nil, fmt.Errorf("--config and --as, or --proxy, are required")
 	}
 	for host, c := range out {
-		if st, err := os.Stat(c.Config); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s's config %q: not a readable file", host, c.Config)
+		st, err := os.Stat(c.Config)
+		if err != nil {
+			return nil, fmt.Errorf("%s's config: %w", host, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s's config %q: not a regular file", host, c.Config)
 		}
 	}
 	for _, d := range *v.defines {
