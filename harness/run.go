@@ -100,8 +100,11 @@ type Result struct {
 	Placed   []CallRecord
 	// Trace is the capture grouped by datagram and call, what the judge and the
 	// reports read.
-	Trace        *trace.Trace
-	Calls        []judge.CallFacts
+	Trace *trace.Trace
+	Calls []judge.CallFacts
+	// CallCount is how many calls were judged when Calls holds only the first
+	// of them (a field diagnosis that streamed its calls out); 0: len(Calls).
+	CallCount    int
 	Expectations []judge.ExpectationResult
 	Passed       bool
 	Columns      []Column // hosts and NATs in ladder order

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sipnatlab/sipnatlab/harness"
+	"github.com/sipnatlab/sipnatlab/harness/field"
 	"github.com/sipnatlab/sipnatlab/harness/match"
 	"github.com/sipnatlab/sipnatlab/harness/report"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
@@ -133,5 +134,64 @@ var _ = Describe("verdict.schema.json", func() {
 		Expect(sch.Validate(instance([]byte(`{"scenarios": []}`)))).NotTo(Succeed())
 		Expect(sch.Validate(instance([]byte(`{"schema_version": 1, "scenarios": [{"name": "x", "file": "x", "passed": "yes",
 			"headline": "PASS x", "outcome": "", "fix": "", "expectations": [], "calls": []}]}`)))).NotTo(Succeed())
+	})
+})
+
+var _ = Describe("diagnose.schema.json", func() {
+	// diagnose.schema.json extends the verdict's schema, which it names by its $id.
+	var sch *jsonschema.Schema
+	BeforeEach(func() {
+		f, err := os.Open("verdict.schema.json")
+		Expect(err).NotTo(HaveOccurred())
+		defer f.Close()
+		verdict, err := jsonschema.UnmarshalJSON(f)
+		Expect(err).NotTo(HaveOccurred())
+		c := jsonschema.NewCompiler()
+		Expect(c.AddResource("https://github.com/sipnatlab/sipnatlab/schema/verdict.schema.json", verdict)).To(Succeed())
+		sch, err = c.Compile("diagnose.schema.json")
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	diagnosed := func(files ...string) []byte {
+		GinkgoHelper()
+		var b bytes.Buffer
+		js, err := field.NewJSONStream(&b)
+		Expect(err).NotTo(HaveOccurred())
+		d, err := field.Diagnose(context.Background(), files, field.Options{OnCall: js.Call})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(js.Finish(d)).To(Succeed())
+		return b.Bytes()
+	}
+
+	It("describes diagnose --json of every capture in the field testdata, several vantage points and a truncated file too", func() {
+		files, err := filepath.Glob("../harness/field/testdata/*.pcap*")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(len(files)).To(BeNumerically(">=", 15))
+		for _, f := range files {
+			Expect(sch.Validate(instance(diagnosed(f)))).To(Succeed(), f)
+		}
+		Expect(sch.Validate(instance(diagnosed(files[0], files[1])))).To(Succeed())
+
+		data, err := os.ReadFile("../harness/field/testdata/sim-no-nat-handling-plain.pcap")
+		Expect(err).NotTo(HaveOccurred())
+		cut := filepath.Join(GinkgoT().TempDir(), "cut.pcap")
+		Expect(os.WriteFile(cut, data[:len(data)/2], 0o644)).To(Succeed())
+		out := diagnosed(cut)
+		Expect(string(out)).To(ContainSubstring(`"errors": [`))
+		Expect(sch.Validate(instance(out))).To(Succeed())
+	})
+
+	It("refuses a document without the evidence or with an unknown confidence word", func() {
+		good := diagnosed("../harness/field/testdata/sim-no-nat-handling-plain.pcap")
+		var doc map[string]any
+		Expect(json.Unmarshal(good, &doc)).To(Succeed())
+		delete(doc, "evidence")
+		bad, err := json.Marshal(doc)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sch.Validate(instance(bad))).NotTo(Succeed())
+
+		unsure := bytes.Replace(good, []byte(`"confidence": "likely"`), []byte(`"confidence": "perhaps"`), 1)
+		Expect(unsure).NotTo(Equal(good))
+		Expect(sch.Validate(instance(unsure))).NotTo(Succeed())
 	})
 })

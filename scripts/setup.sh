@@ -10,6 +10,8 @@ packages=(
   sngrep       # harness/report: ... and open in sngrep
   chromium     # harness/report: the HTML ladder, driven and screenshotted headless
   debootstrap  # scripts/build-kamailio-image.sh builds the Kamailio image
+  iproute2     # harness/realproxy: ip, to give a real proxy's container its TUN device
+  util-linux   # harness/realproxy: nsenter, to enter that container's network namespace
 )
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

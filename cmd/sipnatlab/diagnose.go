@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sipnatlab/sipnatlab/harness/field"
+	judgepkg "github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/report"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 )
@@ -47,6 +47,11 @@ input (what was readable before the damage is still diagnosed).`,
 	}
 }
 
+// keptCalls is how many calls a diagnosis keeps for the ladder, the call details
+// and the headline of the text and HTML reports: those of the first calls, as run
+// details a load's (report's maxDetailedCalls); the others only stream out.
+const keptCalls = 3
+
 type diagnoseOptions struct {
 	json                               bool
 	html, hosts, scenario, scenarioOut string
@@ -76,26 +81,52 @@ func diagnose(ctx context.Context, e *env, files []string, o diagnoseOptions) in
 		}
 		opts.Scenario = s
 	}
+	// Every call goes out as soon as it is judged; the Diagnosis keeps the first
+	// few, for the ladder and the headline.
+	opts.Keep = keptCalls
+	var js *field.JSONStream
+	shown, maxShown := map[string]bool{}, 20
+	if o.json {
+		var err error
+		if js, err = field.NewJSONStream(e.stdout); err != nil {
+			return fail("--json: %v", err)
+		}
+		opts.OnCall = js.Call
+	} else {
+		// Text: the evidence of the calls that lost their ACK, as they are judged.
+		opts.OnCall = func(f judgepkg.CallFacts, ev field.CallEvidence) {
+			if f.Answered && !f.ACKAtCallee && len(shown) < maxShown {
+				shown[f.CallID] = true
+				field.WriteCallEvidence(e.stdout, f, ev)
+			}
+		}
+	}
 	d, err := field.Diagnose(ctx, files, opts)
 	if err != nil {
+		if js != nil {
+			js.Discard()
+		}
 		return fail("%v", err)
 	}
 	res := d.Result
 	if o.json {
-		v := diagnoseJSON{Verdict: report.Verdict{SchemaVersion: report.SchemaVersion, Scenarios: []report.ScenarioVerdict{report.NewScenarioVerdict(res.Scenario, res, nil)}},
-			Evidence: d.Evidence, NATs: d.NATs, T1ms: d.Timers.T1.Milliseconds(), T2ms: d.Timers.T2.Milliseconds(),
-			Packets: d.Packets, MaxOpen: d.MaxOpenDialogs}
-		for _, err := range d.Errors {
-			v.Errors = append(v.Errors, err.Error())
-		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(v); err != nil {
-			return fail("%v", err)
+		if err := js.Finish(d); err != nil {
+			return fail("--json: %v", err)
 		}
 	} else {
 		report.WriteText(e.stdout, res.Scenario, res, nil, report.TextOptions{Color: e.term})
-		d.WriteEvidence(e.stdout, 20)
+		d.WriteSummary(e.stdout)
+		// The kept calls whose evidence did not stream (their ACK arrived).
+		for i, f := range d.Calls {
+			if !shown[f.CallID] && len(shown) < maxShown {
+				shown[f.CallID] = true
+				field.WriteCallEvidence(e.stdout, f, d.Evidence[i])
+			}
+		}
+		if n := d.Tally.Calls - len(shown); n > 0 {
+			fmt.Fprintf(e.stdout, "  (evidence of %d more calls left out; --json has it all)\n", n)
+		}
+		d.WriteErrors(e.stdout)
 	}
 	if o.html != "" {
 		if err := writeHTML(o.html, res.Scenario, res, nil); err != nil {
@@ -117,18 +148,6 @@ func diagnose(ctx context.Context, e *env, files []string, o diagnoseOptions) in
 		return 1
 	}
 	return 0
-}
-
-// diagnoseJSON is the JSON of diagnose: run's verdict, and the capture's evidence.
-type diagnoseJSON struct {
-	report.Verdict
-	Evidence []field.CallEvidence `json:"evidence"`
-	NATs     []field.InferredNAT  `json:"inferred_nats"`
-	T1ms     int64                `json:"t1_ms_estimated"`
-	T2ms     int64                `json:"t2_ms_estimated"`
-	Packets  int                  `json:"packets"`
-	MaxOpen  int                  `json:"max_open_dialogs"`
-	Errors   []string             `json:"errors,omitempty"`
 }
 
 // readHosts reads "ADDRESS NAME" lines (blank lines and # comments skipped).

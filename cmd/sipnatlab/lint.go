@@ -23,7 +23,8 @@ func lintCommand() *command {
 		args:    "CONFIG...",
 		summary: "flag the NAT pitfalls in Kamailio or OpenSIPS scripts",
 		help: `Reads Kamailio or OpenSIPS routing scripts and flags the NAT pitfalls that
-lose the ACK for a NATed callee's 200 OK, and what the engine would refuse:
+lose the ACK for a NATed callee's 200 OK, or every call to a NATed phone,
+and what the engine would refuse:
 
   missing-reply-contact-fix        NAT is handled on requests, but no reply
                                    route ever fixes a reply's Contact
@@ -32,6 +33,11 @@ lose the ACK for a NATed callee's 200 OK, and what the engine would refuse:
   nat-test-reply-contact-fix       a reply route fixes the Contact whenever
                                    nat_uac_test() is true: also for a reply a
                                    proxy relayed with a private Contact
+  missing-force-rport              a script that handles NAT or registers
+                                   never calls force_rport(): replies to a
+                                   phone's Via port die at its NAT
+  register-not-fixed               save() with nothing that stores where a
+                                   NATed phone is reached (fix_nated_register)
   opensips-3x-rejects              OpenSIPS 1.x/2.x syntax or settings that
                                    OpenSIPS 3.x refuses (uri == myself,
                                    children=, no socket= line)

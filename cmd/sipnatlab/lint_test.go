@@ -34,6 +34,10 @@ var _ = Describe("sipnatlab lint", func() {
 		Entry(nil, fixture("opensips", "none"), 1, "missing-reply-contact-fix"),
 		Entry(nil, fixture("opensips", "excessive"), 1, "unconditional-reply-contact-fix"),
 		Entry(nil, fixture("opensips", "correct"), 0, ""),
+		Entry(nil, fixture("kamailio", "no-rport"), 1, "missing-force-rport"),
+		Entry(nil, fixture("opensips", "no-rport"), 1, "missing-force-rport"),
+		Entry(nil, fixture("kamailio", "registration-not-fixed"), 1, "register-not-fixed"),
+		Entry(nil, fixture("opensips", "registration-not-fixed"), 1, "register-not-fixed"),
 	)
 
 	It("prints JSON with --json, one entry per file", func(ctx SpecContext) {

@@ -100,8 +100,12 @@ func (v *validateFlags) specs() (map[string]harness.Container, error) {
 		return nil, fmt.Errorf("--config and --as, or --proxy, are required")
 	}
 	for host, c := range out {
-		if st, err := os.Stat(c.Config); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s's config %q: not a readable file", host, c.Config)
+		st, err := os.Stat(c.Config)
+		if err != nil {
+			return nil, fmt.Errorf("%s's config: %w", host, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s's config %q: not a regular file", host, c.Config)
 		}
 	}
 	for _, d := range *v.defines {
@@ -138,16 +142,15 @@ func imageFor(eng scenario.Engine, image string) string {
 
 // checkHosts applies to the hosts validate makes real the topology rules the loader
 // applies to engine keys in a file, with the loader's error: each must be a proxy
-// host of s and sit behind no NAT.
+// host of s and sit behind no NAT unless that NAT forwards a port to it.
 func checkHosts(s *scenario.Scenario, specs map[string]harness.Container) error {
 	for _, name := range slices.Sorted(maps.Keys(specs)) {
 		h, ok := s.Host(name)
 		if !ok || h.Role != scenario.RoleProxy {
 			return fmt.Errorf("%s: scenario %q (%s) has no proxy host of that name", name, s.Name, s.File)
 		}
-		if h.NAT != "" {
-			return &scenario.LoadError{File: s.File, Line: addressLine(s.File, h.Line), Path: "hosts." + name + ".address",
-				Msg: fmt.Sprintf("a real proxy (engine %s) cannot sit behind NAT %s", engineName(specs[name]), h.NAT)}
+		if why := s.RealProxyBehindNAT(h, engineName(specs[name])); why != "" {
+			return &scenario.LoadError{File: s.File, Line: addressLine(s.File, h.Line), Path: "hosts." + name + ".address", Msg: why}
 		}
 	}
 	return nil

@@ -75,11 +75,10 @@ var _ = Describe("sipnatlab validate interrupted while its proxy starts", Label(
 		Eventually(exited).WithTimeout(10 * time.Second).Should(BeClosed())
 		left := containersOf(ctx, cmd.Process.Pid)
 		Expect(left).NotTo(BeEmpty(), "SIGKILL gives no chance to clean up")
-		removed, err := container.Sweep(ctx)
+		// Another suite's container start, running at the same time, may sweep them
+		// first: what matters is that a sweep removes them, whichever ran it.
+		_, err := container.Sweep(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		for _, id := range left {
-			Expect(removed).To(ContainElement("container " + id[:12]))
-		}
 		Expect(containersOf(ctx, cmd.Process.Pid)).To(BeEmpty())
 	}, SpecTimeout(2*time.Minute))
 })

@@ -10,9 +10,9 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/trace"
 	"github.com/sipnatlab/sipnatlab/sim"
-	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
 )
 
@@ -303,11 +303,9 @@ func (a *analyzer) emit(g *group) {
 	// next hop (RFC 3261 §16.4): the proxy absorbs it, as the in-process proxy notes.
 	if req, ok := m.(*sip.Request); ok && req.IsAck() && len(recs) > 0 {
 		if end := recs[len(recs)-1]; end.Kind == sim.Delivered {
-			if h := a.topo.hostByName(end.Hop); h != nil && h.proxy && onlySelfRoutes(req, h.addr) {
-				if u, err := endpoint.URIAddr(req.Recipient); err == nil && u == h.addr {
-					add(sim.Record{Kind: sim.Noted, Hop: h.name, Flow: trace.CallID(m), Cause: proxy.CauseNothingToForward,
-						Reason: fmt.Sprintf("ACK's Request-URI %s names %s itself and no Route is left: nothing to forward it to", req.Recipient.String(), h.name)})
-				}
+			if h := a.topo.hostByName(end.Hop); h != nil && h.proxy && judge.NothingToForward(req, h.addr) {
+				add(sim.Record{Kind: sim.Noted, Hop: h.name, Flow: trace.CallID(m), Cause: proxy.CauseNothingToForward,
+					Reason: fmt.Sprintf("ACK's Request-URI %s names %s itself and no Route is left: nothing to forward it to", req.Recipient.String(), h.name)})
 			}
 		}
 	}
@@ -353,19 +351,4 @@ func (a *analyzer) seenAt(g *group, pr pair, h *host) bool {
 		}
 	}
 	return false
-}
-
-// onlySelfRoutes reports whether every Route of req names self (the proxy removes its
-// own entries, RFC 3261 §16.4), so none is left once it has.
-func onlySelfRoutes(req *sip.Request, self netip.AddrPort) bool {
-	for _, h := range req.GetHeaders("Route") {
-		r, ok := h.(*sip.RouteHeader)
-		if !ok {
-			return false
-		}
-		if u, err := endpoint.URIAddr(r.Address); err != nil || u != self {
-			return false
-		}
-	}
-	return true
 }

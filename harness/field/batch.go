@@ -83,8 +83,7 @@ func (a *analyzer) judgeBatch() {
 	res.Judge()
 	for _, f := range res.Calls {
 		a.learnHandling(f)
-		a.out.Calls = append(a.out.Calls, f)
-		a.out.Evidence = append(a.out.Evidence, a.callEvidence(res.Trace, f))
+		a.out.took(a.opts, f, a.callEvidence(res.Trace, f))
 	}
 	for _, d := range a.batch {
 		keep := a.out.keptCalls < a.opts.Keep

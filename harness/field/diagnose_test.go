@@ -68,6 +68,16 @@ func verdict(file string) (judge.CallFacts, func(string) string) {
 	run := v.Scenarios[0]
 	Expect(run.Calls).To(HaveLen(1))
 	c := run.Calls[0]
+	// The kept verdict is the run's judge as it is now: judged again from the
+	// project's own records, the capture gives the same class and blame.
+	f, err := os.Open(file)
+	Expect(err).NotTo(HaveOccurred())
+	defer f.Close()
+	res, _, err := report.ReadPcap(f)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(res.Calls).To(HaveLen(1))
+	Expect(string(res.Calls[0].Class)).To(Equal(c.Class), file)
+	Expect(res.Calls[0].Blame).To(Equal(c.Blame), file)
 	s := seed(run.Name)
 	addr := func(name string) string {
 		if name == "" {
@@ -85,6 +95,13 @@ func verdict(file string) (judge.CallFacts, func(string) string) {
 	return judge.CallFacts{From: c.From, To: c.To, Blame: c.Blame, ACKAtCallee: c.ACKAtCallee, CalleeBYE: c.CalleeBYE,
 		OKRetransmissions: c.OKRetransmissions, Class: judge.Class(c.Class)}, addr
 }
+
+// bridgeClass is the class a capture on the Docker bridge shows where it sees more
+// than validate's capture, which holds what the in-process hosts sent and received:
+// without NAT handling, Kamailio sends the ACK to bob's private Contact, an address
+// no in-process host owns, so the run's capture ends the ACK at proxy-b (ack-lost)
+// while the bridge sees it leave for 192.168.1.10 (private-contact).
+var bridgeClass = map[string]judge.Class{"kamailio-no-nat-handling-bridge.pcap": judge.ClassPrivateContact}
 
 var _ = Describe("Diagnose", func() {
 	// Captures of the seed scenarios, each diagnosed from the packets alone and
@@ -121,6 +138,10 @@ var _ = Describe("Diagnose", func() {
 				Expect(got.To).To(Equal(name(want.To)))
 				Expect(got.From).To(Equal(name(want.From)))
 				Expect(got.Blame).To(Equal(name(want.Blame)))
+				if c, ok := bridgeClass[file]; ok {
+					want.Class = c
+				}
+				Expect(got.Class).To(Equal(want.Class))
 				Expect(d.Lost()).To(Equal(!want.ACKAtCallee))
 				if !want.ACKAtCallee {
 					// The callee's retransmissions follow T1·2ⁿ capped at T2 (500 ms,

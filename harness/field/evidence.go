@@ -2,6 +2,7 @@ package field
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -142,27 +143,42 @@ func schedule(sent []time.Duration) (t1, t2 time.Duration, verdict string) {
 	return t1, t2, "follows T1·2ⁿ capped at T2 (RFC 3261 §13.3.1.4)"
 }
 
-func estimateTimers(ev []CallEvidence) TimerEstimate {
-	var e TimerEstimate
-	var t1s, t2s []time.Duration
-	for _, c := range ev {
-		if c.T1 > 0 {
-			t1s = append(t1s, c.T1)
-			if c.T2 > 0 {
-				t2s = append(t2s, c.T2)
-			}
+// timerCounts counts the T1 and T2 every callee's schedule showed, to the
+// microsecond: bounded by the distinct values, not by the calls.
+type timerCounts struct {
+	t1, t2 map[time.Duration]int
+	n1, n2 int
+}
+
+func (c *timerCounts) add(ev CallEvidence) {
+	if ev.T1 <= 0 {
+		return
+	}
+	if c.t1 == nil {
+		c.t1, c.t2 = map[time.Duration]int{}, map[time.Duration]int{}
+	}
+	c.t1[ev.T1.Round(time.Microsecond)]++
+	c.n1++
+	if ev.T2 > 0 {
+		c.t2[ev.T2.Round(time.Microsecond)]++
+		c.n2++
+	}
+}
+
+// estimate is the median T1 and T2 of the calls counted.
+func (c *timerCounts) estimate() TimerEstimate {
+	return TimerEstimate{T1: median(c.t1, c.n1), T2: median(c.t2, c.n2), Calls: c.n1}
+}
+
+// median returns the value at rank n/2 of the counted values (0 for none).
+func median(counts map[time.Duration]int, n int) time.Duration {
+	seen := 0
+	for _, v := range slices.Sorted(maps.Keys(counts)) {
+		if seen += counts[v]; seen > n/2 {
+			return v
 		}
 	}
-	if len(t1s) == 0 {
-		return e
-	}
-	slices.Sort(t1s)
-	slices.Sort(t2s)
-	e.T1, e.Calls = t1s[len(t1s)/2], len(t1s)
-	if len(t2s) > 0 {
-		e.T2 = t2s[len(t2s)/2]
-	}
-	return e
+	return 0
 }
 
 // callEvidence says what the capture shows of call f for certain and what is inferred.

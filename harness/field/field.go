@@ -40,6 +40,44 @@ type Options struct {
 	Linger time.Duration
 	// Keep is how many dialogs keep every record, for the ladder; default 16.
 	Keep int
+	// OnCall, when set, is handed every call as soon as it is judged, with its
+	// evidence, in the order the dialogs closed, on the goroutine running Diagnose.
+	// The Diagnosis then keeps only the first Keep calls (Calls, Evidence) and the
+	// Tally of all of them, so its memory follows the dialogs open at once, not the
+	// calls in the capture. Unset, the Diagnosis keeps every call.
+	OnCall func(judge.CallFacts, CallEvidence)
+}
+
+// Tally counts every call of a diagnosis, kept in Diagnosis.Calls or not.
+type Tally struct {
+	Calls, Answered, ACKAtCallee, CalleeBYE int
+	// Lost counts the answered calls whose ACK never reached the callee.
+	Lost int
+	// Blamed counts the calls each host is blamed for.
+	Blamed map[string]int
+}
+
+// add counts call f.
+func (t *Tally) add(f judge.CallFacts) {
+	t.Calls++
+	if f.Answered {
+		t.Answered++
+		if !f.ACKAtCallee {
+			t.Lost++
+		}
+	}
+	if f.ACKAtCallee {
+		t.ACKAtCallee++
+	}
+	if f.CalleeBYE {
+		t.CalleeBYE++
+	}
+	if f.Blame != "" {
+		if t.Blamed == nil {
+			t.Blamed = map[string]int{}
+		}
+		t.Blamed[f.Blame]++
+	}
 }
 
 // Diagnosis is what the capture files showed.
@@ -47,9 +85,12 @@ type Diagnosis struct {
 	// Result is the capture as a run's Result: the inferred topology as its Scenario,
 	// the records of the kept dialogs as its Capture, and the facts of every call
 	// (Calls), judged by the judge as a run's are.
-	Result   *harness.Result
-	Calls    []judge.CallFacts // every INVITE dialog, in the order they began
-	Evidence []CallEvidence    // Calls[i]'s evidence
+	Result *harness.Result
+	// Calls are the INVITE dialogs, in the order they were judged: every one, or
+	// only the first Options.Keep when Options.OnCall took them all.
+	Calls    []judge.CallFacts
+	Evidence []CallEvidence // Calls[i]'s evidence
+	Tally    Tally          // every call, kept in Calls or not
 	NATs     []InferredNAT
 	Files    []string
 	Packets  int // SIP datagrams and ICMP errors read
@@ -62,6 +103,9 @@ type Diagnosis struct {
 
 	keptCalls int
 	topo      *topology
+	routes    []route       // the distinct caller, callee and first proxy of the calls
+	nroutes   map[route]int // how many calls took each
+	timers    timerCounts
 }
 
 // InferredNAT is a NAT the capture showed, and why.
@@ -74,12 +118,29 @@ type InferredNAT struct {
 
 // Lost reports whether some call lost the ACK for its 2xx.
 func (d *Diagnosis) Lost() bool {
-	for _, c := range d.Calls {
-		if c.Answered && !c.ACKAtCallee {
-			return true
+	return d.Tally.Lost > 0
+}
+
+// took counts call f, with evidence ev, in the tally, the routes and the timer
+// estimate, and keeps it when there is no OnCall or Calls has room.
+func (d *Diagnosis) took(o Options, f judge.CallFacts, ev CallEvidence) {
+	d.Tally.add(f)
+	d.timers.add(ev)
+	if f.From != "" && f.To != "" {
+		r := route{f.From, f.To, ev.via}
+		if d.nroutes[r] == 0 {
+			d.routes = append(d.routes, r)
+		}
+		d.nroutes[r]++
+	}
+	if o.OnCall != nil {
+		o.OnCall(f, ev)
+		if len(d.Calls) >= o.Keep {
+			return
 		}
 	}
-	return false
+	d.Calls = append(d.Calls, f)
+	d.Evidence = append(d.Evidence, ev)
 }
 
 // ErrRead is wrapped by Diagnosis errors about unreadable input.
@@ -116,7 +177,7 @@ func Diagnose(ctx context.Context, names []string, o Options) (*Diagnosis, error
 		}
 		files = append(files, f)
 	}
-	d := &Diagnosis{Files: names}
+	d := &Diagnosis{Files: names, nroutes: map[route]int{}}
 	a := newAnalyzer(o, d)
 	m := newMerger(slices.Clone(files))
 	for n := 0; ; n++ {
@@ -140,13 +201,13 @@ func Diagnose(ctx context.Context, names []string, o Options) (*Diagnosis, error
 	res := &harness.Result{Scenario: s, Capture: a.kept, Start: a.start, End: a.end}
 	slices.SortFunc(res.Capture, func(x, y sim.Record) int { return x.Seq - y.Seq })
 	res.Judge()
-	res.Calls = d.Calls
+	res.Calls, res.CallCount = d.Calls, d.Tally.Calls
 	res.Expectations, res.Passed = nil, !d.Lost()
 	d.Result = res
 	for _, n := range a.topo.natList {
 		d.NATs = append(d.NATs, InferredNAT{Name: n.name, Public: n.public, LAN: n.lan, Why: n.why})
 	}
-	d.Timers = estimateTimers(d.Evidence)
+	d.Timers = d.timers.estimate()
 	a.topo.applyTimers(d.Timers)
 	d.topo = a.topo
 	return d, nil

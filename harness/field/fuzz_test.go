@@ -11,8 +11,9 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness/field"
 )
 
-// FuzzDiagnose feeds arbitrary bytes as a capture file: the reader and the analysis
-// must end with a diagnosis or an error, never a panic.
+// FuzzDiagnose feeds arbitrary bytes as a capture file: the reader and the analysis,
+// keeping every call or streaming them out as JSON, must end with a diagnosis or an
+// error, never a panic.
 func FuzzDiagnose(f *testing.F) {
 	for _, name := range []string{"sim-no-nat-handling-plain.pcap", "sim-excessive-nat-handling.pcapng", "kamailio-correct-nat-handling-bridge.pcap"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
@@ -38,5 +39,18 @@ func FuzzDiagnose(f *testing.F) {
 			_ = r.Close()
 		}
 		_, _ = field.Diagnose(context.Background(), []string{name}, field.Options{})
+		// The streaming path too: every call out as JSON while it is judged.
+		js, err := field.NewJSONStream(io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := field.Diagnose(context.Background(), []string{name}, field.Options{Keep: 1, OnCall: js.Call})
+		if err != nil {
+			js.Discard()
+			return
+		}
+		if err := js.Finish(d); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

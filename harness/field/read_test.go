@@ -285,6 +285,48 @@ var _ = Describe("ICMP errors", func() {
 	})
 })
 
+// fixContentLength sets the Content-Length of a SIP message to its body's length.
+func fixContentLength(text string) string {
+	head, body, ok := strings.Cut(text, "\r\n\r\n")
+	if !ok || body == "" {
+		return text
+	}
+	lines := strings.Split(head, "\r\n")
+	for i, l := range lines {
+		if strings.HasPrefix(strings.ToLower(l), "content-length:") {
+			lines[i] = fmt.Sprintf("Content-Length: %d", len(body))
+		}
+	}
+	return strings.Join(lines, "\r\n") + "\r\n\r\n" + body
+}
+
+// ipLayer is an IPv4 or IPv6 header to serialize.
+type ipLayer interface {
+	gopacket.NetworkLayer
+	gopacket.SerializableLayer
+}
+
+// rewriteFrames rewrites every Ethernet/IPv4/UDP frame of a capture: edit returns the
+// IP header to write (the same, changed, or an IPv6 one) and the SIP text, whose
+// Content-Length is then fixed.
+func rewriteFrames(in string, edit func(ip *layers.IPv4, text string) (ipLayer, string)) string {
+	var out []frame
+	for _, fr := range readFrames(in) {
+		p := gopacket.NewPacket(fr.data, layers.LinkTypeEthernet, gopacket.Default)
+		eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+		udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		ip, text := edit(p.Layer(layers.LayerTypeIPv4).(*layers.IPv4), string(udp.Payload))
+		if _, v6 := ip.(*layers.IPv6); v6 {
+			eth.EthernetType = layers.EthernetTypeIPv6
+		}
+		Expect(udp.SetNetworkLayerForChecksum(ip)).To(Succeed())
+		buf := gopacket.NewSerializeBuffer()
+		Expect(gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(fixContentLength(text)))).To(Succeed())
+		out = append(out, frame{fr.ci, buf.Bytes()})
+	}
+	return writeFrames(layers.LinkTypeEthernet, out)
+}
+
 // readdress rewrites a capture's IPv4 addresses, in headers and SIP text alike.
 func readdress(in string, m map[string]string) string {
 	swap := func(ip net.IP) net.IP {
@@ -293,32 +335,13 @@ func readdress(in string, m map[string]string) string {
 		}
 		return ip
 	}
-	var out []frame
-	for _, fr := range readFrames(in) {
-		p := gopacket.NewPacket(fr.data, layers.LinkTypeEthernet, gopacket.Default)
-		eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
-		ip := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-		udp := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
-		text := string(udp.Payload)
+	return rewriteFrames(in, func(ip *layers.IPv4, text string) (ipLayer, string) {
 		for from, to := range m {
 			text = strings.ReplaceAll(text, from, to)
 		}
-		if head, body, ok := strings.Cut(text, "\r\n\r\n"); ok && body != "" {
-			lines := strings.Split(head, "\r\n")
-			for i, l := range lines {
-				if strings.HasPrefix(strings.ToLower(l), "content-length:") {
-					lines[i] = fmt.Sprintf("Content-Length: %d", len(body))
-				}
-			}
-			text = strings.Join(lines, "\r\n") + "\r\n\r\n" + body
-		}
 		ip.SrcIP, ip.DstIP = swap(ip.SrcIP), swap(ip.DstIP)
-		Expect(udp.SetNetworkLayerForChecksum(ip)).To(Succeed())
-		buf := gopacket.NewSerializeBuffer()
-		Expect(gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, udp, gopacket.Payload(text))).To(Succeed())
-		out = append(out, frame{fr.ci, buf.Bytes()})
-	}
-	return writeFrames(layers.LinkTypeEthernet, out)
+		return ip, text
+	})
 }
 
 var _ = Describe("a capture inside one private network", func() {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
@@ -57,7 +58,7 @@ func (a *analyzer) network(at time.Time) *sim.Network {
 	}
 	a.netVersion = a.topo.version
 	a.net, a.netErr = nil, nil
-	s := a.topo.scenario("")
+	s := ipv4Only(a.topo.scenario(""))
 	n := sim.NewNetwork(sim.Config{Clock: sim.NewVirtualClock(at), Carrier: sim.Memory})
 	if err := s.AddTo(n); err != nil {
 		a.netErr = err
@@ -81,8 +82,34 @@ func (a *analyzer) network(at time.Time) *sim.Network {
 	return n
 }
 
+// ipv4Only is s without its IPv6 hosts and NATs: the simulated network routes
+// IPv4 only (sim refuses other addresses), and the IPv4 part of a capture that has
+// both is still routed.
+func ipv4Only(s *scenario.Scenario) *scenario.Scenario {
+	out := *s
+	out.NATs, out.Hosts = nil, nil
+	gone := map[string]bool{}
+	for _, n := range s.NATs {
+		if n.Public.Is4() && n.LAN.Addr().Is4() && !gone[n.Outside] {
+			out.NATs = append(out.NATs, n)
+		} else {
+			gone[n.Name] = true
+		}
+	}
+	for _, h := range s.Hosts {
+		if h.Address.Addr().Is4() && !gone[h.NAT] {
+			out.Hosts = append(out.Hosts, h)
+		}
+	}
+	return &out
+}
+
 // resolveEnd adds where the topology routes a datagram no receiver captured.
 func (a *analyzer) resolveEnd(add func(sim.Record), g *group, sender *host, written, last pair, ev *datagramEvidence) {
+	if !written.src.Addr().Is4() || !written.dst.Addr().Is4() {
+		ev.end = observation{inferred: true, basis: "no capture shows it arrive, and where an IPv6 datagram went is not worked out: the simulated network routes IPv4 only"}
+		return
+	}
 	n := a.network(g.first)
 	if n == nil {
 		ev.end = observation{inferred: true, basis: "no capture shows it arrive, and the topology could not be built: " + fmt.Sprint(a.netErr)}

@@ -17,6 +17,11 @@ import (
 func (d *Diagnosis) WriteScenario(w io.Writer) error {
 	t := d.topo
 	s := t.scenario("")
+	for _, h := range s.Hosts {
+		if !h.Address.Addr().Is4() {
+			return fmt.Errorf("host %s has the IPv6 address %s: the scenario format is IPv4 only, so this incident cannot be written as a scenario", h.Name, h.Address.Addr())
+		}
+	}
 	name := map[string]string{} // diagnosis name -> scenario name
 	used := map[string]bool{}
 	for _, n := range s.NATs {
@@ -71,30 +76,17 @@ func (d *Diagnosis) WriteScenario(w io.Writer) error {
 			fmt.Fprintf(&b, "  - register: %s\n", name[h.Name])
 		}
 	}
-	type call struct{ from, to, via string }
-	count := map[call]int{}
-	var calls []call
-	for i, f := range d.Calls {
-		if f.From == "" || f.To == "" {
-			continue
-		}
-		c := call{f.From, f.To, d.Evidence[i].via}
-		if count[c] == 0 {
-			calls = append(calls, c)
-		}
-		count[c]++
-	}
-	for _, c := range calls {
+	for _, c := range d.routes {
 		fmt.Fprintf(&b, "  - call: {from: %s, to: %s", name[c.from], name[c.to])
 		if v, ok := s.Host(c.via); ok && v.Role == scenario.RoleProxy {
 			fmt.Fprintf(&b, ", via: %s", name[c.via])
 		}
-		if count[c] > 1 {
-			fmt.Fprintf(&b, ", count: %d", count[c])
+		if n := d.nroutes[c]; n > 1 {
+			fmt.Fprintf(&b, ", count: %d", n)
 		}
 		b.WriteString("}\n")
 	}
-	if len(calls) == 0 {
+	if len(d.routes) == 0 {
 		return fmt.Errorf("the capture shows no call between two UAs to reproduce")
 	}
 	b.WriteString("  - wait: 1s\n\nexpect:\n")
@@ -117,3 +109,6 @@ func unique(n string, used map[string]bool) string {
 	used[out] = true
 	return out
 }
+
+// route is a call's caller, callee and the proxy it sent the INVITE to.
+type route struct{ from, to, via string }

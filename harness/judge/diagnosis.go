@@ -2,6 +2,7 @@ package judge
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/harness/trace"
 	"github.com/sipnatlab/sipnatlab/sim"
+	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
 )
 
@@ -170,6 +172,11 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 		if n.Hop == f.ACKLostAt && n.Cause == proxy.CauseNothingToForward {
 			absorbed = true
 		}
+	}
+	// A proxy that notes nothing (a real one in a container) absorbed the ACK
+	// just as well when the capture shows it delivered there with nowhere to go.
+	if h, ok := s.Host(f.ACKLostAt); ok && h.Role == scenario.RoleProxy && ack.Delivered() && ack.End.Hop == h.Name {
+		absorbed = absorbed || NothingToForward(ack.Msg.(*sip.Request), h.Address)
 	}
 	class := ClassACKLost
 	reason := f.ACKFate
@@ -357,4 +364,24 @@ func msText(d *time.Duration) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+}
+
+// NothingToForward reports whether the request req, received by the proxy at self,
+// has no next hop: its Request-URI names self and every Route does too, so none is
+// left once the proxy removed its own (RFC 3261 §16.4). An ACK for a 2xx in that
+// state is absorbed: ClassContactNamesProxy.
+func NothingToForward(req *sip.Request, self netip.AddrPort) bool {
+	if u, err := endpoint.URIAddr(req.Recipient); err != nil || u != self {
+		return false
+	}
+	for _, h := range req.GetHeaders("Route") {
+		r, ok := h.(*sip.RouteHeader)
+		if !ok {
+			return false
+		}
+		if u, err := endpoint.URIAddr(r.Address); err != nil || u != self {
+			return false
+		}
+	}
+	return true
 }

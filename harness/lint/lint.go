@@ -1,7 +1,9 @@
 // Package lint reads a Kamailio or OpenSIPS routing script and flags the two
 // NAT pitfalls behind most "callee hangs up after 32 s" reports: replies from
 // NATed callees whose Contact is never fixed, and reply Contacts fixed
-// unconditionally, which breaks replies relayed by another proxy.
+// unconditionally, which breaks replies relayed by another proxy. It also
+// flags two pitfalls of requests from phones behind NAT (requests.go): no
+// force_rport(), and a registrar that saves a private Contact.
 //
 // It is a static check of the script text: no proxy is started. Routes called
 // with route(NAME) and reply routes armed with t_on_reply("NAME") are
@@ -47,6 +49,15 @@ const (
 	// LegacyOpenSIPS: OpenSIPS 1.x/2.x syntax or settings that OpenSIPS 3.x
 	// refuses to parse or start with (uri == myself, children=, no socket=).
 	LegacyOpenSIPS Rule = "opensips-3x-rejects"
+	// MissingForceRport: a script that serves phones behind NAT (it handles
+	// NAT, or it is a registrar) never calls force_rport(), so a request whose
+	// Via asks for no rport is answered at the Via's port and the reply dies at
+	// the phone's NAT (RFC 3581).
+	MissingForceRport Rule = "missing-force-rport"
+	// UnfixedRegister: a registrar's save() with nothing that stores where a
+	// NATed contact can be reached (fix_nated_register(), add_rcv_param(), a
+	// Contact alias or rewrite), so the INVITE goes to a private Contact.
+	UnfixedRegister Rule = "register-not-fixed"
 	// EngineCheck: the engine's own config check (kamailio -c, opensips -c)
 	// rejected the script; sipnatlab lint --engine-check runs it in a
 	// container.
@@ -312,6 +323,7 @@ func (s *script) check(globals []token) []Finding {
 				"REGISTERs and restored by lookup()", blockName(f.root), f.root.line),
 		})
 	}
+	out = append(out, s.checkRequests(globals, natLine, natName)...)
 	if len(fixes) == 0 && natLine != 0 {
 		line := natLine
 		where := "the script has no reply route"

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -57,6 +58,14 @@ var _ = Describe("lint over the fixtures", func() {
 		Entry("opensips none: no reply route fixes the Contact", "opensips", "none", scenario.EngineOpenSIPS, lint.MissingReplyFix, "onreply_route[reply] {"),
 		Entry("opensips excessive: unconditional fix", "opensips", "excessive", scenario.EngineOpenSIPS, lint.UnconditionalReplyFix, "fix_nated_contact();"),
 		Entry("opensips correct: clean", "opensips", "correct", scenario.EngineOpenSIPS, lint.Rule(""), ""),
+		Entry("kamailio no-rport: no force_rport()", "kamailio", "no-rport", scenario.EngineKamailio, lint.MissingForceRport, "request_route {"),
+		Entry("kamailio registration-not-fixed: save() with no fix_nated_register()", "kamailio", "registration-not-fixed", scenario.EngineKamailio, lint.UnfixedRegister, `if (!save("location")) sl_reply_error();`),
+		Entry("opensips no-rport: no force_rport()", "opensips", "no-rport", scenario.EngineOpenSIPS, lint.MissingForceRport, "route {"),
+		Entry("opensips registration-not-fixed: save() with no fix_nated_register()", "opensips", "registration-not-fixed", scenario.EngineOpenSIPS, lint.UnfixedRegister, `if (!save("location")) sl_reply_error();`),
+		Entry("kamailio behind-nat: clean (its pitfall is the address, not the script)", "kamailio", "behind-nat", scenario.EngineKamailio, lint.Rule(""), ""),
+		Entry("kamailio behind-nat-advertise: clean", "kamailio", "behind-nat-advertise", scenario.EngineKamailio, lint.Rule(""), ""),
+		Entry("opensips behind-nat: clean", "opensips", "behind-nat", scenario.EngineOpenSIPS, lint.Rule(""), ""),
+		Entry("opensips behind-nat-advertise: clean", "opensips", "behind-nat-advertise", scenario.EngineOpenSIPS, lint.Rule(""), ""),
 	)
 
 	It("names NAT handling on requests in the missing-fix message", func() {
@@ -80,9 +89,15 @@ var _ = Describe("lint rules", func() {
 		return out
 	}
 
+	// Each table looks at its own rules only: the scripts are fragments that
+	// the other rules may flag too (a reply route's fragment calls no
+	// force_rport(), a request's has no reply route).
+	only := func(fs []lint.Finding, keep ...lint.Rule) []lint.Finding {
+		return slices.DeleteFunc(fs, func(f lint.Finding) bool { return !slices.Contains(keep, f.Rule) })
+	}
 	DescribeTable("reply-route Contact fixing",
 		func(src string, want ...string) {
-			Expect(rules(check(src))).To(Equal(append([]string{}, want...)))
+			Expect(rules(only(check(src), lint.MissingReplyFix, lint.UnconditionalReplyFix, lint.NATTestReplyFix))).To(Equal(append([]string{}, want...)))
 		},
 		Entry("guarded by a branch flag",
 			"request_route {\n if (nat_uac_test(\"19\")) fix_nated_register();\n t_on_reply(\"R\");\n t_relay();\n}\n"+
@@ -138,6 +153,36 @@ var _ = Describe("lint rules", func() {
 		Entry("switch, while and else-if parse",
 			"request_route {\n fix_nated_register();\n switch ($rm) {\n case \"INVITE\":\n  t_on_reply(\"r\");\n  break;\n default:\n  xlog(\"x\");\n }\n $var(i) = 0;\n while ($var(i) < 2) { $var(i) = $var(i) + 1; }\n}\n"+
 				"onreply_route[r] {\n if (status == \"100\") { xlog(\"t\"); } else if (isbflagset(6)) { fix_nated_contact(); } else { xlog(\"x\"); }\n}\n"),
+	)
+
+	DescribeTable("requests from phones behind NAT: force_rport() and a fixed registration",
+		func(src string, want ...string) {
+			Expect(rules(only(check(src), lint.MissingForceRport, lint.UnfixedRegister))).To(Equal(append([]string{}, want...)))
+		},
+		Entry("a registrar with rport and fix_nated_register: clean",
+			"request_route {\n force_rport();\n if (nat_uac_test(\"19\")) fix_nated_register();\n save(\"location\");\n}\n"),
+		Entry("force_rport() under a NAT test in a helper route counts",
+			"request_route {\n route(NATDETECT);\n if (is_method(\"REGISTER\")) { fix_nated_register(); save(\"location\"); }\n}\nroute[NATDETECT] {\n if (nat_uac_test(\"19\")) { force_rport(); }\n}\n"),
+		Entry("Kamailio's global force_rport=yes counts",
+			"#!KAMAILIO\nforce_rport=yes\nrequest_route {\n fix_nated_register();\n save(\"location\");\n}\n"),
+		Entry("NAT handled but no force_rport(): at the request route",
+			"request_route {\n if (nat_uac_test(\"19\")) fix_nated_register();\n save(\"location\");\n}\n",
+			"missing-force-rport@1"),
+		Entry("a registrar without NAT handling: no rport, and save() not fixed",
+			"route {\n if (is_method(\"REGISTER\")) {\n  save(\"location\");\n  exit;\n }\n t_relay();\n}\n",
+			"missing-force-rport@1", "register-not-fixed@3"),
+		Entry("force_rport() only in a reply route does not count",
+			"route {\n fix_nated_register();\n save(\"location\");\n t_on_reply(\"r\");\n}\nonreply_route[r] {\n force_rport();\n}\n",
+			"missing-force-rport@1"),
+		Entry("received_avp set but nothing fills it: save() not fixed",
+			"modparam(\"registrar\", \"received_avp\", \"$avp(r)\")\nrequest_route {\n force_rport();\n save(\"location\");\n}\n",
+			"register-not-fixed@4"),
+		Entry("add_rcv_param() fixes the registration",
+			"route {\n force_rport();\n add_rcv_param();\n save(\"location\");\n}\n"),
+		Entry("fix_nated_register() in a helper route counts",
+			"route {\n force_rport();\n route(REG);\n}\nroute[REG] {\n if (nat_uac_test(\"19\")) fix_nated_register();\n save(\"location\");\n}\n"),
+		Entry("a proxy that neither handles NAT nor registers: nothing to say",
+			"request_route {\n t_relay();\n}\n"),
 	)
 
 	// OpenSIPS scripts (proto_udp.so names the dialect) with what 3.x

@@ -68,9 +68,15 @@ var agreements = []agreement{
 	// call step's bound (70 s) outlasts it.
 	{"registration-not-fixed.yaml", "proxy", "registration-not-fixed.cfg", 1},
 	{"registration-fixed.yaml", "proxy", "correct.cfg", 1},
+	// A proxy on a LAN behind a port forward (its container at the private
+	// address, outside hosts through the fabric's NAT): without advertise its
+	// Record-Route names 10.0.0.2 and alice's ACK dies at alice; with it the ACK
+	// comes back through the forward.
+	{"proxy-behind-nat.yaml", "proxy", "behind-nat.cfg", 0.1},
+	{"proxy-behind-nat-advertise.yaml", "proxy", "behind-nat-advertise.cfg", 1},
 }
 
-// The same five cases for each engine, each engine's in its own Ordered
+// The same cases for each engine, each engine's in its own Ordered
 // container, so two Ginkgo processes run them side by side; the image
 // function gates the engine's specs and names its image.
 var _ = Describe("the seed scenarios with a real proxy in place of an in-process one", Label("container"), func() {

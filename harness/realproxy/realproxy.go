@@ -98,8 +98,8 @@ func check(ctx context.Context, s *scenario.Scenario, name string, spec harness.
 	if !ok || h.Role != scenario.RoleProxy {
 		return fmt.Errorf("%w: %q is not a proxy host of scenario %s", ErrContainer, name, s.Name)
 	}
-	if h.NAT != "" {
-		return fmt.Errorf("%w: %s sits behind NAT %s: a real proxy cannot", ErrContainer, name, h.NAT)
+	if why := s.RealProxyBehindNAT(h, engineOf(spec)); why != "" {
+		return fmt.Errorf("%w: %s: %s", ErrContainer, name, why)
 	}
 	switch spec.Engine {
 	case "", scenario.EngineKamailio, scenario.EngineOpenSIPS:

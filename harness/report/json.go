@@ -132,29 +132,34 @@ func NewScenarioVerdict(s *scenario.Scenario, res *harness.Result, err error) Sc
 		v.Expectations = res.Expectations
 	}
 	for _, c := range res.Calls {
-		cv := CallVerdict{
-			From: c.From, To: c.To, CallID: c.CallID, Answered: c.Answered,
-			ACKAtCallee: c.ACKAtCallee, ACKDelayMS: millis(c.ACKDelay),
-			OKRetransmissions: c.OKRetransmissions, CalleeBYE: c.CalleeBYE,
-			CalleeBYEAfterMS: millis(c.CalleeBYEAfter), ContactAtCaller: c.ContactAtCaller,
-			ACKLostAt: c.ACKLostAt, Blame: c.Blame, Diagnosis: c.Diagnosis, DiagnosisClass: string(c.Class), Fix: c.Fix, Hops: []HopVerdict{},
-		}
-		cv.FinalResponse, cv.FinalFrom = c.FinalResponse, c.FinalFrom
-		for _, ch := range c.ContactChanges {
-			cv.ContactChanges = append(cv.ContactChanges, ContactChangeVerdict{AfterMS: ch.After.Milliseconds(), Was: ch.Was, Now: ch.Now, Hop: ch.Hop, HopSent: ch.HopSent})
-		}
-		for _, ch := range c.HopChanges {
-			cv.HopChanges = append(cv.HopChanges, ContactChangeVerdict{AfterMS: ch.After.Milliseconds(), Was: ch.Was, Now: ch.Now, Hop: ch.Hop, HopSent: ch.HopSent})
-		}
-		for _, wh := range c.Withheld {
-			cv.Withheld = append(cv.Withheld, WithheldVerdict{Hop: wh.Hop, Dropped: wh.Dropped, LastSentMS: wh.LastSent.Milliseconds()})
-		}
-		for _, h := range c.Hops {
-			cv.Hops = append(cv.Hops, HopVerdict{Host: h.Host, ContactIn: h.In, ContactOut: h.Out, LeadsToCallee: h.Leads, Resolves: h.Resolves})
-		}
-		v.Calls = append(v.Calls, cv)
+		v.Calls = append(v.Calls, NewCallVerdict(c))
 	}
 	return v
+}
+
+// NewCallVerdict turns one call's facts into its verdict entry.
+func NewCallVerdict(c judge.CallFacts) CallVerdict {
+	cv := CallVerdict{
+		From: c.From, To: c.To, CallID: c.CallID, Answered: c.Answered,
+		ACKAtCallee: c.ACKAtCallee, ACKDelayMS: millis(c.ACKDelay),
+		OKRetransmissions: c.OKRetransmissions, CalleeBYE: c.CalleeBYE,
+		CalleeBYEAfterMS: millis(c.CalleeBYEAfter), ContactAtCaller: c.ContactAtCaller,
+		ACKLostAt: c.ACKLostAt, Blame: c.Blame, Diagnosis: c.Diagnosis, DiagnosisClass: string(c.Class), Fix: c.Fix, Hops: []HopVerdict{},
+	}
+	cv.FinalResponse, cv.FinalFrom = c.FinalResponse, c.FinalFrom
+	for _, ch := range c.ContactChanges {
+		cv.ContactChanges = append(cv.ContactChanges, ContactChangeVerdict{AfterMS: ch.After.Milliseconds(), Was: ch.Was, Now: ch.Now, Hop: ch.Hop, HopSent: ch.HopSent})
+	}
+	for _, ch := range c.HopChanges {
+		cv.HopChanges = append(cv.HopChanges, ContactChangeVerdict{AfterMS: ch.After.Milliseconds(), Was: ch.Was, Now: ch.Now, Hop: ch.Hop, HopSent: ch.HopSent})
+	}
+	for _, wh := range c.Withheld {
+		cv.Withheld = append(cv.Withheld, WithheldVerdict{Hop: wh.Hop, Dropped: wh.Dropped, LastSentMS: wh.LastSent.Milliseconds()})
+	}
+	for _, h := range c.Hops {
+		cv.Hops = append(cv.Hops, HopVerdict{Host: h.Host, ContactIn: h.In, ContactOut: h.Out, LeadsToCallee: h.Leads, Resolves: h.Resolves})
+	}
+	return cv
 }
 
 // WriteJSON writes the verdict, indented, with the current SchemaVersion.

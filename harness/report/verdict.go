@@ -48,8 +48,8 @@ func NewHeadline(s *scenario.Scenario, res *harness.Result, runErr error) Headli
 	if len(res.Calls) > 0 {
 		c := res.Calls[0]
 		h.Outcome = CallOutcome(c)
-		if len(res.Calls) > 1 {
-			h.Outcome = fmt.Sprintf("%s (the first of %d calls)", h.Outcome, len(res.Calls))
+		if n := max(len(res.Calls), res.CallCount); n > 1 {
+			h.Outcome = fmt.Sprintf("%s (the first of %d calls)", h.Outcome, n)
 		}
 		if !c.ACKAtCallee {
 			h.LostAt, h.Blame = c.ACKLostAt, c.Blame

@@ -233,6 +233,15 @@ func (p *parser) hosts(e entry) error {
 	if err := p.placeForwards(); err != nil {
 		return err
 	}
+	for i, h := range p.s.Hosts {
+		if h.Engine == "" {
+			continue
+		}
+		if why := p.s.RealProxyBehindNAT(h, h.Engine); why != "" {
+			addr := refs[i]["address"]
+			return p.errf(addr.node, addr.path, "%s", why)
+		}
+	}
 	return p.hostRefs(refs)
 }
 
@@ -359,9 +368,6 @@ func (p *parser) host(f entry) (Host, map[string]hostRef, error) {
 	}
 	if r, ok := refs["fix-register"]; ok && !h.Registrar {
 		return h, nil, p.errf(r.node, r.path, "%s is not a registrar, so it stores no registrations; set registrar: true or remove fix-register", h.Name)
-	}
-	if h.Engine != "" && h.NAT != "" {
-		return h, nil, p.errf(addr.node, addr.path, "a real proxy (engine %s) cannot sit behind NAT %s", h.Engine, h.NAT)
 	}
 	return h, refs, nil
 }

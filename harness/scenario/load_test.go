@@ -189,6 +189,35 @@ steps:
 		})
 	})
 
+	// A real proxy behind a NAT is valid where the NAT forwards a port to it (the
+	// fabric translates), and the loader's error where it does not.
+	Describe("a real proxy behind a NAT", func() {
+		withEngine := func() string {
+			data, err := os.ReadFile(filepath.Join("..", "..", "scenarios", "proxy-behind-nat.yaml"))
+			Expect(err).NotTo(HaveOccurred())
+			cfg, err := filepath.Abs(filepath.Join("..", "..", "fixtures", "kamailio", "behind-nat.cfg"))
+			Expect(err).NotTo(HaveOccurred())
+			text := strings.Replace(string(data), "    registrar: true\n", "    registrar: true\n    engine: kamailio\n    config: "+cfg+"\n", 1)
+			Expect(text).NotTo(Equal(string(data)))
+			return text
+		}
+
+		It("loads when the NAT forwards a port to it", func() {
+			s, err := scenario.Parse("forwarded.yaml", []byte(withEngine()))
+			Expect(err).NotTo(HaveOccurred())
+			p, _ := s.Host("proxy")
+			Expect(p.Engine).To(Equal(scenario.EngineKamailio))
+			Expect(p.NAT).To(Equal("office-nat"))
+			Expect(s.RealProxyBehindNAT(p, p.Engine)).To(BeEmpty())
+		})
+
+		It("is refused at its address when the NAT forwards nothing to it", func() {
+			text := strings.Replace(withEngine(), "    forwards: {5060: proxy}", "", 1)
+			_, err := scenario.Parse("unforwarded.yaml", []byte(text))
+			Expect(err).To(MatchError(ContainSubstring("hosts.proxy.address: a real proxy (engine kamailio) cannot sit behind NAT office-nat, which forwards no port to it; forward one (forwards: {5060: proxy} on office-nat) or give proxy a public address")))
+		})
+	})
+
 	Describe("invalid files", func() {
 		files, _ := filepath.Glob(filepath.Join("testdata", "bad", "*.yaml"))
 		var entries []TableEntry

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -52,6 +53,9 @@ func ResponseTarget(res *sip.Response) (netip.AddrPort, error) {
 
 // HostPort turns an IP literal and a port (0 meaning DefaultPort) into an address.
 func HostPort(host string, port int) (netip.AddrPort, error) {
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1] // an IPv6reference (RFC 3261 §25.1)
+	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("host %q is not an IP address", host)
