@@ -176,7 +176,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	// A proxy that notes nothing (a real one in a container) absorbed the ACK
 	// just as well when the capture shows it delivered there with nowhere to go.
 	if h, ok := s.Host(f.ACKLostAt); ok && h.Role == scenario.RoleProxy && ack.Delivered() && ack.End.Hop == h.Name {
-		absorbed = absorbed || NothingToForward(ack.Msg.(*sip.Request), h.Address)
+		absorbed = absorbed || NothingToForward(ack.Message().(*sip.Request), h.Address)
 	}
 	class := ClassACKLost
 	reason := f.ACKFate
