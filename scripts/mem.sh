@@ -20,5 +20,5 @@ for l in $(grep -o '^\s*{"[^"]*"' harness/memory_test.go | tr -d '\t {"'); do
 done
 awk '
 /^BenchmarkMemory/ { for (i = 3; i < NF; i++) v[$(i+1)] = $i
-  printf "%-52s %8d datagrams  live %5.0f B/datagram beyond payload  peak RSS %5.0f MB (%5.0f B/datagram)%s\n", $1, v["datagrams"], v["live-B/datagram"], v["rss-MB"], v["rss-B/datagram"], (v["rss-MB"] > 2048 ? "  OVER 2 GB" : "") }
+  printf "%-52s %8d datagrams  live %5.0f B/datagram beyond payload  peak RSS %5.0f MB (%5.0f B/datagram)%s\n", $1, v["datagrams"], v["live-B/datagram"], v["rss-MB"], v["rss-B/datagram"], (2048 < v["rss-MB"] ? "  OVER 2 GB" : "") }
 ' "$out"
