@@ -90,7 +90,8 @@ type Capture struct {
 
 	mu      sync.Mutex // guards the fields below
 	chunks  [][]Record // records in Seq order, in chunks of chunkLen so appending never copies old ones
-	n       int        // number of records
+	n       int        // number of records made, the last Seq
+	taken   int        // number of them handed over by Take
 	waiters []waiter
 }
 
@@ -145,18 +146,34 @@ func (c *Capture) add(r Record) {
 func (c *Capture) Records() []Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]Record, 0, c.n)
+	out := make([]Record, 0, c.n-c.taken)
 	for _, ch := range c.chunks {
 		out = append(out, ch...)
 	}
 	return out
 }
 
-// Len returns the number of records.
+// Take returns all records in Seq order, as Records does, and empties the Capture, so
+// that the records are not kept twice: the Capture's own chunks are garbage once copied.
+// Records made afterwards start a capture of their own (Seq still counts on); a waiter
+// registered afterwards sees only those. A run calls it once it has ended.
+func (c *Capture) Take() []Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Record, 0, c.n-c.taken)
+	for i, ch := range c.chunks {
+		out = append(out, ch...)
+		c.chunks[i] = nil
+	}
+	c.chunks, c.taken = nil, c.n
+	return out
+}
+
+// Len returns the number of records Records would return.
 func (c *Capture) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.n
+	return c.n - c.taken
 }
 
 // Wait returns a channel that is closed once a record matching f exists: at once if one was
