@@ -91,7 +91,7 @@ var _ = Describe("topologies", func() {
 			var inner []string
 			for _, r := range res.Capture {
 				if r.Kind == sim.BindingCreated && r.Hop == "home-nat" {
-					inner = append(inner, r.XSrc.String())
+					inner = append(inner, r.XSrc().String())
 				}
 			}
 			Expect(inner).To(Equal([]string{"100.64.0.2:5060"}))

@@ -69,17 +69,40 @@ func ParseKind(s string) (Kind, error) {
 
 // Record is one event in a [Capture].
 type Record struct {
-	Seq        int            // 1-based, strictly increasing
-	Datagram   int            // id shared by all records of one datagram; 0 for none
-	Time       time.Time      // from the run's Clock
-	Kind       Kind           // what happened
-	Hop        string         // host or NAT name where it happened
-	Src, Dst   netip.AddrPort // virtual endpoints before translation
-	XSrc, XDst netip.AddrPort // after translation (Translated, BindingCreated, BindingExpired)
-	Cause      Cause          // why it was dropped (Dropped) or what the actor did (Noted); "" otherwise
-	Reason     string         // why it was dropped, or a note on the translation, in words
-	Flow       string         // Noted: the conversation it concerns (a SIP Call-ID); "" otherwise
-	Data       []byte         // the UDP payload; shared between records, never to be modified
+	Seq      int            // 1-based, strictly increasing
+	Datagram int            // id shared by all records of one datagram; 0 for none
+	Time     time.Time      // from the run's Clock
+	Kind     Kind           // what happened
+	Hop      string         // host or NAT name where it happened
+	Src, Dst netip.AddrPort // virtual endpoints before translation
+	X        *Translation   // after translation (Translated, BindingCreated, BindingExpired); nil otherwise
+	Cause    Cause          // why it was dropped (Dropped) or what the actor did (Noted); "" otherwise
+	Reason   string         // why it was dropped, or a note on the translation, in words
+	Flow     string         // Noted: the conversation it concerns (a SIP Call-ID); "" otherwise
+	Data     []byte         // the UDP payload; shared between records, never to be modified
+}
+
+// Translation is where a NAT translated a datagram's endpoints to. It sits behind a
+// pointer in a [Record] since most records (sent, delivered, dropped) have none: a
+// record is most of what a run keeps per datagram.
+type Translation struct {
+	Src, Dst netip.AddrPort
+}
+
+// XSrc returns the source after translation (X.Src), the zero AddrPort when X is nil.
+func (r Record) XSrc() netip.AddrPort {
+	if r.X == nil {
+		return netip.AddrPort{}
+	}
+	return r.X.Src
+}
+
+// XDst returns the destination after translation (X.Dst), the zero AddrPort when X is nil.
+func (r Record) XDst() netip.AddrPort {
+	if r.X == nil {
+		return netip.AddrPort{}
+	}
+	return r.X.Dst
 }
 
 // Capture is the single record of everything that happened on a [Network]: every datagram

@@ -342,33 +342,33 @@ func (t *table) replay(r Record) {
 	switch r.Kind {
 	case BindingCreated:
 		key := mapKey{internal: r.Src, remote: t.cfg.Mapping.key(r.Dst)}
-		if o := t.byPort[r.XSrc.Port()]; o != nil {
+		if o := t.byPort[r.XSrc().Port()]; o != nil {
 			t.remove(o)
 		}
 		if o := t.byKey[key]; o != nil {
 			t.remove(o)
 		}
 		b := &binding{
-			Binding:   Binding{Internal: r.Src, External: r.XSrc, Remote: key.remote, Created: r.Time, LastUsed: r.Time},
+			Binding:   Binding{Internal: r.Src, External: r.XSrc(), Remote: key.remote, Created: r.Time, LastUsed: r.Time},
 			key:       key,
 			contacted: make(map[netip.AddrPort]struct{}),
 		}
 		t.byKey[key] = b
-		t.byPort[r.XSrc.Port()] = b
+		t.byPort[r.XSrc().Port()] = b
 	case Translated:
 		switch {
-		case r.Src != r.XSrc: // outbound: the source was mapped
+		case r.Src != r.XSrc(): // outbound: the source was mapped
 			if b := t.byKey[mapKey{internal: r.Src, remote: t.cfg.Mapping.key(r.Dst)}]; b != nil {
 				b.LastUsed = r.Time
 				b.contacted[r.Dst] = struct{}{}
 			}
-		case r.Dst != r.XDst: // inbound, or the inbound half of a hairpin
+		case r.Dst != r.XDst(): // inbound, or the inbound half of a hairpin
 			if b := t.byPort[r.Dst.Port()]; b != nil && t.cfg.RefreshInbound {
 				b.LastUsed = r.Time
 			}
 		}
 	case BindingExpired:
-		if b := t.byPort[r.XSrc.Port()]; b != nil && b.Internal == r.Src {
+		if b := t.byPort[r.XSrc().Port()]; b != nil && b.Internal == r.Src {
 			t.remove(b)
 		}
 	}

@@ -165,7 +165,7 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 		}
 		if f, ok := nat.cfg.forwardFrom(src); ok {
 			ext := netip.AddrPortFrom(nat.cfg.Public, f.Port)
-			emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: ext, XDst: dst, Reason: fmt.Sprintf("static forward %s -> %s", f.To, ext)})
+			emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, X: &Translation{Src: ext, Dst: dst}, Reason: fmt.Sprintf("static forward %s -> %s", f.To, ext)})
 			src, here = ext, nat.cfg.Name
 			if dst.Addr() == nat.cfg.Public {
 				if !nat.cfg.Hairpinning {
@@ -191,12 +191,12 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 			if nat.cfg.PortAllocation != SequentialPorts {
 				why += fmt.Sprintf(", %s port allocation", nat.cfg.PortAllocation)
 			}
-			emit(Record{Kind: BindingCreated, Hop: nat.cfg.Name, Src: src, XSrc: out.External, Dst: dst, XDst: dst, Reason: why})
+			emit(Record{Kind: BindingCreated, Hop: nat.cfg.Name, Src: src, Dst: dst, X: &Translation{Src: out.External, Dst: dst}, Reason: why})
 		}
 		if n.alg(nat, src, out.External, true, dg) {
 			note += "; SIP ALG rewrote the payload"
 		}
-		emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: out.External, XDst: dst, Reason: note})
+		emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, X: &Translation{Src: out.External, Dst: dst}, Reason: note})
 		src, here = out.External, nat.cfg.Name
 		if dst.Addr() == nat.cfg.Public {
 			if !nat.cfg.Hairpinning {
@@ -222,7 +222,7 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 }
 
 func expiredRecord(nat *NAT, e *Binding) Record {
-	return Record{Kind: BindingExpired, Hop: nat.cfg.Name, Src: e.Internal, XSrc: e.External, Dst: e.Remote,
+	return Record{Kind: BindingExpired, Hop: nat.cfg.Name, Src: e.Internal, Dst: e.Remote, X: &Translation{Src: e.External},
 		Reason: fmt.Sprintf("idle since %s, timeout %s", e.LastUsed.Format(time.RFC3339Nano), nat.cfg.BindingTimeout)}
 }
 
@@ -261,7 +261,7 @@ func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hair
 		if hairpin {
 			note = "hairpin via " + note
 		}
-		emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: src, XDst: f.To, Reason: note})
+		emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, X: &Translation{Src: src, Dst: f.To}, Reason: note})
 		return n.onLAN(now, nat, nat.cfg.Name, src, f.To, emit, commit, dg)
 	}
 	in := nat.table.inbound(now, src, dst.Port(), commit)
@@ -281,7 +281,7 @@ func (n *Network) inbound(now time.Time, nat *NAT, src, dst netip.AddrPort, hair
 	if n.alg(nat, in.Internal, in.Binding.External, false, dg) {
 		note += "; SIP ALG rewrote the payload"
 	}
-	emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, XSrc: src, XDst: in.Internal, Reason: note})
+	emit(Record{Kind: Translated, Hop: nat.cfg.Name, Src: src, Dst: dst, X: &Translation{Src: src, Dst: in.Internal}, Reason: note})
 	return n.onLAN(now, nat, nat.cfg.Name, src, in.Internal, emit, commit, dg)
 }
 

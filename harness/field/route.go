@@ -14,21 +14,21 @@ func (a *analyzer) translate(add func(sim.Record), n *nat, from, to pair) {
 	if from.src != to.src { // outbound
 		k := fmt.Sprintf("%s %d", n.name, to.src.Port())
 		if _, ok := a.bindRecs[k]; !ok {
-			add(sim.Record{Kind: sim.BindingCreated, Hop: n.name, Src: from.src, XSrc: to.src, Dst: from.dst, Reason: "inferred from the capture"})
+			add(sim.Record{Kind: sim.BindingCreated, Hop: n.name, Src: from.src, Dst: from.dst, X: &sim.Translation{Src: to.src}, Reason: "inferred from the capture"})
 		}
 	}
-	add(sim.Record{Kind: sim.Translated, Hop: n.name, Src: from.src, Dst: from.dst, XSrc: to.src, XDst: to.dst})
+	add(sim.Record{Kind: sim.Translated, Hop: n.name, Src: from.src, Dst: from.dst, X: &sim.Translation{Src: to.src, Dst: to.dst}})
 }
 
 // replay applies a NAT record to the resolver network and keeps the bindings' records.
 func (a *analyzer) replay(r sim.Record) {
 	switch r.Kind {
 	case sim.BindingCreated:
-		k := fmt.Sprintf("%s %d", r.Hop, r.XSrc.Port())
+		k := fmt.Sprintf("%s %d", r.Hop, r.XSrc().Port())
 		a.bindRecs[k] = []sim.Record{r}
 	case sim.Translated:
-		if r.Src != r.XSrc {
-			k := fmt.Sprintf("%s %d", r.Hop, r.XSrc.Port())
+		if r.Src != r.XSrc() {
+			k := fmt.Sprintf("%s %d", r.Hop, r.XSrc().Port())
 			rs := a.bindRecs[k]
 			i := slices.IndexFunc(rs, func(x sim.Record) bool { return x.Kind == sim.Translated && x.Dst == r.Dst })
 			c := r
@@ -123,7 +123,7 @@ func (a *analyzer) resolveEnd(add func(sim.Record), g *group, sender *host, writ
 	}
 	dst := last.dst
 	if in, nn, ok := a.topo.internal(last.dst); ok && a.topo.hosts[in.Addr()] != nil && a.topo.hosts[in.Addr()].name == res.Host {
-		add(sim.Record{Kind: sim.Translated, Hop: nn.name, Src: last.src, Dst: last.dst, XSrc: last.src, XDst: in})
+		add(sim.Record{Kind: sim.Translated, Hop: nn.name, Src: last.src, Dst: last.dst, X: &sim.Translation{Src: last.src, Dst: in}})
 		dst = in
 	}
 	add(sim.Record{Kind: sim.Delivered, Hop: res.Host, Src: last.src, Dst: dst})

@@ -109,7 +109,7 @@ func fate(d *trace.Datagram) string {
 // SIP ALG rewrote in the payload, line by line, before and after.
 func writeXlat(w io.Writer, d *trace.Datagram) {
 	for _, x := range d.Xlat {
-		fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst)
+		fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc(), x.XDst())
 		if x == d.ALG {
 			edits, stale := trace.ALGEdits(d)
 			fmt.Fprintf(w, "           %s's SIP ALG REWROTE the payload:\n", x.Hop)

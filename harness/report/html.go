@@ -202,7 +202,7 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 		marks := []int{r.X1, r.X2}
 		algAfter := ""
 		for _, x := range lr.Xlat {
-			text := fmt.Sprintf("%s: %s -> %s becomes %s -> %s (%s)", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst, x.Reason)
+			text := fmt.Sprintf("%s: %s -> %s becomes %s -> %s (%s)", x.Hop, x.Src, x.Dst, x.XSrc(), x.XDst(), x.Reason)
 			if x == d.ALG {
 				text += "\n" + strings.Join(algLines(d), "\n")
 				r.ALG = true

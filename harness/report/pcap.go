@@ -200,11 +200,11 @@ func wirePacketBytes(buf gopacket.SerializeBuffer, p wirePacket, r sim.Record) e
 // a hairpinned one.
 func translation(r sim.Record) string {
 	var parts []string
-	if r.Src != r.XSrc {
-		parts = append(parts, fmt.Sprintf("%s->%s", r.Src, r.XSrc))
+	if r.Src != r.XSrc() {
+		parts = append(parts, fmt.Sprintf("%s->%s", r.Src, r.XSrc()))
 	}
-	if r.Dst != r.XDst {
-		parts = append(parts, fmt.Sprintf("%s->%s", r.Dst, r.XDst))
+	if r.Dst != r.XDst() {
+		parts = append(parts, fmt.Sprintf("%s->%s", r.Dst, r.XDst()))
 	}
 	if len(parts) == 0 {
 		return "nothing"

@@ -66,10 +66,10 @@ func segmentCopies(res *harness.Result) map[string]int {
 		case r.Kind == sim.Sent && r.Hop == "bob":
 			seg = "lan:home-nat"
 		case r.Kind == sim.Sent:
-		case r.Kind == sim.Translated && r.Dst != r.XDst:
-			seg, src, dst = "lan:home-nat", r.XSrc, r.XDst
+		case r.Kind == sim.Translated && r.Dst != r.XDst():
+			seg, src, dst = "lan:home-nat", r.XSrc(), r.XDst()
 		case r.Kind == sim.Translated:
-			src, dst = r.XSrc, r.XDst
+			src, dst = r.XSrc(), r.XDst()
 		default:
 			continue
 		}

@@ -64,7 +64,7 @@ type recordJSON struct {
 
 func toJSON(r sim.Record) recordJSON {
 	return recordJSON{Seq: r.Seq, Datagram: r.Datagram, Time: r.Time, Kind: r.Kind.String(), Hop: r.Hop,
-		Src: r.Src, Dst: r.Dst, XSrc: r.XSrc, XDst: r.XDst, Cause: r.Cause, Reason: r.Reason, Flow: r.Flow}
+		Src: r.Src, Dst: r.Dst, XSrc: r.XSrc(), XDst: r.XDst(), Cause: r.Cause, Reason: r.Reason, Flow: r.Flow}
 }
 
 func (j recordJSON) record() (sim.Record, error) {
@@ -72,8 +72,12 @@ func (j recordJSON) record() (sim.Record, error) {
 	if err != nil {
 		return sim.Record{}, fmt.Errorf("record %d: %w", j.Seq, err)
 	}
-	return sim.Record{Seq: j.Seq, Datagram: j.Datagram, Time: j.Time, Kind: k, Hop: j.Hop,
-		Src: j.Src, Dst: j.Dst, XSrc: j.XSrc, XDst: j.XDst, Cause: j.Cause, Reason: j.Reason, Flow: j.Flow}, nil
+	r := sim.Record{Seq: j.Seq, Datagram: j.Datagram, Time: j.Time, Kind: k, Hop: j.Hop,
+		Src: j.Src, Dst: j.Dst, Cause: j.Cause, Reason: j.Reason, Flow: j.Flow}
+	if j.XSrc.IsValid() || j.XDst.IsValid() {
+		r.X = &sim.Translation{Src: j.XSrc, Dst: j.XDst}
+	}
+	return r, nil
 }
 
 // maxComment is the longest pcapng option value (its length is 16 bits).

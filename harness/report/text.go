@@ -320,7 +320,7 @@ func writeLadder(w io.Writer, l *Ladder, p painter, width int, onlyCallID string
 			under(pad, p.yellow, "» Contact: "+r.Contact+note)
 		}
 		for _, x := range r.Xlat {
-			under(pad, p.dim, fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc, x.XDst))
+			under(pad, p.dim, fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc(), x.XDst()))
 			if r.D != nil && x == r.D.ALG {
 				for _, l := range algLines(r.D) {
 					under(pad, p.yellow, l)

@@ -82,11 +82,11 @@ func (t topology) addr(name string, fallback netip.Addr) netip.Addr {
 // source of a datagram from its LAN to its own public address, which then turns
 // around in the NAT and never reaches the outside.
 func (t topology) hairpinOut(r sim.Record) bool {
-	if t.s == nil || r.Src == r.XSrc {
+	if t.s == nil || r.Src == r.XSrc() {
 		return false
 	}
 	n, ok := t.s.NAT(r.Hop)
-	return ok && r.XDst.Addr() == n.Public && n.LAN.Contains(r.Src.Addr())
+	return ok && r.XDst().Addr() == n.Public && n.LAN.Contains(r.Src.Addr())
 }
 
 // icmpCode is the ICMP destination-unreachable code a real network answers a datagram
@@ -162,10 +162,10 @@ func newWire(recs []sim.Record, s *scenario.Scenario, tr *trace.Trace) *wire {
 				continue
 			}
 			p.segment = lanSegment(r.Hop) // inwards, or back in through a hairpin
-			if r.Src != r.XSrc && r.Dst == r.XDst {
+			if r.Src != r.XSrc() && r.Dst == r.XDst() {
 				p.segment = t.segmentOf(r.Hop) // outwards
 			}
-			p.src, p.dst, p.ttl = r.XSrc, r.XDst, 63
+			p.src, p.dst, p.ttl = r.XSrc(), r.XDst(), 63
 			if has {
 				p.ttl = w.packets[prev].ttl - 1
 			}
