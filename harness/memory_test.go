@@ -124,8 +124,10 @@ func BenchmarkMemory(b *testing.B) {
 
 var _ = Describe("a run's memory", func() {
 	// The Trace used to keep every datagram's parsed SIP message (about 2 KB each): 3.3 KB
-	// per datagram beyond its payload. What one more datagram costs is measured between two
-	// loads, so fixed costs (the Trace's bounded message cache, the actors) do not count.
+	// per datagram beyond its payload; then 1146 B, and 1105 B since a record keeps its
+	// translated endpoints behind a pointer. The goal is 1024 B (BENCHMARKS.md, "Bounded
+	// memory"); the limit keeps the gains. What one more datagram costs is measured between
+	// two loads, so fixed costs (the Trace's bounded message cache, the actors) do not count.
 	It("grows by about a kilobyte per datagram beyond its payload, not by its parsed message", func() {
 		measure := func(calls int) footprint {
 			s, err := loadScenario("2s", calls, 50)
@@ -140,7 +142,7 @@ var _ = Describe("a run's memory", func() {
 		perDatagram := (float64(large.live) - float64(small.live) - (float64(large.payload) - float64(small.payload))) /
 			float64(large.datagrams-small.datagrams)
 		fmt.Fprintf(GinkgoWriter, "%.0f B of live heap per datagram beyond its payload\n", perDatagram)
-		Expect(perDatagram).To(BeNumerically("<", 1536), "live heap %d and %d B, payload %d and %d B, %d and %d datagrams",
+		Expect(perDatagram).To(BeNumerically("<", 1280), "live heap %d and %d B, payload %d and %d B, %d and %d datagrams",
 			small.live, large.live, small.payload, large.payload, small.datagrams, large.datagrams)
 	})
 })

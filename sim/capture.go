@@ -169,9 +169,18 @@ func (c *Capture) add(r Record) {
 func (c *Capture) Records() []Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.copy(false)
+}
+
+// copy returns the records in one slice, dropping each chunk once copied if release is
+// set. c.mu must be held.
+func (c *Capture) copy(release bool) []Record {
 	out := make([]Record, 0, c.n-c.taken)
-	for _, ch := range c.chunks {
+	for i, ch := range c.chunks {
 		out = append(out, ch...)
+		if release {
+			c.chunks[i] = nil
+		}
 	}
 	return out
 }
@@ -183,11 +192,7 @@ func (c *Capture) Records() []Record {
 func (c *Capture) Take() []Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]Record, 0, c.n-c.taken)
-	for i, ch := range c.chunks {
-		out = append(out, ch...)
-		c.chunks[i] = nil
-	}
+	out := c.copy(true)
 	c.chunks, c.taken = nil, c.n
 	return out
 }
