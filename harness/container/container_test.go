@@ -157,7 +157,9 @@ var _ = Describe("Kamailio in a container", Label("container"), Ordered, func() 
 			out, err := p.CheckConfig(ctx)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(out).To(ContainSubstring("config file ok"))
-			Expect(p.Logs()).To(ContainSubstring("INFO"))
+			// The log consumer follows the container's output on its own
+			// goroutine: wait for the line rather than expect it already there.
+			Eventually(p.Logs).WithContext(ctx).Should(ContainSubstring("INFO"))
 		},
 		Entry("none", SpecTimeout(2*time.Minute), "none"),
 		Entry("excessive", SpecTimeout(2*time.Minute), "excessive"),
