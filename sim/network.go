@@ -21,7 +21,9 @@ var (
 // sharedSpace is the RFC 6598 carrier-grade NAT range, private like RFC 1918.
 var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
 
-func isPrivate(a netip.Addr) bool { return a.IsPrivate() || sharedSpace.Contains(a) }
+// IsPrivate reports whether a is in a private range (RFC 1918 and the like) or
+// RFC 6598 shared space: an address no host on the internet reaches.
+func IsPrivate(a netip.Addr) bool { return a.IsPrivate() || sharedSpace.Contains(a) }
 
 // Config configures a Network. Its zero value is ready to use: the system clock and the
 // loopback carrier.
@@ -196,7 +198,7 @@ func (n *Network) AddNAT(cfg NATConfig) (*NAT, error) {
 			return fail("LAN %s holds the public address %s of %s; add the outer NAT first", cfg.LAN, o.cfg.Public, o.cfg.Name)
 		}
 	}
-	if outer == nil && isPrivate(cfg.Public) {
+	if outer == nil && IsPrivate(cfg.Public) {
 		return fail("public address %s: %w", cfg.Public, ErrNoLAN)
 	}
 	if o := n.natByPublic[cfg.Public]; o != nil {
@@ -256,7 +258,7 @@ func (n *Network) AddHost(name string, addr netip.Addr) (*Host, error) {
 		return fail("address %s is the public address of NAT %s", addr, nat.cfg.Name)
 	}
 	nat := n.lanOf(addr)
-	if nat == nil && isPrivate(addr) {
+	if nat == nil && IsPrivate(addr) {
 		return fail("%s: %w", addr, ErrNoLAN)
 	}
 	h := &Host{net: n, name: name, addr: addr, nat: nat, conns: make(map[uint16]*Conn), ephemeral: firstEphemeral}

@@ -211,7 +211,7 @@ func (n *Network) route(now time.Time, from *Host, src, dst netip.AddrPort, dg *
 	if nat := n.lanOf(dst.Addr()); nat != nil {
 		return dropAt(here, src, dst, CausePrivateUnreachable, "no route to private address %s from %s (it lies behind %s)", dst, src.Addr(), nat.cfg.Name)
 	}
-	if isPrivate(dst.Addr()) {
+	if IsPrivate(dst.Addr()) {
 		return dropAt(here, src, dst, CausePrivateUnreachable, "no route to private address %s from %s (no LAN holds it)", dst, src.Addr())
 	}
 	h := n.hostByAddr[dst.Addr()]

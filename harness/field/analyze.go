@@ -269,7 +269,7 @@ func (a *analyzer) emit(g *group) {
 	}
 
 	// A public destination is a host of the network even before it sends.
-	if !isPrivate(cur.dst.Addr()) && a.topo.natAt(cur.dst.Addr()) == nil {
+	if !sim.IsPrivate(cur.dst.Addr()) && a.topo.natAt(cur.dst.Addr()) == nil {
 		a.topo.host(cur.dst)
 	}
 	// Where it ended: seen where its receiver captured, an ICMP error about it, or
@@ -281,7 +281,7 @@ func (a *analyzer) emit(g *group) {
 		switch {
 		case strings.Contains(g.icmp.Reason, "port"):
 			cause = sim.CausePortUnreachable
-		case isPrivate(cur.dst.Addr()) && !isPrivate(sender.addr.Addr()):
+		case sim.IsPrivate(cur.dst.Addr()) && !sim.IsPrivate(sender.addr.Addr()):
 			cause = sim.CausePrivateUnreachable
 		}
 		hop := sender.name

@@ -8,6 +8,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/sipnatlab/sipnatlab/harness/judge"
+	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/endpoint"
 )
 
@@ -18,9 +19,9 @@ func (a *analyzer) learn(g *group, m sip.Message) {
 	for i := 1; i < len(g.pairs); i++ {
 		x, y := g.pairs[i-1], g.pairs[i]
 		switch {
-		case x.dst == y.dst && x.src != y.src && isPrivate(x.src.Addr()):
+		case x.dst == y.dst && x.src != y.src && sim.IsPrivate(x.src.Addr()):
 			t.behind(x.src, y.src, fmt.Sprintf("a datagram from %s was captured again from %s", x.src, y.src))
-		case x.src == y.src && x.dst != y.dst && isPrivate(y.dst.Addr()):
+		case x.src == y.src && x.dst != y.dst && sim.IsPrivate(y.dst.Addr()):
 			t.behind(y.dst, x.dst, fmt.Sprintf("a datagram to %s was captured again to %s", x.dst, y.dst))
 		}
 	}
@@ -30,7 +31,7 @@ func (a *analyzer) learn(g *group, m sip.Message) {
 		vias := m.GetHeaders("Via")
 		if len(vias) > 0 {
 			top := vias[0].(*sip.ViaHeader)
-			if sb, ok := viaAddr(top); ok && isPrivate(sb.Addr()) && sb.Addr() != first.src.Addr() && !isPrivate(first.src.Addr()) {
+			if sb, ok := viaAddr(top); ok && sim.IsPrivate(sb.Addr()) && sb.Addr() != first.src.Addr() && !sim.IsPrivate(first.src.Addr()) {
 				t.behind(sb, first.src, fmt.Sprintf("%s came from %s with Via sent-by %s", m.Method, first.src, sb))
 			}
 		}
@@ -39,19 +40,19 @@ func (a *analyzer) learn(g *group, m sip.Message) {
 			sb, ok := viaAddr(vh)
 			rcv, hasRcv := vh.Params.Get("received")
 			rp, hasRport := vh.Params.Get("rport")
-			if !ok || !hasRcv || !hasRport || !isPrivate(sb.Addr()) {
+			if !ok || !hasRcv || !hasRport || !sim.IsPrivate(sb.Addr()) {
 				continue
 			}
 			ra, err1 := netip.ParseAddr(rcv)
 			var port uint16
 			_, err2 := fmt.Sscan(rp, &port)
-			if err1 == nil && err2 == nil && !isPrivate(ra) && port != 0 {
+			if err1 == nil && err2 == nil && !sim.IsPrivate(ra) && port != 0 {
 				t.behind(sb, netip.AddrPortFrom(ra.Unmap(), port), fmt.Sprintf("a Via of %s says sent-by %s;received=%s;rport=%d", m.Method, sb, ra, port))
 			}
 		}
 		if m.Method == sip.REGISTER {
 			if c := m.Contact(); c != nil {
-				if ca, err := endpoint.URIAddr(c.Address); err == nil && isPrivate(ca.Addr()) && !isPrivate(first.src.Addr()) {
+				if ca, err := endpoint.URIAddr(c.Address); err == nil && sim.IsPrivate(ca.Addr()) && !sim.IsPrivate(first.src.Addr()) {
 					t.behind(ca, first.src, fmt.Sprintf("REGISTER from %s has the Contact %s", first.src, ca))
 				}
 			}

@@ -3,6 +3,8 @@ package field
 import (
 	"slices"
 	"time"
+
+	"github.com/sipnatlab/sipnatlab/sim"
 )
 
 // flushPending turns the datagrams first seen more than a window before now into records.
@@ -86,10 +88,10 @@ func causalOrder(gs []*group) []*group {
 // private source, 1 between public addresses, 2 to a private destination.
 func stage(p pair) int {
 	n := 0
-	if !isPrivate(p.src.Addr()) {
+	if !sim.IsPrivate(p.src.Addr()) {
 		n++
 	}
-	if isPrivate(p.dst.Addr()) {
+	if sim.IsPrivate(p.dst.Addr()) {
 		n++
 	}
 	return n

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
+	"github.com/sipnatlab/sipnatlab/sim"
 	"github.com/sipnatlab/sipnatlab/sim/proxy"
 )
 
@@ -76,9 +77,6 @@ func newTopology(names map[netip.Addr]string, s *scenario.Scenario) *topology {
 
 // isPrivate reports whether a is an address a NAT keeps behind it (RFC 1918, RFC 6598
 // shared space, IPv6 unique local).
-func isPrivate(a netip.Addr) bool {
-	return a.IsPrivate() || netip.MustParsePrefix("100.64.0.0/10").Contains(a)
-}
 
 // host returns the host at a, adding it (named by --hosts or by its address) if new.
 func (t *topology) host(a netip.AddrPort) *host {
@@ -221,7 +219,7 @@ func (t *topology) scenario(file string) *scenario.Scenario {
 		return name
 	}
 	for i := range s.NATs {
-		if n := s.NATs[i]; n.Outside == "" && isPrivate(n.Public) && n.Public.Is4() {
+		if n := s.NATs[i]; n.Outside == "" && sim.IsPrivate(n.Public) && n.Public.Is4() {
 			out := lanOf(n.Public) // may grow s.NATs
 			s.NATs[i].Outside = out
 		}
@@ -235,7 +233,7 @@ func (t *topology) scenario(file string) *scenario.Scenario {
 		switch {
 		case h.nat != nil:
 			hh.NAT = h.nat.name
-		case isPrivate(h.addr.Addr()) && h.addr.Addr().Is4():
+		case sim.IsPrivate(h.addr.Addr()) && h.addr.Addr().Is4():
 			hh.NAT = lanOf(h.addr.Addr())
 		}
 		if h.proxy {

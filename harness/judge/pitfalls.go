@@ -260,9 +260,6 @@ func registrationNotFixed(s *scenario.Scenario, tr *trace.Trace, f CallFacts, dg
 	return diagnosis{}, false
 }
 
-// sharedSpace is the RFC 6598 carrier-grade NAT range, private like RFC 1918.
-var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
-
 func registrationFix(f CallFacts, callee scenario.Host) diagnosis {
 	reg := callee.RegisterWith
 	d := diagnosis{class: ClassRegistrationNotFixed, blame: reg}
@@ -293,7 +290,7 @@ func unfixedRegistration(s *scenario.Scenario, tr *trace.Trace, callee scenario.
 				continue
 			}
 			a, err := netip.ParseAddr(c.Address.Host)
-			if err != nil || !(a.IsPrivate() || sharedSpace.Contains(a)) {
+			if err != nil || !sim.IsPrivate(a) {
 				continue
 			}
 			contact, found = c.Address.String(), !c.Params.Has("received")
