@@ -227,7 +227,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 		vc.Settle() // deliver what is in flight at the last instant
 	}
 	res.End = clock.Now()
-	res.Capture = w.net.Capture().Take() // handed over: the records are most of a run's memory
+	res.Capture = w.net.Capture().Take().Records() // TODO(log): keep the Log
 	w.mu.Lock()
 	res.Events, w.events = w.events, nil // taken, not copied: an actor's late event starts a slice of its own
 	w.mu.Unlock()

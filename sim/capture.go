@@ -185,14 +185,14 @@ func (c *Capture) copy(release bool) []Record {
 	return out
 }
 
-// Take returns all records in Seq order, as Records does, and empties the Capture, so
-// that the records are not kept twice: the Capture's own chunks are garbage once copied.
-// Records made afterwards start a capture of their own (Seq still counts on); a waiter
-// registered afterwards sees only those. A run calls it once it has ended.
-func (c *Capture) Take() []Record {
+// Take hands over all records in Seq order as a [Log] and empties the Capture, so that
+// the records are not kept twice. Records made afterwards start a capture of their own
+// (Seq still counts on); a waiter registered afterwards sees only those. A run calls it
+// once it has ended.
+func (c *Capture) Take() *Log {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := c.copy(true)
+	out := &Log{recs: c.copy(true)}
 	c.chunks, c.taken = nil, c.n
 	return out
 }
