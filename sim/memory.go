@@ -23,7 +23,7 @@ type memory struct{}
 
 func (memory) open() (socket, error) {
 	return &memSocket{
-		queue:   make(chan frame, memoryQueueLen),
+		ready:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
 	}, nil
@@ -32,11 +32,12 @@ func (memory) open() (socket, error) {
 // memSocket is one endpoint of the memory carrier. Deadlines are measured by package time,
 // as a real socket's are; inside a synctest bubble that is simulated time.
 type memSocket struct {
-	queue     chan frame
+	ready     chan struct{} // holds a token while queue may be non-empty
 	done      chan struct{} // closed by close
 	closeOnce sync.Once
 
 	mu            sync.Mutex    // guards the fields below
+	queue         []frame       // frames not yet read, oldest first; grows as needed, up to memoryQueueLen
 	push          func(frame)   // set by Conn.SetReceiver: deliver as a clock event, no queue
 	pushClock     *VirtualClock // the clock that runs push deliveries
 	readDeadline  time.Time
@@ -74,12 +75,39 @@ func (s *memSocket) send(to socket, f frame) error {
 		})
 		return nil
 	}
-	select {
-	case dst.queue <- f:
-		return nil
-	default:
+	dst.mu.Lock()
+	if len(dst.queue) >= memoryQueueLen {
+		dst.mu.Unlock()
 		return errQueueFull
 	}
+	dst.queue = append(dst.queue, f)
+	dst.mu.Unlock()
+	select {
+	case dst.ready <- struct{}{}:
+	default: // a token is there already
+	}
+	return nil
+}
+
+// pop takes the oldest queued frame, if any.
+func (s *memSocket) pop() (frame, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return frame{}, false
+	}
+	f := s.queue[0]
+	s.queue[0] = frame{}
+	s.queue = s.queue[1:]
+	if len(s.queue) == 0 {
+		s.queue = nil // let a drained burst's array go
+	} else {
+		select {
+		case s.ready <- struct{}{}: // more to read
+		default:
+		}
+	}
+	return f, true
 }
 
 // recv waits for the next frame, the read deadline or close, whichever comes first. A
@@ -102,10 +130,13 @@ func (s *memSocket) recv([]byte) (frame, error) {
 			timer = time.NewTimer(d)
 			expired = timer.C
 		}
-		select {
-		case f := <-s.queue:
+		if f, ok := s.pop(); ok {
 			stop(timer)
 			return f, nil
+		}
+		select {
+		case <-s.ready:
+			stop(timer)
 		case <-s.done:
 			stop(timer)
 			return frame{}, net.ErrClosed
