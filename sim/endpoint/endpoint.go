@@ -381,7 +381,8 @@ func (e *Endpoint) handleRequest(req *sip.Request, src netip.AddrPort) {
 	if known {
 		e.mu.Unlock()
 		if req.IsAck() {
-			return // the ACK for our non-2xx final: it ends the exchange, nothing to send
+			tx.ack() // the ACK for our non-2xx final: it ends the exchange, nothing to send
+			return
 		}
 		tx.retransmission()
 		return

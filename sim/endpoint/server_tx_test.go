@@ -64,9 +64,53 @@ var _ = Describe("a server transaction (RFC 3261 §17.2)", func() {
 		b.at(500*time.Millisecond, func() { b.peerSend(invite) })
 		b.at(time.Second, func() { b.peerSend(fromPeer(sip.ACK, "z9hG4bKinv")) })
 		b.runTo(2 * time.Second)
-		Expect(got).To(HaveLen(2))
+		Expect(got).To(HaveLen(3), "the first, Timer G's at 0.5 s and the one for the retransmitted INVITE; none after the ACK")
 		Expect(got[1]).To(Equal(got[0]))
+		Expect(got[2]).To(Equal(got[0]))
 		Expect(b.requests).To(HaveLen(1), "neither the retransmission nor the ACK reach the core")
+	})
+
+	busy := func(req *sip.Request, tx *endpoint.ServerTx) {
+		if req.IsInvite() {
+			Expect(tx.Respond(b.ep.NewResponse(req, 486, "Busy Here", nil))).To(Succeed())
+		}
+	}
+
+	It("retransmits a non-2xx final to INVITE on Timer G, T1 doubling up to T2, until Timer H ends it at 64*T1 (§17.2.1)", func() {
+		b.onServe = busy
+		b.peerSend(fromPeer(sip.INVITE, "z9hG4bKg"))
+		b.runTo(40 * time.Second)
+		at, texts := b.sent("uac", "SIP/2.0 486")
+		// 0, then every 0.5 s doubling to T2 = 4 s: 0.5 1 2 4, then 4 s steps, the last
+		// before Timer H at 32 s (RFC 3261 Figure 7).
+		want := []time.Duration{0, 500 * time.Millisecond, 1500 * time.Millisecond, 3500 * time.Millisecond,
+			7500 * time.Millisecond, 11500 * time.Millisecond, 15500 * time.Millisecond, 19500 * time.Millisecond,
+			23500 * time.Millisecond, 27500 * time.Millisecond, 31500 * time.Millisecond}
+		Expect(at).To(Equal(want))
+		for _, t := range texts[1:] {
+			Expect(t).To(Equal(texts[0]), "the same response each time, To tag included")
+		}
+	})
+
+	It("stops Timer G when the ACK comes and absorbs the ACK's retransmissions (§17.2.1, Confirmed)", func() {
+		b.onServe = busy
+		b.peerSend(fromPeer(sip.INVITE, "z9hG4bKgack"))
+		b.at(1200*time.Millisecond, func() { b.peerSend(fromPeer(sip.ACK, "z9hG4bKgack")) })
+		b.at(5*time.Second, func() { b.peerSend(fromPeer(sip.ACK, "z9hG4bKgack")) })
+		b.runTo(40 * time.Second)
+		at, _ := b.sent("uac", "SIP/2.0 486")
+		Expect(at).To(Equal([]time.Duration{0, 500 * time.Millisecond}), "the first and Timer G's one retransmission before the ACK at 1.2 s")
+		Expect(b.requests).To(HaveLen(1), "no ACK reaches the core")
+	})
+
+	It("does not retransmit a final response to a non-INVITE on its own (§17.2.2)", func() {
+		b.onServe = func(req *sip.Request, tx *endpoint.ServerTx) {
+			Expect(tx.Respond(b.ep.NewResponse(req, 404, "Not Found", nil))).To(Succeed())
+		}
+		b.peerSend(fromPeer(sip.OPTIONS, "z9hG4bKnoninv"))
+		b.runTo(40 * time.Second)
+		at, _ := b.sent("uac", "SIP/2.0 404")
+		Expect(at).To(Equal([]time.Duration{0}))
 	})
 
 	It("leaves retransmitting a 2xx to INVITE to the UA core (§13.3.1.4), and passes the ACK for it up", func() {
