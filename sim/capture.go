@@ -137,7 +137,14 @@ func newCapture(clock Clock, spill SpillConfig) *Capture {
 }
 
 // add stamps r with the next Seq and the current time, appends it and wakes matching waiters.
-func (c *Capture) add(r Record) {
+func (c *Capture) add(r Record) { c.addRecord(r, false) }
+
+// addOwn is add for a record whose Data is the caller's to reuse (a datagram as written):
+// it returns the capture's own copy, for the datagram to carry, so that the records of
+// its other hops share the copy the capture keeps.
+func (c *Capture) addOwn(r Record) []byte { return c.addRecord(r, true) }
+
+func (c *Capture) addRecord(r Record, own bool) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.n++
@@ -145,7 +152,7 @@ func (c *Capture) add(r Record) {
 	// The wall reading alone (no monotonic one): durations between records are the same
 	// for the live run and for the capture read back from a file.
 	r.Time = c.clock.Now().Round(0)
-	c.log.append(r)
+	r.Data = c.log.append(r, own)
 	kept := c.waiters[:0]
 	for _, w := range c.waiters {
 		if w.match(r) {
@@ -156,6 +163,7 @@ func (c *Capture) add(r Record) {
 	}
 	clear(c.waiters[len(kept):])
 	c.waiters = kept
+	return r.Data
 }
 
 // Records returns a snapshot of all records in Seq order. The slice is the caller's; the

@@ -89,7 +89,7 @@ func (c *Capture) Add(r Record) { c.add(r) }
 func NewLog(spill SpillConfig, first int) *Log { return newLog(spill, first) }
 
 // Append adds r (its Seq first + Len, to be packed) to l.
-func (l *Log) Append(r Record) { l.append(r) }
+func (l *Log) Append(r Record) { l.append(r, false) }
 
 // Freeze makes l read-only, as Take does.
 func (l *Log) Freeze() { l.freeze() }

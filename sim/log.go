@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"iter"
 	"time"
 )
@@ -50,7 +51,7 @@ func LogOf(recs []Record) *Log {
 		l.first = recs[0].Seq
 	}
 	for _, r := range recs {
-		l.append(r)
+		l.append(r, false)
 	}
 	l.freeze()
 	return l
@@ -113,16 +114,21 @@ func (l *Log) Close() error {
 	return l.data.close()
 }
 
-// append adds r as the next record, packed when it can be packed exactly.
-func (l *Log) append(r Record) {
+// append adds r as the next record, packed when it can be packed exactly, and returns
+// its Data. With own set, r.Data is the caller's to reuse: the Log keeps a copy and
+// returns it (the one in its arena if there is one), for the datagram to carry on.
+func (l *Log) append(r Record, own bool) []byte {
 	i := l.n
-	p, ok := l.pack(i, r)
+	p, kept, ok := l.pack(i, r, own)
 	if !ok {
 		if l.odd == nil {
 			l.odd = make(map[int]Record)
 		}
+		if own && r.Data != nil {
+			r.Data = bytes.Clone(r.Data)
+		}
 		l.odd[i] = r
-		p = rec{kind: flagOdd}
+		p, kept = rec{kind: flagOdd}, r.Data
 	}
 	if len(l.recs) == 0 || len(l.recs[len(l.recs)-1]) == recChunk {
 		l.recs = append(l.recs, make([]rec, 0, recChunk))
@@ -130,49 +136,49 @@ func (l *Log) append(r Record) {
 	last := &l.recs[len(l.recs)-1]
 	*last = append(*last, p)
 	l.n++
+	return kept
 }
 
 // freeze makes the Log read-only: what is buffered for the spill file is written, so
 // that readers need no lock.
 func (l *Log) freeze() { l.data.freeze() }
 
-// pack encodes r, record i, and reports whether it could do so exactly.
-func (l *Log) pack(i int, r Record) (rec, bool) {
+// pack encodes r, record i, stores its payload as append says, and reports whether it
+// could do so exactly.
+func (l *Log) pack(i int, r Record, own bool) (p rec, kept []byte, ok bool) {
 	if r.Seq != l.first+i || r.Kind < 0 || r.Kind > kindMask || r.Datagram < 0 || int64(r.Datagram) > maxDatagramID || len(r.Data) > lenMask {
-		return rec{}, false
+		return rec{}, nil, false
 	}
 	if l.loc == nil {
 		l.loc = r.Time.Location()
 	}
 	ns := r.Time.UnixNano()
 	if time.Unix(0, ns).In(l.loc) != r.Time {
-		return rec{}, false
+		return rec{}, nil, false
 	}
-	p := rec{ns: ns, dg: uint32(r.Datagram), kind: uint8(r.Kind)}
+	p = rec{ns: ns, dg: uint32(r.Datagram), kind: uint8(r.Kind)}
 	var ok1, ok2, ok3 bool
 	p.src, ok1 = l.eps.put(r.Src)
 	p.dst, ok2 = l.eps.put(r.Dst)
 	p.x, ok3 = l.xs.put(&l.eps, r.X)
 	if !ok1 || !ok2 || !ok3 {
-		return rec{}, false
+		return rec{}, nil, false
 	}
-	h, ok := l.hops.put(r.Hop)
-	if !ok {
-		return rec{}, false
+	if p.hop, ok = l.hops.put(r.Hop); !ok {
+		return rec{}, nil, false
 	}
-	p.hop = h
 	if p.note, ok = l.notes.put(r.Cause, r.Reason, r.Flow); !ok {
-		return rec{}, false
+		return rec{}, nil, false
 	}
 	if r.Data != nil {
 		p.kind |= flagData
-		ref, spilled := l.data.put(p.dg, r.Kind, r.Data)
-		p.data = ref
+		var spilled bool
+		p.data, spilled, kept = l.data.put(p.dg, r.Kind, r.Data, own)
 		if spilled {
 			p.kind |= flagSpilled
 		}
 	}
-	return p, true
+	return p, kept, true
 }
 
 // decode unpacks record i, with its Data if data is set.

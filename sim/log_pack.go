@@ -97,10 +97,12 @@ func (e endpoint) addrPort() netip.AddrPort {
 	return netip.AddrPortFrom(a, e.port)
 }
 
-// endpoints is the table of endpoints; index 0 is the zero AddrPort.
+// endpoints is the table of endpoints; index 0 is the zero AddrPort. IPv4 endpoints,
+// nearly all of them, are found by a 64-bit key, the others by their whole value.
 type endpoints struct {
 	list  []endpoint // index i+1
-	index map[endpoint]uint32
+	index map[uint64]uint32
+	other map[endpoint]uint32
 }
 
 // put returns the index of ap, adding it if new, or false if ap cannot be kept exactly
@@ -109,20 +111,43 @@ func (t *endpoints) put(ap netip.AddrPort) (uint32, bool) {
 	if ap == (netip.AddrPort{}) {
 		return 0, true
 	}
+	if a := ap.Addr(); a.Is4() {
+		b := a.As4()
+		k := uint64(binary.BigEndian.Uint32(b[:]))<<16 | uint64(ap.Port())
+		if i, ok := t.index[k]; ok {
+			return i, true
+		}
+		i, ok := t.add(ap)
+		if ok {
+			if t.index == nil || len(t.index) >= maxInterned {
+				t.index = make(map[uint64]uint32)
+			}
+			t.index[k] = i
+		}
+		return i, ok
+	}
 	e := endpointOf(ap)
-	if i, ok := t.index[e]; ok {
+	if i, ok := t.other[e]; ok {
 		return i, true
 	}
+	i, ok := t.add(ap)
+	if ok {
+		if t.other == nil || len(t.other) >= maxInterned {
+			t.other = make(map[endpoint]uint32)
+		}
+		t.other[e] = i
+	}
+	return i, ok
+}
+
+// add appends ap to the list, if it can be kept exactly.
+func (t *endpoints) add(ap netip.AddrPort) (uint32, bool) {
+	e := endpointOf(ap)
 	if e.addrPort() != ap || len(t.list) >= math.MaxUint32-1 {
 		return 0, false
 	}
-	if t.index == nil || len(t.index) >= maxInterned {
-		t.index = make(map[endpoint]uint32)
-	}
 	t.list = append(t.list, e)
-	i := uint32(len(t.list))
-	t.index[e] = i
-	return i, true
+	return uint32(len(t.list)), true
 }
 
 func (t *endpoints) get(i uint32) netip.AddrPort {

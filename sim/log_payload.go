@@ -71,19 +71,31 @@ type openPayload struct {
 }
 
 // put stores b, the payload of a record of kind k of datagram dg, or finds the copy
-// stored for the same datagram's previous record, and returns where it is.
-func (p *payloads) put(dg uint32, k Kind, b []byte) (ref uint64, spilled bool) {
+// stored for the same datagram's previous record, and returns where it is. With own
+// set, b is the caller's to reuse and put returns a copy for the datagram to carry (the
+// one in the arena if there is one), which the datagram's next records are known by;
+// else it returns b.
+func (p *payloads) put(dg uint32, k Kind, b []byte, own bool) (ref uint64, spilled bool, kept []byte) {
 	if len(b) == 0 {
-		return 0, false
+		return 0, false, b
 	}
 	ptr := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	if dg != 0 {
+	if dg != 0 && !own {
 		if o, ok := p.open[dg]; ok && o.n == len(b) && (o.ptr == ptr || !o.spilled && bytes.Equal(p.mem.at(o.ref>>lenBits, o.n, payloadChunk), b)) {
 			p.end(dg, k)
-			return o.ref, o.spilled
+			return o.ref, o.spilled, b
 		}
 	}
 	ref, spilled = p.store(b)
+	kept = b
+	if own {
+		if spilled {
+			kept = bytes.Clone(b)
+		} else {
+			kept = p.mem.at(ref>>lenBits, len(b), payloadChunk)
+		}
+		ptr = uintptr(unsafe.Pointer(unsafe.SliceData(kept)))
+	}
 	if dg != 0 {
 		if p.open == nil || len(p.open) >= maxOpen {
 			p.open = make(map[uint32]openPayload)
@@ -91,7 +103,7 @@ func (p *payloads) put(dg uint32, k Kind, b []byte) (ref uint64, spilled bool) {
 		p.open[dg] = openPayload{ptr: ptr, n: len(b), ref: ref, spilled: spilled}
 		p.end(dg, k)
 	}
-	return ref, spilled
+	return ref, spilled, kept
 }
 
 // end forgets datagram dg if a record of kind k is its last.

@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -350,4 +351,40 @@ func hostConn(t *testing.T, n *sim.Network, name, at string) *sim.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// A writer may reuse its buffer as soon as WriteTo returns: the datagram in flight and
+// the capture hold their own copy (the capture's, whether in memory or spilled).
+func TestLogWriterReusesBuffer(t *testing.T) {
+	for _, kind := range carriers {
+		for _, above := range []int64{-1, 1} {
+			t.Run(fmt.Sprintf("%s, spill above %d", kind, above), func(t *testing.T) {
+				dir := t.TempDir()
+				n := sim.NewNetwork(sim.Config{Carrier: kind, Clock: &fakeClock{now: t0}, Spill: sim.SpillConfig{Above: above, Dir: dir}})
+				defer n.Close()
+				alice := hostConn(t, n, "alice", "198.51.100.1:5060")
+				bob := hostConn(t, n, "bob", "198.51.100.2:5060")
+				buf := []byte("first datagram")
+				if _, err := alice.WriteToAddrPort(buf, bob.LocalAddrPort()); err != nil {
+					t.Fatal(err)
+				}
+				copy(buf, "XXXXXXXXXXXXXX")
+				got := make([]byte, 64)
+				k, _, err := bob.ReadFrom(got)
+				if err != nil || string(got[:k]) != "first datagram" {
+					t.Fatalf("bob read %q (%v), want the datagram as written", got[:k], err)
+				}
+				l := n.Capture().Take()
+				defer l.Close()
+				for _, r := range l.All() {
+					if string(r.Data) != "first datagram" {
+						t.Errorf("%s record holds %q, want the datagram as written", r.Kind, r.Data)
+					}
+				}
+				if mem, file := l.PayloadBytes(); mem+file != int64(len(buf)) {
+					t.Errorf("%d + %d payload bytes held, want the one payload once", mem, file)
+				}
+			})
+		}
+	}
 }
