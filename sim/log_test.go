@@ -388,3 +388,40 @@ func TestLogWriterReusesBuffer(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot of the live capture may be read while the fabric goes on writing into the
+// same Log (and its arena), in memory or spilled.
+func TestLogReadWhileWriting(t *testing.T) {
+	for _, above := range []int64{-1, 4096} {
+		n := sim.NewNetwork(sim.Config{Carrier: sim.Memory, Clock: &fakeClock{now: t0}, Spill: sim.SpillConfig{Above: above, Dir: t.TempDir()}})
+		alice := hostConn(t, n, "alice", "198.51.100.1:5060")
+		bob := hostConn(t, n, "bob", "198.51.100.2:5060")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range 1000 {
+				if _, err := alice.WriteToAddrPort([]byte(fmt.Sprintf("datagram %04d", i)), bob.LocalAddrPort()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		for reading := true; reading; {
+			select {
+			case <-done:
+				reading = false
+			default:
+			}
+			for _, r := range n.Capture().Records() {
+				if !strings.HasPrefix(string(r.Data), "datagram ") {
+					t.Fatalf("record %d holds %q", r.Seq, r.Data)
+				}
+			}
+		}
+		if got := n.Capture().Len(); got != 1000 {
+			t.Errorf("%d records, want 1000 Sent", got)
+		}
+		n.Close()
+		_ = n.Capture().Take().Close()
+	}
+}

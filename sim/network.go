@@ -38,7 +38,7 @@ func IsPrivate(a netip.Addr) bool { return a.IsPrivate() || sharedSpace.Contains
 // reason "receive queue full on <host>:<port>".
 //
 // Spill says how many payload bytes the [Capture] keeps in memory before it writes
-// further ones to a temporary file ([SpillConfig]; zero: 64 MiB, in os.TempDir()).
+// further ones to an unlinked temporary file.
 type Config struct {
 	Clock   Clock       // the run's time source; nil: SystemClock
 	Carrier CarrierKind // how datagrams travel; zero: Loopback
