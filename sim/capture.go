@@ -107,26 +107,22 @@ func (r Record) XDst() netip.AddrPort {
 
 // Capture is the single record of everything that happened on a [Network]: every datagram
 // at every hop and every NAT table event, in order. Reports, diagnosis and pcap export read
-// only this. A Capture is safe for concurrent use.
+// only this. It keeps its records in a [Log] (compactly, payloads spilled to a file past
+// [Config].Spill), which Take hands over. A Capture is safe for concurrent use.
 type Capture struct {
 	clock Clock
+	spill SpillConfig
 
 	mu      sync.Mutex // guards the fields below
-	chunks  [][]Record // records in Seq order, in chunks of chunkLen so appending never copies old ones
+	log     *Log       // the records since the last Take
 	n       int        // number of records made, the last Seq
-	taken   int        // number of them handed over by Take
 	waiters []waiter
 }
 
-// chunkLen is the number of records per chunk of a Capture.
-const chunkLen = 4096
-
 func (c *Capture) each(f func(Record) bool) {
-	for _, ch := range c.chunks {
-		for _, r := range ch {
-			if !f(r) {
-				return
-			}
+	for _, r := range c.log.All() {
+		if !f(r) {
+			return
 		}
 	}
 }
@@ -136,10 +132,19 @@ type waiter struct {
 	done  chan struct{}
 }
 
-func newCapture(clock Clock) *Capture { return &Capture{clock: clock} }
+func newCapture(clock Clock, spill SpillConfig) *Capture {
+	return &Capture{clock: clock, spill: spill, log: newLog(spill, 1)}
+}
 
 // add stamps r with the next Seq and the current time, appends it and wakes matching waiters.
-func (c *Capture) add(r Record) {
+func (c *Capture) add(r Record) { c.addRecord(r, false) }
+
+// addOwn is add for a record whose Data is the caller's to reuse (a datagram as written):
+// it returns the capture's own copy, for the datagram to carry, so that the records of
+// its other hops share the copy the capture keeps.
+func (c *Capture) addOwn(r Record) []byte { return c.addRecord(r, true) }
+
+func (c *Capture) addRecord(r Record, own bool) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.n++
@@ -147,11 +152,7 @@ func (c *Capture) add(r Record) {
 	// The wall reading alone (no monotonic one): durations between records are the same
 	// for the live run and for the capture read back from a file.
 	r.Time = c.clock.Now().Round(0)
-	if len(c.chunks) == 0 || len(c.chunks[len(c.chunks)-1]) == chunkLen {
-		c.chunks = append(c.chunks, make([]Record, 0, chunkLen))
-	}
-	last := &c.chunks[len(c.chunks)-1]
-	*last = append(*last, r)
+	r.Data = c.log.append(r, own)
 	kept := c.waiters[:0]
 	for _, w := range c.waiters {
 		if w.match(r) {
@@ -162,6 +163,7 @@ func (c *Capture) add(r Record) {
 	}
 	clear(c.waiters[len(kept):])
 	c.waiters = kept
+	return r.Data
 }
 
 // Records returns a snapshot of all records in Seq order. The slice is the caller's; the
@@ -169,31 +171,19 @@ func (c *Capture) add(r Record) {
 func (c *Capture) Records() []Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.copy(false)
-}
-
-// copy returns the records in one slice, dropping each chunk once copied if release is
-// set. c.mu must be held.
-func (c *Capture) copy(release bool) []Record {
-	out := make([]Record, 0, c.n-c.taken)
-	for i, ch := range c.chunks {
-		out = append(out, ch...)
-		if release {
-			c.chunks[i] = nil
-		}
-	}
-	return out
+	return c.log.Records()
 }
 
 // Take hands over all records in Seq order as a [Log] and empties the Capture, so that
 // the records are not kept twice. Records made afterwards start a capture of their own
 // (Seq still counts on); a waiter registered afterwards sees only those. A run calls it
-// once it has ended.
+// once it has ended. The caller owns the Log and closes it.
 func (c *Capture) Take() *Log {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := &Log{recs: c.copy(true)}
-	c.chunks, c.taken = nil, c.n
+	out := c.log
+	out.freeze()
+	c.log = newLog(c.spill, c.n+1)
 	return out
 }
 
@@ -201,7 +191,7 @@ func (c *Capture) Take() *Log {
 func (c *Capture) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.n - c.taken
+	return c.log.Len()
 }
 
 // Wait returns a channel that is closed once a record matching f exists: at once if one was

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -173,7 +172,7 @@ func (c *Conn) WriteToAddrPort(p []byte, dst netip.AddrPort) (int, error) {
 		return 0, c.opError("write", fmt.Errorf("payload of %d bytes exceeds %d", len(p), maxPayload))
 	}
 	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
-	data := bytes.Clone(p)
+	data := p
 	if data == nil {
 		data = []byte{}
 	}

@@ -3,6 +3,7 @@ package sim
 import (
 	"net/netip"
 	"time"
+	"unsafe"
 )
 
 // RealAddrs returns the real local address of every open socket of the network.
@@ -77,3 +78,31 @@ func (c *Conn) WriteRaw(b []byte, to netip.AddrPort) error {
 func (c *Conn) Expect(id int, from *Conn, src netip.AddrPort, data []byte) {
 	c.pending.expect(id, from.real, src, data)
 }
+
+// NewCapture returns an empty capture on clock whose Log spills as spill says.
+func NewCapture(clock Clock, spill SpillConfig) *Capture { return newCapture(clock, spill) }
+
+// Add records r as the fabric does, stamped with the next Seq and the clock's time.
+func (c *Capture) Add(r Record) { c.add(r) }
+
+// NewLog returns an empty Log whose first record has Seq first.
+func NewLog(spill SpillConfig, first int) *Log { return newLog(spill, first) }
+
+// Append adds r (its Seq first + Len, to be packed) to l.
+func (l *Log) Append(r Record) { l.append(r, false) }
+
+// Freeze makes l read-only, as Take does.
+func (l *Log) Freeze() { l.freeze() }
+
+// PayloadBytes returns the payload bytes l holds in memory and in its spill file.
+func (l *Log) PayloadBytes() (mem, file int64) { return l.data.bytes() }
+
+// Odd returns the number of records l keeps whole rather than packed.
+func (l *Log) Odd() int { return len(l.odd) }
+
+// BreakSpill closes l's spill file under it, so that writing and reading it fail as on
+// a failing disk.
+func (l *Log) BreakSpill() { _ = l.data.file.Close() }
+
+// RecSize is the size of a packed record.
+const RecSize = unsafe.Sizeof(rec{})

@@ -36,9 +36,13 @@ func IsPrivate(a netip.Addr) bool { return a.IsPrivate() || sharedSpace.Contains
 // the Capture behave alike on both: the same traffic yields the same records in the same
 // order. Only the memory carrier can fill a queue; it then drops the datagram with the
 // reason "receive queue full on <host>:<port>".
+//
+// Spill says how many payload bytes the [Capture] keeps in memory before it writes
+// further ones to an unlinked temporary file.
 type Config struct {
 	Clock   Clock       // the run's time source; nil: SystemClock
 	Carrier CarrierKind // how datagrams travel; zero: Loopback
+	Spill   SpillConfig // where the capture's payloads go; zero: past 64 MiB, to os.TempDir()
 }
 
 // Stats counts what the fabric did. RealSent and MemorySent count datagrams actually handed
@@ -84,7 +88,7 @@ func NewNetwork(cfg Config) *Network {
 	n := &Network{
 		clock:       cfg.Clock,
 		kind:        cfg.Carrier,
-		capture:     newCapture(cfg.Clock),
+		capture:     newCapture(cfg.Clock, cfg.Spill),
 		bufs:        sync.Pool{New: func() any { b := make([]byte, maxDatagram+headerLen); return &b }},
 		hosts:       make(map[string]*Host),
 		hostByAddr:  make(map[netip.Addr]*Host),

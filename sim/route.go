@@ -102,8 +102,10 @@ func dropAt(hop string, src, dst netip.AddrPort, cause Cause, format string, a .
 	return verdict{hop: hop, src: src, dst: dst, cause: cause, reason: fmt.Sprintf(format, a...)}
 }
 
-// send records a datagram written by c to dst and routes it. Routing and recording happen
-// under n.mu so that the records of one datagram are contiguous decisions in Seq order.
+// send records a datagram written by c to dst and routes it. Its payload data stays the
+// caller's: the datagram carries the capture's copy (the verdict's data). Routing and
+// recording happen under n.mu so that the records of one datagram are contiguous
+// decisions in Seq order.
 // With the memory carrier, send also queues the datagram for the receiving Conn under
 // n.mu, so every queue holds its datagrams in the Seq order of their Sent records and a
 // full queue is recorded with the datagram's other records.
@@ -114,8 +116,8 @@ func (n *Network) send(c *Conn, dst netip.AddrPort, data []byte) (verdict, int, 
 		return verdict{}, 0, ErrClosed
 	}
 	n.lastDatagram++
-	dg := &datagram{id: n.lastDatagram, data: data}
-	n.capture.add(Record{Datagram: dg.id, Kind: Sent, Hop: c.host.name, Src: c.local, Dst: dst, Data: data})
+	dg := &datagram{id: n.lastDatagram}
+	dg.data = n.capture.addOwn(Record{Datagram: dg.id, Kind: Sent, Hop: c.host.name, Src: c.local, Dst: dst, Data: data})
 	v := n.route(n.clock.Now(), c.host, c.local, dst, dg)
 	v.data = dg.data
 	if v.ok && n.kind == Memory {
