@@ -148,14 +148,20 @@ var _ = Describe("sipnatlab run: terminal output", func() {
 })
 
 var _ = Describe("sipnatlab explain interrupted", func() {
-	It("says that the run was interrupted before telling what it saw", func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		code, out, stderr := runCLI(ctx, "explain", "../../scenarios/no-nat-handling.yaml")
-		Expect(code).To(Equal(1))
-		Expect(out).To(HavePrefix("Interrupted: the run was stopped before it ended, so what follows is only what happened until then.\n"))
-		Expect(stderr).To(HaveSuffix("sipnatlab: interrupted\n"))
-	})
+	// The finding was explain --clock real: interrupted, it told "bob did not hang up by
+	// itself" as if the run had ended.
+	DescribeTable("says that the run was interrupted before telling what it saw",
+		func(clock string) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			code, out, stderr := runCLI(ctx, "explain", "--clock", clock, "../../scenarios/no-nat-handling.yaml")
+			Expect(code).To(Equal(1))
+			Expect(out).To(HavePrefix("Interrupted: the run was stopped before it ended, so what follows is only what happened until then.\n"))
+			Expect(stderr).To(HaveSuffix("sipnatlab: interrupted\n"))
+		},
+		Entry("simulated time", "simulated"),
+		Entry("real time", Label("loopback"), "real"),
+	)
 })
 
 var _ = Describe("report.TerminalSafe", func() {

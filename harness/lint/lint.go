@@ -13,6 +13,7 @@ package lint
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sort"
@@ -129,12 +130,26 @@ var guardWords = map[string]bool{
 	"is_from_gw": true, "ipops.is_in_subnet": true, "is_in_subnet": true,
 }
 
+// MaxFileSize is the most CheckFile reads of a script: 4 MiB, about a hundred times
+// Kamailio's stock kamailio.cfg. Anything longer is no routing script, and an endless
+// input (/dev/zero) must not fill the memory.
+const MaxFileSize = 4 << 20
+
 // CheckFile reads path and checks it. The error wraps ErrBadScript (or an
-// I/O error) when the file cannot be read as a routing script.
+// I/O error) when the file cannot be read as a routing script. A pipe is read
+// as a file is (lint <(ssh host cat kamailio.cfg)), up to MaxFileSize.
 func CheckFile(path string) (*Report, error) {
-	src, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("lint %q: %w", path, err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("lint %q: %w", path, err)
+	}
+	if len(src) > MaxFileSize {
+		return nil, fmt.Errorf("lint %q: %w: longer than %d MiB; a routing script is tens of kilobytes", path, ErrBadScript, MaxFileSize>>20)
 	}
 	return Check(path, src)
 }

@@ -2,6 +2,7 @@ package lint_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -241,6 +242,29 @@ var _ = Describe("lint rules", func() {
 		Entry("unbalanced parentheses", "request_route {\n if (x { t_relay(); }\n}\n", "line 2: '(' never closed"),
 		Entry("binary", "request_route {\x00}", "NUL byte"),
 	)
+
+	It("reads at most MaxFileSize bytes of an endless input and refuses it", func() {
+		_, err := lint.CheckFile("/dev/zero")
+		Expect(err).To(MatchError(lint.ErrBadScript))
+		Expect(err).To(MatchError(`lint "/dev/zero": not a readable Kamailio or OpenSIPS routing script: longer than 4 MiB; a routing script is tens of kilobytes`))
+	})
+
+	It("reads a script from a pipe, as from lint <(ssh host cat kamailio.cfg)", func() {
+		r, w, err := os.Pipe()
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(r.Close)
+		src, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "kamailio", "none.cfg"))
+		Expect(err).NotTo(HaveOccurred())
+		go func() {
+			defer GinkgoRecover()
+			defer w.Close()
+			_, err := w.Write(src)
+			Expect(err).NotTo(HaveOccurred())
+		}()
+		rep, err := lint.CheckFile(fmt.Sprintf("/dev/fd/%d", r.Fd()))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rep.Findings).NotTo(BeEmpty())
+	})
 
 	It("reports an unreadable file as an I/O error, not a finding", func() {
 		_, err := lint.CheckFile(filepath.Join(GinkgoT().TempDir(), "missing.cfg"))

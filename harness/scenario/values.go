@@ -274,6 +274,9 @@ func (p *parser) seed(n *yaml.Node, path string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if leadingZero(v) {
+		return 0, p.errf(n, path, "%q starts with 0, which YAML 1.1 reads as octal; write it in decimal without leading zeros", v)
+	}
 	u, perr := strconv.ParseUint(v, 10, 64)
 	if perr != nil || n.ShortTag() != "!!int" && n.ShortTag() != "!!str" {
 		return 0, p.errf(n, path, "%q is not a whole number from 0 to 18446744073709551615", v)
@@ -283,8 +286,12 @@ func (p *parser) seed(n *yaml.Node, path string) (uint64, error) {
 
 var digits = regexp.MustCompile(`^[0-9]+$`)
 
+// leadingZero reports whether v is digits that start with a 0 and go on: YAML 1.1 (and
+// the YAML library) reads 010 as octal 8 and 08 as a float, so neither says one number.
+func leadingZero(v string) bool { return len(v) > 1 && v[0] == '0' && digits.MatchString(v) }
+
 // positiveInt reads a whole number between 1 and limit, written as a plain YAML integer
-// in decimal digits: not "+5", "0x10", "1_000", a quoted "5" or !!float 2.
+// in decimal digits: not "+5", "0x10", "1_000", "010", a quoted "5" or !!float 2.
 func (p *parser) positiveInt(n *yaml.Node, path string, limit int) (int, error) {
 	v, n, err := p.scalar(n, path)
 	if err != nil {
@@ -293,6 +300,8 @@ func (p *parser) positiveInt(n *yaml.Node, path string, limit int) (int, error) 
 	switch {
 	case n.Style&yaml.TaggedStyle != 0:
 		return 0, p.errf(n, path, "%s %q is not a whole number from 1 to %d; write the number without a tag", n.Tag, v, limit)
+	case leadingZero(v) && strings.TrimLeft(v, "0") != "":
+		return 0, p.errf(n, path, "%q starts with 0, which YAML 1.1 reads as octal; write a whole number from 1 to %d in decimal without leading zeros, such as %s", v, limit, strings.TrimLeft(v, "0"))
 	case n.ShortTag() == "!!int" && !digits.MatchString(v):
 		return 0, p.errf(n, path, "%q is not written as a whole number from 1 to %d; use decimal digits only, such as 5", v, limit)
 	case n.ShortTag() == "!!str" && digits.MatchString(v):
