@@ -22,13 +22,13 @@ run: build
 ## (scripts/test.sh): simulated time (the unit specs and every bundled
 ## scenario, 64*T1 timeouts included), loopback sockets in real time with
 ## scaled timers, Kamailio and OpenSIPS in containers (their images are
-## built in the background when missing). About 1 min warm, with the images.
+## built in the background when missing). About 55 s warm, with the images.
 ## The labels slow and realtime are left to make test-slow.
 ## Every package with tests is a Ginkgo suite, so the label filters apply to all.
 test: setup vet
 	./scripts/test.sh
 
-## test-sim: the first phase alone, the specs that need no socket and no Docker (about 30 s).
+## test-sim: the first phase alone, the specs that need no socket and no Docker (about 20 s).
 test-sim: vet
 	TEST_PHASES=simulated ./scripts/test.sh
 
