@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := bin/sipnatlab
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: setup all build run test test-sim test-realtime test-junit vet bench mem fuzz clean docs image stress
+.PHONY: setup all build run test test-sim test-slow test-realtime test-junit vet bench mem fuzz clean docs image stress
 
 all: build
 
@@ -22,24 +22,32 @@ run: build
 ## (scripts/test.sh): simulated time (the unit specs and every bundled
 ## scenario, 64*T1 timeouts included), loopback sockets in real time with
 ## scaled timers, Kamailio and OpenSIPS in containers (their images are
-## built in the background when missing).
+## built in the background when missing). About 55 s warm, with the images.
+## The labels slow and realtime are left to make test-slow.
 ## Every package with tests is a Ginkgo suite, so the label filters apply to all.
 test: setup vet
 	./scripts/test.sh
 
-## test-sim: the first phase alone, the specs that need no socket and no Docker.
+## test-sim: the first phase alone, the specs that need no socket and no Docker (about 20 s).
 test-sim: vet
 	TEST_PHASES=simulated ./scripts/test.sh
 
-## test-junit: the same specs through the Ginkgo CLI, with a JUnit report in junit.xml.
+## test-slow: what make test leaves out, in the same phases (.ci/run runs it after
+## make test): the specs labelled slow, which wait on real timers (a real proxy's
+## 30 s fr_timer, chains at RFC timers, the matrix's real cells) or are loads, and
+## those labelled realtime. About 2 min.
+test-slow: setup
+	TEST_SLOW=1 ./scripts/test.sh
+
+## test-junit: the make test specs through the Ginkgo CLI, with a JUnit report in junit.xml.
 test-junit:
-	$(GO) run github.com/onsi/ginkgo/v2/ginkgo -r -race --label-filter='!realtime' --junit-report=junit.xml --output-dir=.
+	$(GO) run github.com/onsi/ginkgo/v2/ginkgo -r -race --label-filter='!slow && !realtime' --junit-report=junit.xml --output-dir=.
 
 ## setup: the Debian packages the specs use (tshark, sngrep, chromium, debootstrap), when missing.
 setup:
 	./scripts/setup.sh
 
-## test-realtime: the bundled scenarios at their own timers on loopback (32 s).
+## test-realtime: the bundled scenarios at their own timers on loopback (32 s; part of test-slow).
 test-realtime:
 	$(GO) test -race -count=1 ./harness/ -ginkgo.label-filter='realtime'
 

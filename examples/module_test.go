@@ -17,7 +17,8 @@ import (
 // itself is left out of the copy, and a copy outside this repository skips it.
 const thisFile = "module_test.go"
 
-var _ = Describe("examples/ as a module of its own", func() {
+// It runs the go command (go list, go test -race) on a copy: make test-slow.
+var _ = Describe("examples/ as a module of its own", Label("slow"), func() {
 	It("builds and passes outside the sipnatlab module, importing only public packages", func(ctx SpecContext) {
 		root, err := filepath.Abs("..")
 		Expect(err).NotTo(HaveOccurred())

@@ -83,7 +83,8 @@ var forgedOptions = strings.Join([]string{
 	"Content-Length: 0",
 	"", ""}, "\r\n")
 
-var _ = Describe("a run on loopback attacked by another process", Label("loopback"), func() {
+// It waits the callee's 64*T1 in real time: make test-slow.
+var _ = Describe("a run on loopback attacked by another process", Label("loopback", "slow"), func() {
 	It("keeps its verdict and records the forged frames as intrusions, delivering none", func(ctx SpecContext) {
 		s := loadBundled()[filepath.Clean("../scenarios/no-nat-handling.yaml")].Scaled(loopbackScale)
 		spy := &spyProxies{real: map[string]netip.AddrPort{}}

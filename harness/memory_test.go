@@ -136,7 +136,8 @@ var _ = Describe("a run's memory", func() {
 	// translated endpoints behind a pointer. The goal is 1024 B (BENCHMARKS.md, "Bounded
 	// memory"); the limit keeps the gains. What one more datagram costs is measured between
 	// two loads, so fixed costs (the Trace's bounded message cache, the actors) do not count.
-	It("grows by about a kilobyte per datagram beyond its payload, not by its parsed message", func() {
+	// Two loads measured under -race, about 4 s of CPU: make test-slow.
+	It("grows by about a kilobyte per datagram beyond its payload, not by its parsed message", Label("slow"), func() {
 		measure := func(calls int) footprint {
 			s, err := loadScenario("2s", calls, 50)
 			Expect(err).NotTo(HaveOccurred())

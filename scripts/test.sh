@@ -19,15 +19,18 @@
 # loopback phases, and the container phase waits for them: a fresh machine does not wait for each in turn. Their
 # output goes to .cache/test/images.log.
 #
-# The label realtime (the scenarios at their own RFC timers) is left to
-# make test-realtime. Within the other phases the suites run at once, each
-# as its own process, and realproxy's container specs, which mostly wait,
-# are split over two Ginkgo processes. The test binaries are built with
-# `go test -c` into .cache/test/bin, where go leaves an up-to-date binary
-# alone, so a run with nothing changed relinks nothing.
+# The labels slow (specs that wait on real timers, loads) and realtime (the
+# scenarios at their own RFC timers) are left out: TEST_SLOW=1 (make
+# test-slow) runs the same phases with only those. Within the simulated and
+# container phases the suites run at once, each as its own process, and the
+# container suites, which mostly wait, over several Ginkgo processes (procs
+# below). The test binaries are built with `go test -c` into .cache/test/bin,
+# where go leaves an up-to-date binary alone, so a run with nothing changed
+# relinks nothing.
 #
 #   TEST_PHASES   the phases to run, default "simulated loopback container"
 #   TEST_FLAGS    extra Ginkgo flags for every suite (e.g. --repeat=9)
+#   TEST_SLOW     1: only the specs labelled slow or realtime
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TESTCONTAINERS_RYUK_DISABLED=true
@@ -35,6 +38,8 @@ export TESTCONTAINERS_RYUK_DISABLED=true
 # report; every suite checks after each spec that none is left (goleak).
 export GORACE="${GORACE:-atexit_sleep_ms=0}"
 phases="${TEST_PHASES:-simulated loopback container}"
+slow="${TEST_SLOW:-0}"
+if [[ $slow == 1 ]]; then only='(slow || realtime)'; else only='!slow && !realtime'; fi
 flags=(--no-color ${TEST_FLAGS:-})
 
 now() { date +%s.%N; }
@@ -97,21 +102,25 @@ echo "built ${#suites[@]} suites in $(since "$start") s"
 
 # procs PHASE SUITE: Ginkgo processes for a suite in a phase. The simulated
 # specs are CPU-bound: two cores gain nothing from more processes than
-# suites. The loopback specs measure time: one process, one suite at a time.
-# The container specs mostly wait on Docker.
+# suites, except for report's, which mostly wait on tshark, sngrep and
+# Chromium. The loopback specs measure time: one process, one suite at a
+# time. The container specs mostly wait on Docker and their proxies: four
+# processes each (measured here: a container phase of about 23 s, 30 s
+# with two).
 procs() {
   case "$1:$2" in
-    container:realproxy) echo 2 ;;
+    simulated:harness/report) echo 2 ;;
+    container:*) echo 4 ;;
     *) echo 1 ;;
   esac
 }
 
 # niceness PHASE SUITE: the simulated phase is CPU-bound and lasts as long
-# as its longest suite, harness (its 1000-call load alone takes a core for
-# about 4 s): the others yield the CPU to it.
+# as its longest suite, report (about 9 s of CPU and its tools' start-ups):
+# the others yield the CPU to it.
 niceness() {
   case "$1:$2" in
-    simulated:harness) echo 0 ;;
+    simulated:harness/report) echo 0 ;;
     simulated:*) echo 5 ;;
     *) echo 0 ;;
   esac
@@ -129,11 +138,13 @@ phase() {
   local -a pids logs
   for i in "${!suites[@]}"; do
     s=${suites[$i]}
-    logs[$i]="$out/$(echo "$s" | tr / _).$name.log"
+    logs[$i]="$out/$(echo "$s" | tr / _).$name$([[ $slow == 1 ]] && echo -slow).log"
     # A suite whose test files never name the phase's label ("loopback",
-    # "container") is not started.
-    if [[ $name != simulated ]] && ! grep -qsF "\"$name\"" "$s"/*_test.go; then
-      echo "Suite $s: no spec labelled $name" >"${logs[$i]}"
+    # "container"), or with TEST_SLOW=1 neither "slow" nor "realtime", is
+    # not started.
+    if { [[ $name != simulated ]] && ! grep -qsF "\"$name\"" "$s"/*_test.go; } ||
+      { [[ $slow == 1 ]] && ! grep -qsE '"(slow|realtime)"' "$s"/*_test.go; }; then
+      echo "Suite $s: no spec labelled $name$([[ $slow == 1 ]] && echo ' and slow or realtime')" >"${logs[$i]}"
       pids[$i]=""
       continue
     fi
@@ -158,8 +169,8 @@ phase() {
 status=0
 for p in $phases; do
   case "$p" in
-    simulated) phase simulated '!loopback && !container && !realtime' || status=1 ;;
-    loopback) phase loopback 'loopback && !container && !realtime' || status=1 ;;
+    simulated) phase simulated "$only && !loopback && !container" || status=1 ;;
+    loopback) phase loopback "$only && loopback && !container" || status=1 ;;
     container)
       if [[ -n $images_pid ]]; then
         t0=$(now)
@@ -171,7 +182,7 @@ for p in $phases; do
         fi
         echo "waited $(since "$t0") s for the image build: $(tail -n 1 "$out/images.log")"
       fi
-      phase container 'container && !realtime' || status=1
+      phase container "$only && container" || status=1
       ;;
     *) echo "test.sh: unknown phase $p" >&2; exit 2 ;;
   esac

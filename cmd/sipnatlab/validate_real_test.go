@@ -70,8 +70,8 @@ var _ = Describe("sipnatlab validate with the configs operators have", Label("co
 
 	// Without WITH_NAT the stock script sends the INVITE to bob's private
 	// Contact, which leads nowhere; its fr_timer (30 s) ends the transaction
-	// with a 408 of its own.
-	It("names the 408 from proxy-b and blames proxy-b with the stock kamailio.cfg without WITH_NAT", func(ctx SpecContext) {
+	// with a 408 of its own: make test-slow.
+	It("names the 408 from proxy-b and blames proxy-b with the stock kamailio.cfg without WITH_NAT", Label("slow"), func(ctx SpecContext) {
 		cfg := stockKamailioCfg(ctx)
 		code, doc, stderr := validateJSON(ctx, "--config", cfg, "--as", "proxy-b", "../../scenarios/correct-nat-handling.yaml")
 		Expect(code).To(Equal(1), stderr)
@@ -109,7 +109,8 @@ var _ = Describe("sipnatlab validate with the configs operators have", Label("co
 	}, SpecTimeout(3*time.Minute))
 })
 
-var _ = Describe("sipnatlab validate with a mixed chain", Label("container"), func() {
+// At the scenario's RFC timers: the callee gives up after 32 s (make test-slow).
+var _ = Describe("sipnatlab validate with a mixed chain", Label("container", "slow"), func() {
 	It("gives excessive-nat-handling's bundled verdict with Kamailio as proxy-a and OpenSIPS as proxy-b", func(ctx SpecContext) {
 		dockersuite.RequireKamailio(ctx, "../../scripts/build-kamailio-image.sh")
 		if img := dockersuite.RequireOpenSIPS(ctx, "../.."); img != container.OpenSIPSImage {

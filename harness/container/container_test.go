@@ -369,4 +369,26 @@ var _ = Describe("Sweep", Label("container"), func() {
 		_, err = cli.NetworkInspect(ctx, mine.ID, client.NetworkInspectOptions{})
 		Expect(err).NotTo(HaveOccurred(), "a live owner's network stays")
 	})
+
+	It("runs in several processes at once: a network another sweep removed first is no error", func(ctx SpecContext) {
+		needDocker(ctx)
+		dead := exec.Command("true")
+		Expect(dead.Run()).To(Succeed())
+		for range 4 {
+			left, err := network.New(ctx, network.WithInternal(), network.WithLabels(map[string]string{
+				"org.sipnatlab": "proxy", "org.sipnatlab.owner": fmt.Sprintf("pid-%d", dead.Process.Pid)}))
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func(ctx context.Context) { _ = left.Remove(ctx) })
+		}
+		errs := make([]error, 4)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = container.Sweep(ctx) })
+		}
+		wg.Wait()
+		Expect(errors.Join(errs...)).NotTo(HaveOccurred())
+		out, err := exec.CommandContext(ctx, "docker", "network", "ls", "-q", "--filter", fmt.Sprintf("label=org.sipnatlab.owner=pid-%d", dead.Process.Pid)).Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.TrimSpace(string(out))).To(BeEmpty())
+	})
 })

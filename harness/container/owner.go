@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	cerrdefs "github.com/containerd/errdefs"
 	"os"
 	"strconv"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
@@ -121,7 +121,9 @@ func Sweep(ctx context.Context) ([]string, error) {
 		if !ownerGone(n.Labels) {
 			continue
 		}
-		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); cerrdefs.IsNotFound(err) {
+			continue // another process's sweep removed it first
+		} else if err != nil {
 			errs = append(errs, fmt.Errorf("sweep: remove network %s: %w", n.Name, err))
 			continue
 		}

@@ -76,7 +76,8 @@ func sameOf(r *matrix.Report) []same {
 	return out
 }
 
-var _ = Describe("the bundled template with real Kamailio as proxy-b", Label("container"), func() {
+// About a minute of cells in real time: make test-slow.
+var _ = Describe("the bundled template with real Kamailio as proxy-b", Label("container", "slow"), func() {
 	DescribeTable("agrees with the in-process cells the config describes, two containers at once",
 		func(ctx SpecContext, config string, only map[string][]string) {
 			dockersuite.RequireKamailio(ctx, filepath.Join("../..", "scripts", "build-kamailio-image.sh"))

@@ -62,11 +62,6 @@ var agreements = []agreement{
 	// force_rport() bob's replies die at his NAT; correct.cfg forces rport.
 	{"no-rport.yaml", "proxy", "no-rport.cfg", 0.1},
 	{"no-rport-forced.yaml", "proxy", "correct.cfg", 1},
-	// Without fix_nated_register() the INVITE goes to bob's private Contact. A
-	// real proxy has no route there (nothing enters the capture) and answers
-	// 408 on its own timer (about 30 s), so these keep the file's timers: the
-	// call step's bound (70 s) outlasts it.
-	{"registration-not-fixed.yaml", "proxy", "registration-not-fixed.cfg", 1},
 	{"registration-fixed.yaml", "proxy", "correct.cfg", 1},
 	// A proxy on a LAN behind a port forward (its container at the private
 	// address, outside hosts through the fabric's NAT): without advertise its
@@ -76,10 +71,27 @@ var agreements = []agreement{
 	{"proxy-behind-nat-advertise.yaml", "proxy", "behind-nat-advertise.cfg", 1},
 }
 
-// The same cases for each engine, each engine's in its own Ordered
-// container, so two Ginkgo processes run them side by side; the image
-// function gates the engine's specs and names its image.
+// slowAgreements are the rows that wait on a real proxy's own timer, left to
+// make test-slow (label slow). Without fix_nated_register() the INVITE goes
+// to bob's private Contact. A real proxy has no route there (nothing enters
+// the capture) and answers 408 on its own timer (about 30 s), so these keep
+// the file's timers: the call step's bound (70 s) outlasts it.
+var slowAgreements = []agreement{
+	{"registration-not-fixed.yaml", "proxy", "registration-not-fixed.cfg", 1},
+}
+
 var _ = Describe("the seed scenarios with a real proxy in place of an in-process one", Label("container"), func() {
+	describeAgreements(agreements)
+})
+
+var _ = Describe("the seed scenarios with a real proxy in place of an in-process one, at the proxy's own timers", Label("container", "slow"), func() {
+	describeAgreements(slowAgreements)
+})
+
+// describeAgreements specifies the cases for each engine, each engine's in
+// its own Ordered container, so two Ginkgo processes run them side by side;
+// the image function gates the engine's specs and names its image.
+func describeAgreements(agreements []agreement) {
 	engines := []struct {
 		engine scenario.Engine
 		image  func(ctx context.Context) string
@@ -143,7 +155,7 @@ var _ = Describe("the seed scenarios with a real proxy in place of an in-process
 			})
 		})
 	}
-})
+}
 
 var _ = Describe("a scenario that names engines for several hosts", Label("container"), func() {
 	It("runs every one real, at its scenario address, to the in-process verdict", func(ctx SpecContext) {
