@@ -162,4 +162,25 @@ var _ = Describe("interrupts", func() {
 		Eventually(exits).Should(Receive(Equal(1)))
 		Eventually(ended).Should(BeClosed())
 	})
+
+	It("ends at a third interrupt without waiting for the real proxies", func() {
+		exits = make(chan int, 2)
+		closing := make(chan struct{})
+		started, err := irq.realProxies(fakeProxies{closing}).Start(ctx, nil, nil)
+		Expect(err).NotTo(HaveOccurred())
+		irq.signal()
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			irq.signal()
+		}()
+		Eventually(stderr).Should(gbytes.Say("removing the real proxies' containers first"))
+		irq.signal()
+		Expect(exits).To(Receive(Equal(1)))
+		Expect(stderr).To(gbytes.Say("interrupted a third time: stopped without waiting"))
+
+		close(closing) // in process, the second's wait ends too
+		started.Close()
+		Eventually(ended).Should(BeClosed())
+	})
 })
