@@ -96,10 +96,12 @@ func (i *interrupts) setLive(stop func()) {
 	i.live = stop
 }
 
-// signal takes one SIGINT or SIGTERM.
+// signal takes one SIGINT or SIGTERM. Ending the process, it returns at once and ends
+// it from a goroutine of its own, so that a third may end it while the second waits.
 func (i *interrupts) signal() {
 	i.mu.Lock()
 	i.signals++
+	note := "sipnatlab: interrupted again: stopped at once; the report and the files not yet written are missing"
 	switch {
 	case i.ending: // a third, while the real proxies are being removed
 		i.mu.Unlock()
@@ -109,12 +111,12 @@ func (i *interrupts) signal() {
 		}
 		return
 	case i.notice == "":
-		i.mu.Unlock()
-		i.end("sipnatlab: interrupted before anything ran")
-		return
+		note = "sipnatlab: interrupted before anything ran"
+		fallthrough
 	case i.signals > 1:
+		i.ending = true
 		i.mu.Unlock()
-		i.end("sipnatlab: interrupted again: stopped at once; the report and the files not yet written are missing")
+		go i.end(note)
 		return
 	}
 	notice, live, cancel := i.notice, i.live, i.cancel
@@ -128,12 +130,11 @@ func (i *interrupts) signal() {
 	i.printf("%s\n", notice)
 }
 
-// end ends the process with interruptedAgain: it completes no output any more, waits
-// for the real proxies' removal, removes the temporary files and the empty output
-// directories, and prints note, what was left undone.
+// end ends the process with interruptedAgain once signal has set ending (no output is
+// completed any more): it waits for the real proxies' removal, removes the temporary
+// files and the empty output directories, and prints note, what was left undone.
 func (i *interrupts) end(note string) {
 	i.mu.Lock()
-	i.ending = true
 	if i.cancel != nil {
 		i.cancel()
 	}
