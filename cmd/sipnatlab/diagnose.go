@@ -129,12 +129,12 @@ func diagnose(ctx context.Context, e *env, files []string, o diagnoseOptions) in
 		d.WriteErrors(e.stdout)
 	}
 	if o.html != "" {
-		if err := writeHTML(o.html, res.Scenario, res, nil); err != nil {
+		if err := writeHTML(e.irq, o.html, res.Scenario, res, nil); err != nil {
 			return fail("%v", err)
 		}
 	}
 	if o.scenarioOut != "" {
-		if err := writeFile("--scenario-out", o.scenarioOut, d.WriteScenario); err != nil {
+		if err := e.irq.writeFile("--scenario-out", o.scenarioOut, d.WriteScenario); err != nil {
 			return fail("%v", err)
 		}
 	}

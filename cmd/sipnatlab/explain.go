@@ -39,10 +39,12 @@ Exit codes: 0 every expectation held, 1 an expectation failed, 2 bad input.`,
 }
 
 func explain(ctx context.Context, e *env, mode harness.ClockMode, file string) int {
+	e.irq.setNotice("") // loading: an interrupt ends the process
 	s, err := scenario.Load(file)
 	if err != nil {
 		return e.fail(2, err)
 	}
+	e.irq.setNotice("sipnatlab: interrupted: stopping the run, then telling what happened until then (interrupt again to stop at once)")
 	opts := harness.Options{Clock: mode}
 	prog, stopProgress := startProgress(e, mode, []*scenario.Scenario{s})
 	if prog != nil {

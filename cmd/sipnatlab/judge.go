@@ -64,7 +64,7 @@ func judge(e *env, files []string, asJSON bool, htmlFile string) int {
 		fmt.Fprintf(e.stderr, "sipnatlab judge: %v\n", err)
 		return 2
 	}
-	if err := writeHTMLs(htmlFile, all); err != nil {
+	if err := writeHTMLs(e.irq, htmlFile, all); err != nil {
 		fmt.Fprintf(e.stderr, "sipnatlab judge: %v\n", err)
 		return 2
 	}

@@ -10,8 +10,8 @@
 // The commands (run, validate, explain, lint, judge, diagnose, matrix) are listed by
 // sipnatlab --help; flags may stand anywhere on the line.
 //
-// Exit codes: 0 every expectation held, 1 some expectation failed, 2 bad
-// input or usage.
+// Exit codes: 0 every expectation held, 1 some expectation failed (or the run was
+// interrupted), 2 bad input or usage.
 package main
 
 import (
@@ -20,9 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/pflag"
 
@@ -60,16 +58,24 @@ or usage.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	ctx, cancel := context.WithCancel(context.Background())
+	irq := &interrupts{cancel: cancel, exit: os.Exit}
+	stop := irq.notify()
+	code := run(ctx, irq, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	cancel()
 	os.Exit(code)
 }
 
-// run runs the command args and returns its exit code. Whatever it writes to stdout and
+// genericNotice is what the first interrupt says for a command that sets no notice of
+// its own.
+const genericNotice = "sipnatlab: interrupted: stopping, then printing what was done (interrupt again to stop at once)"
+
+// run runs the command args and returns its exit code; irq is what interrupts do to
+// it (its zero value in process, where none arrive). Whatever it writes to stdout and
 // stderr passes through report.TerminalSafe: scenario files, SIP messages and captures
 // carry strings written by anyone.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, irq *interrupts, args []string, stdout, stderr io.Writer) int {
 	term := isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
 	env := &env{
 		stdout:    report.TerminalSafe(stdout, term),
@@ -78,7 +84,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		width:     terminalWidth(stdout),
 		errorTerm: isTerminal(stderr) && os.Getenv("TERM") != "dumb",
 		rawStderr: stderr,
+		irq:       irq,
 	}
+	irq.setup(env.stderr, genericNotice)
 	cmds := commands()
 	if len(args) == 0 {
 		fmt.Fprint(env.stderr, globalUsage(cmds))
@@ -119,8 +127,9 @@ type env struct {
 	stdout, stderr  io.Writer
 	term, errorTerm bool
 	width           int
-	rawStderr       io.Writer // stderr unfiltered, for the progress lines' cursor moves only
-	cmd             *command  // the command running, for its usage line
+	rawStderr       io.Writer   // stderr unfiltered, for the progress lines' cursor moves only
+	cmd             *command    // the command running, for its usage line
+	irq             *interrupts // what SIGINT and SIGTERM do; it writes the output files
 }
 
 // command is one subcommand: its name, its help and flags, and what it does once its

@@ -11,7 +11,7 @@ import (
 
 func runCLI(ctx context.Context, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
-	code := run(ctx, args, &out, &errOut)
+	code := run(ctx, &interrupts{}, args, &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 

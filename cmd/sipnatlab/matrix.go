@@ -103,7 +103,7 @@ Exit codes: 0 every cell met its expectations, 1 some did not, 2 bad input.`,
 					if opts.Run.Clock == harness.Simulated {
 						return e.usageError("--proxy: a real proxy runs in real time only")
 					}
-					opts.Run.Proxies = realproxy.Docker{}
+					opts.Run.Proxies = e.irq.realProxies(realproxy.Docker{})
 					if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 						os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 					}
@@ -155,7 +155,7 @@ func printMatrix(e *env, rep *matrix.Report, asJSON bool, dir string) int {
 		rep.WriteText(e.stdout, e.term)
 	}
 	if dir != "" {
-		if err := writeMatrixHTML(rep, dir); err != nil {
+		if err := writeMatrixHTML(e.irq, rep, dir); err != nil {
 			fmt.Fprintf(e.stderr, "sipnatlab matrix: --html: %v\n", err)
 			return 2
 		}
@@ -166,19 +166,11 @@ func printMatrix(e *env, rep *matrix.Report, asJSON bool, dir string) int {
 	return 0
 }
 
-func writeMatrixHTML(rep *matrix.Report, dir string) error {
+func writeMatrixHTML(irq *interrupts, rep *matrix.Report, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.Create(filepath.Join(dir, "index.html"))
-	if err != nil {
-		return err
-	}
-	if err := rep.WriteHTML(f); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
+	return irq.writeFile("--html", filepath.Join(dir, "index.html"), rep.WriteHTML)
 }
 
 func emitCells(e *env, tpl *matrix.Template, idx []int, dir string) int {

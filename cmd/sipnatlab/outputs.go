@@ -153,7 +153,7 @@ func htmlIndexOutputs(file string, names []string) []output {
 // writeHTMLIndex writes the index page of a run of several scenarios to file, linking
 // the page of each (outputName, in the same directory); nothing for one scenario or
 // when file is "".
-func writeHTMLIndex(file string, outcomes []outcome) error {
+func writeHTMLIndex(irq *interrupts, file string, outcomes []outcome) error {
 	if file == "" || len(outcomes) < 2 {
 		return nil
 	}
@@ -162,7 +162,7 @@ func writeHTMLIndex(file string, outcomes []outcome) error {
 		page := filepath.Base(outputName(file, o.s.Name, len(outcomes)))
 		entries = append(entries, report.IndexEntry{Scenario: o.s, Result: o.res, Err: o.err, Page: page})
 	}
-	return writeFile("--html", file, func(w io.Writer) error { return report.WriteHTMLIndex(w, entries) })
+	return irq.writeFile("--html", file, func(w io.Writer) error { return report.WriteHTMLIndex(w, entries) })
 }
 
 // pcapDirOutputs lists the captures --pcap-dir DIR makes: one per host and NAT of each
@@ -195,7 +195,7 @@ func hostsOf(s *scenario.Scenario) []string {
 
 // writePcapDir writes, for every run that produced a Result, what a tcpdump on each of
 // its hosts and NATs would have captured, to the files pcapDirOutputs names.
-func writePcapDir(dir string, outcomes []outcome) error {
+func writePcapDir(irq *interrupts, dir string, outcomes []outcome) error {
 	if dir == "" {
 		return nil
 	}
@@ -205,27 +205,10 @@ func writePcapDir(dir string, outcomes []outcome) error {
 		}
 		for _, host := range hostsOf(o.s) {
 			file := outputName(filepath.Join(dir, host+".pcap"), o.s.Name, len(outcomes))
-			if err := writeFile("--pcap-dir", file, func(w io.Writer) error { return report.WriteHostPcap(w, o.res, host) }); err != nil {
+			if err := irq.writeFile("--pcap-dir", file, func(w io.Writer) error { return report.WriteHostPcap(w, o.res, host) }); err != nil {
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-// writeFile creates file and writes it with write; flag names the option that asked
-// for it in the error.
-func writeFile(flag, file string, write func(io.Writer) error) error {
-	f, err := os.Create(file)
-	if err != nil {
-		return fmt.Errorf("%s: %w", flag, err)
-	}
-	if err := write(f); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("%s %s: %w", flag, file, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("%s: %w", flag, err)
 	}
 	return nil
 }

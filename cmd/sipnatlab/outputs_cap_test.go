@@ -65,6 +65,28 @@ var _ = Describe("sipnatlab run --pcap-dir", func() {
 		Expect(filepath.Join(dir, "cgn-double-nat.pcap")).To(BeAnExistingFile())
 		Expect(filepath.Join(dir, "bob.pcap")).NotTo(BeAnExistingFile())
 	})
+
+	DescribeTable("leaves no directory behind when the outputs are refused",
+		func(ctx SpecContext, pcap func(caps string) string, refusal string) {
+			parent := GinkgoT().TempDir()
+			caps := filepath.Join(parent, "new", "caps")
+			code, _, stderr := runCLI(ctx, "run", "--clock", "simulated", "--pcap-dir", caps, "--pcap", pcap(caps), "../../scenarios/no-nat-handling.yaml")
+			Expect(code).To(Equal(2))
+			Expect(stderr).To(ContainSubstring(refusal))
+			entries, err := os.ReadDir(parent)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(entries).To(BeEmpty(), "neither caps nor its new parent")
+		},
+		Entry("a clash with --pcap", func(caps string) string { return filepath.Join(caps, "bob.pcap") }, "would write the same file"),
+		Entry("a --pcap file name too long", func(caps string) string { return filepath.Join(caps, strings.Repeat("x", 256)) }, "longer than 255 bytes"),
+	)
+
+	It("keeps a directory that was there before, though refused", func(ctx SpecContext) {
+		caps := GinkgoT().TempDir()
+		code, _, _ := runCLI(ctx, "run", "--clock", "simulated", "--pcap-dir", caps, "--pcap", filepath.Join(caps, "bob.pcap"), "../../scenarios/no-nat-handling.yaml")
+		Expect(code).To(Equal(2))
+		Expect(caps).To(BeADirectory())
+	})
 })
 
 var _ = Describe("sipnatlab run --html with several scenarios", func() {
@@ -106,7 +128,7 @@ var _ = Describe("the text report on a terminal", func() {
 			_, _ = io.Copy(&out, ptmx)
 		}()
 		var stderr bytes.Buffer
-		code := run(ctx, []string{"run", "--clock", "simulated", "../../scenarios/double-nat.yaml"}, tty, &stderr)
+		code := run(ctx, &interrupts{}, []string{"run", "--clock", "simulated", "../../scenarios/double-nat.yaml"}, tty, &stderr)
 		Expect(code).To(Equal(0), stderr.String())
 		Expect(tty.Close()).To(Succeed())
 		<-done

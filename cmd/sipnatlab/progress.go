@@ -46,7 +46,9 @@ func startProgress(e *env, mode harness.ClockMode, scenarios []*scenario.Scenari
 	p := newProgress(e.rawStderr, scenarios)
 	stop, done := make(chan struct{}), make(chan struct{})
 	go p.run(250*time.Millisecond, stop, done)
-	return p, func() { close(stop); <-done }
+	stopped := sync.OnceFunc(func() { close(stop); <-done })
+	e.irq.setLive(stopped) // an interrupt's notice goes below the cleared lines
+	return p, stopped
 }
 
 func newProgress(w io.Writer, scenarios []*scenario.Scenario) *progress {

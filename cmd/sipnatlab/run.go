@@ -74,6 +74,8 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 	if len(args) == 0 {
 		return e.usageError("no scenario file or directory given")
 	}
+	// Until the runs start, an interrupt has nothing to report: it ends the process.
+	e.irq.setNotice("")
 	// Real proxies (validate, or engine keys in a scenario) start with
 	// testcontainers-go: no registry here, so no reaper image, and its log
 	// only with -v.
@@ -98,7 +100,9 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 		}
 	}
 	if rf.pcapDir != "" {
-		if err := os.MkdirAll(rf.pcapDir, 0o755); err != nil {
+		// What it makes goes again if the outputs are refused, or nothing is written there.
+		defer e.irq.removeEmptyDirs()
+		if err := e.irq.mkdirAll(rf.pcapDir); err != nil {
 			return e.fail(2, fmt.Errorf("--pcap-dir: %w", err))
 		}
 	}
@@ -120,6 +124,11 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 		// say so, and that an interrupt still reports what was captured.
 		fmt.Fprintf(e.stderr, "sipnatlab: running %d scenario(s) in real time on loopback; interrupt to stop and report what was captured so far\n", len(scenarios))
 	}
+	what := "the report"
+	if len(outs) > 0 {
+		what = "the report and the files"
+	}
+	e.irq.setNotice("sipnatlab: interrupted: stopping the runs, then writing " + what + " of what ran (interrupt again to stop at once)")
 	// On a terminal, a real-time run shows what each scenario waits for (-v prints
 	// every event instead); piped, it prints nothing more.
 	var prog *progress
@@ -130,9 +139,10 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 	outcomes := make([]outcome, len(scenarios))
 	var wg sync.WaitGroup
 	var events sync.Mutex
+	proxies := e.irq.realProxies(realproxy.Docker{})
 	for i, s := range scenarios {
 		wg.Go(func() {
-			opts := harness.Options{Clock: mode, Containers: containers, InProcess: rf.inProcess, Seed: rf.seed, Proxies: realproxy.Docker{}}
+			opts := harness.Options{Clock: mode, Containers: containers, InProcess: rf.inProcess, Seed: rf.seed, Proxies: proxies}
 			switch {
 			case rf.verbose:
 				start := time.Now()
@@ -168,20 +178,20 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 			if o.res == nil {
 				continue
 			}
-			if err := writePcap(outputName(rf.pcap, o.s.Name, len(outcomes)), o.res, o.err); err != nil {
+			if err := writePcap(e.irq, outputName(rf.pcap, o.s.Name, len(outcomes)), o.res, o.err); err != nil {
 				return e.fail(2, err)
 			}
 		}
 	}
 	for _, o := range outcomes {
-		if err := writeProxyLogs(logs[o.s.Name], o.res); err != nil {
+		if err := writeProxyLogs(e.irq, logs[o.s.Name], o.res); err != nil {
 			return e.fail(2, err)
 		}
 	}
-	if err := writeHTMLs(rf.html, outcomes); err != nil {
+	if err := writeHTMLs(e.irq, rf.html, outcomes); err != nil {
 		return e.fail(2, err)
 	}
-	if err := errors.Join(writeHTMLIndex(rf.html, outcomes), writePcapDir(rf.pcapDir, outcomes)); err != nil {
+	if err := errors.Join(writeHTMLIndex(e.irq, rf.html, outcomes), writePcapDir(e.irq, rf.pcapDir, outcomes)); err != nil {
 		return e.fail(2, err)
 	}
 	if ctx.Err() != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -226,14 +227,15 @@ func realHosts(s *scenario.Scenario, specs map[string]harness.Container, inProce
 }
 
 // writeProxyLogs writes each real proxy's log in res to its file of files (by host).
-func writeProxyLogs(files map[string]string, res *harness.Result) error {
+func writeProxyLogs(irq *interrupts, files map[string]string, res *harness.Result) error {
 	if res == nil {
 		return nil
 	}
 	for host, log := range res.ProxyLogs {
 		if f, ok := files[host]; ok {
-			if err := os.WriteFile(f, []byte(log), 0o644); err != nil {
-				return fmt.Errorf("log of the real proxy %s: %w", host, err)
+			write := func(w io.Writer) error { _, err := io.WriteString(w, log); return err }
+			if err := irq.writeFile("log of the real proxy "+host, f, write); err != nil {
+				return err
 			}
 		}
 	}

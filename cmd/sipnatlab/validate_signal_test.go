@@ -69,6 +69,21 @@ var _ = Describe("sipnatlab validate interrupted while its proxy starts", Label(
 		Expect(containersOf(ctx, cmd.Process.Pid)).To(BeEmpty())
 	}, SpecTimeout(2*time.Minute))
 
+	It("exits on a second SIGINT once the container it created is removed", func(ctx SpecContext) {
+		const notice, again = "sipnatlab: interrupted: stopping the runs", "sipnatlab: interrupted again"
+		p := startProcess([]string{notice, again}, "validate", "--config", "../../fixtures/kamailio/correct.cfg", "--as", "proxy-b", "../../scenarios/correct-nat-handling.yaml")
+		pid := p.cmd.Process.Pid
+		Eventually(func() []string { return containersOf(ctx, pid) }).WithTimeout(30 * time.Second).WithPolling(20 * time.Millisecond).ShouldNot(BeEmpty())
+		Expect(p.cmd.Process.Signal(syscall.SIGINT)).To(Succeed())
+		Eventually(p.count(notice)).WithTimeout(5 * time.Second).WithPolling(5 * time.Millisecond).Should(Equal(1))
+		Expect(p.cmd.Process.Signal(syscall.SIGINT)).To(Succeed())
+		Eventually(p.exited).WithTimeout(15 * time.Second).Should(BeClosed())
+		GinkgoWriter.Print(p.stderrText())
+		Expect(p.cmd.ProcessState.ExitCode()).To(Equal(1), "interrupted")
+		Expect(p.count(again)()).To(Equal(1), "ended by the second")
+		Expect(containersOf(ctx, pid)).To(BeEmpty())
+	}, SpecTimeout(2*time.Minute))
+
 	It("leaves its container behind when killed, and the next start's sweep removes it", func(ctx SpecContext) {
 		cmd, exited := startValidate(ctx)
 		Expect(cmd.Process.Signal(syscall.SIGKILL)).To(Succeed())

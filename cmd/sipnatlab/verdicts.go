@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"os"
 
 	"github.com/sipnatlab/sipnatlab/harness"
 	"github.com/sipnatlab/sipnatlab/harness/report"
@@ -42,12 +40,12 @@ func printVerdicts(e *env, outcomes []outcome, asJSON bool) (int, error) {
 
 // writeHTMLs writes the HTML ladder of each outcome to file (several: one page each,
 // named by outputName); nothing when file is "".
-func writeHTMLs(file string, outcomes []outcome) error {
+func writeHTMLs(irq *interrupts, file string, outcomes []outcome) error {
 	if file == "" {
 		return nil
 	}
 	for _, o := range outcomes {
-		if err := writeHTML(outputName(file, o.s.Name, len(outcomes)), o.s, o.res, o.err); err != nil {
+		if err := writeHTML(irq, outputName(file, o.s.Name, len(outcomes)), o.s, o.res, o.err); err != nil {
 			return err
 		}
 	}
@@ -55,21 +53,10 @@ func writeHTMLs(file string, outcomes []outcome) error {
 }
 
 // writeHTML writes the HTML ladder of one run to file.
-func writeHTML(file string, s *scenario.Scenario, res *harness.Result, runErr error) error {
-	f, err := os.Create(file)
-	if err != nil {
-		return fmt.Errorf("write html %q: %w", file, err)
-	}
-	if err := report.WriteHTML(f, s, res, runErr); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("write html %q: %w", file, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write html %q: %w", file, err)
-	}
-	return nil
+func writeHTML(irq *interrupts, file string, s *scenario.Scenario, res *harness.Result, runErr error) error {
+	return irq.writeFile("--html", file, func(w io.Writer) error { return report.WriteHTML(w, s, res, runErr) })
 }
 
-func writePcap(name string, res *harness.Result, runErr error) error {
-	return writeFile("--pcap", name, func(w io.Writer) error { return report.WritePcap(w, res, runErr) })
+func writePcap(irq *interrupts, name string, res *harness.Result, runErr error) error {
+	return irq.writeFile("--pcap", name, func(w io.Writer) error { return report.WritePcap(w, res, runErr) })
 }
