@@ -185,10 +185,10 @@ func median(counts map[time.Duration]int, n int) time.Duration {
 func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence {
 	ce := CallEvidence{CallID: f.CallID}
 	for _, d := range tr.Call(f.CallID) {
-		if d.Sent != nil && d.Sent.Hop == f.From && trace.IsRequest(d.Message(), sip.INVITE) {
-			if h := a.topo.hosts[d.Sent.Dst.Addr()]; h != nil {
+		if d.Sent() != nil && d.Sent().Hop == f.From && trace.IsRequest(d.Message(), sip.INVITE) {
+			if h := a.topo.hosts[d.Sent().Dst.Addr()]; h != nil {
 				ce.via = h.name
-			} else if in, _, ok := a.topo.internal(d.Sent.Dst); ok {
+			} else if in, _, ok := a.topo.internal(d.Sent().Dst); ok {
 				ce.via = a.topo.host(in).name
 			}
 			break
@@ -233,11 +233,11 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	// Where the ACK was last seen and what became of it.
 	var ack *trace.Datagram
 	for _, d := range tr.Call(f.CallID) {
-		if d.Sent != nil && trace.IsRequest(d.Message(), sip.ACK) && trace.ToTag(d.Message()) == tag {
-			if ack == nil || d.Sent.Hop == f.ACKLostAt || !f.ACKAtCallee {
+		if d.Sent() != nil && trace.IsRequest(d.Message(), sip.ACK) && trace.ToTag(d.Message()) == tag {
+			if ack == nil || d.Sent().Hop == f.ACKLostAt || !f.ACKAtCallee {
 				ack = d
 			}
-			if f.ACKAtCallee && d.Delivered() && d.End.Hop == f.To {
+			if f.ACKAtCallee && d.Delivered() && d.End().Hop == f.To {
 				ack = d
 				break
 			}
@@ -253,20 +253,20 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 		}
 		ruri := ack.Message().(*sip.Request).Recipient.String()
 		if ev.sent.inferred {
-			say(Likely, "%s sent the ACK (Request-URI %s) to %s: inferred from %s", ack.Sent.Hop, ruri, ack.Sent.Dst, ev.sent.basis)
+			say(Likely, "%s sent the ACK (Request-URI %s) to %s: inferred from %s", ack.Sent().Hop, ruri, ack.Sent().Dst, ev.sent.basis)
 		} else {
-			say(Certain, "%s sent the ACK (Request-URI %s) to %s (%s)", ack.Sent.Hop, ruri, ack.Sent.Dst, ev.sent.basis)
+			say(Certain, "%s sent the ACK (Request-URI %s) to %s (%s)", ack.Sent().Hop, ruri, ack.Sent().Dst, ev.sent.basis)
 		}
 		end := "it was never seen again"
-		if ack.End != nil {
-			if ack.End.Kind == sim.Delivered {
-				end = "it reached " + ack.End.Hop
+		if ack.End() != nil {
+			if ack.End().Kind == sim.Delivered {
+				end = "it reached " + ack.End().Hop
 			} else {
-				end = fmt.Sprintf("it was dropped at %s: %s", ack.End.Hop, ack.End.Reason)
+				end = fmt.Sprintf("it was dropped at %s: %s", ack.End().Hop, ack.End().Reason)
 			}
 		}
 		conf := Certain
-		if ev.end.inferred || ack.End == nil {
+		if ev.end.inferred || ack.End() == nil {
 			conf = Likely
 			// The callee's behaviour agrees: it stopped retransmitting once the ACK
 			// would have arrived, or retransmitted until it gave up.
@@ -310,7 +310,7 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 			}
 		}
 		for _, d := range tr.Call(f.CallID) {
-			if d.Sent == nil || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != tag {
+			if d.Sent() == nil || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != tag {
 				continue
 			}
 			if ruri := d.Message().(*sip.Request).Recipient.String(); ruri != last.Out {
@@ -324,8 +324,8 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	var icmps []string
 	count := map[string]int{}
 	for _, d := range tr.Call(f.CallID) {
-		if d.Dropped() && strings.HasPrefix(d.End.Reason, "ICMP ") && d.Sent != nil {
-			t := fmt.Sprintf("%s sent %s to %s and got %s", d.Sent.Hop, label(d.Message()), d.End.Dst, d.End.Reason)
+		if d.Dropped() && strings.HasPrefix(d.End().Reason, "ICMP ") && d.Sent() != nil {
+			t := fmt.Sprintf("%s sent %s to %s and got %s", d.Sent().Hop, label(d.Message()), d.End().Dst, d.End().Reason)
 			if count[t] == 0 {
 				icmps = append(icmps, t)
 			}

@@ -3,7 +3,7 @@ package judge
 import (
 	"fmt"
 	"net/netip"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,13 +22,14 @@ import (
 // one). What an ACK sent that way met decides it; otherwise a question added to qs asks
 // the NAT state of that instant, replayed from the capture. f must not move until the
 // questions are answered.
-func replyPath(s *scenario.Scenario, tr *trace.Trace, f *CallFacts, calleeTag string, qs []*question) ([]HopContact, []*question) {
+func replyPath(s *scenario.Scenario, tr *trace.Trace, steps []trace.Step, f *CallFacts, calleeTag string, qs []*question) ([]HopContact, []*question) {
 	callee, _ := s.Host(f.To)
 	acks := ackOutcomes(tr, f.CallID, f.To, calleeTag)
 	var hops []HopContact
 	seen := map[string]bool{}
 	inContact := map[string]string{}
-	for _, st := range tr.Steps(f.CallID) {
+	for i := range steps {
+		st := &steps[i]
 		ok, isOK := trace.Invite2xx(st.D.Message())
 		if !isOK || trace.ToTag(ok) != calleeTag {
 			continue
@@ -52,7 +53,7 @@ func replyPath(s *scenario.Scenario, tr *trace.Trace, f *CallFacts, calleeTag st
 				}
 			}
 		}
-		if q := leads(acks, sender, ok, callee, st.Record, &h); q != nil {
+		if q := leads(acks, sender, ok, callee, &st.Record, &h); q != nil {
 			q.owner, q.idx = f, len(hops)
 			qs = append(qs, q)
 		}
@@ -80,16 +81,16 @@ type ackOutcome struct {
 func ackOutcomes(tr *trace.Trace, callID, callee, calleeTag string) map[ackSend]*ackOutcome {
 	out := map[ackSend]*ackOutcome{}
 	for _, d := range tr.Call(callID) {
-		if d.Sent == nil || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != calleeTag {
+		if d.Sent() == nil || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != calleeTag {
 			continue
 		}
-		k := ackSend{d.Sent.Hop, d.Sent.Dst}
+		k := ackSend{d.Sent().Hop, d.Sent().Dst}
 		o := out[k]
 		if o == nil {
-			o = &ackOutcome{first: d.Sent, end: d.End}
+			o = &ackOutcome{first: d.Sent(), end: d.End()}
 			out[k] = o
 		}
-		if d.Delivered() && d.End.Hop == callee {
+		if d.Delivered() && d.End().Hop == callee {
 			o.arrived = true
 		}
 	}
@@ -197,18 +198,19 @@ func (q *question) answer(res sim.Resolution) {
 // up to that instant. Questions come in Seq order, so the capture is replayed once.
 type resolver struct {
 	net  *sim.Network
-	recs []sim.Record
-	next int // index in recs of the first record not replayed
+	log  *sim.Log
+	next int // index in log of the first record not replayed
 	err  error
 	port map[string]uint16 // each host's port, the source of what it sends
 }
 
 func newResolver(s *scenario.Scenario, tr *trace.Trace) *resolver {
 	var t0 time.Time
-	if len(tr.Records) > 0 {
-		t0 = tr.Records[0].Time
+	log := tr.Log()
+	if log.Len() > 0 {
+		t0 = log.Head(0).Time
 	}
-	r := &resolver{recs: tr.Records, port: map[string]uint16{}}
+	r := &resolver{log: log, port: map[string]uint16{}}
 	r.net = sim.NewNetwork(sim.Config{Clock: sim.NewVirtualClock(t0), Carrier: sim.Memory})
 	if r.err = s.AddTo(r.net); r.err != nil {
 		return r
@@ -228,11 +230,19 @@ func (r *resolver) resolve(at *sim.Record, sender string, dst netip.AddrPort) si
 	if r.err != nil {
 		return sim.Resolution{Reason: "topology: " + r.err.Error()}
 	}
-	i, _ := slices.BinarySearchFunc(r.recs[r.next:], at.Seq, func(x sim.Record, seq int) int { return x.Seq - seq })
-	i += r.next
-	r.net.Replay(r.recs[r.next:i]...)
-	r.next = i
+	end := r.next + sort.Search(r.log.Len()-r.next, func(k int) bool { return r.log.Head(r.next+k).Seq >= at.Seq })
+	var batch []sim.Record
+	for ; r.next < end; r.next++ {
+		if batch = append(batch, r.log.Head(r.next)); len(batch) == replayBatch {
+			r.net.Replay(batch...)
+			batch = batch[:0]
+		}
+	}
+	r.net.Replay(batch...)
 	return r.net.ResolveAt(at.Time, sender, r.port[sender], dst)
 }
+
+// replayBatch is how many records the resolver decodes before replaying them at once.
+const replayBatch = 256
 
 func (r *resolver) close() { _ = r.net.Close() }

@@ -321,7 +321,7 @@ func writeLadder(w io.Writer, l *Ladder, p painter, width int, onlyCallID string
 		}
 		for _, x := range r.Xlat {
 			under(pad, p.dim, fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc(), x.XDst()))
-			if r.D != nil && x == r.D.ALG {
+			if r.D != nil && r.IsALG(x) {
 				for _, l := range algLines(r.D) {
 					under(pad, p.yellow, l)
 				}
@@ -449,9 +449,10 @@ func orNone(s string) string {
 
 // forged counts the capture's records of frames refused as forged (sim.CauseForged) and
 // returns the reason of the first.
-func forged(recs []sim.Record) (int, string) {
+func forged(log *sim.Log) (int, string) {
 	n, first := 0, ""
-	for _, r := range recs {
+	for i := range log.Len() {
+		r := log.Head(i)
 		if r.Kind == sim.Dropped && r.Cause == sim.CauseForged && r.Datagram == 0 {
 			if n == 0 {
 				first = r.Reason

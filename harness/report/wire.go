@@ -117,7 +117,7 @@ var icmpWords = map[int]string{
 // onto the NAT's outside, inwards onto its LAN, a hairpin back onto its LAN). A
 // datagram dropped for lack of a route or of a socket is answered by an ICMP
 // destination unreachable from the hop that dropped it to the source it had there.
-func newWire(recs []sim.Record, s *scenario.Scenario, tr *trace.Trace) *wire {
+func newWire(log *sim.Log, s *scenario.Scenario, tr *trace.Trace) *wire {
 	t := topology{s}
 	w := &wire{members: map[string][]string{}, lans: map[string]string{}}
 	seen := map[string]bool{}
@@ -139,14 +139,15 @@ func newWire(recs []sim.Record, s *scenario.Scenario, tr *trace.Trace) *wire {
 		}
 	}
 	last := map[int]int{} // datagram -> index in w.packets of its latest copy
-	for i, r := range recs {
+	for i := range log.Len() {
+		r := log.Head(i)
 		if r.Datagram == 0 {
 			continue
 		}
 		id := fmt.Sprintf("datagram %d", r.Datagram)
 		dropNote := ""
 		if d := tr.Datagram(r.Datagram); d != nil && d.Dropped() {
-			dropNote = fmt.Sprintf("; dropped at %s: %s", d.End.Hop, d.End.Reason)
+			dropNote = fmt.Sprintf("; dropped at %s: %s", d.End().Hop, d.End().Reason)
 		}
 		prev, has := last[r.Datagram]
 		p := wirePacket{rec: i, from: r.Hop, icmp: -1}
@@ -174,7 +175,7 @@ func newWire(recs []sim.Record, s *scenario.Scenario, tr *trace.Trace) *wire {
 				p.comment += "; " + r.Reason
 			}
 			p.comment += ")"
-			if d := tr.Datagram(r.Datagram); d != nil && d.Dropped() && d.End.Hop == r.Hop {
+			if d := tr.Datagram(r.Datagram); d != nil && d.Dropped() && d.End().Hop == r.Hop {
 				p.comment += dropNote
 			}
 		case sim.Delivered:
