@@ -185,7 +185,7 @@ func median(counts map[time.Duration]int, n int) time.Duration {
 func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence {
 	ce := CallEvidence{CallID: f.CallID}
 	for _, d := range tr.Call(f.CallID) {
-		if d.Sent() != nil && d.Sent().Hop == f.From && trace.IsRequest(d.Message(), sip.INVITE) {
+		if d.Sender() == f.From && trace.IsRequest(d.Message(), sip.INVITE) {
 			if h := a.topo.hosts[d.Sent().Dst.Addr()]; h != nil {
 				ce.via = h.name
 			} else if in, _, ok := a.topo.internal(d.Sent().Dst); ok {
@@ -234,7 +234,7 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	var ack *trace.Datagram
 	for _, d := range tr.Call(f.CallID) {
 		if d.Sent() != nil && trace.IsRequest(d.Message(), sip.ACK) && trace.ToTag(d.Message()) == tag {
-			if ack == nil || d.Sent().Hop == f.ACKLostAt || !f.ACKAtCallee {
+			if ack == nil || d.Sender() == f.ACKLostAt || !f.ACKAtCallee {
 				ack = d
 			}
 			if f.ACKAtCallee && d.Delivered() && d.End().Hop == f.To {
@@ -253,9 +253,9 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 		}
 		ruri := ack.Message().(*sip.Request).Recipient.String()
 		if ev.sent.inferred {
-			say(Likely, "%s sent the ACK (Request-URI %s) to %s: inferred from %s", ack.Sent().Hop, ruri, ack.Sent().Dst, ev.sent.basis)
+			say(Likely, "%s sent the ACK (Request-URI %s) to %s: inferred from %s", ack.Sender(), ruri, ack.Sent().Dst, ev.sent.basis)
 		} else {
-			say(Certain, "%s sent the ACK (Request-URI %s) to %s (%s)", ack.Sent().Hop, ruri, ack.Sent().Dst, ev.sent.basis)
+			say(Certain, "%s sent the ACK (Request-URI %s) to %s (%s)", ack.Sender(), ruri, ack.Sent().Dst, ev.sent.basis)
 		}
 		end := "it was never seen again"
 		if ack.End() != nil {
@@ -325,7 +325,7 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	count := map[string]int{}
 	for _, d := range tr.Call(f.CallID) {
 		if d.Dropped() && strings.HasPrefix(d.End().Reason, "ICMP ") && d.Sent() != nil {
-			t := fmt.Sprintf("%s sent %s to %s and got %s", d.Sent().Hop, label(d.Message()), d.End().Dst, d.End().Reason)
+			t := fmt.Sprintf("%s sent %s to %s and got %s", d.Sender(), label(d.Message()), d.End().Dst, d.End().Reason)
 			if count[t] == 0 {
 				icmps = append(icmps, t)
 			}

@@ -140,7 +140,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	// The ACK for the callee's 2xx (its To tag), not one for a proxy's 408.
 	tag := ""
 	for i := range dgs {
-		if ok, isOK := trace.Invite2xx(dgs[i].Message()); isOK && dgs[i].Sent().Hop == f.To {
+		if ok, isOK := trace.Invite2xx(dgs[i].Message()); isOK && dgs[i].Sender() == f.To {
 			tag = trace.ToTag(ok)
 			break
 		}
@@ -191,19 +191,19 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	switch class {
 	case ClassPrivateContact:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to the private Contact %s and it was dropped: %s%s.",
-			f.To, f.To, ack.Sent().Hop, ruri, reason, hungUp)
+			f.To, f.To, ack.Sender(), ruri, reason, hungUp)
 	case ClassContactNamesProxy:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: its Request-URI %s names %s itself and no Route was left, so %s had nowhere to forward it%s.",
 			f.To, f.To, ruri, f.ACKLostAt, f.ACKLostAt, hungUp)
 	case ClassFilteredByNAT:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it straight to %s's NAT mapping %s and it was dropped, %s%s.",
-			f.To, f.To, ack.Sent().Hop, f.To, ruri, reason, hungUp)
+			f.To, f.To, ack.Sender(), f.To, ruri, reason, hungUp)
 	case ClassNoHairpin:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s, inside %s's LAN, sent it to the public mapping %s of its own NAT, and %s does not hairpin%s.",
-			f.To, f.To, ack.Sent().Hop, ack.End().Hop, ruri, ack.End().Hop, hungUp)
+			f.To, f.To, ack.Sender(), ack.End().Hop, ruri, ack.End().Hop, hungUp)
 	case ClassBindingExpired:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to %s but %s no longer had the binding (%s)%s.",
-			f.To, f.To, ack.Sent().Hop, ruri, ack.End().Hop, reason, hungUp)
+			f.To, f.To, ack.Sender(), ruri, ack.End().Hop, reason, hungUp)
 	default:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: it was lost at %s (%s)%s.",
 			f.To, f.To, f.ACKLostAt, strings.TrimPrefix(reason, "dropped: "), hungUp)
@@ -266,7 +266,7 @@ func calleeBYEDropped(f CallFacts, dgs []*trace.Datagram) *trace.Datagram {
 		if !trace.IsRequest(dgs[i].Message(), sip.BYE) {
 			continue
 		}
-		if dgs[i].Sent().Hop == f.To {
+		if dgs[i].Sender() == f.To {
 			sent = true
 		}
 		if sent && dgs[i].End() != nil && dgs[i].End().Kind == sim.Dropped {
@@ -310,14 +310,14 @@ func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram
 			ended = "; " + fr.answered(f)
 		}
 		first := fmt.Sprintf("%s never answered, so there was no 200 OK to acknowledge: %s sent the INVITE to %s and it was dropped at %s: %s%s.",
-			f.To, dg.Sent().Hop, dg.Sent().Dst, dg.End().Hop, dg.End().Reason, ended)
+			f.To, dg.Sender(), dg.Sent().Dst, dg.End().Hop, dg.End().Reason, ended)
 		switch class {
 		case ClassBindingExpired:
 			d.fix = keepAliveFix(f.To, dg.End().Hop)
 			d.text = first + fmt.Sprintf(" Nothing kept %s's NAT binding open after it registered: %s.", f.To, d.fix)
 		default:
 			d.class = ClassNotAnswered
-			d.fix = fmt.Sprintf("make the INVITE reach %s: check %s's location table and the route to it", f.To, dg.Sent().Hop)
+			d.fix = fmt.Sprintf("make the INVITE reach %s: check %s's location table and the route to it", f.To, dg.Sender())
 			d.text = first + " " + strings.ToUpper(d.fix[:1]) + d.fix[1:] + "."
 		}
 		return d
@@ -340,14 +340,14 @@ func diagnoseOKLost(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram, hu
 			continue
 		}
 		first := fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s.",
-			f.To, f.From, f.From, dg.Sent().Hop, dg.Sent().Dst, dg.End().Hop, dg.End().Reason, hungUp)
+			f.To, f.From, f.From, dg.Sender(), dg.Sent().Dst, dg.End().Hop, dg.End().Reason, hungUp)
 		via := res.Via()
 		if via != nil && !via.Params.Has("rport") {
 			if _, isNAT := s.NAT(dg.End().Hop); isNAT {
-				d.fix = fmt.Sprintf("call force_rport() on %s so it answers to the source address and port of the request (RFC 3581), or have the element behind %s add rport to its Via", dg.Sent().Hop, dg.End().Hop)
+				d.fix = fmt.Sprintf("call force_rport() on %s so it answers to the source address and port of the request (RFC 3581), or have the element behind %s add rport to its Via", dg.Sender(), dg.End().Hop)
 				return diagnosis{class: ClassOKLost, fix: d.fix, text: first + fmt.Sprintf(
 					" The Via %s:%d carries no rport, so %s replied to port %d of %s instead of the port the request came from: %s.",
-					via.Host, via.Port, dg.Sent().Hop, dg.Sent().Dst.Port(), dg.End().Hop, d.fix)}
+					via.Host, via.Port, dg.Sender(), dg.Sent().Dst.Port(), dg.End().Hop, d.fix)}
 			}
 		}
 		d.fix = fmt.Sprintf("make %s's replies reach %s (the Via path of the INVITE back through every NAT)", f.To, f.From)

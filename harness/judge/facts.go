@@ -69,7 +69,7 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 			if !ok || req.Method != sip.INVITE || d.Sent() == nil || trace.ToTag(req) != "" {
 				continue
 			}
-			if h, ok := s.Host(d.Sent().Hop); !ok || h.Role != scenario.RoleUA {
+			if h, ok := s.Host(d.Sender()); !ok || h.Role != scenario.RoleUA {
 				continue
 			}
 			to := ""
@@ -81,7 +81,7 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 			if to == "" {
 				to = answerer(s, tr, id)
 			}
-			calls = append(calls, call{id: id, from: d.Sent().Hop, to: to})
+			calls = append(calls, call{id: id, from: d.Sender(), to: to})
 			break
 		}
 	}
@@ -94,9 +94,9 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 	// the order of the instants, so the capture is replayed once.
 	if len(qs) > 0 {
 		r := newResolver(s, tr)
-		slices.SortStableFunc(qs, func(a, b *question) int { return a.at.Seq - b.at.Seq })
+		slices.SortStableFunc(qs, func(a, b *question) int { return a.seq - b.seq })
 		for _, q := range qs {
-			q.answer(r.resolve(q.at, q.sender, q.dst))
+			q.answer(r.resolve(q.seq, q.at, q.sender, q.dst))
 		}
 		r.close()
 	}
@@ -129,7 +129,7 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 func answerer(s *scenario.Scenario, tr *trace.Trace, callID string) string {
 	for _, d := range tr.Call(callID) {
 		if _, ok := trace.Invite2xx(d.Message()); ok && d.Sent() != nil {
-			if h, ok := s.Host(d.Sent().Hop); ok && h.Role == scenario.RoleUA {
+			if h, ok := s.Host(d.Sender()); ok && h.Role == scenario.RoleUA {
 				return h.Name
 			}
 		}

@@ -84,7 +84,7 @@ func ackOutcomes(tr *trace.Trace, callID, callee, calleeTag string) map[ackSend]
 		if d.Sent() == nil || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != calleeTag {
 			continue
 		}
-		k := ackSend{d.Sent().Hop, d.Sent().Dst}
+		k := ackSend{d.Sender(), d.Sent().Dst}
 		o := out[k]
 		if o == nil {
 			o = &ackOutcome{first: d.Sent(), end: d.End()}
@@ -143,7 +143,7 @@ func leads(acks map[ackSend]*ackOutcome, sender string, ok *sip.Response, callee
 		}
 		at = o.first
 	}
-	return &question{at: at, sender: sender, dst: dst, callee: callee, alias: alias}
+	return &question{seq: at.Seq, at: at.Time, sender: sender, dst: dst, callee: callee, alias: alias}
 }
 
 // contactTarget is where an ACK for the Contact u goes: u's host and port or, for a
@@ -166,10 +166,12 @@ func contactTarget(u sip.Uri) (dst netip.AddrPort, alias bool, err error) {
 	return dst, false, err
 }
 
-// question asks where a datagram that sender sent to dst just before the record at
-// would have gone, for the Contact of hop idx of owner.
+// question asks where a datagram that sender sent to dst just before the record seq
+// (made at at) would have gone, for the Contact of hop idx of owner. It keeps no record,
+// so that the steps of a call are not kept while the questions of later calls gather.
 type question struct {
-	at     *sim.Record
+	seq    int
+	at     time.Time
 	sender string
 	dst    netip.AddrPort
 	callee scenario.Host
@@ -197,11 +199,12 @@ func (q *question) answer(res sim.Resolution) {
 // of the scenario's topology on the memory carrier whose NAT tables replay the capture
 // up to that instant. Questions come in Seq order, so the capture is replayed once.
 type resolver struct {
-	net  *sim.Network
-	log  *sim.Log
-	next int // index in log of the first record not replayed
-	err  error
-	port map[string]uint16 // each host's port, the source of what it sends
+	net   *sim.Network
+	log   *sim.Log
+	next  int          // index in log of the first record not replayed
+	batch []sim.Record // the records decoded to be replayed together
+	err   error
+	port  map[string]uint16 // each host's port, the source of what it sends
 }
 
 func newResolver(s *scenario.Scenario, tr *trace.Trace) *resolver {
@@ -225,13 +228,14 @@ func newResolver(s *scenario.Scenario, tr *trace.Trace) *resolver {
 	return r
 }
 
-// resolve answers for a datagram sender would send to dst just before the record at.
-func (r *resolver) resolve(at *sim.Record, sender string, dst netip.AddrPort) sim.Resolution {
+// resolve answers for a datagram sender would send to dst just before the record seq,
+// made at at.
+func (r *resolver) resolve(seq int, at time.Time, sender string, dst netip.AddrPort) sim.Resolution {
 	if r.err != nil {
 		return sim.Resolution{Reason: "topology: " + r.err.Error()}
 	}
-	end := r.next + sort.Search(r.log.Len()-r.next, func(k int) bool { return r.log.Head(r.next+k).Seq >= at.Seq })
-	var batch []sim.Record
+	end := r.next + sort.Search(r.log.Len()-r.next, func(k int) bool { return r.log.Head(r.next+k).Seq >= seq })
+	batch := r.batch[:0]
 	for ; r.next < end; r.next++ {
 		if batch = append(batch, r.log.Head(r.next)); len(batch) == replayBatch {
 			r.net.Replay(batch...)
@@ -239,7 +243,8 @@ func (r *resolver) resolve(at *sim.Record, sender string, dst netip.AddrPort) si
 		}
 	}
 	r.net.Replay(batch...)
-	return r.net.ResolveAt(at.Time, sender, r.port[sender], dst)
+	r.batch = batch
+	return r.net.ResolveAt(at, sender, r.port[sender], dst)
 }
 
 // replayBatch is how many records the resolver decodes before replaying them at once.

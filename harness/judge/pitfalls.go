@@ -59,7 +59,7 @@ func privateRoute(s *scenario.Scenario, f CallFacts, ack *trace.Datagram, hungUp
 	}
 	d := advertiseFix(s, p)
 	d.text = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to %s, the first Route, and it was dropped: %s%s. That Route is %s's Record-Route: %s sits behind %s and wrote its private address into the 200 OK, so every in-dialog request from outside follows a route nobody outside can reach: %s.",
-		f.To, f.To, ack.Sent().Hop, r.Address.String(), ack.End().Reason, hungUp, p.Name, p.Name, p.NAT, d.fix)
+		f.To, f.To, ack.Sender(), r.Address.String(), ack.End().Reason, hungUp, p.Name, p.Name, p.NAT, d.fix)
 	return d, true
 }
 
@@ -88,7 +88,7 @@ func privateVia(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram, hungUp
 		}
 		d := advertiseFix(s, p)
 		d.text = fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s. That is where %s's Via led: %s sits behind %s and wrote its private address %s:%d into its Via, so the reply went to the port of that Via at the NAT instead of the port forwarded to %s: %s.",
-			f.To, f.From, f.From, dg.Sent().Hop, dg.Sent().Dst, dg.End().Hop, dg.End().Reason, hungUp, p.Name, p.Name, p.NAT, via.Host, via.Port, p.Name, d.fix)
+			f.To, f.From, f.From, dg.Sender(), dg.Sent().Dst, dg.End().Hop, dg.End().Reason, hungUp, p.Name, p.Name, p.NAT, via.Host, via.Port, p.Name, d.fix)
 		return d, true
 	}
 	return diagnosis{}, false
@@ -112,7 +112,7 @@ func advertiseFix(s *scenario.Scenario, p scenario.Host) diagnosis {
 // rewrote, or nil.
 func algRewrote(f CallFacts, dgs []*trace.Datagram) *trace.Datagram {
 	for _, dg := range dgs {
-		if _, ok := trace.Invite2xx(dg.Message()); ok && dg.Sent().Hop == f.To && dg.ALG() != nil {
+		if _, ok := trace.Invite2xx(dg.Message()); ok && dg.Sender() == f.To && dg.ALG() != nil {
 			return dg
 		}
 	}
@@ -187,7 +187,7 @@ func noRport(s *scenario.Scenario, tr *trace.Trace, f CallFacts, dgs []*trace.Da
 		}
 		va, _ := netip.ParseAddr(via.Host)
 		ua, ok := s.HostByAddr(va)
-		sender, _ := s.Host(dg.Sent().Hop)
+		sender, _ := s.Host(dg.Sender())
 		if !ok || ua.Role != scenario.RoleUA || sender.Role != scenario.RoleProxy {
 			continue
 		}
@@ -237,7 +237,7 @@ func registrationNotFixed(s *scenario.Scenario, tr *trace.Trace, f CallFacts, dg
 		if !trace.IsRequest(dg.Message(), sip.INVITE) || dg.End() == nil || dg.End().Kind != sim.Dropped || dg.End().Cause != sim.CausePrivateUnreachable {
 			continue
 		}
-		if callee.RegisterWith == "" || dg.Sent().Hop != callee.RegisterWith {
+		if callee.RegisterWith == "" || dg.Sender() != callee.RegisterWith {
 			continue
 		}
 		ruri, err := endpoint.URIAddr(dg.Message().(*sip.Request).Recipient)

@@ -34,7 +34,7 @@ func finalResponse(dgs []*trace.Datagram, f CallFacts) *final {
 	var invSent time.Time
 	var got *trace.Datagram
 	for _, d := range dgs {
-		if trace.IsRequest(d.Message(), sip.INVITE) && d.Sent() != nil && d.Sent().Hop == f.From && invSent.IsZero() {
+		if trace.IsRequest(d.Message(), sip.INVITE) && d.Sender() == f.From && invSent.IsZero() {
 			invSent = d.Sent().Time
 		}
 		if r, ok := d.Message().(*sip.Response); ok && r.StatusCode >= 300 && isInviteResponse(r) &&
@@ -60,7 +60,7 @@ func finalResponse(dgs []*trace.Datagram, f CallFacts) *final {
 	if authored == nil {
 		return fr
 	}
-	fr.from = authored.Sent().Hop
+	fr.from = authored.Sender()
 	// The request it answered carries the response's top Via; the author forwarded
 	// it when an INVITE it sent carries that Via below its own.
 	branch := topBranch(authored.Message())
@@ -68,7 +68,7 @@ func finalResponse(dgs []*trace.Datagram, f CallFacts) *final {
 		return fr
 	}
 	for _, d := range dgs {
-		if !trace.IsRequest(d.Message(), sip.INVITE) || d.Sent() == nil || d.Sent().Hop != fr.from {
+		if !trace.IsRequest(d.Message(), sip.INVITE) || d.Sender() != fr.from {
 			continue
 		}
 		for i, v := range d.Message().(*sip.Request).GetHeaders("Via") {
@@ -163,13 +163,13 @@ func inviteLoop(dgs []*trace.Datagram, f CallFacts) []string {
 	var hops []string
 	n := map[string]int{}
 	for _, d := range dgs {
-		if !trace.IsRequest(d.Message(), sip.INVITE) || d.Sent() == nil || trace.ToTag(d.Message()) != "" || d.Sent().Hop == f.From {
+		if !trace.IsRequest(d.Message(), sip.INVITE) || d.Sent() == nil || trace.ToTag(d.Message()) != "" || d.Sender() == f.From {
 			continue
 		}
-		if n[d.Sent().Hop] == 0 {
-			hops = append(hops, d.Sent().Hop)
+		if n[d.Sender()] == 0 {
+			hops = append(hops, d.Sender())
 		}
-		n[d.Sent().Hop]++
+		n[d.Sender()]++
 	}
 	for _, c := range n {
 		if c > 1 {

@@ -64,12 +64,12 @@ func splitACKs(tr *trace.Trace, callID, origin string) (for2xx, forError []*trac
 	for _, d := range tr.Call(callID) {
 		if d.Sent() != nil && trace.IsRequest(d.Message(), sip.INVITE) {
 			if v := d.Message().Via(); v != nil {
-				branches[d.Sent().Hop+" "+v.Params.GetOr("branch", "")] = true
+				branches[d.Sender()+" "+v.Params.GetOr("branch", "")] = true
 			}
 		}
 	}
 	for _, d := range wave(tr, callID, origin, isMethod(sip.ACK)) {
-		if v := d.Message().Via(); v != nil && branches[d.Sent().Hop+" "+v.Params.GetOr("branch", "")] {
+		if v := d.Message().Via(); v != nil && branches[d.Sender()+" "+v.Params.GetOr("branch", "")] {
 			forError = append(forError, d)
 			continue
 		}
@@ -86,7 +86,7 @@ func errorAnswered(tr *trace.Trace, callID string, ack *trace.Datagram) string {
 		if d == ack {
 			break
 		}
-		if r, ok := d.Message().(*sip.Response); ok && r.StatusCode >= 300 && d.Delivered() && d.End().Hop == ack.Sent().Hop {
+		if r, ok := d.Message().(*sip.Response); ok && r.StatusCode >= 300 && d.Delivered() && d.End().Hop == ack.Sender() {
 			name = fmt.Sprintf("%d %s", r.StatusCode, r.Reason)
 		}
 	}
@@ -167,7 +167,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 	next(fmt.Sprintf("%s calls %s: the INVITE", c.From, c.To))
 	for _, h := range invites {
 		r := h.Message().(*sip.Request)
-		fmt.Fprintf(w, "  %s  %s sends INVITE %s to %s: %s\n", at(h.Sent()), h.Sent().Hop, r.Recipient.String(), h.Sent().Dst, fate(h))
+		fmt.Fprintf(w, "  %s  %s sends INVITE %s to %s: %s\n", at(h.Sent()), h.Sender(), r.Recipient.String(), h.Sent().Dst, fate(h))
 		writeXlat(w, h)
 	}
 	if !c.Answered {
@@ -188,9 +188,9 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			if contact == "" {
 				contact = "(none)"
 			}
-			fmt.Fprintf(w, "  %s  %s sends 200 OK to %s with Contact: %s\n", at(h.Sent()), h.Sent().Hop, h.Sent().Dst, contact)
+			fmt.Fprintf(w, "  %s  %s sends 200 OK to %s with Contact: %s\n", at(h.Sent()), h.Sender(), h.Sent().Dst, contact)
 			for _, hc := range c.Hops {
-				if hc.Host != h.Sent().Hop {
+				if hc.Host != h.Sender() {
 					continue
 				}
 				if hc.In != "" && hc.In != hc.Out {
@@ -229,7 +229,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			fmt.Fprintf(w, "  %s never received the 200 OK, so it never sent an ACK for it.\n", c.From)
 			for _, h := range errorACKs {
 				fmt.Fprintf(w, "  %s  %s sends ACK to %s for the %s it received: an ACK for an error response\n           belongs to the INVITE's transaction and goes one hop, never to %s.\n",
-					at(h.Sent()), h.Sent().Hop, h.Sent().Dst, errorAnswered(tr, c.CallID, h), c.To)
+					at(h.Sent()), h.Sender(), h.Sent().Dst, errorAnswered(tr, c.CallID, h), c.To)
 			}
 		} else {
 			fmt.Fprintf(w, "  The ACK for a 200 OK is a new request: its Request-URI is the Contact %s received, its\n  Route set the Record-Route headers in reverse.\n", c.From)
@@ -241,7 +241,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			if len(route) > 0 {
 				rs = "Route: " + strings.Join(route, ", ")
 			}
-			fmt.Fprintf(w, "  %s  %s sends ACK %s (%s) to %s: %s\n", at(h.Sent()), h.Sent().Hop, r.Recipient.String(), rs, h.Sent().Dst, fate(h))
+			fmt.Fprintf(w, "  %s  %s sends ACK %s (%s) to %s: %s\n", at(h.Sent()), h.Sender(), r.Recipient.String(), rs, h.Sent().Dst, fate(h))
 			writeXlat(w, h)
 		}
 		for _, n := range tr.Notes(c.CallID) {
@@ -273,7 +273,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			fmt.Fprintf(w, "  %s stopped retransmitting its 200 OK, and later hung up itself. Its BYE is a request too:\n  its Request-URI is the Contact of %s's INVITE, so it must lead to %s.\n", c.To, c.From, c.From)
 			for _, h := range byes {
 				r := h.Message().(*sip.Request)
-				fmt.Fprintf(w, "  %s  %s sends BYE %s to %s: %s\n", at(h.Sent()), h.Sent().Hop, r.Recipient.String(), h.Sent().Dst, fate(h))
+				fmt.Fprintf(w, "  %s  %s sends BYE %s to %s: %s\n", at(h.Sent()), h.Sender(), r.Recipient.String(), h.Sent().Dst, fate(h))
 				writeXlat(w, h)
 			}
 			if last := byes[len(byes)-1]; !last.Delivered() {
@@ -341,17 +341,17 @@ func writeBeforeCall(w io.Writer, s *scenario.Scenario, tr *trace.Trace, invite 
 		if h.Sent() == nil {
 			continue
 		}
-		host, ok := s.Host(h.Sent().Hop)
+		host, ok := s.Host(h.Sender())
 		if !ok || host.Role != scenario.RoleUA {
 			continue
 		}
 		last[host.Name] = h.Sent()
 		switch {
 		case trace.IsRequest(h.Message(), sip.REGISTER):
-			fmt.Fprintf(&registers, "  %s  %s sends REGISTER to %s: %s\n", at(h.Sent()), h.Sent().Hop, h.Sent().Dst, fate(h))
+			fmt.Fprintf(&registers, "  %s  %s sends REGISTER to %s: %s\n", at(h.Sent()), h.Sender(), h.Sent().Dst, fate(h))
 			writeXlat(&registers, h)
 			if reply := registerReply(tr, h); reply != nil && !reply.Delivered() {
-				fmt.Fprintf(&registers, "  %s  %s answers %s to %s: %s\n", at(reply.Sent()), reply.Sent().Hop, reply.Message().(*sip.Response).StartLine(), reply.Sent().Dst, fate(reply))
+				fmt.Fprintf(&registers, "  %s  %s answers %s to %s: %s\n", at(reply.Sent()), reply.Sender(), reply.Message().(*sip.Response).StartLine(), reply.Sent().Dst, fate(reply))
 			}
 		case h.Message() == nil && rawLabel(h.Payload()) != "(not SIP)", trace.IsRequest(h.Message(), sip.OPTIONS):
 			p := keepAlives[host.Name]
