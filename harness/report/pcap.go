@@ -74,15 +74,11 @@ func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 		tr = trace.New(res.Capture)
 	}
 	log := tr.Log()
-	wr := newWire(log, res.Scenario, tr)
+	wr := newWire(tr, res.Scenario)
 
 	// The records that are no packet ride along with the next packet; those after the
 	// last packet with the section header.
-	last := -1 // the last record that is a packet
-	if n := len(wr.packets); n > 0 {
-		last = wr.packets[n-1].rec
-	}
-	meta, err := runMetadata(res, runErr, heads(log, last+1, log.Len()))
+	meta, err := runMetadata(res, runErr, heads(log, wr.lastRec+1, log.Len()))
 	if err != nil {
 		return fail(err)
 	}
@@ -114,7 +110,7 @@ func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 
 	buf := gopacket.NewSerializeBuffer()
 	next := 0 // the first record not yet written
-	for _, p := range wr.packets {
+	for p := range wr.packets(true) {
 		r := log.At(p.rec)
 		if err := wirePacketBytes(buf, p, r); err != nil {
 			return fail(err)
@@ -151,7 +147,7 @@ func WriteHostPcap(w io.Writer, res *harness.Result, host string) error {
 		return fail(err)
 	}
 	buf := gopacket.NewSerializeBuffer()
-	for _, p := range newWire(tr.Log(), res.Scenario, tr).packets {
+	for p := range newWire(tr, res.Scenario).packets(false) {
 		if p.from != host && p.to != host {
 			continue
 		}

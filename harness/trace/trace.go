@@ -181,6 +181,10 @@ func (t *Trace) Datagram(id int) *Datagram {
 	return nil
 }
 
+// Continues reports whether record i of the log is followed by a later record of its
+// datagram: false for a datagram's last record and for a record of no datagram.
+func (t *Trace) Continues(i int) bool { return t.next[i] != 0 }
+
 // CallIDs returns the Call-IDs of the capture's SIP messages in the order they first
 // appear.
 func (t *Trace) CallIDs() []string { return t.callIDs }
