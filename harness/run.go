@@ -95,8 +95,9 @@ type Result struct {
 	Seed     uint64    // the seed of the run's identifiers (Options.Seed)
 	Start    time.Time
 	End      time.Time
-	// Capture is the run's records (Capture.Records() gives them as one slice, for
-	// small captures and tests). The Trace reads it; Close releases it.
+	// Capture is the run's records, kept compactly and decoded when read
+	// (Capture.Records() gives them as one slice, for small captures and tests).
+	// The Trace reads it, so it stays open while the Result is read.
 	Capture *sim.Log
 	Events  []Event
 	Placed  []CallRecord
