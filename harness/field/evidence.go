@@ -199,7 +199,8 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	}
 	tag := ""
 	var first time.Time
-	for _, st := range tr.Steps(f.CallID) {
+	steps := tr.Steps(f.CallID)
+	for _, st := range steps {
 		if ok, isOK := trace.Invite2xx(st.D.Message()); isOK && st.Kind == sim.Sent && st.Hop == f.To {
 			if tag == "" {
 				tag, first = trace.ToTag(ok), st.Time
@@ -289,7 +290,7 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 			}
 			conf := Certain
 			basis := "both the 200 OK it received and the one it sent are in the capture"
-			if !a.okSeen(tr, f.CallID, tag, h.Host, sim.Sent) || (i > 0 && !a.okSeen(tr, f.CallID, tag, h.Host, sim.Delivered)) {
+			if !a.okSeen(steps, tag, h.Host, sim.Sent) || (i > 0 && !a.okSeen(steps, tag, h.Host, sim.Delivered)) {
 				conf, basis = Likely, "not every copy of the 200 OK at this hop was captured"
 			}
 			if h.In == h.Out {
@@ -304,7 +305,7 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	if f.Blame == "" && !f.ACKAtCallee && len(f.Hops) > 0 {
 		last := f.Hops[len(f.Hops)-1]
 		for i := len(f.Hops) - 1; i >= 0; i-- {
-			if a.okSeen(tr, f.CallID, tag, f.Hops[i].Host, sim.Sent) {
+			if a.okSeen(steps, tag, f.Hops[i].Host, sim.Sent) {
 				last = f.Hops[i]
 				break
 			}
@@ -342,9 +343,9 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 }
 
 // okSeen reports whether a copy of the callee's 2xx that hop sent (or received) was
-// captured rather than inferred.
-func (a *analyzer) okSeen(tr *trace.Trace, callID, tag, hop string, kind sim.Kind) bool {
-	for _, st := range tr.Steps(callID) {
+// captured rather than inferred, from the steps of its call.
+func (a *analyzer) okSeen(steps []trace.Step, tag, hop string, kind sim.Kind) bool {
+	for _, st := range steps {
 		ok, isOK := trace.Invite2xx(st.D.Message())
 		if !isOK || trace.ToTag(ok) != tag || st.Hop != hop || st.Kind != kind {
 			continue
