@@ -61,6 +61,7 @@ func New(log *sim.Log) *Trace {
 		byNote: make(map[string][]int32),
 		msgs:   newMessages(),
 	}
+	pc := &payloadCache{log: log, i: [2]int32{-1, -1}}
 	for i := range n {
 		r := log.Head(i)
 		if r.Kind == sim.Noted {
@@ -81,7 +82,7 @@ func New(log *sim.Log) *Trace {
 			if r.Kind == sim.Noted {
 				continue // about a datagram the capture does not hold
 			}
-			d = t.add(r.Datagram, int32(i))
+			d = t.add(r.Datagram, int32(i), pc.at(int32(i)))
 		} else {
 			t.next[d.last] = int32(i)
 			d.last = int32(i)
@@ -94,7 +95,7 @@ func New(log *sim.Log) *Trace {
 				break
 			}
 			data := log.At(i).Data
-			if len(data) > 0 && !bytes.Equal(data, log.At(int(d.sent)).Data) && (d.alg < 0 || !bytes.Equal(data, log.At(int(d.alg)).Data)) {
+			if len(data) > 0 && !bytes.Equal(data, pc.at(d.sent)) && (d.alg < 0 || !bytes.Equal(data, pc.at(d.alg))) {
 				d.alg = int32(i)
 				d.arrived.Store(nil)
 			}
@@ -107,8 +108,29 @@ func New(log *sim.Log) *Trace {
 	return t
 }
 
-// add makes the datagram with id whose first record is record i, and parses its payload.
-func (t *Trace) add(id int, i int32) *Datagram {
+// payloadCache holds the payloads of the two records of a log read last: New compares a
+// translated payload with its datagram's as sent, which it has just read (the records of
+// one datagram's way through the network come together), and a read may cost a file read.
+type payloadCache struct {
+	log  *sim.Log
+	i    [2]int32
+	data [2][]byte
+	next int // the entry to replace
+}
+
+func (c *payloadCache) at(i int32) []byte {
+	for k := range c.i {
+		if c.i[k] == i {
+			return c.data[k]
+		}
+	}
+	c.i[c.next], c.data[c.next] = i, c.log.At(int(i)).Data
+	c.next = 1 - c.next
+	return c.data[1-c.next]
+}
+
+// add makes the datagram with id whose first record is record i, with payload data.
+func (t *Trace) add(id int, i int32, data []byte) *Datagram {
 	if t.n%chunkLen == 0 {
 		t.dgs = append(t.dgs, make([]Datagram, chunkLen))
 	}
@@ -130,7 +152,7 @@ func (t *Trace) add(id int, i int32) *Datagram {
 		}
 		t.sparse[id] = di
 	}
-	if data := t.log.At(int(i)).Data; len(data) > 0 {
+	if len(data) > 0 {
 		if m := t.msgs.parse(data); m != nil {
 			d.flags |= isSIP
 			t.msgs.keep(d, m)
