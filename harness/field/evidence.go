@@ -234,7 +234,7 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	// Where the ACK was last seen and what became of it.
 	var ack *trace.Datagram
 	for _, d := range tr.Call(f.CallID) {
-		if d.Sent() != nil && trace.IsRequest(d.Message(), sip.ACK) && trace.ToTag(d.Message()) == tag {
+		if d.SentIndex() >= 0 && trace.IsRequest(d.Message(), sip.ACK) && trace.ToTag(d.Message()) == tag {
 			if ack == nil || d.Sender() == f.ACKLostAt || !f.ACKAtCallee {
 				ack = d
 			}
@@ -311,7 +311,7 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 			}
 		}
 		for _, d := range tr.Call(f.CallID) {
-			if d.Sent() == nil || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != tag {
+			if d.SentIndex() < 0 || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != tag {
 				continue
 			}
 			if ruri := d.Message().(*sip.Request).Recipient.String(); ruri != last.Out {
@@ -325,7 +325,7 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	var icmps []string
 	count := map[string]int{}
 	for _, d := range tr.Call(f.CallID) {
-		if d.Dropped() && strings.HasPrefix(d.End().Reason, "ICMP ") && d.Sent() != nil {
+		if d.Dropped() && strings.HasPrefix(d.End().Reason, "ICMP ") && d.SentIndex() >= 0 {
 			t := fmt.Sprintf("%s sent %s to %s and got %s", d.Sender(), label(d.Message()), d.End().Dst, d.End().Reason)
 			if count[t] == 0 {
 				icmps = append(icmps, t)

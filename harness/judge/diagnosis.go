@@ -96,7 +96,7 @@ type diagnosis struct {
 func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	var dgs []*trace.Datagram // the call's datagrams whose sending the capture holds
 	for _, d := range tr.Call(f.CallID) {
-		if d.Sent() != nil {
+		if d.SentIndex() >= 0 {
 			dgs = append(dgs, d)
 		}
 	}
@@ -167,6 +167,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 		return d
 	}
 	ruri := ack.Message().(*sip.Request).Recipient.String()
+	ackEnd := ack.End() // nil when the capture holds no end for it
 	absorbed := false
 	for _, n := range tr.Notes(f.CallID) {
 		if n.Hop == f.ACKLostAt && n.Cause == proxy.CauseNothingToForward {
@@ -175,13 +176,13 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	}
 	// A proxy that notes nothing (a real one in a container) absorbed the ACK
 	// just as well when the capture shows it delivered there with nowhere to go.
-	if h, ok := s.Host(f.ACKLostAt); ok && h.Role == scenario.RoleProxy && ack.Delivered() && ack.End().Hop == h.Name {
+	if h, ok := s.Host(f.ACKLostAt); ok && h.Role == scenario.RoleProxy && ack.Delivered() && ackEnd.Hop == h.Name {
 		absorbed = absorbed || NothingToForward(ack.Message().(*sip.Request), h.Address)
 	}
 	class := ClassACKLost
 	reason := f.ACKFate
-	if ack.End() != nil && ack.End().Kind == sim.Dropped {
-		class, reason = causeClass(ack.End().Cause), ack.End().Reason
+	if ackEnd != nil && ackEnd.Kind == sim.Dropped {
+		class, reason = causeClass(ackEnd.Cause), ackEnd.Reason
 	}
 	if absorbed {
 		class = ClassContactNamesProxy
@@ -200,10 +201,10 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 			f.To, f.To, ack.Sender(), f.To, ruri, reason, hungUp)
 	case ClassNoHairpin:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s, inside %s's LAN, sent it to the public mapping %s of its own NAT, and %s does not hairpin%s.",
-			f.To, f.To, ack.Sender(), ack.End().Hop, ruri, ack.End().Hop, hungUp)
+			f.To, f.To, ack.Sender(), ackEnd.Hop, ruri, ackEnd.Hop, hungUp)
 	case ClassBindingExpired:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to %s but %s no longer had the binding (%s)%s.",
-			f.To, f.To, ack.Sender(), ruri, ack.End().Hop, reason, hungUp)
+			f.To, f.To, ack.Sender(), ruri, ackEnd.Hop, reason, hungUp)
 	default:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: it was lost at %s (%s)%s.",
 			f.To, f.To, f.ACKLostAt, strings.TrimPrefix(reason, "dropped: "), hungUp)
@@ -217,13 +218,13 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	case class == ClassFilteredByNAT:
 		rr := recordRouter(s, calleeHost)
 		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK and every in-dialog request reach %s through the peer its NAT binding was opened to", rr, f.To)
-		second = fmt.Sprintf("The Contact %s is %s's public mapping, but %s only lets in peers %s has sent to: %s.", ruri, f.To, ack.End().Hop, f.To, d.fix)
+		second = fmt.Sprintf("The Contact %s is %s's public mapping, but %s only lets in peers %s has sent to: %s.", ruri, f.To, ackEnd.Hop, f.To, d.fix)
 	case class == ClassNoHairpin:
 		rr := recordRouter(s, calleeHost)
-		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK goes through it, or enable hairpinning on %s (RFC 4787 REQ-9)", rr, ack.End().Hop)
-		second = fmt.Sprintf("%s's public Contact %s is right from outside but leads nowhere from inside %s: %s.", f.To, ruri, ack.End().Hop, d.fix)
+		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK goes through it, or enable hairpinning on %s (RFC 4787 REQ-9)", rr, ackEnd.Hop)
+		second = fmt.Sprintf("%s's public Contact %s is right from outside but leads nowhere from inside %s: %s.", f.To, ruri, ackEnd.Hop, d.fix)
 	case class == ClassBindingExpired:
-		d.fix = keepAliveFix(f.To, ack.End().Hop)
+		d.fix = keepAliveFix(f.To, ackEnd.Hop)
 		second = fmt.Sprintf("Nothing kept %s's NAT binding open: %s.", f.To, d.fix)
 	case at < 0:
 		d.fix = "look at the ACK's route (Record-Route) and at NAT filtering on the way"

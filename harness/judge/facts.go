@@ -66,7 +66,7 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 	for _, id := range tr.CallIDs() {
 		for _, d := range tr.Call(id) {
 			req, ok := d.Message().(*sip.Request)
-			if !ok || req.Method != sip.INVITE || d.Sent() == nil || trace.ToTag(req) != "" {
+			if !ok || req.Method != sip.INVITE || d.SentIndex() < 0 || trace.ToTag(req) != "" {
 				continue
 			}
 			if h, ok := s.Host(d.Sender()); !ok || h.Role != scenario.RoleUA {
@@ -128,7 +128,7 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 // named by address and called by number).
 func answerer(s *scenario.Scenario, tr *trace.Trace, callID string) string {
 	for _, d := range tr.Call(callID) {
-		if _, ok := trace.Invite2xx(d.Message()); ok && d.Sent() != nil {
+		if _, ok := trace.Invite2xx(d.Message()); ok && d.SentIndex() >= 0 {
 			if h, ok := s.Host(d.Sender()); ok && h.Role == scenario.RoleUA {
 				return h.Name
 			}

@@ -81,7 +81,7 @@ type ackOutcome struct {
 func ackOutcomes(tr *trace.Trace, callID, callee, calleeTag string) map[ackSend]*ackOutcome {
 	out := map[ackSend]*ackOutcome{}
 	for _, d := range tr.Call(callID) {
-		if d.Sent() == nil || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != calleeTag {
+		if d.SentIndex() < 0 || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != calleeTag {
 			continue
 		}
 		k := ackSend{d.Sender(), d.Sent().Dst}

@@ -51,7 +51,7 @@ func finalResponse(dgs []*trace.Datagram, f CallFacts) *final {
 	// The author: the first hop that sent a response with this status and To tag.
 	var authored *trace.Datagram
 	for _, d := range dgs {
-		if r, ok := d.Message().(*sip.Response); ok && d.Sent() != nil && r.StatusCode == res.StatusCode &&
+		if r, ok := d.Message().(*sip.Response); ok && d.SentIndex() >= 0 && r.StatusCode == res.StatusCode &&
 			isInviteResponse(r) && trace.ToTag(r) == trace.ToTag(res) {
 			authored = d
 			break
@@ -163,7 +163,7 @@ func inviteLoop(dgs []*trace.Datagram, f CallFacts) []string {
 	var hops []string
 	n := map[string]int{}
 	for _, d := range dgs {
-		if !trace.IsRequest(d.Message(), sip.INVITE) || d.Sent() == nil || trace.ToTag(d.Message()) != "" || d.Sender() == f.From {
+		if !trace.IsRequest(d.Message(), sip.INVITE) || d.SentIndex() < 0 || trace.ToTag(d.Message()) != "" || d.Sender() == f.From {
 			continue
 		}
 		if n[d.Sender()] == 0 {

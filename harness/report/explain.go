@@ -23,7 +23,7 @@ import (
 func wave(tr *trace.Trace, callID, origin string, match func(sip.Message) bool) []*trace.Datagram {
 	var out []*trace.Datagram
 	for _, d := range tr.Call(callID) {
-		if d.Sent() == nil || !match(d.Message()) {
+		if d.SentIndex() < 0 || !match(d.Message()) {
 			continue
 		}
 		if d.Sender() == origin && len(out) > 0 {
@@ -62,7 +62,7 @@ func headerValues(m sip.Message, name string) []string {
 func splitACKs(tr *trace.Trace, callID, origin string) (for2xx, forError []*trace.Datagram) {
 	branches := map[string]bool{}
 	for _, d := range tr.Call(callID) {
-		if d.Sent() != nil && trace.IsRequest(d.Message(), sip.INVITE) {
+		if d.SentIndex() >= 0 && trace.IsRequest(d.Message(), sip.INVITE) {
 			if v := d.Message().Via(); v != nil {
 				branches[d.Sender()+" "+v.Params.GetOr("branch", "")] = true
 			}
@@ -338,7 +338,7 @@ func writeBeforeCall(w io.Writer, s *scenario.Scenario, tr *trace.Trace, invite 
 		if h == invite {
 			break
 		}
-		if h.Sent() == nil {
+		if h.SentIndex() < 0 {
 			continue
 		}
 		host, ok := s.Host(h.Sender())
@@ -411,7 +411,7 @@ func registerReply(tr *trace.Trace, d *trace.Datagram) *trace.Datagram {
 	req := d.Message().(*sip.Request)
 	for _, r := range tr.Call(d.CallID) {
 		res, ok := r.Message().(*sip.Response)
-		if ok && r.Sent() != nil && r.Sent().Seq > d.Sent().Seq && res.CSeq() != nil && req.CSeq() != nil && res.CSeq().SeqNo == req.CSeq().SeqNo && res.CSeq().MethodName == sip.REGISTER {
+		if ok && r.SentIndex() >= 0 && r.Sent().Seq > d.Sent().Seq && res.CSeq() != nil && req.CSeq() != nil && res.CSeq().SeqNo == req.CSeq().SeqNo && res.CSeq().MethodName == sip.REGISTER {
 			return r
 		}
 	}
