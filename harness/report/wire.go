@@ -157,34 +157,31 @@ func (w *wire) use(seg string) {
 // is the datagrams in flight, not the capture.
 func (w *wire) packets(comments bool) iter.Seq[wirePacket] {
 	return func(yield func(wirePacket) bool) {
-		var queue []*queued       // in the order of their records; yielded from the front
-		last := map[int]*queued{} // datagram -> its latest copy, while records of it may follow
+		var queue []queued    // in the order of their records; yielded from the front
+		head := 0             // how many were yielded: queue[0] is packet number head
+		last := map[int]int{} // datagram -> the number of its latest copy, while records of it may follow
 		log := w.tr.Log()
-		add := func(p wirePacket, final bool) *queued {
-			e := &queued{p: p, final: final}
-			queue = append(queue, e)
-			return e
-		}
 		for i := range log.Len() {
 			r := log.Head(i)
 			if r.Datagram == 0 {
 				continue
 			}
-			prev := last[r.Datagram]
+			var prev *queued
+			if n, ok := last[r.Datagram]; ok {
+				prev = &queue[n-head]
+			}
 			if p, ok := w.packet(i, r, prev.packet(), comments); ok {
-				switch {
-				case p.icmp >= 0:
-					add(p, true)
-				default:
+				if p.icmp < 0 {
 					w.use(p.segment)
 					if prev != nil {
 						prev.final = true
 					}
-					last[r.Datagram] = add(p, false)
+					last[r.Datagram] = head + len(queue)
 				}
+				queue = append(queue, queued{p: p, final: p.icmp >= 0})
 			}
-			if prev := last[r.Datagram]; prev != nil && !w.tr.Continues(i) {
-				prev.final = true
+			if n, ok := last[r.Datagram]; ok && !w.tr.Continues(i) {
+				queue[n-head].final = true
 				delete(last, r.Datagram)
 			}
 			k := 0
@@ -193,7 +190,7 @@ func (w *wire) packets(comments bool) iter.Seq[wirePacket] {
 					return
 				}
 			}
-			queue = queue[k:]
+			queue, head = queue[k:], head+k
 		}
 		for _, e := range queue {
 			if !yield(e.p) {
