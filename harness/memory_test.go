@@ -124,8 +124,10 @@ func BenchmarkMemory(b *testing.B) {
 
 var _ = Describe("a run's memory", func() {
 	// The Trace used to keep every datagram's parsed SIP message (about 2 KB each): 3.3 KB
-	// per datagram beyond its payload; then 1146 B, and 1105 B since a record keeps its
-	// translated endpoints behind a pointer. The goal is 1024 B (BENCHMARKS.md, "Bounded
+	// per datagram beyond its payload; then 1146 B, 1105 B since a record keeps its
+	// translated endpoints behind a pointer, and about 907 B since the Trace keeps record
+	// indexes into the run's sim.Log rather than records (with the Log still a []Record
+	// behind). The goal is 1024 B (BENCHMARKS.md, "Bounded
 	// memory"); the limit keeps the gains. What one more datagram costs is measured between
 	// two loads, so fixed costs (the Trace's bounded message cache, the actors) do not count.
 	It("grows by about a kilobyte per datagram beyond its payload, not by its parsed message", func() {
