@@ -190,7 +190,9 @@ func (w *wire) packets(comments bool) iter.Seq[wirePacket] {
 					return
 				}
 			}
-			queue, head = queue[k:], head+k
+			if k > 0 { // the unyielded rest to the front: the queue reuses its array
+				queue, head = queue[:copy(queue, queue[k:])], head+k
+			}
 		}
 		for _, e := range queue {
 			if !yield(e.p) {
