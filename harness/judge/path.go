@@ -200,6 +200,7 @@ func (q *question) answer(res sim.Resolution) {
 // up to that instant. Questions come in Seq order, so the capture is replayed once.
 type resolver struct {
 	net   *sim.Network
+	tr    *trace.Trace
 	log   *sim.Log
 	next  int          // index in log of the first record not replayed
 	batch []sim.Record // the records decoded to be replayed together
@@ -213,7 +214,7 @@ func newResolver(s *scenario.Scenario, tr *trace.Trace) *resolver {
 	if log.Len() > 0 {
 		t0 = log.Head(0).Time
 	}
-	r := &resolver{log: log, port: map[string]uint16{}}
+	r := &resolver{tr: tr, log: log, port: map[string]uint16{}}
 	r.net = sim.NewNetwork(sim.Config{Clock: sim.NewVirtualClock(t0), Carrier: sim.Memory})
 	if r.err = s.AddTo(r.net); r.err != nil {
 		return r
@@ -237,6 +238,9 @@ func (r *resolver) resolve(seq int, at time.Time, sender string, dst netip.AddrP
 	end := r.next + sort.Search(r.log.Len()-r.next, func(k int) bool { return r.log.Head(r.next+k).Seq >= seq })
 	batch := r.batch[:0]
 	for ; r.next < end; r.next++ {
+		if k := r.tr.Kind(r.next); k != sim.BindingCreated && k != sim.Translated && k != sim.BindingExpired {
+			continue // nothing a NAT table replays
+		}
 		if batch = append(batch, r.log.Head(r.next)); len(batch) == replayBatch {
 			r.net.Replay(batch...)
 			batch = batch[:0]

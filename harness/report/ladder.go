@@ -118,6 +118,9 @@ func NewLadder(res *harness.Result) *Ladder {
 	seed := maphash.MakeSeed()
 	log := tr.Log()
 	for i := range log.Len() {
+		if k := tr.Kind(i); k != sim.Noted && k != sim.Sent {
+			continue // no row of its own: not decoded
+		}
 		rec := log.Head(i)
 		switch rec.Kind {
 		case sim.Noted:

@@ -162,6 +162,11 @@ func (w *wire) packets(comments bool) iter.Seq[wirePacket] {
 		last := map[int]int{} // datagram -> the number of its latest copy, while records of it may follow
 		log := w.tr.Log()
 		for i := range log.Len() {
+			switch w.tr.Kind(i) {
+			case sim.Sent, sim.Translated, sim.Delivered, sim.Dropped:
+			default:
+				continue // no packet, and no change to one: not decoded
+			}
 			r := log.Head(i)
 			if r.Datagram == 0 {
 				continue
@@ -180,7 +185,7 @@ func (w *wire) packets(comments bool) iter.Seq[wirePacket] {
 				}
 				queue = append(queue, queued{p: p, final: p.icmp >= 0})
 			}
-			if n, ok := last[r.Datagram]; ok && !w.tr.Continues(i) {
+			if n, ok := last[r.Datagram]; ok && !w.moves(i) {
 				queue[n-head].final = true
 				delete(last, r.Datagram)
 			}
@@ -200,6 +205,18 @@ func (w *wire) packets(comments bool) iter.Seq[wirePacket] {
 			}
 		}
 	}
+}
+
+// moves reports whether a later record of the datagram of record i puts a copy of it
+// on the wire or says where the latest copy went (Translated, Delivered, Dropped).
+func (w *wire) moves(i int) bool {
+	for j := w.tr.Next(i); j >= 0; j = w.tr.Next(j) {
+		switch w.tr.Kind(j) {
+		case sim.Translated, sim.Delivered, sim.Dropped:
+			return true
+		}
+	}
+	return false
 }
 
 // queued is a packet waiting for the hop that takes it off the wire.

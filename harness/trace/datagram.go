@@ -81,12 +81,12 @@ func (d *Datagram) ReceivedPayload() []byte {
 	return d.t.log.At(int(d.alg)).Data
 }
 
-// records returns its records of the kinds keep accepts, in Seq order, Data nil.
-func (d *Datagram) records(keep func(sim.Kind) bool) []sim.Record {
+// records returns its records of kind k, in Seq order, Data nil.
+func (d *Datagram) records(k sim.Kind) []sim.Record {
 	var out []sim.Record
 	for i := d.first; ; i = d.t.next[i] {
-		if r := d.t.log.Head(int(i)); keep(r.Kind) {
-			out = append(out, r)
+		if d.t.Kind(int(i)) == k {
+			out = append(out, d.t.log.Head(int(i)))
 		}
 		if d.t.next[i] == 0 {
 			return out
@@ -95,14 +95,10 @@ func (d *Datagram) records(keep func(sim.Kind) bool) []sim.Record {
 }
 
 // Xlat returns its NAT translations (Translated records, Data nil), in order.
-func (d *Datagram) Xlat() []sim.Record {
-	return d.records(func(k sim.Kind) bool { return k == sim.Translated })
-}
+func (d *Datagram) Xlat() []sim.Record { return d.records(sim.Translated) }
 
 // Notes returns what the receiving actor noted about it (Noted records), in order.
-func (d *Datagram) Notes() []sim.Record {
-	return d.records(func(k sim.Kind) bool { return k == sim.Noted })
-}
+func (d *Datagram) Notes() []sim.Record { return d.records(sim.Noted) }
 
 // Message returns the datagram's SIP message, parsed from its payload; nil when the
 // payload is none (a CRLF keep-alive, garbage). The message is shared by every caller

@@ -37,6 +37,7 @@ type Trace struct {
 	// next chains the records of each datagram: for record i of the log, the index of
 	// the next record of its datagram, 0 for none (a later record's index is never 0).
 	next    []int32
+	kinds   []uint8            // each record's sim.Kind, so that readers skip records without decoding them
 	dense   []int32            // datagram index + 1 by id, for ids below len(dense) (the network's 1..N)
 	sparse  map[int]int32      // datagram index by id, for the others (a field capture's)
 	byCall  map[string][]int32 // datagram indexes by Call-ID, in order
@@ -57,6 +58,7 @@ func New(log *sim.Log) *Trace {
 	t := &Trace{
 		log:    log,
 		next:   make([]int32, n),
+		kinds:  make([]uint8, n),
 		byCall: make(map[string][]int32),
 		byNote: make(map[string][]int32),
 		msgs:   newMessages(),
@@ -64,6 +66,7 @@ func New(log *sim.Log) *Trace {
 	pc := &payloadCache{log: log, i: [2]int32{-1, -1}}
 	for i := range n {
 		r := log.Head(i)
+		t.kinds[i] = uint8(r.Kind)
 		if r.Kind == sim.Noted {
 			t.notes = append(t.notes, int32(i))
 			// A note concerns the call its Flow names, or the call of the datagram it is
@@ -203,9 +206,17 @@ func (t *Trace) Datagram(id int) *Datagram {
 	return nil
 }
 
-// Continues reports whether record i of the log is followed by a later record of its
-// datagram: false for a datagram's last record and for a record of no datagram.
-func (t *Trace) Continues(i int) bool { return t.next[i] != 0 }
+// Kind returns the kind of record i of the log without decoding it.
+func (t *Trace) Kind(i int) sim.Kind { return sim.Kind(t.kinds[i]) }
+
+// Next returns the index in the log of the record of record i's datagram that follows
+// it; -1 for a datagram's last record and for a record of no datagram.
+func (t *Trace) Next(i int) int {
+	if n := t.next[i]; n != 0 {
+		return int(n)
+	}
+	return -1
+}
 
 // CallIDs returns the Call-IDs of the capture's SIP messages in the order they first
 // appear.
@@ -243,8 +254,8 @@ func (t *Trace) Steps(callID string) []Step {
 	slices.SortFunc(idx, func(a, b at) int { return cmp.Compare(a.i, b.i) })
 	out := make([]Step, 0, len(idx))
 	for _, x := range idx {
-		if r := t.log.Head(int(x.i)); r.Kind != sim.Noted {
-			out = append(out, Step{Record: r, D: x.d})
+		if t.Kind(int(x.i)) != sim.Noted {
+			out = append(out, Step{Record: t.log.Head(int(x.i)), D: x.d})
 		}
 	}
 	return out

@@ -64,7 +64,7 @@ var _ = Describe("a Trace", func() {
 		Expect(Contact(d2.Received())).To(Equal("sip:a@203.0.113.50"))
 	})
 
-	It("gives a call's steps in Seq order without notes, its notes, and whether a datagram's records go on", func() {
+	It("gives a call's steps in Seq order without notes, its notes, and each record's kind and successor", func() {
 		tr := New(sim.LogOf(recs))
 		var seqs []int
 		for _, st := range tr.Steps("call-1") {
@@ -76,11 +76,14 @@ var _ = Describe("a Trace", func() {
 		Expect(tr.AllNotes()).To(HaveLen(2))
 		Expect(tr.Call("call-1")).To(HaveExactElements(tr.Datagram(1), tr.Datagram(2)))
 		Expect(tr.CallIDs()).To(Equal([]string{"call-1"}))
-		Expect(tr.Continues(4)).To(BeTrue(), "datagram 2's translation is followed by its drop")
-		Expect(tr.Continues(5)).To(BeTrue(), "datagram 1's delivery is followed by its note")
-		Expect(tr.Continues(6)).To(BeFalse(), "datagram 2's Dropped record is its last")
-		Expect(tr.Continues(7)).To(BeFalse(), "datagram 1's note is its last")
-		Expect(tr.Continues(9)).To(BeFalse(), "a binding expiry is no datagram's")
+		Expect(tr.Next(0)).To(Equal(2), "datagram 1's binding follows its sending")
+		Expect(tr.Next(4)).To(Equal(6), "datagram 2's translation is followed by its drop")
+		Expect(tr.Next(5)).To(Equal(7), "datagram 1's delivery is followed by its note")
+		Expect(tr.Next(6)).To(Equal(-1), "datagram 2's Dropped record is its last")
+		Expect(tr.Next(7)).To(Equal(-1), "datagram 1's note is its last")
+		Expect(tr.Next(9)).To(Equal(-1), "a binding expiry is no datagram's")
+		Expect(tr.Kind(2)).To(Equal(sim.BindingCreated))
+		Expect(tr.Kind(8)).To(Equal(sim.Noted))
 	})
 
 	It("finds datagrams by sparse ids as well as by the network's dense ones", func() {
