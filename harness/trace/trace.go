@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"cmp"
 	"iter"
+	"math/bits"
 	"slices"
 	"unique"
 
@@ -31,7 +32,7 @@ type Step struct {
 // about once; a capture of at most cachedMessages datagrams is parsed exactly once.
 type Trace struct {
 	log *sim.Log
-	dgs [][]Datagram // in the order of their first record, in chunks of chunkLen so that they never move
+	dgs [][]Datagram // in the order of their first record, in chunks (see chunkOf) so that they never move
 	n   int          // number of datagrams
 
 	// next chains the records of each datagram: for record i of the log, the index of
@@ -47,8 +48,24 @@ type Trace struct {
 	msgs    *messages
 }
 
-// chunkLen is the number of Datagrams per chunk of a Trace.
-const chunkLen = 1024
+// A Trace keeps its Datagrams in chunks of firstChunk, twice as many, four times ... up
+// to chunkLen, then chunkLen each: a small capture costs little, a large one no copies.
+const (
+	firstChunk = 32
+	chunkLen   = 1024
+	geometric  = chunkLen - firstChunk // how many the growing chunks hold together
+	nGeometric = 5                     // how many growing chunks there are: 32 << 5 == chunkLen
+)
+
+// chunkOf returns the chunk and the offset in it of datagram i.
+func chunkOf(i int) (chunk, off int) {
+	if i < geometric {
+		chunk = bits.Len(uint(i/firstChunk+1)) - 1
+		return chunk, i - firstChunk*(1<<chunk-1)
+	}
+	i -= geometric
+	return nGeometric + i/chunkLen, i % chunkLen
+}
 
 // New groups log (a capture, in Seq order) into a Trace, parsing every datagram's
 // payload once. The Trace reads log whenever asked for a record, so log must not be
@@ -134,11 +151,12 @@ func (c *payloadCache) at(i int32) []byte {
 
 // add makes the datagram with id whose first record is record i, with payload data.
 func (t *Trace) add(id int, i int32, data []byte) *Datagram {
-	if t.n%chunkLen == 0 {
-		t.dgs = append(t.dgs, make([]Datagram, chunkLen))
+	c, off := chunkOf(t.n)
+	if c == len(t.dgs) {
+		t.dgs = append(t.dgs, make([]Datagram, min(firstChunk<<c, chunkLen)))
 	}
 	di := int32(t.n)
-	d := &t.dgs[t.n/chunkLen][t.n%chunkLen]
+	d := &t.dgs[c][off]
 	t.n++
 	*d = Datagram{ID: id, t: t, first: i, last: i, sent: -1, end: -1, alg: -1}
 	// Ids of the network are 1..N in order: a slice indexed by id holds them, one int32
@@ -173,7 +191,10 @@ func (t *Trace) add(id int, i int32, data []byte) *Datagram {
 }
 
 // at returns datagram i (in the order of their first record).
-func (t *Trace) at(i int32) *Datagram { return &t.dgs[i/chunkLen][i%chunkLen] }
+func (t *Trace) at(i int32) *Datagram {
+	c, off := chunkOf(int(i))
+	return &t.dgs[c][off]
+}
 
 // Log returns the capture the Trace groups.
 func (t *Trace) Log() *sim.Log { return t.log }

@@ -105,3 +105,22 @@ var _ = Describe("a Trace", func() {
 		Expect(ids).To(Equal([]int{1 << 30, 7}))
 	})
 })
+
+var _ = Describe("the chunks of a Trace's datagrams", func() {
+	It("hold 32, 64, ... 512, then 1024 datagrams each, every datagram in one place", func() {
+		sizes := map[int]int{}
+		prev, prevOff := -1, -1
+		for i := range geometric + 3*chunkLen {
+			c, off := chunkOf(i)
+			if c != prev {
+				Expect(c).To(Equal(prev+1), "datagram %d", i)
+				Expect(off).To(BeZero(), "datagram %d", i)
+			} else {
+				Expect(off).To(Equal(prevOff+1), "datagram %d", i)
+			}
+			sizes[c]++
+			prev, prevOff = c, off
+		}
+		Expect(sizes).To(Equal(map[int]int{0: 32, 1: 64, 2: 128, 3: 256, 4: 512, 5: 1024, 6: 1024, 7: 1024}))
+	})
+})
