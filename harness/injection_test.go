@@ -147,7 +147,7 @@ var _ = Describe("a run on loopback attacked by another process", Label("loopbac
 		me := attacker.LocalAddr().String()
 		intrusions := map[string]int{}
 		var summaries []string
-		for _, r := range res.Capture {
+		for _, r := range res.Capture.All() {
 			Expect(r.Data).NotTo(Equal([]byte("x")), "record %d delivered a forged byte: %+v", r.Seq, r)
 			Expect(string(r.Data)).NotTo(ContainSubstring(forgedCallID), "record %d carries the forged OPTIONS or an answer to it: %+v", r.Seq, r)
 			if r.Cause != sim.CauseForged {
@@ -179,7 +179,7 @@ var _ = Describe("a run on loopback attacked by another process", Label("loopbac
 		back, runErr, err := report.ReadPcap(&pcap)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(runErr).NotTo(HaveOccurred())
-		Expect(back.Capture).To(HaveLen(len(res.Capture)))
+		Expect(back.Capture.Len()).To(Equal(res.Capture.Len()))
 		Expect(back.Passed).To(BeTrue())
 		Expect(back.Calls[0].ACKAtCallee).To(BeFalse())
 		Expect(back.Calls[0].Blame).To(Equal("proxy-b"))

@@ -95,9 +95,12 @@ type Result struct {
 	Seed     uint64    // the seed of the run's identifiers (Options.Seed)
 	Start    time.Time
 	End      time.Time
-	Capture  []sim.Record
-	Events   []Event
-	Placed   []CallRecord
+	// Capture is the run's records, kept compactly and decoded when read
+	// (Capture.Records() gives them as one slice, for small captures and tests).
+	// The Trace reads it, so it stays open while the Result is read.
+	Capture *sim.Log
+	Events  []Event
+	Placed  []CallRecord
 	// Trace is the capture grouped by datagram and call, what the judge and the
 	// reports read.
 	Trace *trace.Trace
@@ -227,7 +230,7 @@ func Run(ctx context.Context, s *scenario.Scenario, opts Options) (*Result, erro
 		vc.Settle() // deliver what is in flight at the last instant
 	}
 	res.End = clock.Now()
-	res.Capture = w.net.Capture().Take().Records() // TODO(log): keep the Log
+	res.Capture = w.net.Capture().Take()
 	w.mu.Lock()
 	res.Events, w.events = w.events, nil // taken, not copied: an actor's late event starts a slice of its own
 	w.mu.Unlock()

@@ -57,7 +57,7 @@ func runAll(ctx context.Context, scenarios []*scenario.Scenario, mode harness.Cl
 func okSendTimes(res *harness.Result, callee string) []time.Duration {
 	var first time.Time
 	var out []time.Duration
-	for _, r := range res.Capture {
+	for _, r := range res.Capture.All() {
 		if r.Kind != sim.Sent || r.Hop != callee || !strings.HasPrefix(string(r.Data), "SIP/2.0 200") || !strings.Contains(string(r.Data), "INVITE\r\n") {
 			continue
 		}
@@ -178,11 +178,11 @@ var _ = Describe("bundled scenarios in simulated time", Ordered, func() {
 		for name, o := range results {
 			a, b := o.res, again[name].res
 			Expect(b.Calls[0].OKRetransmissions).To(Equal(a.Calls[0].OKRetransmissions))
-			Expect(len(b.Capture)).To(Equal(len(a.Capture)), name)
-			for i := range a.Capture {
-				Expect(b.Capture[i].Time.Sub(b.Start)).To(Equal(a.Capture[i].Time.Sub(a.Start)))
-				Expect(b.Capture[i].Kind).To(Equal(a.Capture[i].Kind))
-				Expect(b.Capture[i].Hop).To(Equal(a.Capture[i].Hop))
+			Expect(b.Capture.Len()).To(Equal(a.Capture.Len()), name)
+			for i := range a.Capture.Len() {
+				Expect(b.Capture.At(i).Time.Sub(b.Start)).To(Equal(a.Capture.At(i).Time.Sub(a.Start)))
+				Expect(b.Capture.At(i).Kind).To(Equal(a.Capture.At(i).Kind))
+				Expect(b.Capture.At(i).Hop).To(Equal(a.Capture.At(i).Hop))
 			}
 		}
 	})
@@ -463,7 +463,7 @@ expect:
 			Expect(c.ACKAtCallee).To(BeTrue(), c.Diagnosis)
 			Expect(c.CalleeBYE).To(BeFalse())
 		}
-		for _, r := range res.Capture {
+		for _, r := range res.Capture.All() {
 			Expect(r.Kind).NotTo(Equal(sim.Dropped), "%s: %s", r.Hop, r.Reason)
 		}
 	}

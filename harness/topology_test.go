@@ -47,7 +47,7 @@ func simulate(ctx SpecContext, s *scenario.Scenario) *harness.Result {
 // sentBy counts the datagrams host sent whose payload starts with prefix.
 func sentBy(res *harness.Result, host, prefix string) []time.Duration {
 	var out []time.Duration
-	for _, r := range res.Capture {
+	for _, r := range res.Capture.All() {
 		if r.Kind == sim.Sent && r.Hop == host && strings.HasPrefix(string(r.Data), prefix) {
 			out = append(out, r.Time.Sub(res.Start))
 		}
@@ -89,7 +89,7 @@ var _ = Describe("topologies", func() {
 		It("preserves bob's port on the inner NAT when asked", func(ctx SpecContext) {
 			res := simulate(ctx, parse("double", fmt.Sprintf(doubleNAT, ", port-allocation: preserve", "correct", "", "")))
 			var inner []string
-			for _, r := range res.Capture {
+			for _, r := range res.Capture.All() {
 				if r.Kind == sim.BindingCreated && r.Hop == "home-nat" {
 					inner = append(inner, r.XSrc().String())
 				}
@@ -193,7 +193,7 @@ expect:
 				res := simulate(ctx, parse("quiet", fmt.Sprintf(quiet, keys)))
 				Expect(res.Passed).To(BeTrue(), res.Calls[0].Diagnosis)
 				Expect(sentBy(res, "bob", prefix)).To(HaveExactElements(want))
-				for _, r := range res.Capture {
+				for _, r := range res.Capture.All() {
 					Expect(r.Kind).NotTo(Equal(sim.BindingExpired))
 				}
 			},

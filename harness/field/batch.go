@@ -79,7 +79,7 @@ func (a *analyzer) judgeBatch() {
 		}
 	}
 	slices.SortFunc(recs, func(x, y sim.Record) int { return x.Seq - y.Seq })
-	res := &harness.Result{Scenario: a.topo.scenario(""), Capture: recs}
+	res := &harness.Result{Scenario: a.topo.scenario(""), Capture: sim.LogOf(recs)}
 	res.Judge()
 	for _, f := range res.Calls {
 		a.learnHandling(f)

@@ -194,7 +194,7 @@ var _ = Describe("Diagnose", func() {
 		Expect(two.Calls).To(HaveLen(1))
 		Expect(two.Calls[0].OKRetransmissions).To(Equal(one.Calls[0].OKRetransmissions))
 		Expect(two.Calls[0].Blame).To(Equal(one.Calls[0].Blame))
-		Expect(two.Result.Capture).To(HaveLen(len(one.Result.Capture)))
+		Expect(two.Result.Capture.Len()).To(Equal(one.Result.Capture.Len()))
 	})
 
 	It("diagnoses a truncated file up to the damage and says so", func() {

@@ -185,10 +185,10 @@ func median(counts map[time.Duration]int, n int) time.Duration {
 func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence {
 	ce := CallEvidence{CallID: f.CallID}
 	for _, d := range tr.Call(f.CallID) {
-		if d.Sent != nil && d.Sent.Hop == f.From && trace.IsRequest(d.Message(), sip.INVITE) {
-			if h := a.topo.hosts[d.Sent.Dst.Addr()]; h != nil {
+		if d.Sender() == f.From && trace.IsRequest(d.Message(), sip.INVITE) {
+			if h := a.topo.hosts[d.Sent().Dst.Addr()]; h != nil {
 				ce.via = h.name
-			} else if in, _, ok := a.topo.internal(d.Sent.Dst); ok {
+			} else if in, _, ok := a.topo.internal(d.Sent().Dst); ok {
 				ce.via = a.topo.host(in).name
 			}
 			break
@@ -199,7 +199,8 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	}
 	tag := ""
 	var first time.Time
-	for _, st := range tr.Steps(f.CallID) {
+	steps := tr.Steps(f.CallID)
+	for _, st := range steps {
 		if ok, isOK := trace.Invite2xx(st.D.Message()); isOK && st.Kind == sim.Sent && st.Hop == f.To {
 			if tag == "" {
 				tag, first = trace.ToTag(ok), st.Time
@@ -233,11 +234,11 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	// Where the ACK was last seen and what became of it.
 	var ack *trace.Datagram
 	for _, d := range tr.Call(f.CallID) {
-		if d.Sent != nil && trace.IsRequest(d.Message(), sip.ACK) && trace.ToTag(d.Message()) == tag {
-			if ack == nil || d.Sent.Hop == f.ACKLostAt || !f.ACKAtCallee {
+		if d.SentIndex() >= 0 && trace.IsRequest(d.Message(), sip.ACK) && trace.ToTag(d.Message()) == tag {
+			if ack == nil || d.Sender() == f.ACKLostAt || !f.ACKAtCallee {
 				ack = d
 			}
-			if f.ACKAtCallee && d.Delivered() && d.End.Hop == f.To {
+			if f.ACKAtCallee && d.Delivered() && d.End().Hop == f.To {
 				ack = d
 				break
 			}
@@ -253,20 +254,20 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 		}
 		ruri := ack.Message().(*sip.Request).Recipient.String()
 		if ev.sent.inferred {
-			say(Likely, "%s sent the ACK (Request-URI %s) to %s: inferred from %s", ack.Sent.Hop, ruri, ack.Sent.Dst, ev.sent.basis)
+			say(Likely, "%s sent the ACK (Request-URI %s) to %s: inferred from %s", ack.Sender(), ruri, ack.Sent().Dst, ev.sent.basis)
 		} else {
-			say(Certain, "%s sent the ACK (Request-URI %s) to %s (%s)", ack.Sent.Hop, ruri, ack.Sent.Dst, ev.sent.basis)
+			say(Certain, "%s sent the ACK (Request-URI %s) to %s (%s)", ack.Sender(), ruri, ack.Sent().Dst, ev.sent.basis)
 		}
 		end := "it was never seen again"
-		if ack.End != nil {
-			if ack.End.Kind == sim.Delivered {
-				end = "it reached " + ack.End.Hop
+		if ack.End() != nil {
+			if ack.End().Kind == sim.Delivered {
+				end = "it reached " + ack.End().Hop
 			} else {
-				end = fmt.Sprintf("it was dropped at %s: %s", ack.End.Hop, ack.End.Reason)
+				end = fmt.Sprintf("it was dropped at %s: %s", ack.End().Hop, ack.End().Reason)
 			}
 		}
 		conf := Certain
-		if ev.end.inferred || ack.End == nil {
+		if ev.end.inferred || ack.End() == nil {
 			conf = Likely
 			// The callee's behaviour agrees: it stopped retransmitting once the ACK
 			// would have arrived, or retransmitted until it gave up.
@@ -289,7 +290,7 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 			}
 			conf := Certain
 			basis := "both the 200 OK it received and the one it sent are in the capture"
-			if !a.okSeen(tr, f.CallID, tag, h.Host, sim.Sent) || (i > 0 && !a.okSeen(tr, f.CallID, tag, h.Host, sim.Delivered)) {
+			if !a.okSeen(steps, tag, h.Host, sim.Sent) || (i > 0 && !a.okSeen(steps, tag, h.Host, sim.Delivered)) {
 				conf, basis = Likely, "not every copy of the 200 OK at this hop was captured"
 			}
 			if h.In == h.Out {
@@ -304,13 +305,13 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	if f.Blame == "" && !f.ACKAtCallee && len(f.Hops) > 0 {
 		last := f.Hops[len(f.Hops)-1]
 		for i := len(f.Hops) - 1; i >= 0; i-- {
-			if a.okSeen(tr, f.CallID, tag, f.Hops[i].Host, sim.Sent) {
+			if a.okSeen(steps, tag, f.Hops[i].Host, sim.Sent) {
 				last = f.Hops[i]
 				break
 			}
 		}
 		for _, d := range tr.Call(f.CallID) {
-			if d.Sent == nil || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != tag {
+			if d.SentIndex() < 0 || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != tag {
 				continue
 			}
 			if ruri := d.Message().(*sip.Request).Recipient.String(); ruri != last.Out {
@@ -324,8 +325,8 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 	var icmps []string
 	count := map[string]int{}
 	for _, d := range tr.Call(f.CallID) {
-		if d.Dropped() && strings.HasPrefix(d.End.Reason, "ICMP ") && d.Sent != nil {
-			t := fmt.Sprintf("%s sent %s to %s and got %s", d.Sent.Hop, label(d.Message()), d.End.Dst, d.End.Reason)
+		if d.Dropped() && strings.HasPrefix(d.End().Reason, "ICMP ") && d.SentIndex() >= 0 {
+			t := fmt.Sprintf("%s sent %s to %s and got %s", d.Sender(), label(d.Message()), d.End().Dst, d.End().Reason)
 			if count[t] == 0 {
 				icmps = append(icmps, t)
 			}
@@ -342,9 +343,9 @@ func (a *analyzer) callEvidence(tr *trace.Trace, f judge.CallFacts) CallEvidence
 }
 
 // okSeen reports whether a copy of the callee's 2xx that hop sent (or received) was
-// captured rather than inferred.
-func (a *analyzer) okSeen(tr *trace.Trace, callID, tag, hop string, kind sim.Kind) bool {
-	for _, st := range tr.Steps(callID) {
+// captured rather than inferred, from the steps of its call.
+func (a *analyzer) okSeen(steps []trace.Step, tag, hop string, kind sim.Kind) bool {
+	for _, st := range steps {
 		ok, isOK := trace.Invite2xx(st.D.Message())
 		if !isOK || trace.ToTag(ok) != tag || st.Hop != hop || st.Kind != kind {
 			continue

@@ -198,8 +198,9 @@ func Diagnose(ctx context.Context, names []string, o Options) (*Diagnosis, error
 	if o.Scenario != nil {
 		s.Name, s.File, s.Summary, s.Timers = o.Scenario.Name, o.Scenario.File, o.Scenario.Summary, o.Scenario.Timers
 	}
-	res := &harness.Result{Scenario: s, Capture: a.kept, Start: a.start, End: a.end}
-	slices.SortFunc(res.Capture, func(x, y sim.Record) int { return x.Seq - y.Seq })
+	slices.SortFunc(a.kept, func(x, y sim.Record) int { return x.Seq - y.Seq })
+	res := &harness.Result{Scenario: s, Capture: sim.LogOf(a.kept), Start: a.start, End: a.end}
+	a.kept = nil
 	res.Judge()
 	res.Calls, res.CallCount = d.Calls, d.Tally.Calls
 	res.Expectations, res.Passed = nil, !d.Lost()

@@ -10,6 +10,7 @@ import (
 	"github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
 	"github.com/sipnatlab/sipnatlab/harness/trace"
+	"github.com/sipnatlab/sipnatlab/sim"
 )
 
 var _ = Describe("the callee of a call", func() {
@@ -26,13 +27,13 @@ var _ = Describe("the callee of a call", func() {
 				renamed.Hosts[i].Name = "phone"
 			}
 		}
-		recs := append(res.Capture[:0:0], res.Capture...)
+		recs := res.Capture.Records()
 		for i := range recs {
 			if recs[i].Hop == "bob" {
 				recs[i].Hop = "phone"
 			}
 		}
-		calls := judge.Calls(&renamed, trace.New(recs))
+		calls := judge.Calls(&renamed, trace.New(sim.LogOf(recs)))
 		Expect(calls).To(HaveLen(1))
 		Expect(calls[0].To).To(Equal("phone"))
 		Expect(calls[0].ACKAtCallee).To(BeTrue())

@@ -96,7 +96,7 @@ type diagnosis struct {
 func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	var dgs []*trace.Datagram // the call's datagrams whose sending the capture holds
 	for _, d := range tr.Call(f.CallID) {
-		if d.Sent != nil {
+		if d.SentIndex() >= 0 {
 			dgs = append(dgs, d)
 		}
 	}
@@ -118,7 +118,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 			// The other direction: the caller's Contact, which nobody checks
 			// on the ACK's way, is the Request-URI of the callee's BYE.
 			fix := fmt.Sprintf("%s's Contact must lead to %s too", f.From, f.From)
-			switch causeClass(bye.End.Cause) {
+			switch causeClass(bye.End().Cause) {
 			case ClassPrivateContact:
 				fix = fmt.Sprintf("fix %s's Contact in the request route too (fix_nated_contact() after nat_uac_test())", f.From)
 			case ClassFilteredByNAT, ClassNoHairpin:
@@ -126,7 +126,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 			}
 			text = fmt.Sprintf("The ACK reached %s %s after its first 200 OK%s: the Contact %s that %s saw leads to %s. But when %s hung up, its BYE to %s's Contact %s was dropped at %s, %s, so %s never heard of it: %s.",
 				f.To, msText(f.ACKDelay), late, f.ContactAtCaller, f.From, f.To,
-				f.To, f.From, bye.Message().(*sip.Request).Recipient.String(), bye.End.Hop, bye.End.Reason, f.From, fix)
+				f.To, f.From, bye.Message().(*sip.Request).Recipient.String(), bye.End().Hop, bye.End().Reason, f.From, fix)
 		}
 		return diagnosis{class: ClassACKArrived, text: text}
 	}
@@ -140,7 +140,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	// The ACK for the callee's 2xx (its To tag), not one for a proxy's 408.
 	tag := ""
 	for i := range dgs {
-		if ok, isOK := trace.Invite2xx(dgs[i].Message()); isOK && dgs[i].Sent.Hop == f.To {
+		if ok, isOK := trace.Invite2xx(dgs[i].Message()); isOK && dgs[i].Sender() == f.To {
 			tag = trace.ToTag(ok)
 			break
 		}
@@ -167,6 +167,7 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 		return d
 	}
 	ruri := ack.Message().(*sip.Request).Recipient.String()
+	ackEnd := ack.End() // nil when the capture holds no end for it
 	absorbed := false
 	for _, n := range tr.Notes(f.CallID) {
 		if n.Hop == f.ACKLostAt && n.Cause == proxy.CauseNothingToForward {
@@ -175,13 +176,13 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	}
 	// A proxy that notes nothing (a real one in a container) absorbed the ACK
 	// just as well when the capture shows it delivered there with nowhere to go.
-	if h, ok := s.Host(f.ACKLostAt); ok && h.Role == scenario.RoleProxy && ack.Delivered() && ack.End.Hop == h.Name {
+	if h, ok := s.Host(f.ACKLostAt); ok && h.Role == scenario.RoleProxy && ack.Delivered() && ackEnd.Hop == h.Name {
 		absorbed = absorbed || NothingToForward(ack.Message().(*sip.Request), h.Address)
 	}
 	class := ClassACKLost
 	reason := f.ACKFate
-	if ack.End != nil && ack.End.Kind == sim.Dropped {
-		class, reason = causeClass(ack.End.Cause), ack.End.Reason
+	if ackEnd != nil && ackEnd.Kind == sim.Dropped {
+		class, reason = causeClass(ackEnd.Cause), ackEnd.Reason
 	}
 	if absorbed {
 		class = ClassContactNamesProxy
@@ -191,19 +192,19 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	switch class {
 	case ClassPrivateContact:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to the private Contact %s and it was dropped: %s%s.",
-			f.To, f.To, ack.Sent.Hop, ruri, reason, hungUp)
+			f.To, f.To, ack.Sender(), ruri, reason, hungUp)
 	case ClassContactNamesProxy:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: its Request-URI %s names %s itself and no Route was left, so %s had nowhere to forward it%s.",
 			f.To, f.To, ruri, f.ACKLostAt, f.ACKLostAt, hungUp)
 	case ClassFilteredByNAT:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it straight to %s's NAT mapping %s and it was dropped, %s%s.",
-			f.To, f.To, ack.Sent.Hop, f.To, ruri, reason, hungUp)
+			f.To, f.To, ack.Sender(), f.To, ruri, reason, hungUp)
 	case ClassNoHairpin:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s, inside %s's LAN, sent it to the public mapping %s of its own NAT, and %s does not hairpin%s.",
-			f.To, f.To, ack.Sent.Hop, ack.End.Hop, ruri, ack.End.Hop, hungUp)
+			f.To, f.To, ack.Sender(), ackEnd.Hop, ruri, ackEnd.Hop, hungUp)
 	case ClassBindingExpired:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to %s but %s no longer had the binding (%s)%s.",
-			f.To, f.To, ack.Sent.Hop, ruri, ack.End.Hop, reason, hungUp)
+			f.To, f.To, ack.Sender(), ruri, ackEnd.Hop, reason, hungUp)
 	default:
 		first = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: it was lost at %s (%s)%s.",
 			f.To, f.To, f.ACKLostAt, strings.TrimPrefix(reason, "dropped: "), hungUp)
@@ -217,13 +218,13 @@ func diagnose(s *scenario.Scenario, tr *trace.Trace, f CallFacts) diagnosis {
 	case class == ClassFilteredByNAT:
 		rr := recordRouter(s, calleeHost)
 		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK and every in-dialog request reach %s through the peer its NAT binding was opened to", rr, f.To)
-		second = fmt.Sprintf("The Contact %s is %s's public mapping, but %s only lets in peers %s has sent to: %s.", ruri, f.To, ack.End.Hop, f.To, d.fix)
+		second = fmt.Sprintf("The Contact %s is %s's public mapping, but %s only lets in peers %s has sent to: %s.", ruri, f.To, ackEnd.Hop, f.To, d.fix)
 	case class == ClassNoHairpin:
 		rr := recordRouter(s, calleeHost)
-		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK goes through it, or enable hairpinning on %s (RFC 4787 REQ-9)", rr, ack.End.Hop)
-		second = fmt.Sprintf("%s's public Contact %s is right from outside but leads nowhere from inside %s: %s.", f.To, ruri, ack.End.Hop, d.fix)
+		d.fix = fmt.Sprintf("make %s Record-Route (record_route()) so the ACK goes through it, or enable hairpinning on %s (RFC 4787 REQ-9)", rr, ackEnd.Hop)
+		second = fmt.Sprintf("%s's public Contact %s is right from outside but leads nowhere from inside %s: %s.", f.To, ruri, ackEnd.Hop, d.fix)
 	case class == ClassBindingExpired:
-		d.fix = keepAliveFix(f.To, ack.End.Hop)
+		d.fix = keepAliveFix(f.To, ackEnd.Hop)
 		second = fmt.Sprintf("Nothing kept %s's NAT binding open: %s.", f.To, d.fix)
 	case at < 0:
 		d.fix = "look at the ACK's route (Record-Route) and at NAT filtering on the way"
@@ -266,10 +267,10 @@ func calleeBYEDropped(f CallFacts, dgs []*trace.Datagram) *trace.Datagram {
 		if !trace.IsRequest(dgs[i].Message(), sip.BYE) {
 			continue
 		}
-		if dgs[i].Sent.Hop == f.To {
+		if dgs[i].Sender() == f.To {
 			sent = true
 		}
-		if sent && dgs[i].End != nil && dgs[i].End.Kind == sim.Dropped {
+		if sent && dgs[i].End() != nil && dgs[i].End().Kind == sim.Dropped {
 			return dgs[i]
 		}
 	}
@@ -300,24 +301,24 @@ func diagnoseUnanswered(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram
 		}
 	}
 	for _, dg := range dgs {
-		if !trace.IsRequest(dg.Message(), sip.INVITE) || dg.End == nil || dg.End.Kind != sim.Dropped {
+		if !trace.IsRequest(dg.Message(), sip.INVITE) || dg.End() == nil || dg.End().Kind != sim.Dropped {
 			continue
 		}
-		class := causeClass(dg.End.Cause)
+		class := causeClass(dg.End().Cause)
 		d := diagnosis{class: class}
 		ended := ""
 		if fr != nil && fr.from != "" {
 			ended = "; " + fr.answered(f)
 		}
 		first := fmt.Sprintf("%s never answered, so there was no 200 OK to acknowledge: %s sent the INVITE to %s and it was dropped at %s: %s%s.",
-			f.To, dg.Sent.Hop, dg.Sent.Dst, dg.End.Hop, dg.End.Reason, ended)
+			f.To, dg.Sender(), dg.Sent().Dst, dg.End().Hop, dg.End().Reason, ended)
 		switch class {
 		case ClassBindingExpired:
-			d.fix = keepAliveFix(f.To, dg.End.Hop)
+			d.fix = keepAliveFix(f.To, dg.End().Hop)
 			d.text = first + fmt.Sprintf(" Nothing kept %s's NAT binding open after it registered: %s.", f.To, d.fix)
 		default:
 			d.class = ClassNotAnswered
-			d.fix = fmt.Sprintf("make the INVITE reach %s: check %s's location table and the route to it", f.To, dg.Sent.Hop)
+			d.fix = fmt.Sprintf("make the INVITE reach %s: check %s's location table and the route to it", f.To, dg.Sender())
 			d.text = first + " " + strings.ToUpper(d.fix[:1]) + d.fix[1:] + "."
 		}
 		return d
@@ -336,18 +337,18 @@ func diagnoseOKLost(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram, hu
 	d := diagnosis{class: ClassOKLost}
 	for _, dg := range dgs {
 		res, ok := trace.Invite2xx(dg.Message())
-		if !ok || dg.End == nil || dg.End.Kind != sim.Dropped {
+		if !ok || dg.End() == nil || dg.End().Kind != sim.Dropped {
 			continue
 		}
 		first := fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s.",
-			f.To, f.From, f.From, dg.Sent.Hop, dg.Sent.Dst, dg.End.Hop, dg.End.Reason, hungUp)
+			f.To, f.From, f.From, dg.Sender(), dg.Sent().Dst, dg.End().Hop, dg.End().Reason, hungUp)
 		via := res.Via()
 		if via != nil && !via.Params.Has("rport") {
-			if _, isNAT := s.NAT(dg.End.Hop); isNAT {
-				d.fix = fmt.Sprintf("call force_rport() on %s so it answers to the source address and port of the request (RFC 3581), or have the element behind %s add rport to its Via", dg.Sent.Hop, dg.End.Hop)
+			if _, isNAT := s.NAT(dg.End().Hop); isNAT {
+				d.fix = fmt.Sprintf("call force_rport() on %s so it answers to the source address and port of the request (RFC 3581), or have the element behind %s add rport to its Via", dg.Sender(), dg.End().Hop)
 				return diagnosis{class: ClassOKLost, fix: d.fix, text: first + fmt.Sprintf(
 					" The Via %s:%d carries no rport, so %s replied to port %d of %s instead of the port the request came from: %s.",
-					via.Host, via.Port, dg.Sent.Hop, dg.Sent.Dst.Port(), dg.End.Hop, d.fix)}
+					via.Host, via.Port, dg.Sender(), dg.Sent().Dst.Port(), dg.End().Hop, d.fix)}
 			}
 		}
 		d.fix = fmt.Sprintf("make %s's replies reach %s (the Via path of the INVITE back through every NAT)", f.To, f.From)

@@ -66,10 +66,10 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 	for _, id := range tr.CallIDs() {
 		for _, d := range tr.Call(id) {
 			req, ok := d.Message().(*sip.Request)
-			if !ok || req.Method != sip.INVITE || d.Sent == nil || trace.ToTag(req) != "" {
+			if !ok || req.Method != sip.INVITE || d.SentIndex() < 0 || trace.ToTag(req) != "" {
 				continue
 			}
-			if h, ok := s.Host(d.Sent.Hop); !ok || h.Role != scenario.RoleUA {
+			if h, ok := s.Host(d.Sender()); !ok || h.Role != scenario.RoleUA {
 				continue
 			}
 			to := ""
@@ -81,7 +81,7 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 			if to == "" {
 				to = answerer(s, tr, id)
 			}
-			calls = append(calls, call{id: id, from: d.Sent.Hop, to: to})
+			calls = append(calls, call{id: id, from: d.Sender(), to: to})
 			break
 		}
 	}
@@ -94,9 +94,9 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 	// the order of the instants, so the capture is replayed once.
 	if len(qs) > 0 {
 		r := newResolver(s, tr)
-		slices.SortStableFunc(qs, func(a, b *question) int { return a.at.Seq - b.at.Seq })
+		slices.SortStableFunc(qs, func(a, b *question) int { return a.seq - b.seq })
 		for _, q := range qs {
-			q.answer(r.resolve(q.at, q.sender, q.dst))
+			q.answer(r.resolve(q.seq, q.at, q.sender, q.dst))
 		}
 		r.close()
 	}
@@ -128,8 +128,8 @@ func Calls(s *scenario.Scenario, tr *trace.Trace) []CallFacts {
 // named by address and called by number).
 func answerer(s *scenario.Scenario, tr *trace.Trace, callID string) string {
 	for _, d := range tr.Call(callID) {
-		if _, ok := trace.Invite2xx(d.Message()); ok && d.Sent != nil {
-			if h, ok := s.Host(d.Sent.Hop); ok && h.Role == scenario.RoleUA {
+		if _, ok := trace.Invite2xx(d.Message()); ok && d.SentIndex() >= 0 {
+			if h, ok := s.Host(d.Sender()); ok && h.Role == scenario.RoleUA {
 				return h.Name
 			}
 		}
@@ -159,7 +159,8 @@ func judgeCall(s *scenario.Scenario, tr *trace.Trace, callID, from, to string, f
 
 	var lastACK *sim.Record
 	ackSent := false
-	for _, st := range steps {
+	for i := range steps {
+		st := &steps[i]
 		m := st.D.Message()
 		// Only the ACK for the callee's 2xx counts: an ACK for a non-2xx
 		// final response (a 408 from a proxy) is hop by hop (RFC 3261 §17.1.1.3).
@@ -173,7 +174,7 @@ func judgeCall(s *scenario.Scenario, tr *trace.Trace, callID, from, to string, f
 				f.ACKDelay = &d
 			}
 			if (st.Kind == sim.Sent || st.Kind == sim.Delivered || st.Kind == sim.Dropped) && !isNAT(s, st.Hop) {
-				lastACK = st.Record
+				lastACK = &st.Record
 			}
 		}
 		// A BYE the callee sends after the ACK arrived is an ordinary hang-up.
@@ -199,11 +200,11 @@ func judgeCall(s *scenario.Scenario, tr *trace.Trace, callID, from, to string, f
 			f.ACKFate = ackFate(tr, lastACK, callID)
 		}
 	}
-	f.Hops, qs = replyPath(s, tr, f, calleeTag, qs)
+	f.Hops, qs = replyPath(s, tr, steps, f, calleeTag, qs)
 	if f.Answered {
-		f.ContactChanges = contactChanges(tr, f, calleeTag, firstOK)
-		f.HopChanges = hopChanges(tr, f, calleeTag, firstOK)
-		f.Withheld = withheld(tr, f, calleeTag, firstOK)
+		f.ContactChanges = contactChanges(steps, f, calleeTag, firstOK)
+		f.HopChanges = hopChanges(steps, f, calleeTag, firstOK)
+		f.Withheld = withheld(steps, f, calleeTag, firstOK)
 	}
 	if !f.Answered {
 		// Blame follows what happened here too: a proxy that ended the call with a
@@ -224,7 +225,7 @@ func isNAT(s *scenario.Scenario, hop string) bool {
 func ackFate(tr *trace.Trace, last *sim.Record, callID string) string {
 	// A drop on the way out of the host (or at a NAT just behind it).
 	if d := tr.Datagram(last.Datagram); d != nil && d.Dropped() {
-		return fmt.Sprintf("dropped: %s", d.End.Reason)
+		return fmt.Sprintf("dropped: %s", d.End().Reason)
 	}
 	for _, n := range tr.Notes(callID) {
 		if n.Hop == last.Hop && n.Datagram == last.Datagram {

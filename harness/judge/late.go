@@ -31,10 +31,10 @@ type Withheld struct {
 
 // contactChanges lists each change of the Contact of the callee's 2xx (its To tag) as
 // the caller received it, in order, with the hop that caused it.
-func contactChanges(tr *trace.Trace, f *CallFacts, calleeTag string, firstOK time.Time) []ContactChange {
+func contactChanges(steps []trace.Step, f *CallFacts, calleeTag string, firstOK time.Time) []ContactChange {
 	var out []ContactChange
 	was := ""
-	for _, st := range tr.Steps(f.CallID) {
+	for _, st := range steps {
 		ok, isOK := trace.Invite2xx(st.D.Message())
 		if !isOK || st.Kind != sim.Delivered || st.Hop != f.From || trace.ToTag(ok) != calleeTag {
 			continue
@@ -42,7 +42,7 @@ func contactChanges(tr *trace.Trace, f *CallFacts, calleeTag string, firstOK tim
 		now := trace.Contact(ok)
 		if was != "" && now != was {
 			c := ContactChange{After: st.Time.Sub(firstOK), Was: was, Now: now}
-			c.Hop, c.HopSent = changedHop(tr, f, calleeTag, st.Record)
+			c.Hop, c.HopSent = changedHop(steps, f, calleeTag, st.Seq)
 			out = append(out, c)
 		}
 		was = now
@@ -51,12 +51,12 @@ func contactChanges(tr *trace.Trace, f *CallFacts, calleeTag string, firstOK tim
 }
 
 // changedHop names the first hop of the reply path whose last 2xx sent before at
-// carried another Contact than the one it sent on the first 2xx.
-func changedHop(tr *trace.Trace, f *CallFacts, calleeTag string, at *sim.Record) (string, string) {
+// carried another Contact than the one it sent on the first 2xx. steps are the call's.
+func changedHop(steps []trace.Step, f *CallFacts, calleeTag string, at int) (string, string) {
 	for _, h := range f.Hops {
 		last := ""
-		for _, st := range tr.Steps(f.CallID) {
-			if st.Seq > at.Seq {
+		for _, st := range steps {
+			if st.Seq > at {
 				break
 			}
 			if ok, isOK := trace.Invite2xx(st.D.Message()); isOK && st.Kind == sim.Sent && st.Hop == h.Host && trace.ToTag(ok) == calleeTag {
@@ -73,13 +73,13 @@ func changedHop(tr *trace.Trace, f *CallFacts, calleeTag string, at *sim.Record)
 // hopChanges lists, for each proxy of the reply path, the first retransmission of the
 // callee's 2xx it sent on with another Contact than the first 2xx (After counts from
 // the callee's first 2xx; Was is the first Contact, Now and HopSent the new one).
-func hopChanges(tr *trace.Trace, f *CallFacts, calleeTag string, firstOK time.Time) []ContactChange {
+func hopChanges(steps []trace.Step, f *CallFacts, calleeTag string, firstOK time.Time) []ContactChange {
 	var out []ContactChange
 	for _, h := range f.Hops {
 		if h.Host == f.To {
 			continue
 		}
-		for _, st := range tr.Steps(f.CallID) {
+		for _, st := range steps {
 			ok, isOK := trace.Invite2xx(st.D.Message())
 			if !isOK || st.Kind != sim.Sent || st.Hop != h.Host || trace.ToTag(ok) != calleeTag {
 				continue
@@ -95,7 +95,7 @@ func hopChanges(tr *trace.Trace, f *CallFacts, calleeTag string, firstOK time.Ti
 
 // withheld lists the proxies of the reply path that stopped passing on the callee's
 // 2xx retransmissions.
-func withheld(tr *trace.Trace, f *CallFacts, calleeTag string, firstOK time.Time) []Withheld {
+func withheld(steps []trace.Step, f *CallFacts, calleeTag string, firstOK time.Time) []Withheld {
 	var out []Withheld
 	for _, h := range f.Hops {
 		if h.Host == f.To {
@@ -103,7 +103,7 @@ func withheld(tr *trace.Trace, f *CallFacts, calleeTag string, firstOK time.Time
 		}
 		got, sent := 0, 0
 		var lastSent time.Time
-		for _, st := range tr.Steps(f.CallID) {
+		for _, st := range steps {
 			ok, isOK := trace.Invite2xx(st.D.Message())
 			if !isOK || st.Hop != h.Host || trace.ToTag(ok) != calleeTag {
 				continue

@@ -3,7 +3,7 @@ package judge
 import (
 	"fmt"
 	"net/netip"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,13 +22,14 @@ import (
 // one). What an ACK sent that way met decides it; otherwise a question added to qs asks
 // the NAT state of that instant, replayed from the capture. f must not move until the
 // questions are answered.
-func replyPath(s *scenario.Scenario, tr *trace.Trace, f *CallFacts, calleeTag string, qs []*question) ([]HopContact, []*question) {
+func replyPath(s *scenario.Scenario, tr *trace.Trace, steps []trace.Step, f *CallFacts, calleeTag string, qs []*question) ([]HopContact, []*question) {
 	callee, _ := s.Host(f.To)
 	acks := ackOutcomes(tr, f.CallID, f.To, calleeTag)
 	var hops []HopContact
 	seen := map[string]bool{}
 	inContact := map[string]string{}
-	for _, st := range tr.Steps(f.CallID) {
+	for i := range steps {
+		st := &steps[i]
 		ok, isOK := trace.Invite2xx(st.D.Message())
 		if !isOK || trace.ToTag(ok) != calleeTag {
 			continue
@@ -52,7 +53,7 @@ func replyPath(s *scenario.Scenario, tr *trace.Trace, f *CallFacts, calleeTag st
 				}
 			}
 		}
-		if q := leads(acks, sender, ok, callee, st.Record, &h); q != nil {
+		if q := leads(acks, sender, ok, callee, &st.Record, &h); q != nil {
 			q.owner, q.idx = f, len(hops)
 			qs = append(qs, q)
 		}
@@ -80,16 +81,16 @@ type ackOutcome struct {
 func ackOutcomes(tr *trace.Trace, callID, callee, calleeTag string) map[ackSend]*ackOutcome {
 	out := map[ackSend]*ackOutcome{}
 	for _, d := range tr.Call(callID) {
-		if d.Sent == nil || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != calleeTag {
+		if d.SentIndex() < 0 || !trace.IsRequest(d.Message(), sip.ACK) || trace.ToTag(d.Message()) != calleeTag {
 			continue
 		}
-		k := ackSend{d.Sent.Hop, d.Sent.Dst}
+		k := ackSend{d.Sender(), d.Sent().Dst}
 		o := out[k]
 		if o == nil {
-			o = &ackOutcome{first: d.Sent, end: d.End}
+			o = &ackOutcome{first: d.Sent(), end: d.End()}
 			out[k] = o
 		}
-		if d.Delivered() && d.End.Hop == callee {
+		if d.Delivered() && d.End().Hop == callee {
 			o.arrived = true
 		}
 	}
@@ -142,7 +143,7 @@ func leads(acks map[ackSend]*ackOutcome, sender string, ok *sip.Response, callee
 		}
 		at = o.first
 	}
-	return &question{at: at, sender: sender, dst: dst, callee: callee, alias: alias}
+	return &question{seq: at.Seq, at: at.Time, sender: sender, dst: dst, callee: callee, alias: alias}
 }
 
 // contactTarget is where an ACK for the Contact u goes: u's host and port or, for a
@@ -165,10 +166,12 @@ func contactTarget(u sip.Uri) (dst netip.AddrPort, alias bool, err error) {
 	return dst, false, err
 }
 
-// question asks where a datagram that sender sent to dst just before the record at
-// would have gone, for the Contact of hop idx of owner.
+// question asks where a datagram that sender sent to dst just before the record seq
+// (made at at) would have gone, for the Contact of hop idx of owner. It keeps no record,
+// so that the steps of a call are not kept while the questions of later calls gather.
 type question struct {
-	at     *sim.Record
+	seq    int
+	at     time.Time
 	sender string
 	dst    netip.AddrPort
 	callee scenario.Host
@@ -196,19 +199,22 @@ func (q *question) answer(res sim.Resolution) {
 // of the scenario's topology on the memory carrier whose NAT tables replay the capture
 // up to that instant. Questions come in Seq order, so the capture is replayed once.
 type resolver struct {
-	net  *sim.Network
-	recs []sim.Record
-	next int // index in recs of the first record not replayed
-	err  error
-	port map[string]uint16 // each host's port, the source of what it sends
+	net   *sim.Network
+	tr    *trace.Trace
+	log   *sim.Log
+	next  int          // index in log of the first record not replayed
+	batch []sim.Record // the records decoded to be replayed together
+	err   error
+	port  map[string]uint16 // each host's port, the source of what it sends
 }
 
 func newResolver(s *scenario.Scenario, tr *trace.Trace) *resolver {
 	var t0 time.Time
-	if len(tr.Records) > 0 {
-		t0 = tr.Records[0].Time
+	log := tr.Log()
+	if log.Len() > 0 {
+		t0 = log.Head(0).Time
 	}
-	r := &resolver{recs: tr.Records, port: map[string]uint16{}}
+	r := &resolver{tr: tr, log: log, port: map[string]uint16{}}
 	r.net = sim.NewNetwork(sim.Config{Clock: sim.NewVirtualClock(t0), Carrier: sim.Memory})
 	if r.err = s.AddTo(r.net); r.err != nil {
 		return r
@@ -223,16 +229,29 @@ func newResolver(s *scenario.Scenario, tr *trace.Trace) *resolver {
 	return r
 }
 
-// resolve answers for a datagram sender would send to dst just before the record at.
-func (r *resolver) resolve(at *sim.Record, sender string, dst netip.AddrPort) sim.Resolution {
+// resolve answers for a datagram sender would send to dst just before the record seq,
+// made at at.
+func (r *resolver) resolve(seq int, at time.Time, sender string, dst netip.AddrPort) sim.Resolution {
 	if r.err != nil {
 		return sim.Resolution{Reason: "topology: " + r.err.Error()}
 	}
-	i, _ := slices.BinarySearchFunc(r.recs[r.next:], at.Seq, func(x sim.Record, seq int) int { return x.Seq - seq })
-	i += r.next
-	r.net.Replay(r.recs[r.next:i]...)
-	r.next = i
-	return r.net.ResolveAt(at.Time, sender, r.port[sender], dst)
+	end := r.next + sort.Search(r.log.Len()-r.next, func(k int) bool { return r.log.Head(r.next+k).Seq >= seq })
+	batch := r.batch[:0]
+	for ; r.next < end; r.next++ {
+		if k := r.tr.Kind(r.next); k != sim.BindingCreated && k != sim.Translated && k != sim.BindingExpired {
+			continue // nothing a NAT table replays
+		}
+		if batch = append(batch, r.log.Head(r.next)); len(batch) == replayBatch {
+			r.net.Replay(batch...)
+			batch = batch[:0]
+		}
+	}
+	r.net.Replay(batch...)
+	r.batch = batch
+	return r.net.ResolveAt(at, sender, r.port[sender], dst)
 }
+
+// replayBatch is how many records the resolver decodes before replaying them at once.
+const replayBatch = 256
 
 func (r *resolver) close() { _ = r.net.Close() }

@@ -42,7 +42,7 @@ const (
 // privateRoute explains an ACK dropped at a private address its top Route named:
 // the Record-Route of a proxy behind NAT.
 func privateRoute(s *scenario.Scenario, f CallFacts, ack *trace.Datagram, hungUp string) (diagnosis, bool) {
-	if ack.End == nil || ack.End.Kind != sim.Dropped || ack.End.Cause != sim.CausePrivateUnreachable {
+	if ack.End() == nil || ack.End().Kind != sim.Dropped || ack.End().Cause != sim.CausePrivateUnreachable {
 		return diagnosis{}, false
 	}
 	r := ack.Message().(*sip.Request).Route()
@@ -50,7 +50,7 @@ func privateRoute(s *scenario.Scenario, f CallFacts, ack *trace.Datagram, hungUp
 		return diagnosis{}, false
 	}
 	a, err := endpoint.URIAddr(r.Address)
-	if err != nil || a != ack.Sent.Dst {
+	if err != nil || a != ack.Sent().Dst {
 		return diagnosis{}, false
 	}
 	p, ok := s.HostByAddr(a.Addr())
@@ -59,7 +59,7 @@ func privateRoute(s *scenario.Scenario, f CallFacts, ack *trace.Datagram, hungUp
 	}
 	d := advertiseFix(s, p)
 	d.text = fmt.Sprintf("The ACK for %s's 200 OK never reached %s: %s sent it to %s, the first Route, and it was dropped: %s%s. That Route is %s's Record-Route: %s sits behind %s and wrote its private address into the 200 OK, so every in-dialog request from outside follows a route nobody outside can reach: %s.",
-		f.To, f.To, ack.Sent.Hop, r.Address.String(), ack.End.Reason, hungUp, p.Name, p.Name, p.NAT, d.fix)
+		f.To, f.To, ack.Sender(), r.Address.String(), ack.End().Reason, hungUp, p.Name, p.Name, p.NAT, d.fix)
 	return d, true
 }
 
@@ -88,7 +88,7 @@ func privateVia(s *scenario.Scenario, f CallFacts, dgs []*trace.Datagram, hungUp
 		}
 		d := advertiseFix(s, p)
 		d.text = fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s. That is where %s's Via led: %s sits behind %s and wrote its private address %s:%d into its Via, so the reply went to the port of that Via at the NAT instead of the port forwarded to %s: %s.",
-			f.To, f.From, f.From, dg.Sent.Hop, dg.Sent.Dst, dg.End.Hop, dg.End.Reason, hungUp, p.Name, p.Name, p.NAT, via.Host, via.Port, p.Name, d.fix)
+			f.To, f.From, f.From, dg.Sender(), dg.Sent().Dst, dg.End().Hop, dg.End().Reason, hungUp, p.Name, p.Name, p.NAT, via.Host, via.Port, p.Name, d.fix)
 		return d, true
 	}
 	return diagnosis{}, false
@@ -112,7 +112,7 @@ func advertiseFix(s *scenario.Scenario, p scenario.Host) diagnosis {
 // rewrote, or nil.
 func algRewrote(f CallFacts, dgs []*trace.Datagram) *trace.Datagram {
 	for _, dg := range dgs {
-		if _, ok := trace.Invite2xx(dg.Message()); ok && dg.Sent.Hop == f.To && dg.ALG != nil {
+		if _, ok := trace.Invite2xx(dg.Message()); ok && dg.Sender() == f.To && dg.ALG() != nil {
 			return dg
 		}
 	}
@@ -127,7 +127,7 @@ func sipALG(f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool)
 	if dg == nil {
 		return diagnosis{}, false
 	}
-	nat := dg.ALG.Hop
+	nat := dg.ALG().Hop
 	d := diagnosis{class: ClassSIPALG, blame: nat}
 	d.fix = fmt.Sprintf("turn off the SIP ALG (\"SIP helper\", \"SIP passthrough\") on %s and let the proxy next to %s fix the Contact (fix_nated_contact()) and store where it registered from (fix_nated_register())", nat, f.To)
 	edits, stale := trace.ALGEdits(dg)
@@ -152,7 +152,7 @@ func sipALG(f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool)
 		what += " (" + stale + ")"
 	}
 	unparsable := ""
-	for _, n := range dg.Notes {
+	for _, n := range dg.Notes() {
 		if n.Cause == endpoint.CauseDiscarded {
 			unparsable = fmt.Sprintf(" %s could not parse what arrived (%s)", n.Hop, n.Reason)
 		}
@@ -175,31 +175,31 @@ func sipALG(f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool)
 func noRport(s *scenario.Scenario, tr *trace.Trace, f CallFacts, dgs []*trace.Datagram, hungUp string) (diagnosis, bool) {
 	for _, dg := range dgs {
 		res, ok := trace.Invite2xx(dg.Message())
-		if !ok || dg.End == nil || dg.End.Kind != sim.Dropped {
+		if !ok || dg.End() == nil || dg.End().Kind != sim.Dropped {
 			continue
 		}
 		via := res.Via()
 		if via == nil || via.Params.Has("rport") {
 			continue
 		}
-		if _, isNAT := s.NAT(dg.End.Hop); !isNAT {
+		if _, isNAT := s.NAT(dg.End().Hop); !isNAT {
 			continue
 		}
 		va, _ := netip.ParseAddr(via.Host)
 		ua, ok := s.HostByAddr(va)
-		sender, _ := s.Host(dg.Sent.Hop)
+		sender, _ := s.Host(dg.Sender())
 		if !ok || ua.Role != scenario.RoleUA || sender.Role != scenario.RoleProxy {
 			continue
 		}
 		d := diagnosis{class: ClassNoRport, blame: sender.Name}
 		d.fix = fmt.Sprintf("call force_rport() on %s (at the top of its request route) so it answers every request to the address and port it came from (RFC 3581), or make %s put rport in its Via", sender.Name, ua.Name)
 		regs := ""
-		if n := droppedRegisterReplies(tr, sender.Name, dg.Sent.Dst); n > 0 {
+		if n := droppedRegisterReplies(tr, sender.Name, dg.Sent().Dst); n > 0 {
 			regs = fmt.Sprintf(" The replies to %s's REGISTERs died the same way (%d of them), so %s never learnt it was registered and kept registering again.", ua.Name, n, ua.Name)
 		}
 		d.text = fmt.Sprintf("%s's 200 OK never reached %s, so %s sent no ACK: %s sent it to %s and it was dropped at %s (%s)%s. %s's Via %s:%d carries no rport and %s does not force it, so %s answered to port %d, the port %s wrote, not the port %s mapped its request to.%s Fix: %s.",
-			f.To, f.From, f.From, sender.Name, dg.Sent.Dst, dg.End.Hop, dg.End.Reason, hungUp,
-			ua.Name, via.Host, via.Port, sender.Name, sender.Name, dg.Sent.Dst.Port(), ua.Name, dg.End.Hop, regs, d.fix)
+			f.To, f.From, f.From, sender.Name, dg.Sent().Dst, dg.End().Hop, dg.End().Reason, hungUp,
+			ua.Name, via.Host, via.Port, sender.Name, sender.Name, dg.Sent().Dst.Port(), ua.Name, dg.End().Hop, regs, d.fix)
 		return d, true
 	}
 	return diagnosis{}, false
@@ -209,9 +209,9 @@ func noRport(s *scenario.Scenario, tr *trace.Trace, f CallFacts, dgs []*trace.Da
 // that were dropped on the way.
 func droppedRegisterReplies(tr *trace.Trace, proxy string, dst netip.AddrPort) int {
 	n := 0
-	for _, d := range tr.Datagrams {
+	for d := range tr.Datagrams() {
 		res, ok := d.Message().(*sip.Response)
-		if ok && res.CSeq() != nil && res.CSeq().MethodName == sip.REGISTER && d.Sender() == proxy && d.Sent.Dst == dst && d.Dropped() {
+		if ok && res.CSeq() != nil && res.CSeq().MethodName == sip.REGISTER && d.Sender() == proxy && d.Sent().Dst == dst && d.Dropped() {
 			n++
 		}
 	}
@@ -222,7 +222,7 @@ func droppedRegisterReplies(tr *trace.Trace, proxy string, dst netip.AddrPort) i
 func finalToCaller(f CallFacts, dgs []*trace.Datagram) string {
 	for _, d := range dgs {
 		res, ok := d.Message().(*sip.Response)
-		if ok && res.StatusCode >= 300 && res.CSeq() != nil && res.CSeq().MethodName == sip.INVITE && d.Delivered() && d.End.Hop == f.From {
+		if ok && res.StatusCode >= 300 && res.CSeq() != nil && res.CSeq().MethodName == sip.INVITE && d.Delivered() && d.End().Hop == f.From {
 			return fmt.Sprintf("%s got %d %s", f.From, res.StatusCode, res.Reason)
 		}
 	}
@@ -234,19 +234,19 @@ func finalToCaller(f CallFacts, dgs []*trace.Datagram) string {
 func registrationNotFixed(s *scenario.Scenario, tr *trace.Trace, f CallFacts, dgs []*trace.Datagram) (diagnosis, bool) {
 	callee, _ := s.Host(f.To)
 	for _, dg := range dgs {
-		if !trace.IsRequest(dg.Message(), sip.INVITE) || dg.End == nil || dg.End.Kind != sim.Dropped || dg.End.Cause != sim.CausePrivateUnreachable {
+		if !trace.IsRequest(dg.Message(), sip.INVITE) || dg.End() == nil || dg.End().Kind != sim.Dropped || dg.End().Cause != sim.CausePrivateUnreachable {
 			continue
 		}
-		if callee.RegisterWith == "" || dg.Sent.Hop != callee.RegisterWith {
+		if callee.RegisterWith == "" || dg.Sender() != callee.RegisterWith {
 			continue
 		}
 		ruri, err := endpoint.URIAddr(dg.Message().(*sip.Request).Recipient)
-		if err != nil || ruri != dg.Sent.Dst {
+		if err != nil || ruri != dg.Sent().Dst {
 			continue
 		}
 		d := registrationFix(f, callee)
 		d.text = fmt.Sprintf("%s never answered: %s, %s's registrar, sent the INVITE to the Contact %s that %s registered, a private address behind %s, and it was dropped: %s. %s stored the Contact as written instead of the address the REGISTER came from, and %s: %s.",
-			f.To, d.blame, f.To, dg.Sent.Dst, f.To, callee.NAT, dg.End.Reason, d.blame, finalToCaller(f, dgs), d.fix)
+			f.To, d.blame, f.To, dg.Sent().Dst, f.To, callee.NAT, dg.End().Reason, d.blame, finalToCaller(f, dgs), d.fix)
 		return d, true
 	}
 	// A real registrar's INVITE to a private address never enters the capture (it
@@ -276,12 +276,12 @@ func unfixedRegistration(s *scenario.Scenario, tr *trace.Trace, callee scenario.
 		return "", false
 	}
 	contact, found := "", false
-	for _, d := range tr.Datagrams {
-		if trace.IsRequest(d.Message(), sip.INVITE) && d.Delivered() && d.End.Hop == callee.Name {
+	for d := range tr.Datagrams() {
+		if trace.IsRequest(d.Message(), sip.INVITE) && d.Delivered() && d.End().Hop == callee.Name {
 			return "", false
 		}
 		res, ok := d.Message().(*sip.Response)
-		if !ok || !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.REGISTER || d.Sender() != callee.RegisterWith || !d.Delivered() || d.End.Hop != callee.Name {
+		if !ok || !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.REGISTER || d.Sender() != callee.RegisterWith || !d.Delivered() || d.End().Hop != callee.Name {
 			continue
 		}
 		for _, h := range res.GetHeaders("Contact") {

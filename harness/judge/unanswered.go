@@ -34,11 +34,11 @@ func finalResponse(dgs []*trace.Datagram, f CallFacts) *final {
 	var invSent time.Time
 	var got *trace.Datagram
 	for _, d := range dgs {
-		if trace.IsRequest(d.Message(), sip.INVITE) && d.Sent != nil && d.Sent.Hop == f.From && invSent.IsZero() {
-			invSent = d.Sent.Time
+		if trace.IsRequest(d.Message(), sip.INVITE) && d.Sender() == f.From && invSent.IsZero() {
+			invSent = d.Sent().Time
 		}
 		if r, ok := d.Message().(*sip.Response); ok && r.StatusCode >= 300 && isInviteResponse(r) &&
-			d.Delivered() && d.End.Hop == f.From {
+			d.Delivered() && d.End().Hop == f.From {
 			got = d
 			break
 		}
@@ -47,11 +47,11 @@ func finalResponse(dgs []*trace.Datagram, f CallFacts) *final {
 		return nil
 	}
 	res := got.Message().(*sip.Response)
-	fr := &final{res: res, after: got.End.Time.Sub(invSent)}
+	fr := &final{res: res, after: got.End().Time.Sub(invSent)}
 	// The author: the first hop that sent a response with this status and To tag.
 	var authored *trace.Datagram
 	for _, d := range dgs {
-		if r, ok := d.Message().(*sip.Response); ok && d.Sent != nil && r.StatusCode == res.StatusCode &&
+		if r, ok := d.Message().(*sip.Response); ok && d.SentIndex() >= 0 && r.StatusCode == res.StatusCode &&
 			isInviteResponse(r) && trace.ToTag(r) == trace.ToTag(res) {
 			authored = d
 			break
@@ -60,7 +60,7 @@ func finalResponse(dgs []*trace.Datagram, f CallFacts) *final {
 	if authored == nil {
 		return fr
 	}
-	fr.from = authored.Sent.Hop
+	fr.from = authored.Sender()
 	// The request it answered carries the response's top Via; the author forwarded
 	// it when an INVITE it sent carries that Via below its own.
 	branch := topBranch(authored.Message())
@@ -68,7 +68,7 @@ func finalResponse(dgs []*trace.Datagram, f CallFacts) *final {
 		return fr
 	}
 	for _, d := range dgs {
-		if !trace.IsRequest(d.Message(), sip.INVITE) || d.Sent == nil || d.Sent.Hop != fr.from {
+		if !trace.IsRequest(d.Message(), sip.INVITE) || d.Sender() != fr.from {
 			continue
 		}
 		for i, v := range d.Message().(*sip.Request).GetHeaders("Via") {
@@ -107,7 +107,7 @@ func (fr *final) blame(s *scenario.Scenario) string {
 		return ""
 	}
 	for _, d := range fr.forwarded {
-		if d.End == nil || d.End.Kind != sim.Dropped || causeClass(d.End.Cause) != ClassPrivateContact {
+		if d.End() == nil || d.End().Kind != sim.Dropped || causeClass(d.End().Cause) != ClassPrivateContact {
 			return ""
 		}
 	}
@@ -129,7 +129,7 @@ func (fr *final) sentence(f CallFacts) string {
 	}
 	dst := fr.forwarded[0]
 	if dst.Dropped() {
-		return what + fmt.Sprintf(", having sent it to %s, where it was dropped: %s", dst.Sent.Dst, dst.End.Reason)
+		return what + fmt.Sprintf(", having sent it to %s, where it was dropped: %s", dst.Sent().Dst, dst.End().Reason)
 	}
 	return what
 }
@@ -163,13 +163,13 @@ func inviteLoop(dgs []*trace.Datagram, f CallFacts) []string {
 	var hops []string
 	n := map[string]int{}
 	for _, d := range dgs {
-		if !trace.IsRequest(d.Message(), sip.INVITE) || d.Sent == nil || trace.ToTag(d.Message()) != "" || d.Sent.Hop == f.From {
+		if !trace.IsRequest(d.Message(), sip.INVITE) || d.SentIndex() < 0 || trace.ToTag(d.Message()) != "" || d.Sender() == f.From {
 			continue
 		}
-		if n[d.Sent.Hop] == 0 {
-			hops = append(hops, d.Sent.Hop)
+		if n[d.Sender()] == 0 {
+			hops = append(hops, d.Sender())
 		}
-		n[d.Sent.Hop]++
+		n[d.Sender()]++
 	}
 	for _, c := range n {
 		if c > 1 {

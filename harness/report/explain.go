@@ -23,7 +23,7 @@ import (
 func wave(tr *trace.Trace, callID, origin string, match func(sip.Message) bool) []*trace.Datagram {
 	var out []*trace.Datagram
 	for _, d := range tr.Call(callID) {
-		if d.Sent == nil || !match(d.Message()) {
+		if d.SentIndex() < 0 || !match(d.Message()) {
 			continue
 		}
 		if d.Sender() == origin && len(out) > 0 {
@@ -62,14 +62,14 @@ func headerValues(m sip.Message, name string) []string {
 func splitACKs(tr *trace.Trace, callID, origin string) (for2xx, forError []*trace.Datagram) {
 	branches := map[string]bool{}
 	for _, d := range tr.Call(callID) {
-		if d.Sent != nil && trace.IsRequest(d.Message(), sip.INVITE) {
+		if d.SentIndex() >= 0 && trace.IsRequest(d.Message(), sip.INVITE) {
 			if v := d.Message().Via(); v != nil {
-				branches[d.Sent.Hop+" "+v.Params.GetOr("branch", "")] = true
+				branches[d.Sender()+" "+v.Params.GetOr("branch", "")] = true
 			}
 		}
 	}
 	for _, d := range wave(tr, callID, origin, isMethod(sip.ACK)) {
-		if v := d.Message().Via(); v != nil && branches[d.Sent.Hop+" "+v.Params.GetOr("branch", "")] {
+		if v := d.Message().Via(); v != nil && branches[d.Sender()+" "+v.Params.GetOr("branch", "")] {
 			forError = append(forError, d)
 			continue
 		}
@@ -86,7 +86,7 @@ func errorAnswered(tr *trace.Trace, callID string, ack *trace.Datagram) string {
 		if d == ack {
 			break
 		}
-		if r, ok := d.Message().(*sip.Response); ok && r.StatusCode >= 300 && d.Delivered() && d.End.Hop == ack.Sent.Hop {
+		if r, ok := d.Message().(*sip.Response); ok && r.StatusCode >= 300 && d.Delivered() && d.End().Hop == ack.Sender() {
 			name = fmt.Sprintf("%d %s", r.StatusCode, r.Reason)
 		}
 	}
@@ -96,21 +96,22 @@ func errorAnswered(tr *trace.Trace, callID string, ack *trace.Datagram) string {
 // fate says in plain words where a datagram ended.
 func fate(d *trace.Datagram) string {
 	switch {
-	case d.End == nil:
+	case d.End() == nil:
 		return "it was never delivered"
 	case d.Delivered():
-		return "delivered to " + d.End.Hop
+		return "delivered to " + d.End().Hop
 	default:
-		return fmt.Sprintf("DROPPED at %s: %s", d.End.Hop, d.End.Reason)
+		return fmt.Sprintf("DROPPED at %s: %s", d.End().Hop, d.End().Reason)
 	}
 }
 
 // writeXlat tells d's NAT translations, each on a line of its own, and what a NAT's
 // SIP ALG rewrote in the payload, line by line, before and after.
 func writeXlat(w io.Writer, d *trace.Datagram) {
-	for _, x := range d.Xlat {
+	alg := d.ALG()
+	for _, x := range d.Xlat() {
 		fmt.Fprintf(w, "           %s translates %s -> %s into %s -> %s\n", x.Hop, x.Src, x.Dst, x.XSrc(), x.XDst())
-		if x == d.ALG {
+		if alg != nil && x.Seq == alg.Seq {
 			edits, stale := trace.ALGEdits(d)
 			fmt.Fprintf(w, "           %s's SIP ALG REWROTE the payload:\n", x.Hop)
 			for _, e := range edits {
@@ -166,7 +167,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 	next(fmt.Sprintf("%s calls %s: the INVITE", c.From, c.To))
 	for _, h := range invites {
 		r := h.Message().(*sip.Request)
-		fmt.Fprintf(w, "  %s  %s sends INVITE %s to %s: %s\n", at(h.Sent), h.Sent.Hop, r.Recipient.String(), h.Sent.Dst, fate(h))
+		fmt.Fprintf(w, "  %s  %s sends INVITE %s to %s: %s\n", at(h.Sent()), h.Sender(), r.Recipient.String(), h.Sent().Dst, fate(h))
 		writeXlat(w, h)
 	}
 	if !c.Answered {
@@ -187,9 +188,9 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			if contact == "" {
 				contact = "(none)"
 			}
-			fmt.Fprintf(w, "  %s  %s sends 200 OK to %s with Contact: %s\n", at(h.Sent), h.Sent.Hop, h.Sent.Dst, contact)
+			fmt.Fprintf(w, "  %s  %s sends 200 OK to %s with Contact: %s\n", at(h.Sent()), h.Sender(), h.Sent().Dst, contact)
 			for _, hc := range c.Hops {
-				if hc.Host != h.Sent.Hop {
+				if hc.Host != h.Sender() {
 					continue
 				}
 				if hc.In != "" && hc.In != hc.Out {
@@ -205,7 +206,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			if h.Dropped() {
 				fmt.Fprintf(w, "           %s\n", fate(h))
 			}
-			if h.End != nil && h.End.Hop == c.From {
+			if h.End() != nil && h.End().Hop == c.From {
 				if rr := headerValues(h.Message(), "Record-Route"); len(rr) > 0 {
 					fmt.Fprintf(w, "           with Record-Route: %s\n", strings.Join(rr, ", "))
 				}
@@ -228,7 +229,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			fmt.Fprintf(w, "  %s never received the 200 OK, so it never sent an ACK for it.\n", c.From)
 			for _, h := range errorACKs {
 				fmt.Fprintf(w, "  %s  %s sends ACK to %s for the %s it received: an ACK for an error response\n           belongs to the INVITE's transaction and goes one hop, never to %s.\n",
-					at(h.Sent), h.Sent.Hop, h.Sent.Dst, errorAnswered(tr, c.CallID, h), c.To)
+					at(h.Sent()), h.Sender(), h.Sent().Dst, errorAnswered(tr, c.CallID, h), c.To)
 			}
 		} else {
 			fmt.Fprintf(w, "  The ACK for a 200 OK is a new request: its Request-URI is the Contact %s received, its\n  Route set the Record-Route headers in reverse.\n", c.From)
@@ -240,12 +241,12 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			if len(route) > 0 {
 				rs = "Route: " + strings.Join(route, ", ")
 			}
-			fmt.Fprintf(w, "  %s  %s sends ACK %s (%s) to %s: %s\n", at(h.Sent), h.Sent.Hop, r.Recipient.String(), rs, h.Sent.Dst, fate(h))
+			fmt.Fprintf(w, "  %s  %s sends ACK %s (%s) to %s: %s\n", at(h.Sent()), h.Sender(), r.Recipient.String(), rs, h.Sent().Dst, fate(h))
 			writeXlat(w, h)
 		}
 		for _, n := range tr.Notes(c.CallID) {
 			if n.Cause == proxy.CauseNothingToForward && n.Hop == c.ACKLostAt {
-				fmt.Fprintf(w, "  %s  %s: %s\n", at(n), n.Hop, n.Reason)
+				fmt.Fprintf(w, "  %s  %s: %s\n", at(&n), n.Hop, n.Reason)
 				break
 			}
 		}
@@ -272,7 +273,7 @@ func WriteExplain(w io.Writer, s *scenario.Scenario, res *harness.Result) {
 			fmt.Fprintf(w, "  %s stopped retransmitting its 200 OK, and later hung up itself. Its BYE is a request too:\n  its Request-URI is the Contact of %s's INVITE, so it must lead to %s.\n", c.To, c.From, c.From)
 			for _, h := range byes {
 				r := h.Message().(*sip.Request)
-				fmt.Fprintf(w, "  %s  %s sends BYE %s to %s: %s\n", at(h.Sent), h.Sent.Hop, r.Recipient.String(), h.Sent.Dst, fate(h))
+				fmt.Fprintf(w, "  %s  %s sends BYE %s to %s: %s\n", at(h.Sent()), h.Sender(), r.Recipient.String(), h.Sent().Dst, fate(h))
 				writeXlat(w, h)
 			}
 			if last := byes[len(byes)-1]; !last.Delivered() {
@@ -333,34 +334,34 @@ func writeBeforeCall(w io.Writer, s *scenario.Scenario, tr *trace.Trace, invite 
 	var order []string
 	last := map[string]*sim.Record{} // the last datagram each UA sent
 	var registers strings.Builder
-	for _, h := range tr.Datagrams {
+	for h := range tr.Datagrams() {
 		if h == invite {
 			break
 		}
-		if h.Sent == nil {
+		if h.SentIndex() < 0 {
 			continue
 		}
-		host, ok := s.Host(h.Sent.Hop)
+		host, ok := s.Host(h.Sender())
 		if !ok || host.Role != scenario.RoleUA {
 			continue
 		}
-		last[host.Name] = h.Sent
+		last[host.Name] = h.Sent()
 		switch {
 		case trace.IsRequest(h.Message(), sip.REGISTER):
-			fmt.Fprintf(&registers, "  %s  %s sends REGISTER to %s: %s\n", at(h.Sent), h.Sent.Hop, h.Sent.Dst, fate(h))
+			fmt.Fprintf(&registers, "  %s  %s sends REGISTER to %s: %s\n", at(h.Sent()), h.Sender(), h.Sent().Dst, fate(h))
 			writeXlat(&registers, h)
 			if reply := registerReply(tr, h); reply != nil && !reply.Delivered() {
-				fmt.Fprintf(&registers, "  %s  %s answers %s to %s: %s\n", at(reply.Sent), reply.Sent.Hop, reply.Message().(*sip.Response).StartLine(), reply.Sent.Dst, fate(reply))
+				fmt.Fprintf(&registers, "  %s  %s answers %s to %s: %s\n", at(reply.Sent()), reply.Sender(), reply.Message().(*sip.Response).StartLine(), reply.Sent().Dst, fate(reply))
 			}
-		case h.Message() == nil && rawLabel(h.Sent.Data) != "(not SIP)", trace.IsRequest(h.Message(), sip.OPTIONS):
+		case h.Message() == nil && rawLabel(h.Payload()) != "(not SIP)", trace.IsRequest(h.Message(), sip.OPTIONS):
 			p := keepAlives[host.Name]
 			if p == nil {
-				p = &pings{dst: h.Sent.Dst.String(), first: h.Sent}
+				p = &pings{dst: h.Sent().Dst.String(), first: h.Sent()}
 				keepAlives[host.Name] = p
 				order = append(order, host.Name)
 			}
 			p.n++
-			p.last = h.Sent
+			p.last = h.Sent()
 		}
 	}
 	if registers.Len() == 0 && len(order) == 0 {
@@ -381,8 +382,8 @@ func writeBeforeCall(w io.Writer, s *scenario.Scenario, tr *trace.Trace, invite 
 	}
 	// The callee's idle time against the binding timeouts on its way out.
 	callee, _ := s.Host(calleeName)
-	if r, ok := last[callee.Name]; ok && callee.NAT != "" && invite.Sent.Time.Sub(r.Time) >= time.Second {
-		idle := invite.Sent.Time.Sub(r.Time)
+	if r, ok := last[callee.Name]; ok && callee.NAT != "" && invite.Sent().Time.Sub(r.Time) >= time.Second {
+		idle := invite.Sent().Time.Sub(r.Time)
 		var timeouts []string
 		var expired *scenario.NAT
 		for n, ok := s.NAT(callee.NAT); ok; n, ok = s.NAT(n.Outside) {
@@ -410,7 +411,7 @@ func registerReply(tr *trace.Trace, d *trace.Datagram) *trace.Datagram {
 	req := d.Message().(*sip.Request)
 	for _, r := range tr.Call(d.CallID) {
 		res, ok := r.Message().(*sip.Response)
-		if ok && r.Sent != nil && r.Sent.Seq > d.Sent.Seq && res.CSeq() != nil && req.CSeq() != nil && res.CSeq().SeqNo == req.CSeq().SeqNo && res.CSeq().MethodName == sip.REGISTER {
+		if ok && r.SentIndex() >= 0 && r.Sent().Seq > d.Sent().Seq && res.CSeq() != nil && req.CSeq() != nil && res.CSeq().SeqNo == req.CSeq().SeqNo && res.CSeq().MethodName == sip.REGISTER {
 			return r
 		}
 	}

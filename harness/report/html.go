@@ -178,7 +178,7 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 			continue
 		}
 		d := lr.D
-		msg := string(d.Sent.Data)
+		msg := string(d.Payload())
 		if d.Message() != nil {
 			msg = d.Message().String()
 		}
@@ -203,17 +203,18 @@ func buildLadder(p *htmlPage, res *harness.Result) {
 		algAfter := ""
 		for _, x := range lr.Xlat {
 			text := fmt.Sprintf("%s: %s -> %s becomes %s -> %s (%s)", x.Hop, x.Src, x.Dst, x.XSrc(), x.XDst(), x.Reason)
-			if x == d.ALG {
+			if lr.IsALG(x) {
 				text += "\n" + strings.Join(algLines(d), "\n")
 				r.ALG = true
 				// The message as sent, then as the ALG passed it on.
-				algAfter = fmt.Sprintf("\n\n--- after %s's SIP ALG ---\n%s", x.Hop, x.Data)
+				algAfter = fmt.Sprintf("\n\n--- after %s's SIP ALG ---\n%s", x.Hop, d.ReceivedPayload())
 			}
 			r.Xlats = append(r.Xlats, htmlXlat{X: colX(l.Column(x.Hop)), Y: r.Y, Text: text})
 			marks = append(marks, colX(l.Column(x.Hop)))
 		}
 		r.LabelX = widestGap(marks)
-		r.Title = fmt.Sprintf("%s  %s -> %s", firstLine(msg), d.Sent.Src, d.Sent.Dst)
+		sent := d.Sent()
+		r.Title = fmt.Sprintf("%s  %s -> %s", firstLine(msg), sent.Src, sent.Dst)
 		to := "nowhere"
 		if lr.To >= 0 {
 			to = l.Columns[lr.To].Name

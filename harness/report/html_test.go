@@ -75,7 +75,7 @@ var _ = Describe("the HTML ladder", func() {
 			})
 
 			datagrams := map[int]bool{}
-			for _, r := range res.Capture {
+			for _, r := range res.Capture.All() {
 				if r.Datagram != 0 {
 					datagrams[r.Datagram] = true
 				}
@@ -166,7 +166,7 @@ var _ = Describe("the HTML ladder", func() {
 			}
 		}
 		sent := 0
-		for _, r := range res.Capture {
+		for _, r := range res.Capture.All() {
 			if r.Kind == sim.Sent && string(r.Data) == "\r\n\r\n" {
 				sent++
 			}

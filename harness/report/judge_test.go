@@ -42,9 +42,9 @@ var _ = Describe("judging a saved capture", func() {
 			Expect(back.Scenario).To(Equal(res.Scenario))
 			Expect(back.Seed).To(Equal(res.Seed))
 			Expect(back.Clock).To(Equal(harness.Simulated))
-			Expect(back.Capture).To(HaveLen(len(res.Capture)), "every record, packet or not")
-			for i := range res.Capture {
-				want, got := res.Capture[i], back.Capture[i]
+			Expect(back.Capture.Len()).To(Equal(res.Capture.Len()), "every record, packet or not")
+			for i := range res.Capture.Len() {
+				want, got := res.Capture.At(i), back.Capture.At(i)
 				Expect(got.Data).To(Equal(want.Data), "payload of record %d", want.Seq)
 				want.Data, got.Data = nil, nil
 				Expect(got).To(Equal(want))

@@ -1,7 +1,9 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"strings"
 	"time"
@@ -57,7 +59,8 @@ type Row struct {
 	DropAt  string
 	Cause   sim.Cause
 	Reason  string
-	Xlat    []*sim.Record // NAT translations on the way, in order
+	Xlat    []sim.Record // NAT translations on the way, in order (Data nil)
+	algSeq  int          // the Seq of the one of Xlat whose NAT's SIP ALG rewrote the payload; 0 for none
 	// Contact is the Contact of a 2xx for INVITE; RewrittenFrom the Contact its sender
 	// had itself received in the last 2xx for INVITE of the call, when it differs.
 	Contact       string
@@ -67,6 +70,10 @@ type Row struct {
 	// datagram id; 0 otherwise (keep-alives are alike by design, not resent).
 	RetransmitOf int
 }
+
+// IsALG reports whether x, one of Xlat, is the translation whose NAT's SIP ALG
+// rewrote the payload.
+func (r *Row) IsALG(x sim.Record) bool { return r.algSeq != 0 && x.Seq == r.algSeq }
 
 // IsNote reports whether the row is an actor's note rather than a datagram.
 func (r *Row) IsNote() bool { return r.Note != nil }
@@ -100,29 +107,41 @@ func NewLadder(res *harness.Result) *Ladder {
 	// (Call-ID, host) -> the Contact of the last 2xx for INVITE the host received,
 	// to tell a rewritten Contact from a relayed one.
 	received := map[[2]string]string{}
-	// sender, destination and payload -> the first datagram that carried them.
-	first := map[[3]string]int{}
-	for i := range tr.Records {
-		rec := &tr.Records[i]
+	// sender, destination and a hash of the payload -> the first datagram that carried
+	// them (whose payload is compared, not kept).
+	type sending struct {
+		hop  string
+		dst  netip.AddrPort
+		hash uint64
+	}
+	first := map[sending]*trace.Datagram{}
+	seed := maphash.MakeSeed()
+	log := tr.Log()
+	for i := range log.Len() {
+		if k := tr.Kind(i); k != sim.Noted && k != sim.Sent {
+			continue // no row of its own: not decoded
+		}
+		rec := log.Head(i)
 		switch rec.Kind {
 		case sim.Noted:
-			r := Row{At: rec.Time.Sub(res.Start), Note: rec, CallID: rec.Flow, From: l.Column(rec.Hop), To: -1, Toward: 1, Class: "note"}
+			r := Row{At: rec.Time.Sub(res.Start), Note: &rec, CallID: rec.Flow, From: l.Column(rec.Hop), To: -1, Toward: 1, Class: "note"}
 			if d := tr.Datagram(rec.Datagram); r.CallID == "" && d != nil {
 				r.CallID = d.CallID
 			}
 			l.Rows = append(l.Rows, r)
 		case sim.Sent:
 			d := tr.Datagram(rec.Datagram)
-			if d == nil || d.Sent != rec {
+			if d == nil || d.SentIndex() != i {
 				continue
 			}
 			if from := l.Column(rec.Hop); from >= 0 {
-				r := l.datagramRow(d, from, res.Start, byAddr, received)
-				key := [3]string{rec.Hop, rec.Dst.String(), string(rec.Data)}
-				if id, ok := first[key]; ok && d.Message() != nil {
-					r.RetransmitOf = id
+				r := l.datagramRow(d, &rec, from, res.Start, byAddr, received)
+				payload := d.Payload()
+				key := sending{rec.Hop, rec.Dst, maphash.Bytes(seed, payload)}
+				if f, ok := first[key]; ok && d.Message() != nil && bytes.Equal(f.Payload(), payload) {
+					r.RetransmitOf = f.ID
 				} else if !ok {
-					first[key] = d.ID
+					first[key] = d
 				}
 				l.Rows = append(l.Rows, r)
 			}
@@ -133,32 +152,36 @@ func NewLadder(res *harness.Result) *Ladder {
 
 // datagramRow makes the row of d, sent from column from, and notes a delivered 2xx
 // for INVITE's Contact in received.
-func (l *Ladder) datagramRow(d *trace.Datagram, from int, start time.Time, byAddr map[netip.Addr]int, received map[[2]string]string) Row {
-	r := Row{At: d.Sent.Time.Sub(start), D: d, CallID: d.CallID, From: from, To: -1, Toward: 1, Xlat: d.Xlat}
-	if i, ok := byAddr[d.Sent.Dst.Addr()]; ok && i < from {
+func (l *Ladder) datagramRow(d *trace.Datagram, sent *sim.Record, from int, start time.Time, byAddr map[netip.Addr]int, received map[[2]string]string) Row {
+	r := Row{At: sent.Time.Sub(start), D: d, CallID: d.CallID, From: from, To: -1, Toward: 1, Xlat: d.Xlat()}
+	if alg := d.ALG(); alg != nil {
+		r.algSeq = alg.Seq
+	}
+	if i, ok := byAddr[sent.Dst.Addr()]; ok && i < from {
 		r.Toward = -1
 	}
-	r.Label, r.Class = rawLabel(d.Sent.Data), "other"
+	r.Label, r.Class = rawLabel(d.Payload()), "other"
 	if m := d.Message(); m != nil {
 		r.Label, r.Class = label(m), msgClass(m)
 	}
-	if d.End != nil && (d.Delivered() || d.End.Hop != d.Sent.Hop) {
-		r.To = l.Column(d.End.Hop)
+	end := d.End()
+	if end != nil && (d.Delivered() || end.Hop != sent.Hop) {
+		r.To = l.Column(end.Hop)
 	}
 	if !d.Delivered() {
 		r.Dropped = true
-		if d.End != nil {
-			r.DropAt, r.Cause, r.Reason = d.End.Hop, d.End.Cause, d.End.Reason
+		if end != nil {
+			r.DropAt, r.Cause, r.Reason = end.Hop, end.Cause, end.Reason
 		}
 	}
 	if ok, is := trace.Invite2xx(d.Message()); is {
 		if c := trace.Contact(ok); c != "" {
 			r.Contact = c
-			if in := received[[2]string{d.CallID, d.Sent.Hop}]; in != "" && in != c {
+			if in := received[[2]string{d.CallID, sent.Hop}]; in != "" && in != c {
 				r.RewrittenFrom = in
 			}
 			if d.Delivered() {
-				received[[2]string{d.CallID, d.End.Hop}] = c
+				received[[2]string{d.CallID, end.Hop}] = c
 			}
 		}
 	}
@@ -217,16 +240,17 @@ func msgClass(m sip.Message) string {
 // (the line before and after), and whether it left a stale Content-Length; nothing
 // for a datagram no ALG rewrote.
 func algLines(d *trace.Datagram) []string {
-	if d.ALG == nil {
+	alg := d.ALG()
+	if alg == nil {
 		return nil
 	}
 	edits, stale := trace.ALGEdits(d)
 	out := make([]string, 0, len(edits)+1)
 	for _, e := range edits {
-		out = append(out, fmt.Sprintf("%s's SIP ALG rewrote %q to %q", d.ALG.Hop, e.Before, e.After))
+		out = append(out, fmt.Sprintf("%s's SIP ALG rewrote %q to %q", alg.Hop, e.Before, e.After))
 	}
 	if stale != "" {
-		out = append(out, fmt.Sprintf("%s's SIP ALG: %s", d.ALG.Hop, stale))
+		out = append(out, fmt.Sprintf("%s's SIP ALG: %s", alg.Hop, stale))
 	}
 	return out
 }

@@ -88,7 +88,7 @@ var _ = Describe("the ladder model", func() {
 		Expect(oks).To(BeNumerically(">=", 11), "the first 200 OK and its retransmissions at three hops")
 
 		// One row per datagram the capture holds, times from the run's start, in order.
-		Expect(rows).To(HaveLen(len(res.Trace.Datagrams)))
+		Expect(rows).To(HaveLen(res.Trace.Len()))
 		for i := 1; i < len(l.Rows); i++ {
 			Expect(l.Rows[i].At).To(BeNumerically(">=", l.Rows[i-1].At))
 		}

@@ -73,22 +73,12 @@ func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 	if tr == nil {
 		tr = trace.New(res.Capture)
 	}
-	wr := newWire(res.Capture, res.Scenario, tr)
+	log := tr.Log()
+	wr := newWire(tr, res.Scenario)
 
-	// Which records are packets; the others ride along with the next packet.
-	packetOf := make([]bool, len(res.Capture))
-	for _, p := range wr.packets {
-		packetOf[p.rec] = true
-	}
-	last := -1 // the last record that is a packet
-	if n := len(wr.packets); n > 0 {
-		last = wr.packets[n-1].rec
-	}
-	var tail []sim.Record // records after the last packet, carried by the section header
-	for i := last + 1; i < len(res.Capture); i++ {
-		tail = append(tail, res.Capture[i])
-	}
-	meta, err := runMetadata(res, runErr, tail)
+	// The records that are no packet ride along with the next packet; those after the
+	// last packet with the section header.
+	meta, err := runMetadata(res, runErr, heads(log, wr.lastRec+1, log.Len()))
 	if err != nil {
 		return fail(err)
 	}
@@ -120,12 +110,12 @@ func WritePcap(w io.Writer, res *harness.Result, runErr error) error {
 
 	buf := gopacket.NewSerializeBuffer()
 	next := 0 // the first record not yet written
-	for _, p := range wr.packets {
-		r := res.Capture[p.rec]
+	for p := range wr.packets(true) {
+		r := log.At(p.rec)
 		if err := wirePacketBytes(buf, p, r); err != nil {
 			return fail(err)
 		}
-		recs, err := recordsComment(res.Capture[next : p.rec+1])
+		recs, err := recordsComment(heads(log, next, p.rec+1))
 		if err != nil {
 			return fail(err)
 		}
@@ -157,11 +147,11 @@ func WriteHostPcap(w io.Writer, res *harness.Result, host string) error {
 		return fail(err)
 	}
 	buf := gopacket.NewSerializeBuffer()
-	for _, p := range newWire(res.Capture, res.Scenario, tr).packets {
+	for p := range newWire(tr, res.Scenario).packets(false) {
 		if p.from != host && p.to != host {
 			continue
 		}
-		r := res.Capture[p.rec]
+		r := tr.Log().At(p.rec)
 		if err := wirePacketBytes(buf, p, r); err != nil {
 			return fail(err)
 		}
@@ -172,6 +162,15 @@ func WriteHostPcap(w io.Writer, res *harness.Result, host string) error {
 		}
 	}
 	return nil
+}
+
+// heads decodes records from to to (exclusive) of log, without their Data.
+func heads(log *sim.Log, from, to int) []sim.Record {
+	out := make([]sim.Record, 0, max(to-from, 0))
+	for i := from; i < to; i++ {
+		out = append(out, log.Head(i))
+	}
+	return out
 }
 
 func runName(res *harness.Result) string {

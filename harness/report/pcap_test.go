@@ -57,7 +57,7 @@ func sipLabel(data []byte) string {
 // public network.
 func segmentCopies(res *harness.Result) map[string]int {
 	want := map[string]int{}
-	for _, r := range res.Capture {
+	for _, r := range res.Capture.All() {
 		if r.Datagram == 0 {
 			continue
 		}
@@ -90,7 +90,7 @@ func count(m map[string]int) int {
 // answeredByICMP counts the capture's datagrams dropped for lack of a route or a socket.
 func answeredByICMP(res *harness.Result) int {
 	n := 0
-	for _, r := range res.Capture {
+	for _, r := range res.Capture.All() {
 		if r.Kind == sim.Dropped && r.Datagram != 0 &&
 			(r.Cause == sim.CausePrivateUnreachable || r.Cause == sim.CauseNoHost || r.Cause == sim.CausePortUnreachable) {
 			n++
@@ -105,7 +105,7 @@ func answeredByICMP(res *harness.Result) int {
 func retransmitted(res *harness.Result) map[uint16]bool {
 	out := map[uint16]bool{}
 	sent := map[string]bool{}
-	for _, r := range res.Capture {
+	for _, r := range res.Capture.All() {
 		if r.Kind != sim.Sent {
 			continue
 		}

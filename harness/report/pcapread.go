@@ -189,7 +189,7 @@ func ReadPcap(r io.Reader) (res *harness.Result, runErr error, err error) {
 	}
 	slices.SortStableFunc(recs, func(a, b sim.Record) int { return a.Seq - b.Seq })
 	res = &harness.Result{Scenario: meta.Scenario, Clock: meta.Clock, Seed: meta.Seed,
-		Start: meta.Start, End: meta.End, Capture: recs, Real: meta.Real}
+		Start: meta.Start, End: meta.End, Capture: sim.LogOf(recs), Real: meta.Real}
 	res.Judge()
 	if meta.Error != "" {
 		runErr = errors.New(meta.Error)

@@ -55,7 +55,7 @@ func WriteText(w io.Writer, s *scenario.Scenario, res *harness.Result, runErr er
 		fmt.Fprintf(w, "  %s time, seed %d (sipnatlab run --clock %s --seed %d)\n", res.Clock, res.Seed, res.Clock, res.Seed)
 	}
 	if res != nil {
-		if n, first := forged(res.Capture); n > 0 {
+		if n, first := forged(res); n > 0 {
 			fmt.Fprintf(w, "  %s frames from outside the run were refused and not delivered (%d records in the capture; the first: %s)\n", p.red("intrusion:"), n, first)
 		}
 	}
@@ -321,7 +321,7 @@ func writeLadder(w io.Writer, l *Ladder, p painter, width int, onlyCallID string
 		}
 		for _, x := range r.Xlat {
 			under(pad, p.dim, fmt.Sprintf("%s: %s -> %s becomes %s -> %s", x.Hop, x.Src, x.Dst, x.XSrc(), x.XDst()))
-			if r.D != nil && x == r.D.ALG {
+			if r.D != nil && r.IsALG(x) {
 				for _, l := range algLines(r.D) {
 					under(pad, p.yellow, l)
 				}
@@ -449,9 +449,17 @@ func orNone(s string) string {
 
 // forged counts the capture's records of frames refused as forged (sim.CauseForged) and
 // returns the reason of the first.
-func forged(recs []sim.Record) (int, string) {
+func forged(res *harness.Result) (int, string) {
 	n, first := 0, ""
-	for _, r := range recs {
+	log, tr := res.Capture, res.Trace
+	if tr != nil && tr.Log() != log {
+		tr = nil
+	}
+	for i := range log.Len() {
+		if tr != nil && tr.Kind(i) != sim.Dropped {
+			continue // not decoded
+		}
+		r := log.Head(i)
 		if r.Kind == sim.Dropped && r.Cause == sim.CauseForged && r.Datagram == 0 {
 			if n == 0 {
 				first = r.Reason

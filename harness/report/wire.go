@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"iter"
 	"net/netip"
 
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
@@ -36,12 +37,16 @@ type wirePacket struct {
 }
 
 // wire is the capture of a run laid out as taps on its wire segments would see it: the
-// public network and the LAN behind each NAT.
+// public network and the LAN behind each NAT. Its packets are made as they are read
+// ([wire.packets]), not kept.
 type wire struct {
-	packets  []wirePacket
+	tr       *trace.Trace
+	t        topology
 	segments []string            // in order of first use
+	seen     map[string]bool     // the segments in segments
 	members  map[string][]string // segment -> the hosts and NATs on it, for its description
 	lans     map[string]string   // segment -> its prefix, for its description
+	lastRec  int                 // the record of the last packet; -1 when there is none
 }
 
 // topology answers, from a run's scenario, which segment a hop sits on and its address.
@@ -112,101 +117,193 @@ var icmpWords = map[int]string{
 	icmpPortUnreachable: "port unreachable",
 }
 
-// newWire lays the records out on the wire. A datagram is on the wire once per segment
-// it crossed: as its sender wrote it, then after each NAT that passed it on (outwards
-// onto the NAT's outside, inwards onto its LAN, a hairpin back onto its LAN). A
-// datagram dropped for lack of a route or of a socket is answered by an ICMP
-// destination unreachable from the hop that dropped it to the source it had there.
-func newWire(recs []sim.Record, s *scenario.Scenario, tr *trace.Trace) *wire {
-	t := topology{s}
-	w := &wire{members: map[string][]string{}, lans: map[string]string{}}
-	seen := map[string]bool{}
-	use := func(seg string) {
-		if !seen[seg] {
-			seen[seg] = true
-			w.segments = append(w.segments, seg)
-		}
-	}
+// newWire lays the capture of tr out on the wire of s's topology. A datagram is on the
+// wire once per segment it crossed: as its sender wrote it, then after each NAT that
+// passed it on (outwards onto the NAT's outside, inwards onto its LAN, a hairpin back
+// onto its LAN). A datagram dropped for lack of a route or of a socket is answered by
+// an ICMP destination unreachable from the hop that dropped it to the source it had
+// there. newWire goes through the capture once to learn the segments in use and the
+// last packet, which a pcapng file states before its packets.
+func newWire(tr *trace.Trace, s *scenario.Scenario) *wire {
+	w := &wire{tr: tr, t: topology{s}, seen: map[string]bool{}, members: map[string][]string{}, lans: map[string]string{}, lastRec: -1}
 	if s != nil {
-		use(publicSegment)
+		w.use(publicSegment)
 		for _, n := range s.NATs {
-			use(lanSegment(n.Name))
+			w.use(lanSegment(n.Name))
 			w.lans[lanSegment(n.Name)] = n.LAN.String()
-			w.members[t.segmentOf(n.Name)] = append(w.members[t.segmentOf(n.Name)], fmt.Sprintf("%s %s", n.Name, n.Public))
+			w.members[w.t.segmentOf(n.Name)] = append(w.members[w.t.segmentOf(n.Name)], fmt.Sprintf("%s %s", n.Name, n.Public))
 		}
 		for _, h := range s.Hosts {
-			w.members[t.segmentOf(h.Name)] = append(w.members[t.segmentOf(h.Name)], fmt.Sprintf("%s %s", h.Name, h.Address.Addr()))
+			w.members[w.t.segmentOf(h.Name)] = append(w.members[w.t.segmentOf(h.Name)], fmt.Sprintf("%s %s", h.Name, h.Address.Addr()))
 		}
 	}
-	last := map[int]int{} // datagram -> index in w.packets of its latest copy
-	for i, r := range recs {
-		if r.Datagram == 0 {
-			continue
-		}
-		id := fmt.Sprintf("datagram %d", r.Datagram)
-		dropNote := ""
-		if d := tr.Datagram(r.Datagram); d != nil && d.Dropped() {
-			dropNote = fmt.Sprintf("; dropped at %s: %s", d.End.Hop, d.End.Reason)
-		}
-		prev, has := last[r.Datagram]
-		p := wirePacket{rec: i, from: r.Hop, icmp: -1}
-		switch r.Kind {
-		case sim.Sent:
-			p.segment, p.src, p.dst, p.ttl = t.segmentOf(r.Hop), r.Src, r.Dst, 64
-			p.comment = fmt.Sprintf("%s sent (%s)%s", r.Hop, id, dropNote)
-		case sim.Translated:
-			if has {
-				w.packets[prev].to = r.Hop
+	for p := range w.packets(false) {
+		w.lastRec = p.rec
+	}
+	return w
+}
+
+// use notes that a packet is on segment seg.
+func (w *wire) use(seg string) {
+	if !w.seen[seg] {
+		w.seen[seg] = true
+		w.segments = append(w.segments, seg)
+	}
+}
+
+// packets yields the packets in the order of the records that made them, with their
+// comments when comments is set. A packet is yielded once the hop that took it off the
+// wire is known (the next record of its datagram says), so what packets holds at once
+// is the datagrams in flight, not the capture.
+func (w *wire) packets(comments bool) iter.Seq[wirePacket] {
+	return func(yield func(wirePacket) bool) {
+		var queue []queued    // in the order of their records; yielded from the front
+		head := 0             // how many were yielded: queue[0] is packet number head
+		last := map[int]int{} // datagram -> the number of its latest copy, while records of it may follow
+		log := w.tr.Log()
+		for i := range log.Len() {
+			switch w.tr.Kind(i) {
+			case sim.Sent, sim.Translated, sim.Delivered, sim.Dropped:
+			default:
+				continue // no packet, and no change to one: not decoded
 			}
-			if t.hairpinOut(r) {
+			r := log.Head(i)
+			if r.Datagram == 0 {
 				continue
 			}
-			p.segment = lanSegment(r.Hop) // inwards, or back in through a hairpin
-			if r.Src != r.XSrc() && r.Dst == r.XDst() {
-				p.segment = t.segmentOf(r.Hop) // outwards
+			var prev *queued
+			if n, ok := last[r.Datagram]; ok {
+				prev = &queue[n-head]
 			}
-			p.src, p.dst, p.ttl = r.XSrc(), r.XDst(), 63
-			if has {
-				p.ttl = w.packets[prev].ttl - 1
+			if p, ok := w.packet(i, r, prev.packet(), comments); ok {
+				if p.icmp < 0 {
+					w.use(p.segment)
+					if prev != nil {
+						prev.final = true
+					}
+					last[r.Datagram] = head + len(queue)
+				}
+				queue = append(queue, queued{p: p, final: p.icmp >= 0})
 			}
+			if n, ok := last[r.Datagram]; ok && !w.moves(i) {
+				queue[n-head].final = true
+				delete(last, r.Datagram)
+			}
+			k := 0
+			for ; k < len(queue) && queue[k].final; k++ {
+				if !yield(queue[k].p) {
+					return
+				}
+			}
+			if k > 0 { // the unyielded rest to the front: the queue reuses its array
+				queue, head = queue[:copy(queue, queue[k:])], head+k
+			}
+		}
+		for _, e := range queue {
+			if !yield(e.p) {
+				return
+			}
+		}
+	}
+}
+
+// moves reports whether a later record of the datagram of record i puts a copy of it
+// on the wire or says where the latest copy went (Translated, Delivered, Dropped).
+func (w *wire) moves(i int) bool {
+	for j := w.tr.Next(i); j >= 0; j = w.tr.Next(j) {
+		switch w.tr.Kind(j) {
+		case sim.Translated, sim.Delivered, sim.Dropped:
+			return true
+		}
+	}
+	return false
+}
+
+// queued is a packet waiting for the hop that takes it off the wire.
+type queued struct {
+	p     wirePacket
+	final bool // no later record changes p
+}
+
+// packet returns the queued packet, nil for none.
+func (q *queued) packet() *wirePacket {
+	if q == nil {
+		return nil
+	}
+	return &q.p
+}
+
+// packet makes the packet record i (r, of a datagram) puts on the wire, if any, given
+// prev, the latest copy of its datagram (nil for none), whose to it may set. An ICMP
+// error has icmp >= 0.
+func (w *wire) packet(i int, r sim.Record, prev *wirePacket, comments bool) (wirePacket, bool) {
+	t := w.t
+	id, dropNote := "", ""
+	if comments {
+		id = fmt.Sprintf("datagram %d", r.Datagram)
+		if d := w.tr.Datagram(r.Datagram); d != nil && d.Dropped() {
+			end := d.End()
+			dropNote = fmt.Sprintf("; dropped at %s: %s", end.Hop, end.Reason)
+		}
+	}
+	p := wirePacket{rec: i, from: r.Hop, icmp: -1}
+	switch r.Kind {
+	case sim.Sent:
+		p.segment, p.src, p.dst, p.ttl = t.segmentOf(r.Hop), r.Src, r.Dst, 64
+		if comments {
+			p.comment = fmt.Sprintf("%s sent (%s)%s", r.Hop, id, dropNote)
+		}
+	case sim.Translated:
+		if prev != nil {
+			prev.to = r.Hop
+		}
+		if t.hairpinOut(r) {
+			return p, false
+		}
+		p.segment = lanSegment(r.Hop) // inwards, or back in through a hairpin
+		if r.Src != r.XSrc() && r.Dst == r.XDst() {
+			p.segment = t.segmentOf(r.Hop) // outwards
+		}
+		p.src, p.dst, p.ttl = r.XSrc(), r.XDst(), 63
+		if prev != nil {
+			p.ttl = prev.ttl - 1
+		}
+		if comments {
 			p.comment = fmt.Sprintf("%s translated %s (%s", r.Hop, translation(r), id)
 			if r.Reason != "" {
 				p.comment += "; " + r.Reason
 			}
 			p.comment += ")"
-			if d := tr.Datagram(r.Datagram); d != nil && d.Dropped() && d.End.Hop == r.Hop {
+			if d := w.tr.Datagram(r.Datagram); d != nil && d.Dropped() && d.End().Hop == r.Hop {
 				p.comment += dropNote
 			}
-		case sim.Delivered:
-			if has {
-				w.packets[prev].to = r.Hop
-			}
-			continue
-		case sim.Dropped:
-			code, ok := icmpCode(r.Cause)
-			if has && w.packets[prev].to == "" && r.Hop != w.packets[prev].from {
-				w.packets[prev].to = r.Hop
-			}
-			if !ok || !has {
-				continue
-			}
-			// The dropped datagram as it was there, quoted in the ICMP, and the
-			// answer back to its source from the hop that dropped it.
-			from := t.addr(r.Hop, r.Dst.Addr())
-			p.segment, p.ttl, p.icmp = w.packets[prev].segment, 64, code
-			p.src, p.dst = netip.AddrPortFrom(from, 0), netip.AddrPortFrom(r.Src.Addr(), 0)
-			p.to = w.packets[prev].from
-			p.comment = fmt.Sprintf("dropped at %s: %s (%s); ICMP %s from %s", r.Hop, r.Reason, id, icmpWords[code], r.Hop)
-			w.packets = append(w.packets, p)
-			continue
-		default:
-			continue
 		}
-		use(p.segment)
-		last[r.Datagram] = len(w.packets)
-		w.packets = append(w.packets, p)
+	case sim.Delivered:
+		if prev != nil {
+			prev.to = r.Hop
+		}
+		return p, false
+	case sim.Dropped:
+		code, ok := icmpCode(r.Cause)
+		if prev != nil && prev.to == "" && r.Hop != prev.from {
+			prev.to = r.Hop
+		}
+		if !ok || prev == nil {
+			return p, false
+		}
+		// The dropped datagram as it was there, quoted in the ICMP, and the answer back
+		// to its source from the hop that dropped it.
+		from := t.addr(r.Hop, r.Dst.Addr())
+		p.segment, p.ttl, p.icmp = prev.segment, 64, code
+		p.src, p.dst = netip.AddrPortFrom(from, 0), netip.AddrPortFrom(r.Src.Addr(), 0)
+		p.to = prev.from
+		if comments {
+			p.comment = fmt.Sprintf("dropped at %s: %s (%s); ICMP %s from %s", r.Hop, r.Reason, id, icmpWords[code], r.Hop)
+		}
+	default:
+		return p, false
 	}
-	return w
+	return p, true
 }
 
 // description says what a segment is and who is on it.

@@ -18,11 +18,11 @@ type Edit struct {
 // Content-Length of the payload after no longer matches its body, says so ("" when it
 // matches). It returns nothing for a datagram no ALG rewrote.
 func ALGEdits(d *Datagram) (edits []Edit, stale string) {
-	if d.ALG == nil || d.Sent == nil {
+	if d.alg < 0 || d.sent < 0 {
 		return nil, ""
 	}
-	bh, bb, _ := bytes.Cut(d.Sent.Data, []byte("\r\n\r\n"))
-	ah, ab, _ := bytes.Cut(d.ALG.Data, []byte("\r\n\r\n"))
+	bh, bb, _ := bytes.Cut(d.t.log.At(int(d.sent)).Data, []byte("\r\n\r\n"))
+	ah, ab, _ := bytes.Cut(d.ReceivedPayload(), []byte("\r\n\r\n"))
 	diff := func(before, after []byte, header bool) {
 		bl, al := strings.Split(string(before), "\r\n"), strings.Split(string(after), "\r\n")
 		for i := range min(len(bl), len(al)) {

@@ -19,9 +19,9 @@ var _ = Describe("the parsed messages of a Trace", func() {
 					"To: <sip:bob@192.0.2.1>\r\nCall-ID: call-%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", i, i)})
 		}
 		recs = append(recs, sim.Record{Seq: n + 1, Datagram: n + 1, Kind: sim.Sent, Hop: "alice", Data: []byte("garbage")})
-		tr := New(recs)
+		tr := New(sim.LogOf(recs))
 		kept := 0
-		for _, d := range tr.Datagrams {
+		for d := range tr.Datagrams() {
 			if d.msg.Load() != nil {
 				kept++
 			}
