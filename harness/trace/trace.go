@@ -67,6 +67,14 @@ func chunkOf(i int) (chunk, off int) {
 	return nGeometric + i/chunkLen, i % chunkLen
 }
 
+// chunkSize returns how many datagrams chunk c holds.
+func chunkSize(c int) int {
+	if c < nGeometric {
+		return firstChunk << c
+	}
+	return chunkLen
+}
+
 // New groups log (a capture, in Seq order) into a Trace, parsing every datagram's
 // payload once. The Trace reads log whenever asked for a record, so log must not be
 // closed while the Trace is in use.
@@ -153,7 +161,7 @@ func (c *payloadCache) at(i int32) []byte {
 func (t *Trace) add(id int, i int32, data []byte) *Datagram {
 	c, off := chunkOf(t.n)
 	if c == len(t.dgs) {
-		t.dgs = append(t.dgs, make([]Datagram, min(firstChunk<<c, chunkLen)))
+		t.dgs = append(t.dgs, make([]Datagram, chunkSize(c)))
 	}
 	di := int32(t.n)
 	d := &t.dgs[c][off]

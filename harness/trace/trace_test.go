@@ -122,5 +122,32 @@ var _ = Describe("the chunks of a Trace's datagrams", func() {
 			prev, prevOff = c, off
 		}
 		Expect(sizes).To(Equal(map[int]int{0: 32, 1: 64, 2: 128, 3: 256, 4: 512, 5: 1024, 6: 1024, 7: 1024}))
+		for c, n := range sizes {
+			Expect(chunkSize(c)).To(Equal(n), "chunk %d", c)
+		}
+	})
+
+	It("group a capture of 100,000 datagrams, each found by its id", func() {
+		const n = 100_000
+		recs := make([]sim.Record, n)
+		for i := range recs {
+			recs[i] = sim.Record{Seq: i + 1, Datagram: i + 1, Kind: sim.Sent, Hop: "alice"}
+		}
+		tr := New(sim.LogOf(recs))
+		Expect(tr.Len()).To(Equal(n))
+		for _, id := range []int{1, 54_000, 55_265, n} {
+			Expect(tr.Datagram(id)).NotTo(BeNil(), "datagram %d", id)
+			Expect(tr.Datagram(id).ID).To(Equal(id))
+		}
+	})
+
+	// The size of chunk c was once firstChunk<<c capped at chunkLen: past chunk 58 the
+	// shift overflowed and a run of about 54,000 datagrams panicked in New.
+	It("are all of 1024 past the growing ones, however many there are", func() {
+		for _, i := range []int{geometric, 54_000, 55_265, 1 << 20, 1 << 30} {
+			c, off := chunkOf(i)
+			Expect(chunkSize(c)).To(Equal(chunkLen), "datagram %d", i)
+			Expect(off).To(BeNumerically("<", chunkSize(c)), "datagram %d", i)
+		}
 	})
 })
