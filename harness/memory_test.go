@@ -19,10 +19,11 @@ import (
 
 // footprint is what a run cost in memory, per datagram of its capture.
 type footprint struct {
-	datagrams int
-	payload   uint64 // bytes of the datagrams' payloads, once each
-	live      uint64 // heap the Result keeps, after a collection
-	peakRSS   uint64 // the process's resident high-water mark (VmHWM) after the run
+	datagrams  int
+	payload    uint64 // bytes of the datagrams' payloads, once each
+	memPayload int64  // payload bytes the capture holds in memory (the rest is in its spill file)
+	live       uint64 // heap the Result keeps, after a collection
+	peakRSS    uint64 // the process's resident high-water mark (VmHWM) after the run
 }
 
 // beyondPayload is the live heap per datagram beyond its payload.
@@ -41,7 +42,8 @@ func measureRun(s *scenario.Scenario) (*harness.Result, footprint, error) {
 	}
 	settle()
 	runtime.ReadMemStats(&after)
-	var f footprint
+	f := footprint{peakRSS: vmHWM()}
+	f.memPayload, _ = res.Capture.PayloadBytes()
 	seen := map[int]bool{}
 	for _, r := range res.Capture.All() {
 		if r.Datagram != 0 && !seen[r.Datagram] {
@@ -51,7 +53,6 @@ func measureRun(s *scenario.Scenario) (*harness.Result, footprint, error) {
 	}
 	f.datagrams = len(seen)
 	f.live = after.HeapAlloc - min(before.HeapAlloc, after.HeapAlloc)
-	f.peakRSS = vmHWM()
 	runtime.KeepAlive(res)
 	return res, f, err
 }
@@ -83,12 +84,16 @@ func loadScenario(talk string, count, conc int) (*scenario.Scenario, error) {
 	return scenario.Parse("load.yaml", []byte(fmt.Sprintf(benchChain, talk, count, conc)))
 }
 
-// memoryLoads are the loads BenchmarkMemory measures, up to the largest a scenario may
-// hold (scenario.MaxCallHops: 5000 calls through two proxies): the chain with correct handling
-// (every ACK arrives), with proxy-a's excessive handling (every ACK lost: ten 2xx
-// retransmissions and a BYE per call), and one call that talks for most of a year while
-// bob re-registers every 30 minutes (its BYE is lost: bob's NAT binding moved meanwhile,
-// so the run ends with the call still up at bob, which the benchmark accepts).
+// memoryLoads are the loads BenchmarkMemory measures, in pairs of the same handling and
+// concurrency, so that scripts/mem.sh can tell what one more datagram costs from what the
+// open calls cost: the chain with correct handling (every ACK arrives), with proxy-a's
+// excessive handling (every ACK lost: ten 2xx retransmissions and a BYE per call, the
+// worst case per call), and one call that talks for most of a year while bob re-registers
+// every 30 minutes (its BYE is lost: bob's NAT binding moved meanwhile, so the run ends
+// with the call still up at bob, which the benchmark accepts). The loads named "over/"
+// pass scenario.MaxCallHops (3 hops a call): the benchmark raises the parsed step's count
+// past what the loader accepts, to find that bound; scripts/mem.sh runs them only when
+// MEM_LOADS names them.
 var memoryLoads = []struct {
 	name        string
 	handling    string
@@ -96,25 +101,37 @@ var memoryLoads = []struct {
 	count, conc int
 }{
 	{"arrived/calls=2000/concurrency=100", "correct", "2s", 2000, 100},
+	{"arrived/calls=2000/concurrency=1000", "correct", "2s", 2000, 1000},
 	{"arrived/calls=5000/concurrency=1000", "correct", "2s", 5000, 1000},
 	{"lost/calls=2000/concurrency=1000", "excessive", "2s", 2000, 1000},
 	{"lost/calls=5000/concurrency=1000", "excessive", "2s", 5000, 1000},
 	{"talk=8700h", "correct", "8700h", 1, 1},
+	{"over/arrived/calls=20000/concurrency=1000", "correct", "2s", 20000, 1000},
+	{"over/arrived/calls=50000/concurrency=1000", "correct", "2s", 50000, 1000},
+	{"over/arrived/calls=100000/concurrency=1000", "correct", "2s", 100000, 1000},
+	{"over/lost/calls=10000/concurrency=1000", "excessive", "2s", 10000, 1000},
+	{"over/lost/calls=20000/concurrency=1000", "excessive", "2s", 20000, 1000},
+	{"over/lost/calls=40000/concurrency=1000", "excessive", "2s", 40000, 1000},
+	{"over/lost/calls=100000/concurrency=1000", "excessive", "2s", 100000, 1000},
 }
 
 // BenchmarkMemory runs one load in simulated time per sub-benchmark and reports what its
-// Result keeps per captured datagram beyond the payload (live-B/datagram), and the
-// process's peak RSS (rss-MB) and that per datagram (rss-B/datagram, everything the
-// process held at its peak, payload and garbage included). Run each load in a process
-// of its own (scripts/mem.sh) so the RSS high-water mark is that load's.
+// Result keeps per captured datagram beyond the payload (live-B/datagram), the payload
+// the capture holds in memory (mem-payload-MB; past sim.DefaultSpillAbove the rest is in
+// its spill file), and the process's peak RSS (rss-MB) and that per datagram
+// (rss-B/datagram, everything the process held at its peak: the open calls, payload and
+// garbage included). Run each load in a process of its own (scripts/mem.sh) so the RSS
+// high-water mark is that load's.
 func BenchmarkMemory(b *testing.B) {
 	for _, l := range memoryLoads {
 		b.Run(l.name, func(b *testing.B) {
-			yaml := strings.Replace(fmt.Sprintf(benchChain, l.talk, l.count, l.conc), "nat-handling: correct}", "nat-handling: "+l.handling+"}", 1)
+			count := min(l.count, scenario.MaxCallHops/3)
+			yaml := strings.Replace(fmt.Sprintf(benchChain, l.talk, count, l.conc), "nat-handling: correct}", "nat-handling: "+l.handling+"}", 1)
 			s, err := scenario.Parse("load.yaml", []byte(yaml))
 			if err != nil {
 				b.Fatal(err)
 			}
+			s.Steps[0].Count = l.count
 			for range b.N {
 				res, f, err := measureRun(s)
 				if res == nil || len(res.Calls) != l.count || err != nil && l.count > 1 {
@@ -122,9 +139,13 @@ func BenchmarkMemory(b *testing.B) {
 				}
 				b.ReportMetric(float64(f.datagrams), "datagrams")
 				b.ReportMetric(float64(f.payload)/float64(f.datagrams), "payload-B/datagram")
+				b.ReportMetric(float64(f.memPayload)/(1<<20), "mem-payload-MB")
 				b.ReportMetric(f.beyondPayload(), "live-B/datagram")
 				b.ReportMetric(float64(f.peakRSS)/float64(f.datagrams), "rss-B/datagram")
 				b.ReportMetric(float64(f.peakRSS)/(1<<20), "rss-MB")
+				if err := res.Capture.Close(); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

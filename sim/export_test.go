@@ -94,9 +94,6 @@ func (l *Log) Append(r Record) { l.append(r, false) }
 // Freeze makes l read-only, as Take does.
 func (l *Log) Freeze() { l.freeze() }
 
-// PayloadBytes returns the payload bytes l holds in memory and in its spill file.
-func (l *Log) PayloadBytes() (mem, file int64) { return l.data.bytes() }
-
 // Odd returns the number of records l keeps whole rather than packed.
 func (l *Log) Odd() int { return len(l.odd) }
 

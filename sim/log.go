@@ -105,6 +105,15 @@ func (l *Log) Err() error {
 	return l.data.error()
 }
 
+// PayloadBytes returns the payload bytes the Log holds in memory (its arenas) and in
+// its spill file; a NAT ALG's rewrite of a payload counts as a payload of its own.
+func (l *Log) PayloadBytes() (mem, file int64) {
+	if l == nil {
+		return 0, 0
+	}
+	return l.data.bytes()
+}
+
 // Close releases what the Log holds beyond memory (its spill file). The Log must not be
 // read afterwards. It is safe to call more than once, and on a nil Log.
 func (l *Log) Close() error {
