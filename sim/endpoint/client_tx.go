@@ -15,14 +15,18 @@ import (
 // ClientTx is a client transaction (RFC 3261 §17.1): it retransmits its
 // request over UDP (Timer A or E) until a response arrives and reports a
 // timeout (Timer B or F) as a nil response.
+//
+// Once it has its final response the transaction lingers (Timers D, K and M) without
+// its request: a run holds thousands of them.
 type ClientTx struct {
 	ep     *Endpoint
 	key    string
-	req    *sip.Request
+	invite bool // req is an INVITE
 	dst    netip.AddrPort
 	onResp func(res *sip.Response) // nil res: timeout
 
-	mu       sync.Mutex // guards the fields below
+	mu       sync.Mutex   // guards the fields below
+	req      *sip.Request // nil once the final response came
 	interval time.Duration
 	retrans  sim.Timer
 	timeout  sim.Timer
@@ -42,7 +46,7 @@ func (e *Endpoint) Request(req *sip.Request, dst netip.AddrPort, onResp func(res
 	if via == nil {
 		return nil, errors.New("request has no Via")
 	}
-	tx := &ClientTx{ep: e, key: txKey(via, req.Method), req: req, dst: dst, onResp: onResp, interval: e.timers.T1}
+	tx := &ClientTx{ep: e, key: txKey(via, req.Method), invite: req.IsInvite(), req: req, dst: dst, onResp: onResp, interval: e.timers.T1}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -63,11 +67,11 @@ func (e *Endpoint) Request(req *sip.Request, dst netip.AddrPort, onResp func(res
 
 func (tx *ClientTx) retransmit() {
 	tx.mu.Lock()
-	if tx.ended || tx.final || (tx.gotResp && tx.req.IsInvite()) {
+	if tx.ended || tx.final || (tx.gotResp && tx.invite) {
 		tx.mu.Unlock()
 		return
 	}
-	if tx.req.IsInvite() {
+	if tx.invite {
 		tx.interval *= 2 // Timer A doubles without cap (RFC 3261 §17.1.1.2)
 	} else if tx.gotResp {
 		tx.interval = tx.ep.timers.T2 // §17.1.2.2: after a provisional, every T2
@@ -75,8 +79,9 @@ func (tx *ClientTx) retransmit() {
 		tx.interval = min(2*tx.interval, tx.ep.timers.T2) // Timer E
 	}
 	tx.retrans = tx.ep.AfterFunc(tx.interval, tx.retransmit)
+	req := tx.req
 	tx.mu.Unlock()
-	_ = tx.ep.Send(tx.req, tx.dst)
+	_ = tx.ep.Send(req, tx.dst)
 }
 
 func (tx *ClientTx) expire() {
@@ -96,7 +101,7 @@ func (tx *ClientTx) receive(res *sip.Response) bool {
 		tx.mu.Unlock()
 		return false
 	}
-	if tx.final && !(tx.req.IsInvite() && res.IsSuccess()) {
+	if tx.final && !(tx.invite && res.IsSuccess()) {
 		// Retransmitted final response: absorbed; for a non-2xx to INVITE
 		// the ACK goes again (RFC 3261 §17.1.1.2, Completed state).
 		ack := tx.ack
@@ -107,7 +112,7 @@ func (tx *ClientTx) receive(res *sip.Response) bool {
 		return true
 	}
 	tx.gotResp = true
-	if res.StatusCode < 200 && tx.req.IsInvite() && tx.timeout != nil && !tx.final {
+	if res.StatusCode < 200 && tx.invite && tx.timeout != nil && !tx.final {
 		// Proceeding: Timer B no longer applies (RFC 3261 §17.1.1.2); the
 		// final response or the next hop's own timeout ends the transaction.
 		tx.timeout.Stop()
@@ -124,7 +129,7 @@ func (tx *ClientTx) receive(res *sip.Response) bool {
 		t := tx.ep.timers
 		var linger time.Duration
 		switch {
-		case !tx.req.IsInvite():
+		case !tx.invite:
 			// Completed: Timer K absorbs retransmitted finals for T4 (§17.1.2.2).
 			linger = t.T4
 		case res.IsSuccess():
@@ -138,6 +143,7 @@ func (tx *ClientTx) receive(res *sip.Response) bool {
 			ack := tx.ack
 			defer func() { _ = tx.ep.Send(ack, tx.dst) }()
 		}
+		tx.req = nil
 		tx.timeout = tx.ep.AfterFunc(linger, tx.terminate)
 	}
 	tx.mu.Unlock()

@@ -314,7 +314,12 @@ func isKeepAlive(b []byte) bool {
 
 // Send writes msg to dst as one datagram.
 func (e *Endpoint) Send(msg sip.Message, dst netip.AddrPort) error {
-	_, err := e.conn.WriteToAddrPort([]byte(msg.String()), dst)
+	return e.sendBytes([]byte(msg.String()), dst)
+}
+
+// sendBytes writes a message already written out to dst.
+func (e *Endpoint) sendBytes(b []byte, dst netip.AddrPort) error {
+	_, err := e.conn.WriteToAddrPort(b, dst)
 	return err
 }
 
@@ -395,7 +400,7 @@ func (e *Endpoint) handleRequest(req *sip.Request, src netip.AddrPort) {
 		}
 		return
 	}
-	tx = &ServerTx{ep: e, key: key, req: req}
+	tx = &ServerTx{ep: e, key: key, invite: req.IsInvite()}
 	e.servers[key] = tx
 	e.mu.Unlock()
 	if h != nil {

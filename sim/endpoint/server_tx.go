@@ -1,6 +1,7 @@
 package endpoint
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -13,22 +14,24 @@ import (
 // towards the top Via; retransmitted requests get the last response again. An INVITE
 // transaction whose final response is a non-2xx retransmits it itself until the ACK
 // comes (Timer G, §17.2.1).
+//
+// A transaction lingers for 64*T1 after its final response, so a run holds thousands of
+// them: each keeps its last response as the bytes it sent, not as a parsed message.
 type ServerTx struct {
-	ep  *Endpoint
-	key string
-	req *sip.Request
+	ep     *Endpoint
+	key    string
+	invite bool // the request is an INVITE
 
 	mu     sync.Mutex // guards the fields below
-	last   *sip.Response
+	last   []byte     // the last response as sent, to send again
+	lastTo netip.AddrPort
+	lastOK bool          // the last response is a 2xx
 	timer  sim.Timer     // the transaction's removal (Timers H and J)
 	g      sim.Timer     // Timer G while the non-2xx final to an INVITE waits for its ACK
 	gNext  time.Duration // Timer G's next interval: T1, doubling up to T2
 	acked  bool          // the ACK for a non-2xx final to INVITE came (state Confirmed)
 	ending bool          // the transaction was removed or the endpoint closed: no more sends
 }
-
-// Request is the request that created the transaction.
-func (tx *ServerTx) Request() *sip.Request { return tx.req }
 
 // Respond sends res towards its top Via. A final response schedules the
 // transaction's removal after 64*T1 (Timers H/J, simplified); retransmitted
@@ -39,17 +42,18 @@ func (tx *ServerTx) Respond(res *sip.Response) error {
 	if err != nil {
 		return err
 	}
+	b := []byte(res.String())
 	tx.mu.Lock()
-	tx.last = res
+	tx.last, tx.lastTo, tx.lastOK = b, dst, res.IsSuccess()
 	if res.StatusCode >= 200 && tx.timer == nil {
 		tx.timer = tx.ep.AfterFunc(tx.ep.timers.TransactionTimeout(), tx.remove)
-		if res.StatusCode >= 300 && tx.req.IsInvite() {
+		if res.StatusCode >= 300 && tx.invite {
 			tx.gNext = tx.ep.timers.T1
 			tx.g = tx.ep.AfterFunc(tx.gNext, tx.timerG)
 		}
 	}
 	tx.mu.Unlock()
-	return tx.ep.Send(res, dst)
+	return tx.ep.sendBytes(b, dst)
 }
 
 // timerG retransmits the non-2xx final response to an INVITE whose ACK has not come,
@@ -60,13 +64,11 @@ func (tx *ServerTx) timerG() {
 		tx.mu.Unlock()
 		return
 	}
-	last := tx.last
+	last, dst := tx.last, tx.lastTo
 	tx.gNext = min(2*tx.gNext, tx.ep.timers.T2)
 	tx.g = tx.ep.AfterFunc(tx.gNext, tx.timerG)
 	tx.mu.Unlock()
-	if dst, err := ResponseTarget(last); err == nil {
-		_ = tx.ep.Send(last, dst)
-	}
+	_ = tx.ep.sendBytes(last, dst)
 }
 
 // ack notes the ACK for a non-2xx final response (state Confirmed): Timer G stops.
@@ -82,15 +84,13 @@ func (tx *ServerTx) ack() {
 
 func (tx *ServerTx) retransmission() {
 	tx.mu.Lock()
-	last := tx.last
+	last, dst, ok := tx.last, tx.lastTo, tx.lastOK
 	tx.mu.Unlock()
-	if last == nil || (last.IsSuccess() && tx.req.IsInvite()) {
+	if last == nil || (ok && tx.invite) {
 		// A 2xx is retransmitted by the UA core on its own schedule.
 		return
 	}
-	if dst, err := ResponseTarget(last); err == nil {
-		_ = tx.ep.Send(last, dst)
-	}
+	_ = tx.ep.sendBytes(last, dst)
 }
 
 func (tx *ServerTx) stopTimer() {
