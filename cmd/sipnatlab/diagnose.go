@@ -109,6 +109,7 @@ func diagnose(ctx context.Context, e *env, files []string, o diagnoseOptions) in
 		return fail("%v", err)
 	}
 	res := d.Result
+	defer closeCapture(res)
 	if o.json {
 		if err := js.Finish(d); err != nil {
 			return fail("--json: %v", err)

@@ -52,6 +52,7 @@ func explain(ctx context.Context, e *env, mode harness.ClockMode, file string) i
 	}
 	res, err := harness.Run(ctx, s, opts)
 	stopProgress()
+	defer closeCapture(res)
 	if ctx.Err() != nil {
 		// What the explanation says did not happen may only not have happened yet.
 		fmt.Fprintln(e.stdout, "Interrupted: the run was stopped before it ended, so what follows is only what happened until then.")

@@ -37,6 +37,7 @@ had failed), 2 bad input (unreadable file, not a sipnatlab capture).`,
 
 func judge(e *env, files []string, asJSON bool, htmlFile string) int {
 	var all []outcome
+	defer func() { closeCaptures(all) }()
 	for _, name := range files {
 		f, err := os.Open(name)
 		if err != nil {

@@ -167,6 +167,7 @@ func runScenarios(ctx context.Context, e *env, rf *runFlags, containers map[stri
 	}
 	wg.Wait()
 	stopProgress()
+	defer closeCaptures(outcomes)
 
 	code, err := printVerdicts(e, outcomes, rf.asJSON)
 	if err != nil {

@@ -16,6 +16,22 @@ type outcome struct {
 	err error
 }
 
+// closeCaptures closes each outcome's capture, releasing its spill file, once the
+// outputs that read it are written.
+func closeCaptures(outcomes []outcome) {
+	for _, o := range outcomes {
+		closeCapture(o.res)
+	}
+}
+
+// closeCapture closes res's capture (sim.Log.Close), if there is a res. Nothing is read
+// from the capture afterwards, so an error closing it loses nothing.
+func closeCapture(res *harness.Result) {
+	if res != nil {
+		_ = res.Capture.Close()
+	}
+}
+
 // printVerdicts prints the outcomes as text reports, in order, or as one JSON verdict,
 // and returns the exit code they make: 0 when every expectation held, 1 otherwise.
 // The error is writing the JSON's.

@@ -51,7 +51,9 @@ type Options struct {
 	Shard Shard
 	// Only keeps, per axis name, the listed values; other cells are not run.
 	Only map[string][]string
-	// Done, when set, is called after each cell (from the workers, one at a time).
+	// Done, when set, is called after each cell (from the workers, one at a time). The
+	// cell's Result is Done's to read until it returns: then Run closes its capture
+	// (sim.Log.Close, which releases its spill file).
 	Done func(*Cell, *harness.Result, error)
 }
 
@@ -141,6 +143,11 @@ func (t *Template) Run(ctx context.Context, opts Options) (*Report, error) {
 					mu.Lock()
 					opts.Done(c, res, err)
 					mu.Unlock()
+				}
+				if res != nil {
+					// Done has read the capture; nothing else does. An error
+					// closing it loses nothing.
+					_ = res.Capture.Close()
 				}
 			}
 		})
