@@ -10,19 +10,21 @@
 # MEM_LOADS picks loads by regular expression (default: all but those named "over/",
 # which pass the loader's MaxCallHops and take minutes and gigabytes). Every run is
 # limited to MEM_LIMIT_KB of address space (default 8 GB) so a load that outgrows it
-# fails instead of pushing the machine into swap.
+# fails instead of pushing the machine into swap. MEM_OUT names the output (default
+# mem.out), MEM_BIN the test binary (default .cache/harness.test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 loads="${MEM_LOADS:-^[^o]}"
 limit="${MEM_LIMIT_KB:-8000000}"
 out="${MEM_OUT:-mem.out}"
+bin="${MEM_BIN:-.cache/harness.test}"
 mkdir -p .cache
 : >"$out"
-go test -c -o .cache/harness.test ./harness/
+go test -c -o "$bin" ./harness/
 # The loads' names, as memoryLoads lists them.
 for l in $(grep -o '^\s*{"[^"]*"' harness/memory_test.go | tr -d '\t {"'); do
   [[ "$l" =~ $loads ]] || continue
-  ( ulimit -v "$limit"; cd harness && ../.cache/harness.test -test.run '^$' -test.bench "^BenchmarkMemory\$/^${l//\//\$/^}\$" -test.benchtime 1x ) \
+  ( ulimit -v "$limit"; cd harness && "../$bin" -test.run '^$' -test.bench "^BenchmarkMemory\$/^${l//\//\$/^}\$" -test.benchtime 1x ) \
     | grep '^BenchmarkMemory' | tee -a "$out" || echo "BenchmarkMemory/$l failed (over ${limit} kB of address space?)" | tee -a "$out"
 done
 awk '
