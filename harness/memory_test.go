@@ -26,9 +26,10 @@ type footprint struct {
 	peakRSS    uint64 // the process's resident high-water mark (VmHWM) after the run
 }
 
-// beyondPayload is the live heap per datagram beyond its payload.
+// beyondPayload is the live heap per datagram beyond the payload it holds: the payloads
+// in the capture's spill file are in no heap, so they are not subtracted.
 func (f footprint) beyondPayload() float64 {
-	return (float64(f.live) - float64(f.payload)) / float64(f.datagrams)
+	return (float64(f.live) - float64(f.memPayload)) / float64(f.datagrams)
 }
 
 // measureRun runs s in simulated time and measures the heap its Result keeps.
