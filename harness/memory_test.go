@@ -112,6 +112,7 @@ var memoryLoads = []struct {
 	{"over/arrived/calls=100000/concurrency=1000", "correct", "2s", 100000, 1000},
 	{"over/lost/calls=10000/concurrency=1000", "excessive", "2s", 10000, 1000},
 	{"over/lost/calls=20000/concurrency=1000", "excessive", "2s", 20000, 1000},
+	{"over/lost/calls=30000/concurrency=1000", "excessive", "2s", 30000, 1000},
 	{"over/lost/calls=40000/concurrency=1000", "excessive", "2s", 40000, 1000},
 	{"over/lost/calls=100000/concurrency=1000", "excessive", "2s", 100000, 1000},
 }

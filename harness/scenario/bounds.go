@@ -33,8 +33,8 @@ const (
 	MaxRegisterExpires = math.MaxUint32 * time.Second
 	// MaxRunTime bounds how long a run may last by the RFC timers of its steps (the
 	// bound the runner waits for each step, summed over the steps): a year of simulated
-	// time. The largest call step at the default timers (15000 calls one at a time)
-	// stays within 24 days of it, and it is far below the 292 years a time.Duration
+	// time. The largest call step at the default timers (60000 calls one at a time)
+	// takes up to 94 days of it, and it is far below the 292 years a time.Duration
 	// holds, so none of these sums overflows.
 	MaxRunTime = 365 * 24 * time.Hour
 	// MaxPeriodicMessages bounds the keep-alives and re-registrations a UA may send in
@@ -46,10 +46,11 @@ const (
 	// MaxCallHops bounds the calls of a run weighted by their way: the sum over the call
 	// steps of count times the hops of a call (the proxies on its route, and the callee).
 	// Every hop of every call is kept in the capture, and a call whose ACK is lost costs
-	// most: ten 2xx retransmissions, their ACKs and a BYE at every hop. 5000 such calls
-	// through two proxies and a NAT, 1000 at a time, peak at about 1.2 GB (BENCHMARKS.md,
-	// "Bounded memory").
-	MaxCallHops = 15000
+	// most: ten 2xx retransmissions, their ACKs and a BYE at every hop, 54 datagrams
+	// through two proxies and a NAT. 20000 such calls, 1000 at a time, peaked at 1138 MB
+	// in simulated time, and each 10000 more add about 500 MB (BENCHMARKS.md, "Bounded
+	// memory"): 60000 call hops keep the worst case under 2 GB with room to spare.
+	MaxCallHops = 60000
 )
 
 // bound is a sum of durations that saturates at MaxInt64 instead of overflowing.

@@ -328,7 +328,7 @@ steps:
 			}
 			Expect(b.Len()).To(BeNumerically("<", scenario.MaxFileSize))
 			_, err := scenario.Parse("large.yaml", []byte(b.String()))
-			Expect(err).To(MatchError(HaveSuffix("steps[7].call: 1 calls of 2002 hops each (the proxies on the route and the callee) bring the run to 16016 call hops, more than the 15000 a run may hold in memory; place fewer calls, or split the load over several scenarios")))
+			Expect(err).To(MatchError(HaveSuffix("steps[29].call: 1 calls of 2002 hops each (the proxies on the route and the callee) bring the run to 60060 call hops, more than the 60000 a run may hold in memory; place fewer calls, or split the load over several scenarios")))
 		})
 
 		It("rejects a directory without scenarios", func() {
