@@ -44,6 +44,15 @@ const (
 // to the table again. Tables hold what they hold; only finding duplicates is bounded.
 const maxInterned = 1 << 15
 
+// remember records that key k finds index i in the bounded map *m, emptying the map
+// first when it is full (see maxInterned).
+func remember[K comparable](m *map[K]uint32, k K, i uint32) {
+	if *m == nil || len(*m) >= maxInterned {
+		*m = make(map[K]uint32)
+	}
+	(*m)[k] = i
+}
+
 // hops is the table of hop names.
 type hops struct {
 	names []string
@@ -119,10 +128,7 @@ func (t *endpoints) put(ap netip.AddrPort) (uint32, bool) {
 		}
 		i, ok := t.add(ap)
 		if ok {
-			if t.index == nil || len(t.index) >= maxInterned {
-				t.index = make(map[uint64]uint32)
-			}
-			t.index[k] = i
+			remember(&t.index, k, i)
 		}
 		return i, ok
 	}
@@ -132,10 +138,7 @@ func (t *endpoints) put(ap netip.AddrPort) (uint32, bool) {
 	}
 	i, ok := t.add(ap)
 	if ok {
-		if t.other == nil || len(t.other) >= maxInterned {
-			t.other = make(map[endpoint]uint32)
-		}
-		t.other[e] = i
+		remember(&t.other, e, i)
 	}
 	return i, ok
 }
@@ -178,12 +181,9 @@ func (t *translations) put(eps *endpoints, x *Translation) (uint32, bool) {
 	if i, ok := t.index[k]; ok {
 		return i, true
 	}
-	if t.index == nil || len(t.index) >= maxInterned {
-		t.index = make(map[[2]uint32]uint32)
-	}
 	t.list = append(t.list, &Translation{Src: x.Src, Dst: x.Dst})
 	i := uint32(len(t.list))
-	t.index[k] = i
+	remember(&t.index, k, i)
 	return i, true
 }
 
@@ -244,10 +244,7 @@ func (t *notes) put(cause Cause, reason, flow string) (uint32, bool) {
 	_ = append(b, flow...)
 	t.refs = append(t.refs, pos<<lenBits|uint64(size))
 	i := uint32(len(t.refs))
-	if t.index == nil || len(t.index) >= maxInterned {
-		t.index = make(map[uint64]uint32)
-	}
-	t.index[sum] = i
+	remember(&t.index, sum, i)
 	return i, true
 }
 
