@@ -23,10 +23,10 @@ type ClientTx struct {
 	key    string
 	invite bool // req is an INVITE
 	dst    netip.AddrPort
-	onResp func(res *sip.Response) // nil res: timeout
 
-	mu       sync.Mutex   // guards the fields below
-	req      *sip.Request // nil once the final response came
+	mu       sync.Mutex              // guards the fields below
+	onResp   func(res *sip.Response) // nil res: timeout; nil once no response can reach it (non-INVITE final)
+	req      *sip.Request            // nil once the final response came
 	interval time.Duration
 	retrans  sim.Timer
 	timeout  sim.Timer
@@ -86,11 +86,11 @@ func (tx *ClientTx) retransmit() {
 
 func (tx *ClientTx) expire() {
 	tx.mu.Lock()
-	final := tx.final
+	final, onResp := tx.final, tx.onResp
 	tx.mu.Unlock()
 	tx.terminate()
 	if !final {
-		tx.onResp(nil)
+		onResp(nil)
 	}
 }
 
@@ -144,10 +144,17 @@ func (tx *ClientTx) receive(res *sip.Response) bool {
 			defer func() { _ = tx.ep.Send(ack, tx.dst) }()
 		}
 		tx.req = nil
-		tx.timeout = tx.ep.AfterFunc(linger, tx.terminate)
+		tx.timeout = nil
+		tx.ep.lingerFor(linger).add(tx)
+	}
+	onResp := tx.onResp
+	if tx.final && !tx.invite {
+		// No response reaches the TU after a non-INVITE's final one: the callback,
+		// and whatever it holds, need not linger through Timer K.
+		tx.onResp = nil
 	}
 	tx.mu.Unlock()
-	tx.onResp(res)
+	onResp(res)
 	return true
 }
 
@@ -184,6 +191,8 @@ func (tx *ClientTx) stopTimers() {
 	tx.ended = true
 	tx.mu.Unlock()
 }
+
+func (tx *ClientTx) endLinger() { tx.terminate() }
 
 func (tx *ClientTx) terminate() {
 	tx.stopTimers()

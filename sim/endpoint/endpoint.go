@@ -108,6 +108,7 @@ type Endpoint struct {
 	clients map[string]*ClientTx // by txKey
 	handler Handler
 	pending map[*timer]struct{} // AfterFunc timers that have neither fired nor been stopped
+	lingers map[time.Duration]*linger
 
 	// running counts the goroutines Close waits for: the read goroutine, and
 	// timer callbacks under a clock that runs them in goroutines of their
@@ -134,6 +135,7 @@ func New(conn Conn, cfg Config) *Endpoint {
 		servers: make(map[string]*ServerTx),
 		clients: make(map[string]*ClientTx),
 		pending: make(map[*timer]struct{}),
+		lingers: make(map[time.Duration]*linger),
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 // comes (Timer G, §17.2.1).
 //
 // A transaction lingers for 64*T1 after its final response, so a run holds thousands of
-// them: each keeps its last response as the bytes it sent, not as a parsed message.
+// them: each keeps its last response as the bytes it sent, not as a parsed message, and
+// none for a 2xx to INVITE, which only the UA core sends again.
 type ServerTx struct {
 	ep     *Endpoint
 	key    string
@@ -26,7 +27,7 @@ type ServerTx struct {
 	last   []byte     // the last response as sent, to send again
 	lastTo netip.AddrPort
 	lastOK bool          // the last response is a 2xx
-	timer  sim.Timer     // the transaction's removal (Timers H and J)
+	final  bool          // a final response was sent: the transaction lingers (Timers H and J)
 	g      sim.Timer     // Timer G while the non-2xx final to an INVITE waits for its ACK
 	gNext  time.Duration // Timer G's next interval: T1, doubling up to T2
 	acked  bool          // the ACK for a non-2xx final to INVITE came (state Confirmed)
@@ -45,8 +46,14 @@ func (tx *ServerTx) Respond(res *sip.Response) error {
 	b := []byte(res.String())
 	tx.mu.Lock()
 	tx.last, tx.lastTo, tx.lastOK = b, dst, res.IsSuccess()
-	if res.StatusCode >= 200 && tx.timer == nil {
-		tx.timer = tx.ep.AfterFunc(tx.ep.timers.TransactionTimeout(), tx.remove)
+	if tx.lastOK && tx.invite {
+		// A 2xx to INVITE is retransmitted by the UA core, never by the transaction
+		// (retransmission): a lingering transaction need not keep it.
+		tx.last = nil
+	}
+	if res.StatusCode >= 200 && !tx.final {
+		tx.final = true
+		tx.ep.lingerFor(tx.ep.timers.TransactionTimeout()).add(tx)
 		if res.StatusCode >= 300 && tx.invite {
 			tx.gNext = tx.ep.timers.T1
 			tx.g = tx.ep.AfterFunc(tx.gNext, tx.timerG)
@@ -96,14 +103,13 @@ func (tx *ServerTx) retransmission() {
 func (tx *ServerTx) stopTimer() {
 	tx.mu.Lock()
 	tx.ending = true
-	if tx.timer != nil {
-		tx.timer.Stop()
-	}
 	if tx.g != nil {
 		tx.g.Stop()
 	}
 	tx.mu.Unlock()
 }
+
+func (tx *ServerTx) endLinger() { tx.remove() }
 
 func (tx *ServerTx) remove() {
 	tx.mu.Lock()

@@ -1,6 +1,7 @@
 package endpoint_test
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -127,5 +128,24 @@ var _ = Describe("a server transaction (RFC 3261 §17.2)", func() {
 		Expect(got).To(HaveLen(1))
 		Expect(b.requests).To(HaveLen(2))
 		Expect(b.requests[1].Method).To(Equal(sip.ACK))
+	})
+
+	It("ends each of many lingering transactions 64*T1 after its own final response, not before, not after (Timer J)", func() {
+		b.onServe = func(req *sip.Request, tx *endpoint.ServerTx) {
+			Expect(tx.Respond(b.ep.NewResponse(req, 200, "OK", nil))).To(Succeed())
+		}
+		// Answered at 0, 0, 1 ms, 1.5 s and 40 s (after the first ones ended): a retransmission
+		// 1 ms before a transaction's end gets its response again, one 1 ms after is new.
+		starts := []time.Duration{0, 0, time.Millisecond, 1500 * time.Millisecond, 40 * time.Second}
+		const linger = 64 * 500 * time.Millisecond
+		for i, start := range starts {
+			req := fromPeer(sip.OPTIONS, fmt.Sprintf("z9hG4bKlinger%d", i))
+			b.at(start, func() { b.peerSend(req) })
+			b.at(start+linger-time.Millisecond, func() { b.peerSend(req) })
+			b.at(start+linger+time.Millisecond, func() { b.peerSend(req) })
+		}
+		b.runTo(40*time.Second + 2*linger)
+		Expect(b.requests).To(HaveLen(2*len(starts)), "each request once when it came, once after its transaction ended")
+		Expect(got).To(HaveLen(3*len(starts)), "the retransmission before the end answered again by the transaction")
 	})
 })

@@ -109,3 +109,20 @@ func contactOf(res *sip.Response) string {
 func isInvite2xx(res *sip.Response) bool {
 	return res.IsSuccess() && res.CSeq() != nil && res.CSeq().MethodName == sip.INVITE
 }
+
+// incoming is the request as it came in, which the proxy's own 408 is built from until
+// the forwarded request's final response; then nobody needs it. Its methods may be called
+// concurrently.
+type incoming struct {
+	mu  sync.Mutex // guards req
+	req *sip.Request
+}
+
+// take returns the request and forgets it: nil after the first call.
+func (i *incoming) take() *sip.Request {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	req := i.req
+	i.req = nil
+	return req
+}

@@ -309,10 +309,16 @@ func (p *Proxy) forward(in, req *sip.Request, tx *endpoint.ServerTx, dst netip.A
 		return
 	}
 	var acc accepted
+	pending := &incoming{req: in}
 	_, err := p.ep.Request(req, dst, func(res *sip.Response) {
 		if res == nil {
-			p.reply(in, tx, 408, "Request Timeout")
+			if in := pending.take(); in != nil {
+				p.reply(in, tx, 408, "Request Timeout")
+			}
 			return
+		}
+		if res.StatusCode >= 200 {
+			pending.take() // a lingering INVITE transaction (Timer M) need not keep it
 		}
 		if isInvite2xx(res) && acc.late(p.ep.Clock().Now()) && p.relayLate(res) {
 			return
