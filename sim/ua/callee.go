@@ -33,7 +33,7 @@ func (u *UA) onInvite(req *sip.Request, tx *endpoint.ServerTx) {
 		u.mu.Unlock()
 		return
 	}
-	if _, exists := u.dialogs[callID]; exists {
+	if _, live := u.dialogs[callID]; live || u.isEnded(callID) {
 		u.mu.Unlock()
 		_ = tx.Respond(u.ep.NewResponse(req, 491, "Request Pending", nil))
 		return
@@ -120,7 +120,11 @@ func (u *UA) onAck(req *sip.Request) {
 	callID := req.CallID().Value()
 	u.mu.Lock()
 	d, ok := u.dialogs[callID]
-	if !ok || d.caller || d.acked {
+	if !ok {
+		u.lateAck(callID)
+		return
+	}
+	if d.caller || d.acked {
 		u.mu.Unlock()
 		return
 	}
@@ -143,12 +147,15 @@ func (u *UA) onBye(req *sip.Request, tx *endpoint.ServerTx) {
 	callID := req.CallID().Value()
 	u.mu.Lock()
 	d, ok := u.dialogs[callID]
+	ended := u.isEnded(callID)
 	u.mu.Unlock()
-	if !ok {
+	if !ok && !ended {
 		_ = tx.Respond(u.ep.NewResponse(req, 481, "Call/Transaction Does Not Exist", nil))
 		return
 	}
 	u.emit(BYEReceived, callID, "BYE from %s", req.From().Address.String())
 	_ = tx.Respond(u.ep.NewResponse(req, 200, "OK", nil))
-	u.endDialog(d, CallEnded, "ended by the other side's BYE")
+	if ok {
+		u.endDialog(d, CallEnded, "ended by the other side's BYE")
+	}
 }

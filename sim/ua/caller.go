@@ -35,8 +35,10 @@ func (u *UA) Call(ctx context.Context, target sip.Uri, outbound netip.AddrPort, 
 func (u *UA) Established(callID string) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	d, ok := u.dialogs[callID]
-	return ok && d.established
+	if d, ok := u.dialogs[callID]; ok {
+		return d.established
+	}
+	return u.ended[callID].flags&endedEstablished != 0
 }
 
 // Dial places a call like Call without waiting: it returns the Call-ID and a

@@ -105,6 +105,57 @@ func (u *UA) stopDialogTimers(d *dialog) {
 	}
 }
 
+// endedDialog is what a UA keeps of an ended dialog, enough to answer late messages
+// (a retransmitted INVITE, a late ACK or BYE) and Established: a UA that placed or
+// answered many calls keeps a few bytes of each ended one instead of its dialog.
+type endedDialog struct {
+	okFirst time.Time // callee: when the first 2xx went out
+	flags   uint8
+}
+
+const (
+	endedCaller uint8 = 1 << iota
+	endedEstablished
+	endedAcked
+)
+
+// endedRecord is d's endedDialog. Caller holds u.mu.
+func (d *dialog) endedRecord() endedDialog {
+	e := endedDialog{okFirst: d.okFirst}
+	if d.caller {
+		e.flags |= endedCaller
+	}
+	if d.established {
+		e.flags |= endedEstablished
+	}
+	if d.acked {
+		e.flags |= endedAcked
+	}
+	return e
+}
+
+// isEnded reports whether the UA had a dialog callID that has ended. Caller holds u.mu.
+func (u *UA) isEnded(callID string) bool {
+	_, ok := u.ended[callID]
+	return ok
+}
+
+// lateAck handles an ACK for a dialog that is not live: for an ended one the callee had
+// answered, the first such ACK is reported as received, after the dialog ended. Caller
+// holds u.mu; lateAck releases it.
+func (u *UA) lateAck(callID string) {
+	e, ok := u.ended[callID]
+	if !ok || e.flags&(endedCaller|endedAcked) != 0 {
+		u.mu.Unlock()
+		return
+	}
+	e.flags |= endedAcked
+	u.ended[callID] = e
+	delay := u.ep.Clock().Now().Sub(e.okFirst)
+	u.mu.Unlock()
+	u.emit(ACKReceived, callID, "ACK received %s after the first 200 OK", delay.Round(time.Millisecond))
+}
+
 // release drops what only a live dialog needs: its messages, server transaction, URIs,
 // route set and timers. An ended dialog answers late messages from its flags alone
 // (caller, established, acked, ended), so a UA that placed or answered many calls keeps
@@ -126,6 +177,10 @@ func (u *UA) endDialog(d *dialog, kind EventKind, format string, args ...any) {
 	u.stopDialogTimers(d)
 	d.release()
 	close(d.done)
+	if u.dialogs[d.callID] == d {
+		delete(u.dialogs, d.callID)
+		u.ended[d.callID] = d.endedRecord()
+	}
 	u.mu.Unlock()
 	u.emit(kind, d.callID, format, args...)
 }
@@ -137,6 +192,9 @@ func (u *UA) Done(callID string) <-chan struct{} {
 	defer u.mu.Unlock()
 	if d, ok := u.dialogs[callID]; ok {
 		return d.done
+	}
+	if u.isEnded(callID) {
+		return u.doneCh
 	}
 	return nil
 }

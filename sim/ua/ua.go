@@ -112,7 +112,9 @@ type UA struct {
 
 	mu         sync.Mutex
 	closed     bool
-	dialogs    map[string]*dialog // by Call-ID
+	dialogs    map[string]*dialog     // live ones, by Call-ID
+	ended      map[string]endedDialog // ended ones, by Call-ID: a few bytes each
+	doneCh     chan struct{}          // closed: what Done returns for an ended dialog
 	regCallID  string
 	regSeq     uint32
 	regTimer   sim.Timer
@@ -134,7 +136,8 @@ func New(ep *endpoint.Endpoint, cfg Config) *UA {
 	if cfg.KeepAliveInterval <= 0 {
 		cfg.KeepAliveInterval = DefaultKeepAliveInterval
 	}
-	u := &UA{cfg: cfg, ep: ep, timers: t, dialogs: make(map[string]*dialog), regCallID: ep.IDs().CallID()}
+	u := &UA{cfg: cfg, ep: ep, timers: t, dialogs: make(map[string]*dialog), ended: make(map[string]endedDialog), doneCh: make(chan struct{}), regCallID: ep.IDs().CallID()}
+	close(u.doneCh)
 	ep.Serve(endpoint.Handler{Request: u.onRequest, Response: u.onStrayResponse, Discard: func(reason string, src netip.AddrPort) {
 		u.emit(Discarded, "", "from %s: %s", src, reason)
 	}})
@@ -254,8 +257,11 @@ func (u *UA) onRequest(req *sip.Request, tx *endpoint.ServerTx) {
 func (u *UA) Dialogs() []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	ids := make([]string, 0, len(u.dialogs))
+	ids := make([]string, 0, len(u.dialogs)+len(u.ended))
 	for id := range u.dialogs {
+		ids = append(ids, id)
+	}
+	for id := range u.ended {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)

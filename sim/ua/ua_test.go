@@ -1,7 +1,9 @@
 package ua_test
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -146,5 +148,63 @@ var _ = Describe("Close", func() {
 			}
 		}
 		Expect(w.kinds()).NotTo(ContainElement(ua.ACKTimeout))
+	})
+})
+
+var _ = Describe("an ended dialog", func() {
+	It("still answers what comes late: a new INVITE with its Call-ID 491, a BYE 200, the first late ACK reported once", func() {
+		w := newWorld()
+		bob := w.newUA("bob", bobAddr, endpoint.Timers{}, ua.Config{})
+		var ok *sip.Response
+		w.onPeer = func(msg sip.Message, _ netip.AddrPort) {
+			switch m := msg.(type) {
+			case *sip.Response:
+				if m.StatusCode == 200 && ok == nil {
+					ok = m
+				}
+			case *sip.Request:
+				if m.Method == sip.BYE { // bob gave up waiting for the ACK: answered
+					w.send(sip.NewResponseFromRequest(m, 200, "OK", nil).String(), bobAddr)
+				}
+			}
+		}
+		w.send(peerInvite(bobAddr, "late"), bobAddr)
+		w.runTo(40 * time.Second) // the ACK timeout at 32 s, the BYE answered
+		Expect(w.kinds()).To(ContainElement(ua.CallEnded))
+		Expect(w.kinds()).NotTo(ContainElement(ua.ACKReceived))
+
+		w.at(41*time.Second, func() { w.send(peerACK(bobAddr, ok), bobAddr) })
+		w.at(42*time.Second, func() { w.send(peerACK(bobAddr, ok), bobAddr) })
+		w.at(43*time.Second, func() {
+			w.send(strings.Replace(peerInvite(bobAddr, "late"), "branch=z9hG4bKlate", "branch=z9hG4bKlate2", 1), bobAddr)
+		})
+		bye := func(callID string) string {
+			return fmt.Sprintf("BYE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKbye%s;rport\r\nMax-Forwards: 70\r\n"+
+				"From: <sip:peer@%s>;tag=peer1\r\nTo: <sip:bob@%s>;tag=x\r\nCall-ID: %s\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+				bobAddr, peerAddr, callID, peerAddr.Addr(), bobAddr.Addr(), callID)
+		}
+		w.at(44*time.Second, func() { w.send(bye("late"), bobAddr) })
+		w.at(45*time.Second, func() { w.send(bye("never"), bobAddr) })
+		w.runTo(50 * time.Second)
+
+		acks := 0
+		for _, k := range w.kinds() {
+			if k == ua.ACKReceived {
+				acks++
+			}
+		}
+		Expect(acks).To(Equal(1), "the first late ACK is reported, its repetition not")
+		at := func(prefix string, also ...string) []time.Duration {
+			t, _ := w.sent("bob", prefix, also...)
+			return t
+		}
+		Expect(at("SIP/2.0 491")).To(HaveExactElements(43*time.Second, 43500*time.Millisecond, 44500*time.Millisecond, 46500*time.Millisecond),
+			"a non-2xx final to INVITE, never ACKed here: Timer G")
+		Expect(at("SIP/2.0 200", "Call-ID: late", "2 BYE")).To(Equal([]time.Duration{44 * time.Second}))
+		Expect(at("SIP/2.0 481", "Call-ID: never")).To(Equal([]time.Duration{45 * time.Second}))
+		Expect(bob.Established("late")).To(BeTrue())
+		Expect(bob.Done("late")).To(BeClosed())
+		Expect(bob.Done("never")).To(BeNil())
+		Expect(bob.Dialogs()).To(Equal([]string{"late"}))
 	})
 })
