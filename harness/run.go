@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/sipnatlab/sipnatlab/harness/judge"
 	"github.com/sipnatlab/sipnatlab/harness/scenario"
@@ -154,6 +155,9 @@ type world struct {
 }
 
 func (w *world) record(e Event) {
+	// A load repeats the same few texts for every call and each actor parses its own copy
+	// of a Call-ID: the Result keeps one of each.
+	e.Detail, e.CallID = unique.Make(e.Detail).Value(), unique.Make(e.CallID).Value()
 	w.mu.Lock()
 	w.events = append(w.events, e)
 	w.mu.Unlock()
