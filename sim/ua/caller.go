@@ -80,7 +80,9 @@ func (u *UA) Dial(target sip.Uri, outbound netip.AddrPort, talk time.Duration) (
 	u.mu.Unlock()
 
 	u.emit(InviteSent, callID, "INVITE %s via %s", target.String(), dst)
-	_, err := u.ep.Request(req, dst, func(res *sip.Response) { u.onInviteResponse(d, talk, res) })
+	// The INVITE transaction lingers 64*T1 after a 2xx (Timer M): its callback holds the
+	// Call-ID, not the dialog, so an ended call's dialog is not kept that long.
+	_, err := u.ep.Request(req, dst, func(res *sip.Response) { u.onInviteResponse(callID, talk, res) })
 	if err != nil {
 		u.endDialog(d, CallFailed, "INVITE not sent: %v", err)
 		return callID, nil, err
@@ -88,7 +90,15 @@ func (u *UA) Dial(target sip.Uri, outbound netip.AddrPort, talk time.Duration) (
 	return callID, d.done, nil
 }
 
-func (u *UA) onInviteResponse(d *dialog, talk time.Duration, res *sip.Response) {
+// onInviteResponse handles a response to the INVITE of call callID; once the dialog has
+// ended (it is no longer live) there is nothing left to do with it.
+func (u *UA) onInviteResponse(callID string, talk time.Duration, res *sip.Response) {
+	u.mu.Lock()
+	d, live := u.dialogs[callID]
+	u.mu.Unlock()
+	if !live {
+		return
+	}
 	switch {
 	case res == nil:
 		u.endDialog(d, CallFailed, "no final response to INVITE (Timer B)")
