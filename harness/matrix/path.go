@@ -28,9 +28,10 @@ var (
 // ParsePath parses a dotted field path.
 func ParsePath(s string) (Path, error) {
 	var p Path
-	for i, part := range strings.Split(s, ".") {
+	for _, part := range strings.Split(s, ".") {
 		m := pathPart.FindStringSubmatch(part)
-		if m == nil || (m[1] == "" && (i == 0 || m[2] == "")) {
+		// Every part has its key: "a.[0]" is not a second way to write "a[0]".
+		if m == nil || m[1] == "" {
 			return nil, fmt.Errorf("%q is not a field path: write keys joined by dots and list items as [N] counted from 0, such as hosts.proxy-b.nat-handling or steps[1].call.talk", s)
 		}
 		if m[1] != "" {

@@ -226,6 +226,6 @@ var _ = Describe("a field path", func() {
 			_, err := matrix.ParsePath(s)
 			Expect(err).To(HaveOccurred())
 		},
-		Entry(nil, ""), Entry(nil, "a..b"), Entry(nil, "steps[x]"), Entry(nil, "steps[-1]"), Entry(nil, "[0]"), Entry(nil, "steps[1]x"), Entry(nil, "steps[01]"),
+		Entry(nil, ""), Entry(nil, "a..b"), Entry(nil, "steps[x]"), Entry(nil, "steps[-1]"), Entry(nil, "[0]"), Entry(nil, "steps[1]x"), Entry(nil, "steps[01]"), Entry(nil, "000.[0]"), Entry(nil, "steps.[1]"),
 	)
 })
