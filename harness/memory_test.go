@@ -157,7 +157,8 @@ var _ = Describe("a run's memory", func() {
 	// The Trace used to keep every datagram's parsed SIP message (about 2 KB each): 3.3 KB
 	// per datagram beyond its payload; then about 1.1 KB with the records as []sim.Record,
 	// and 398 B since the records are a packed sim.Log that the Trace reads lazily (398
-	// to 399 B in four runs, with and without -race). The goal is 1024 B (BENCHMARKS.md,
+	// to 399 B in four runs, with and without -race), 332 B since events share their texts.
+	// The goal is 1024 B (BENCHMARKS.md,
 	// "Bounded memory"); the limit, 512 B, keeps the gain with room for noise. What one
 	// more datagram costs is measured between two loads, so fixed costs (the Trace's
 	// bounded message cache, the actors) do not count. Two loads measured under -race,
