@@ -34,9 +34,7 @@ func ParsePath(s string) (Path, error) {
 		if m == nil || m[1] == "" {
 			return nil, fmt.Errorf("%q is not a field path: write keys joined by dots and list items as [N] counted from 0, such as hosts.proxy-b.nat-handling or steps[1].call.talk", s)
 		}
-		if m[1] != "" {
-			p = append(p, Segment{Key: m[1]})
-		}
+		p = append(p, Segment{Key: m[1]})
 		for _, n := range pathIndex.FindAllString(m[2], -1) {
 			idx, _ := strconv.Atoi(n)
 			p = append(p, Segment{Index: idx})

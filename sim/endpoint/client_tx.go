@@ -192,8 +192,6 @@ func (tx *ClientTx) stopTimers() {
 	tx.mu.Unlock()
 }
 
-func (tx *ClientTx) endLinger() { tx.terminate() }
-
 func (tx *ClientTx) terminate() {
 	tx.stopTimers()
 	tx.ep.mu.Lock()

@@ -7,8 +7,8 @@ import (
 	"github.com/sipnatlab/sipnatlab/sim"
 )
 
-// lingerer is a transaction that ends when its time to linger is up.
-type lingerer interface{ endLinger() }
+// lingerer is a transaction that ends (terminate) when its time to linger is up.
+type lingerer interface{ terminate() }
 
 // linger ends transactions a fixed time after they began to linger (Timers D, H, J, K and
 // RFC 6026's L and M), in the order they began: one queue per duration, with one timer for
@@ -76,6 +76,6 @@ func (l *linger) fire() {
 	l.arm()
 	l.mu.Unlock()
 	for _, tx := range due {
-		tx.endLinger()
+		tx.terminate()
 	}
 }

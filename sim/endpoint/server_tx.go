@@ -100,6 +100,7 @@ func (tx *ServerTx) retransmission() {
 	_ = tx.ep.sendBytes(last, dst)
 }
 
+// stopTimer ends the transaction's sends: Timer G stops and nothing goes out any more.
 func (tx *ServerTx) stopTimer() {
 	tx.mu.Lock()
 	tx.ending = true
@@ -109,15 +110,10 @@ func (tx *ServerTx) stopTimer() {
 	tx.mu.Unlock()
 }
 
-func (tx *ServerTx) endLinger() { tx.remove() }
-
-func (tx *ServerTx) remove() {
-	tx.mu.Lock()
-	tx.ending = true
-	if tx.g != nil {
-		tx.g.Stop()
-	}
-	tx.mu.Unlock()
+// terminate ends the transaction when its time to linger is up (Timers H and J): a
+// retransmitted request after it is a new one.
+func (tx *ServerTx) terminate() {
+	tx.stopTimer()
 	tx.ep.mu.Lock()
 	if tx.ep.servers[tx.key] == tx {
 		delete(tx.ep.servers, tx.key)

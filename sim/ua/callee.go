@@ -140,7 +140,7 @@ func (u *UA) onAck(req *sip.Request) {
 		d.talkTimer = u.ep.AfterFunc(u.hangUpIn, func() { u.hangUp(d) })
 	}
 	u.mu.Unlock()
-	u.emit(ACKReceived, callID, "ACK received %s after the first 200 OK", delay.Round(time.Millisecond))
+	u.emitACKReceived(callID, delay)
 }
 
 func (u *UA) onBye(req *sip.Request, tx *endpoint.ServerTx) {

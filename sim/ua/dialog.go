@@ -153,6 +153,11 @@ func (u *UA) lateAck(callID string) {
 	u.ended[callID] = e
 	delay := u.ep.Clock().Now().Sub(e.okFirst)
 	u.mu.Unlock()
+	u.emitACKReceived(callID, delay)
+}
+
+// emitACKReceived reports the ACK for the callee's 2xx of call callID, delay after the first.
+func (u *UA) emitACKReceived(callID string, delay time.Duration) {
 	u.emit(ACKReceived, callID, "ACK received %s after the first 200 OK", delay.Round(time.Millisecond))
 }
 
